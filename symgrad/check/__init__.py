@@ -1,0 +1,5 @@
+"""Checking: symbolic vs backward() vs finite differences, for networks and users' layers."""
+
+from symgrad.check.report import CheckReport, CheckRow, check
+
+__all__ = ["CheckReport", "CheckRow", "check"]

@@ -1,0 +1,71 @@
+"""Comparing two gradients: errors relative to the norm and per element, the worst element."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["TOLERANCES", "Comparison", "compare", "tolerance"]
+
+#: Default relative tolerance (relative to the gradient's largest element) by
+#: dtype and by what is compared: "exact" is symbolic vs backward (round-off
+#: only); the others are the finite-difference method used.
+TOLERANCES: dict[str, dict[str, float]] = {
+    "float64": {"exact": 1e-9, "central": 1e-6, "richardson": 1e-8, "complex": 1e-11, "directional": 1e-6},
+    "float32": {"exact": 1e-4, "central": 1e-2, "richardson": 1e-2, "complex": 1e-4, "directional": 1e-2},
+}
+
+
+def tolerance(kind: str, dtype: object = "float64", override: float | None = None) -> float:
+    """The relative tolerance for comparing with ``kind`` ("exact" or a method).
+
+    Examples
+    --------
+    >>> tolerance("central"), tolerance("exact", "float32"), tolerance("central", override=1e-3)
+    (1e-06, 0.0001, 0.001)
+    """
+    if override is not None:
+        return float(override)
+    table = TOLERANCES["float32" if np.dtype(dtype) in (np.float32, np.float16) else "float64"]
+    return table[kind]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two gradients a and b compared.
+
+    ``rel_error`` is max|a - b| over max(max|a|, max|b|): the error relative to
+    the gradient's norm (infinity norm). ``elem_rel_error`` is the largest
+    |a - b| / max(|a|, |b|) over elements that are not both negligibly small.
+    """
+
+    abs_error: float
+    rel_error: float
+    elem_rel_error: float
+    worst_index: tuple[int, ...]
+
+    def passes(self, rtol: float) -> bool:
+        """True when the norm-relative error is within ``rtol``."""
+        return self.rel_error <= rtol
+
+
+def compare(a: np.ndarray, b: np.ndarray) -> Comparison:
+    """Compare two gradients of the same shape.
+
+    Examples
+    --------
+    >>> c = compare(np.array([1.0, 2.0]), np.array([1.0, 2.002]))
+    >>> round(c.rel_error, 6), c.worst_index
+    (0.000999, (1,))
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    diff = np.abs(a - b)
+    scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)))
+    worst = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.size else ()
+    abs_error = float(np.max(diff, initial=0.0))
+    rel = abs_error / scale if scale > 0 else 0.0
+    big = np.maximum(np.abs(a), np.abs(b))
+    mask = big > 1e-8 * scale
+    elem = float(np.max(diff[mask] / big[mask], initial=0.0)) if scale > 0 else 0.0
+    return Comparison(abs_error, rel, elem, tuple(int(i) for i in worst))

@@ -1,0 +1,325 @@
+"""The three-way check: symbolic (lambdified) vs the layers' backward() vs finite differences.
+
+``check(network)`` evaluates the three at one point and says, for each
+gradient, whether they agree, and when they do not, which side is the odd one
+out, at which element, and why that is likely.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from symgrad.check.compare import Comparison, compare, tolerance
+from symgrad.check.points import sample_values
+from symgrad.derive.chain import derive
+from symgrad.derive.derivation import Derivation
+from symgrad.errors import UnknownNameError
+from symgrad.network import Network
+from symgrad.numeric import finite
+from symgrad.numeric.reference import reference_backward, reference_loss, relu_inputs
+
+__all__ = ["CheckReport", "CheckRow", "check"]
+
+MODES = ("full", "fast")
+
+_derivations: weakref.WeakKeyDictionary[Network, dict[Any, Derivation]] = weakref.WeakKeyDictionary()
+
+
+def cached_derivation(network: Network, wrt: Sequence[str] | None, kink: Any) -> Derivation:
+    """``derive(network, wrt, kink=kink)``, derived once per network and arguments."""
+    key = (None if wrt is None else tuple(wrt), str(kink))
+    per_network = _derivations.setdefault(network, {})
+    if key not in per_network:
+        per_network[key] = derive(network, wrt, kink=kink)
+    return per_network[key]
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """One gradient checked three ways.
+
+    ``symbolic``, ``backward`` and ``numeric`` are the three values (``numeric``
+    is None in fast mode, where a random-direction check stands in for it).
+    ``rel_error`` is the worst pair's error relative to the gradient's norm;
+    ``worst_index`` and ``worst_pair`` say where and between which sides.
+    ``status`` is "ok", "FAIL" or "kink" (a finite-difference stencil straddled
+    a ReLU kink, so the numeric value is not comparable there).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    symbolic: Any
+    backward: Any
+    numeric: Any
+    rel_error: float
+    elem_rel_error: float
+    abs_error: float
+    worst_index: tuple[int, ...]
+    worst_pair: str
+    tolerances: Mapping[str, float]
+    status: str
+    message: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """True unless the three sides disagree beyond the tolerance."""
+        return self.status != "FAIL"
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """The result of :func:`check`: a row per gradient, and how it was measured."""
+
+    title: str
+    rows: tuple[CheckRow, ...]
+    method: str
+    mode: str
+    seed: int
+    values: Mapping[str, Any]
+    evaluations: int
+    directional: finite.DirectionalResult | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """True when every row passed."""
+        return all(row.passed for row in self.rows)
+
+    def row(self, name: str) -> CheckRow:
+        """The row of gradient ``name``."""
+        for row in self.rows:
+            if row.name == name:
+                return row
+        msg = f"no row {name!r}; the rows are {', '.join(r.name for r in self.rows)}"
+        raise UnknownNameError(msg)
+
+    @property
+    def failures(self) -> tuple[CheckRow, ...]:
+        """The rows that failed."""
+        return tuple(row for row in self.rows if not row.passed)
+
+    def __str__(self) -> str:
+        from symgrad.render.text import report_text  # rendering lives upstairs
+
+        return report_text(self)
+
+    def to_latex(self, **options: Any) -> str:
+        """The report as LaTeX (see :mod:`symgrad.render`)."""
+        from symgrad.render import to_latex
+
+        return to_latex(self, **options)
+
+    def to_mathml(self, **options: Any) -> str:
+        """The report as MathML (see :mod:`symgrad.render`)."""
+        from symgrad.render import to_mathml
+
+        return to_mathml(self, **options)
+
+    def to_markdown(self, **options: Any) -> str:
+        """The report as Markdown (see :mod:`symgrad.render`)."""
+        from symgrad.render import to_markdown
+
+        return to_markdown(self, **options)
+
+    def to_html(self, **options: Any) -> str:
+        """The report as one self-contained HTML page (see :mod:`symgrad.render`)."""
+        from symgrad.render import to_html
+
+        return to_html(self, **options)
+
+    def to_json(self, **options: Any) -> str:
+        """The report as JSON (see :mod:`symgrad.render`)."""
+        from symgrad.render import to_json
+
+        return to_json(self, **options)
+
+    def _repr_html_(self) -> str:
+        from symgrad.render import to_html
+
+        return to_html(self, fragment=True)
+
+    def _repr_latex_(self) -> str:
+        from symgrad.render import to_latex
+
+        return to_latex(self, standalone=False, notebook=True)
+
+
+def check(
+    network: Network | Derivation,
+    values: Mapping[str, Any] | None = None,
+    *,
+    seed: int = 0,
+    method: str = "central",
+    mode: str = "full",
+    wrt: Sequence[str] | None = None,
+    rtol: float | None = None,
+    kink: Any = 0,
+    batch: int = 4,
+    progress: Callable[[int, int], None] | None = None,
+) -> CheckReport:
+    """Check every gradient three ways: symbolic vs backward() vs finite differences.
+
+    Parameters
+    ----------
+    network : Network or Derivation
+        What to check; a Derivation reuses its compiled gradient.
+    values : mapping, optional
+        x, t and every parameter; seeded random values (away from ReLU kinks) by default.
+    seed : int
+        Seed of the random point (and of the random direction in fast mode).
+    method : {"central", "richardson", "complex"}
+        Finite-difference method.
+    mode : {"full", "fast"}
+        "full" sweeps every element (two forward passes each, for central
+        differences); "fast" checks the gradient along one random direction
+        (<u, grad E> against a directional difference): a few forward passes
+        at any width.
+    rtol : float, optional
+        Override the relative tolerances (see :data:`symgrad.check.compare.TOLERANCES`).
+
+    Examples
+    --------
+    >>> from symgrad.network import article_network
+    >>> report = check(article_network())
+    >>> report.ok, [row.name for row in report.rows]
+    (True, ['w1', 'b1', 'w2', 'b2', 'x'])
+    >>> report.row("w1").rel_error < 1e-9
+    True
+    """
+    derivation = network if isinstance(network, Derivation) else None
+    net = derivation.network if derivation is not None else network
+    if not isinstance(net, Network):
+        msg = f"check() takes a symgrad Network or a Derivation of one, got {type(network).__name__}"
+        raise UnknownNameError(msg)
+    if mode not in MODES:
+        msg = f"unknown mode {mode!r}; choose 'full' or 'fast'"
+        raise UnknownNameError(msg)
+    if derivation is None:
+        derivation = cached_derivation(net, wrt, kink)
+    point = dict(values) if values is not None else sample_values(net, seed=seed, batch=batch)
+    compiled = derivation.lambdify()
+    _, symbolic = compiled.evaluate(point)
+    names = derivation.wrt
+    arrays = {name: np.asarray(point[name], dtype=float) for name in net.names}
+    backward = reference_backward(net, arrays, names).gradients
+
+    def objective(v: Mapping[str, Any]) -> Any:
+        return reference_loss(net, v)
+
+    if mode == "full":
+        result = finite.gradient(objective, arrays, names, method=method, progress=progress)
+        rows = tuple(
+            _full_row(name, symbolic[name], backward[name], result, rtol, net, arrays) for name in names
+        )
+        return CheckReport(derivation.title, rows, method, mode, seed, point, result.evaluations)
+    return _fast(derivation.title, objective, arrays, names, symbolic, backward, method, seed, rtol, point)
+
+
+def _full_row(
+    name: str, sym: Any, back: Any, result: finite.FiniteResult, rtol: float | None, net: Network, arrays: dict[str, Any]
+) -> CheckRow:
+    num = result.gradients[name]
+    sym, back = np.asarray(sym, dtype=float), np.asarray(back, dtype=float)
+    exact, numeric = tolerance("exact", override=rtol), tolerance(result.method, override=rtol)
+    pairs = {
+        "backward vs symbolic": (compare(back, sym), exact),
+        "numeric vs symbolic": (compare(num, sym), numeric),
+        "numeric vs backward": (compare(num, back), numeric),
+    }
+    failing = {pair: c for pair, (c, tol) in pairs.items() if not c.passes(tol)}
+    worst_pair = max(pairs, key=lambda p: pairs[p][0].rel_error / pairs[p][1])
+    worst = pairs[worst_pair][0]
+    status, message = "ok", ""
+    if failing:
+        status, message = _explain(name, failing, sym, back, num, pairs[worst_pair], worst_pair)
+        if set(failing) <= {"numeric vs symbolic", "numeric vs backward"} and _straddles(net, arrays, name, worst, result):
+            status = "kink"
+            message = (
+                f"{name}{_index(worst.worst_index)}: the finite-difference stencil straddles a ReLU kink, "
+                "so the numeric value is not a derivative there; symbolic and backward agree"
+            )
+    tols = {"exact": exact, result.method: numeric}
+    return CheckRow(name, sym.shape, sym, back, num, worst.rel_error, worst.elem_rel_error, worst.abs_error,
+                    worst.worst_index, worst_pair, tols, status, message)
+
+
+def _index(index: tuple[int, ...]) -> str:
+    return "" if not index else "[" + ", ".join(str(i) for i in index) + "]"
+
+
+def _explain(
+    name: str, failing: dict[str, Comparison], sym: Any, back: Any, num: Any, worst: tuple[Comparison, float], pair: str
+) -> tuple[str, str]:
+    if "numeric vs symbolic" not in failing:
+        culprit = "backward() disagrees with both the symbolic derivation and finite differences: the backward pass is wrong"
+    elif "numeric vs backward" not in failing:
+        culprit = (
+            "the symbolic derivation disagrees with backward() and finite differences: "
+            "the layer's forward does not match its symbolic forward"
+        )
+    elif "backward vs symbolic" not in failing:
+        culprit = "finite differences disagree with both: the function is not smooth here, or the step is too large"
+    else:
+        culprit = "all three disagree"
+    comparison, tol = worst
+    idx = comparison.worst_index
+    at = _index(idx)
+    value = lambda a: f"{float(np.asarray(a)[idx]):.10g}"  # noqa: E731
+    text = (
+        f"{name}{at}: symbolic {value(sym)}, backward {value(back)}, numeric {value(num)}; "
+        f"{pair}: relative error {comparison.rel_error:.3g} > tolerance {tol:.0e}. {culprit}"
+    )
+    return "FAIL", text
+
+
+def _straddles(net: Network, arrays: dict[str, Any], name: str, worst: Comparison, result: finite.FiniteResult) -> bool:
+    """True when perturbing the worst element by its step flips a ReLU input's sign."""
+    base = [z > 0 for z in relu_inputs(net, arrays)]
+    if not base:
+        return False
+    idx = worst.worst_index
+    step = float(np.asarray(result.steps[name])[idx]) if np.ndim(result.steps[name]) else float(result.steps[name])
+    for sign in (-1.0, 1.0):
+        moved = {k: np.array(v, dtype=float, copy=True) for k, v in arrays.items()}
+        moved[name][idx] += sign * step
+        if any(np.any((z > 0) != b) for z, b in zip(relu_inputs(net, moved), base, strict=True)):
+            return True
+    return False
+
+
+def _fast(
+    title: str, objective: Callable[[Mapping[str, Any]], Any], arrays: dict[str, Any], names: tuple[str, ...],
+    symbolic: dict[str, Any], backward: dict[str, Any], method: str, seed: int, rtol: float | None, point: Mapping[str, Any],
+) -> CheckReport:
+    direction = finite.directional_check(objective, arrays, names, symbolic, seed=seed, method=method)
+    evaluations = direction.evaluations
+    dtol, exact = tolerance("directional", override=rtol), tolerance("exact", override=rtol)
+    global_ok = direction.max_rel_error <= dtol
+    rows = []
+    for name in names:
+        sym, back = np.asarray(symbolic[name], dtype=float), np.asarray(backward[name], dtype=float)
+        c = compare(back, sym)
+        status, message = "ok", ""
+        if not c.passes(exact):
+            status = "FAIL"
+            message = (
+                f"{name}{_index(c.worst_index)}: symbolic {float(sym[c.worst_index]):.10g}, "
+                f"backward {float(back[c.worst_index]):.10g}; relative error {c.rel_error:.3g} > tolerance {exact:.0e}"
+            )
+        if not global_ok:
+            per_name = finite.directional_check(objective, arrays, (name,), {name: sym}, seed=seed, method=method)
+            evaluations += per_name.evaluations
+            if per_name.max_rel_error > dtol:
+                status = "FAIL"
+                message = (message + "; " if message else "") + (
+                    f"along a random direction the symbolic gradient of {name} disagrees with finite differences "
+                    f"(relative error {per_name.max_rel_error:.3g})"
+                )
+        rows.append(CheckRow(name, sym.shape, sym, back, None, c.rel_error, c.elem_rel_error, c.abs_error,
+                             c.worst_index, "backward vs symbolic", {"exact": exact, "directional": dtol}, status, message))
+    return CheckReport(title, tuple(rows), method, "fast", seed, point, evaluations, direction)

@@ -1,0 +1,132 @@
+"""Elementwise activations: Sigmoid, Tanh, ReLU.
+
+Each activation names its scalar function once (``function``); its local
+derivative is ``sympy.diff`` of that function, used entrywise in matrix form:
+dE/dx = G o f'(x).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixExpr
+
+from symgrad.functions import relu, sigmoid, with_kink
+from symgrad.layers.base import Layer
+from symgrad.matrixexpr import ZETA, Elementwise
+
+__all__ = ["Activation", "ReLU", "Sigmoid", "Tanh"]
+
+
+class Activation(Layer):
+    """An elementwise activation ``out = f(x)``."""
+
+    def function(self, z: sp.Expr) -> sp.Expr:
+        """The scalar function f as a SymPy expression of ``z``."""
+        raise NotImplementedError
+
+    def scalar_forward(self, x: sp.Expr, params: Mapping[str, sp.Expr]) -> sp.Expr:
+        return self.function(x)
+
+    def matrix_forward(self, x: MatrixExpr, params: Mapping[str, MatrixExpr]) -> MatrixExpr:
+        return Elementwise(self.function(ZETA), x)
+
+    def matrix_vjp(
+        self, upstream: MatrixExpr, x: MatrixExpr, params: Mapping[str, MatrixExpr], *, kink: Any = 0
+    ) -> dict[str, MatrixExpr]:
+        derivative = with_kink(sp.diff(self.function(ZETA), ZETA), kink)
+        return {"input": sp.HadamardProduct(upstream, Elementwise(derivative, x))}
+
+
+class Sigmoid(Activation):
+    """The logistic sigmoid, with the usual reference layer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = Sigmoid()
+    >>> layer.forward(np.array([0.0]))
+    array([0.5])
+    >>> layer.backward(np.array([1.0]))
+    array([0.25])
+    """
+
+    kind = "sigmoid"
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name)
+        self.out: Any = None
+
+    def function(self, z: sp.Expr) -> sp.Expr:
+        return sigmoid(z)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.out = 1 / (1 + np.exp(-x))
+        return self.out  # type: ignore[no-any-return]
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * (1.0 - self.out) * self.out  # type: ignore[no-any-return]
+
+
+class Tanh(Activation):
+    """The hyperbolic tangent.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = Tanh()
+    >>> layer.forward(np.array([0.0]))
+    array([0.])
+    >>> layer.backward(np.array([2.0]))
+    array([2.])
+    """
+
+    kind = "tanh"
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name)
+        self.out: Any = None
+
+    def function(self, z: sp.Expr) -> sp.Expr:
+        return sp.tanh(z)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.out = np.tanh(x)
+        return self.out  # type: ignore[no-any-return]
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * (1.0 - self.out**2)  # type: ignore[no-any-return]
+
+
+class ReLU(Activation):
+    """The rectifier; its reference backward takes relu'(0) = 0 (the mask).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = ReLU()
+    >>> layer.forward(np.array([-1.0, 2.0]))
+    array([0., 2.])
+    >>> layer.backward(np.array([5.0, 5.0]))
+    array([0., 5.])
+    """
+
+    kind = "relu"
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name)
+        self.mask: Any = None
+
+    def function(self, z: sp.Expr) -> sp.Expr:
+        return relu(z)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.mask = np.real(x) <= 0
+        return np.where(self.mask, 0.0, x)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        # A copy: the reference never writes into the caller's dout.
+        return np.where(self.mask, 0.0, dout)

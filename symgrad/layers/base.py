@@ -1,0 +1,149 @@
+"""The layer abstraction: one object, a symbolic forward and a NumPy reference.
+
+A layer knows three things and nothing else:
+
+* its symbolic forward, scalar (``scalar_forward``) and batched
+  (``matrix_forward``), from which the derivation takes every local derivative;
+* its local gradient rules in matrix form (``matrix_vjp``: the gradient of E with
+  respect to the layer's input and parameters, given the upstream gradient G of
+  its output); in scalar form the local derivative is ``sympy.diff`` of the
+  scalar forward, so it is not written a second time;
+* a NumPy reference implementation in the article's protocol: ``forward(x)``
+  and ``backward(dout)`` returning ``dx`` and storing ``dW``, ``db``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import sympy as sp
+from sympy.matrices.expressions.matexpr import MatrixExpr
+
+from symgrad.errors import ShapeError, UnknownNameError
+
+__all__ = ["Layer", "Loss"]
+
+_NAME = re.compile(r"[A-Za-z0-9_]{1,32}")
+
+
+def check_layer_name(name: str) -> str:
+    """Return ``name`` if it can name a layer's parameters, else raise.
+
+    Examples
+    --------
+    >>> check_layer_name("1")
+    '1'
+    >>> check_layer_name("a b")
+    Traceback (most recent call last):
+    ...
+    symgrad.errors.UnknownNameError: layer name 'a b' is not allowed: use 1 to 32 letters, digits or '_'
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        msg = f"layer name {name!r} is not allowed: use 1 to 32 letters, digits or '_'"
+        raise UnknownNameError(msg)
+    return name
+
+
+class Layer:
+    """Base of every symgrad layer (not of users' own layers)."""
+
+    #: The name used in network specs, e.g. ``"affine"``.
+    kind: ClassVar[str] = ""
+    #: Parameter roles, e.g. ``("W", "b")``; attributes of the reference layer.
+    roles: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = None if name is None else check_layer_name(name)
+
+    # -- shapes -------------------------------------------------------------
+    @property
+    def batched(self) -> bool | None:
+        """True for a layer with declared feature sizes, False for a scalar
+        one, None for a layer that works either way (activations)."""
+        return None
+
+    def output_features(self, in_features: int | None) -> int | None:
+        """Feature count of the output given that of the input."""
+        return in_features
+
+    def param_shapes(self, in_features: int | None) -> dict[str, tuple[Any, ...]]:
+        """Shape of each parameter (by role); () in scalar form."""
+        return {}
+
+    def describe(self) -> str:
+        """A short description for documents, e.g. ``affine(3, 4)``."""
+        return self.kind
+
+    # -- symbolic -----------------------------------------------------------
+    def scalar_forward(self, x: sp.Expr, params: Mapping[str, sp.Expr]) -> sp.Expr:
+        """The forward pass on scalars, as a SymPy expression."""
+        raise NotImplementedError
+
+    def matrix_forward(self, x: MatrixExpr, params: Mapping[str, MatrixExpr]) -> MatrixExpr:
+        """The forward pass on a batch ``x`` (N x D), as a matrix expression."""
+        raise NotImplementedError
+
+    def matrix_vjp(
+        self, upstream: MatrixExpr, x: MatrixExpr, params: Mapping[str, MatrixExpr], *, kink: Any = 0
+    ) -> dict[str, MatrixExpr]:
+        """Gradients of E with respect to the input (key ``"input"``) and each
+        parameter role, given ``upstream`` = dE/d(output)."""
+        raise NotImplementedError
+
+    # -- NumPy reference ----------------------------------------------------
+    def set_params(self, params: Mapping[str, np.ndarray]) -> None:
+        """Store parameter values by role (the reference layer's attributes)."""
+        for role in self.roles:
+            setattr(self, role, params[role])
+
+    def fresh(self) -> Layer:
+        """A copy with empty caches, so a check never disturbs the original."""
+        return copy.copy(self)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Reference forward pass (the article's protocol)."""
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """Reference backward pass: returns dx, stores d<role> attributes."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        label = "" if self.name is None else f", name={self.name!r}"
+        return f"{type(self).__name__}({self.describe()}{label})"
+
+
+class Loss(Layer):
+    """A loss: E = loss(y, t), a scalar."""
+
+    def scalar_loss(self, y: sp.Expr, t: sp.Expr) -> sp.Expr:
+        """E for a scalar output y and target t."""
+        raise NotImplementedError
+
+    def matrix_loss(self, y: MatrixExpr, t: MatrixExpr) -> sp.Expr:
+        """E for a batch of outputs y (N x M) and targets t."""
+        raise NotImplementedError
+
+    def matrix_grad(self, y: MatrixExpr, t: MatrixExpr) -> MatrixExpr:
+        """dE/dy in matrix form (the rule, written once here)."""
+        raise NotImplementedError
+
+    def check_output_features(self, features: int | None) -> None:
+        """Raise ShapeError if this loss cannot take outputs of this width."""
+
+    def forward(self, x: np.ndarray, t: np.ndarray | None = None) -> Any:  # type: ignore[override]
+        raise NotImplementedError
+
+    def backward(self, dout: Any = 1) -> np.ndarray:
+        raise NotImplementedError
+
+
+def require_shape(name: str, value: np.ndarray, shape: tuple[int, ...]) -> None:
+    """Raise ShapeError unless ``value.shape == shape``."""
+    if value.shape != shape:
+        msg = f"{name} has shape {value.shape}; expected {shape}"
+        raise ShapeError(msg)

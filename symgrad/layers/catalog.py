@@ -1,0 +1,17 @@
+"""Spec names to layer classes: the one place a network spec's words are looked up."""
+
+from __future__ import annotations
+
+from symgrad.layers.activations import ReLU, Sigmoid, Tanh
+from symgrad.layers.affine import Affine
+from symgrad.layers.base import Layer
+from symgrad.layers.losses import HalfSquaredError, MeanSquaredError, SoftmaxCrossEntropy
+
+__all__ = ["CATALOG", "LOSSES"]
+
+#: Every layer by its spec name.
+CATALOG: dict[str, type[Layer]] = {
+    cls.kind: cls for cls in (Affine, Sigmoid, Tanh, ReLU, HalfSquaredError, MeanSquaredError, SoftmaxCrossEntropy)
+}
+#: The spec names that are losses.
+LOSSES = frozenset({"half-squared-error", "mean-squared-error", "softmax-cross-entropy"})

@@ -1,0 +1,166 @@
+"""``Network``: a composition of layers and a loss, checked at construction.
+
+The network fixes the names everything else uses: the input ``x``, the target
+``t``, each layer's parameters (``w1``, ``b1`` for the scalar ``Affine(name="1")``,
+``W1``, ``b1`` for a batched one) and each layer's output (``h`` or ``h1``,
+``h2``, ..., and ``y`` for the last).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from symgrad.errors import ShapeError, SpecError, UnknownNameError
+from symgrad.layers import Affine, HalfSquaredError, Layer, Loss
+
+__all__ = ["Network", "ParamInfo", "article_network"]
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    """Where a parameter lives: its layer (by position) and role there."""
+
+    name: str
+    layer_index: int
+    role: str
+    shape: tuple[Any, ...]
+
+
+class Network:
+    """Layers applied in order, then a loss.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        symgrad layers (Affine, Sigmoid, Tanh, ReLU), applied first to last.
+    loss : Loss
+        The loss, e.g. ``HalfSquaredError()``.
+
+    Examples
+    --------
+    >>> from symgrad.layers import Affine, Sigmoid
+    >>> net = Network([Affine(3, 4), Sigmoid(), Affine(4, 1)], loss=HalfSquaredError())
+    >>> net.params
+    ('W1', 'b1', 'W2', 'b2')
+    >>> net.nodes
+    ('h1', 'h2', 'y')
+    >>> Network([Affine(3, 4), Affine(5, 1)], loss=HalfSquaredError())
+    Traceback (most recent call last):
+    ...
+    symgrad.errors.ShapeError: layer 2, Affine(5, 1), expects 5 input features, but its input has 4
+    """
+
+    def __init__(self, layers: Sequence[Layer], loss: Loss | None = None, *, title: str | None = None) -> None:
+        self.layers = _check_layers(layers)
+        if not isinstance(loss, Loss):
+            msg = f"loss must be a symgrad loss such as HalfSquaredError(), got {loss!r}"
+            raise SpecError(msg)
+        self.loss = loss
+        self.title = title
+        self.batched = _mode(self.layers)
+        self.layer_names = _layer_names(self.layers)
+        self.input_features, self.output_features = _propagate(self.layers, self.batched)
+        loss.check_output_features(self.output_features)
+        self._params = self._collect_params()
+        self.params: tuple[str, ...] = tuple(self._params)
+        n = len(self.layers)
+        self.nodes: tuple[str, ...] = ("h",) * (n == 2) + tuple(f"h{i}" for i in range(1, n) if n > 2) + ("y",)
+        self.names: tuple[str, ...] = ("x", "t", *self.params)
+
+    def _collect_params(self) -> dict[str, ParamInfo]:
+        found: dict[str, ParamInfo] = {}
+        features = self.input_features
+        for index, layer in enumerate(self.layers):
+            shapes = layer.param_shapes(features)
+            for role in layer.roles:
+                prefix = role if self.batched else role.lower()
+                name = f"{prefix}{self.layer_names[index]}"
+                if name in found:
+                    msg = f"two layers are named {self.layer_names[index]!r}: parameter {name} would be ambiguous"
+                    raise UnknownNameError(msg)
+                found[name] = ParamInfo(name, index, role, shapes[role])
+            features = layer.output_features(features)
+        return found
+
+    def param(self, name: str) -> ParamInfo:
+        """Where parameter ``name`` lives; UnknownNameError if there is none."""
+        if name not in self._params:
+            msg = f"unknown parameter {name!r}; this network has {', '.join(self.params) or 'no parameters'}"
+            raise UnknownNameError(msg)
+        return self._params[name]
+
+    def input_node(self, index: int) -> str:
+        """Name of the input of layer ``index``."""
+        return "x" if index == 0 else self.nodes[index - 1]
+
+    def describe(self) -> str:
+        """The network in spec syntax, e.g. ``affine(3, 4) > sigmoid > ...``."""
+        parts = [f"{layer.kind}({layer.describe()})" if layer.describe() else layer.kind for layer in self.layers]
+        return " > ".join([*parts, self.loss.kind])
+
+    def __repr__(self) -> str:
+        return f"Network({self.describe()!r})"
+
+
+def _check_layers(layers: Sequence[Layer]) -> tuple[Layer, ...]:
+    if isinstance(layers, Layer) or not isinstance(layers, (list, tuple)):
+        msg = f"layers must be a list of symgrad layers, got {type(layers).__name__}"
+        raise SpecError(msg)
+    if not layers:
+        msg = "a network needs at least one layer before its loss"
+        raise SpecError(msg)
+    for index, layer in enumerate(layers, 1):
+        if isinstance(layer, Loss):
+            msg = f"layer {index} is a loss ({layer.kind}); pass it as loss=..., not in the layer list"
+            raise SpecError(msg)
+        if not isinstance(layer, Layer):
+            msg = f"layer {index} is {layer!r}, not a symgrad layer (Affine, Sigmoid, Tanh, ReLU)"
+            raise SpecError(msg)
+    return tuple(layers)
+
+
+def _mode(layers: tuple[Layer, ...]) -> bool:
+    modes = {layer.batched for layer in layers} - {None}
+    if len(modes) > 1:
+        msg = "a network mixes scalar Affine() layers with batched Affine(in, out) layers; use one kind"
+        raise ShapeError(msg)
+    return modes == {True}
+
+
+def _layer_names(layers: tuple[Layer, ...]) -> tuple[str, ...]:
+    names, count = [], 0
+    for layer in layers:
+        if layer.roles:
+            count += 1
+        names.append(layer.name if layer.name is not None else str(count))
+    return tuple(names)
+
+
+def _propagate(layers: tuple[Layer, ...], batched: bool) -> tuple[int | None, int | None]:
+    if not batched:
+        return None, None
+    first = next(layer for layer in layers if isinstance(layer, Affine))
+    features = first.in_features
+    for index, layer in enumerate(layers, 1):
+        try:
+            features = layer.output_features(features)
+        except ShapeError as error:
+            msg = f"layer {index}, {layer!r}, {error}"
+            raise ShapeError(msg) from None
+    return first.in_features, features
+
+
+def article_network() -> Network:
+    """The article's network: F1(x) = w1*x + b1, F2(h) = w2*h + b2, E = (y - t)^2 / 2.
+
+    Examples
+    --------
+    >>> net = article_network()
+    >>> net.names
+    ('x', 't', 'w1', 'b1', 'w2', 'b2')
+    >>> net.nodes
+    ('h', 'y')
+    """
+    return Network([Affine(name="1"), Affine(name="2")], loss=HalfSquaredError(), title="The article's network")

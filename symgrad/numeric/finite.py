@@ -1,0 +1,823 @@
+"""Gradients by finite differences: the numeric third of symgrad's three-way check.
+
+``f`` is a scalar function of a dict of arrays (a loss of a network's
+parameters, say). :func:`gradient` perturbs one element at a time and measures
+how ``f`` moves, by one of three methods:
+
+``"central"``
+    ``(f(v + h e_i) - f(v - h e_i)) / 2h``: 2 evaluations per element, error
+    ``O(h^2)`` plus rounding ``O(eps / h)``.
+``"richardson"``
+    ``(4 D(h/2) - D(h)) / 3`` with ``D`` the central difference: the ``h^2``
+    terms cancel, 4 evaluations per element, error ``O(h^4)``.
+``"complex"``
+    ``Im f(v + i h e_i) / h``: 1 evaluation per element and no subtraction, so
+    no cancellation, accurate to a few units in the last place. It needs a
+    forward pass that is analytic and accepts complex input.
+
+:func:`directional_check` is the fast mode: a random unit direction ``u`` over
+all parameters at once and the identity ``<grad f, u> = d/ds f(v + s u)``
+check a whole claimed gradient with 2 (central) evaluations per direction.
+
+Every function works on copies; the caller's arrays are never written to, and
+``f`` receives read-only arrays, so a forward pass that writes into its input
+is reported instead of silently corrupting the sweep. Everything is
+deterministic: the random directions come from ``numpy.random.default_rng(seed)``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from symgrad.errors import (
+    DTypeError,
+    LayerError,
+    NonFiniteError,
+    ShapeError,
+    SymgradError,
+    UnknownNameError,
+)
+from symgrad.numeric.validate import as_float_array, check_finite
+
+__all__ = [
+    "METHODS",
+    "DirectionalResult",
+    "FiniteResult",
+    "default_step",
+    "directional_check",
+    "gradient",
+    "total_evaluations",
+]
+
+FloatArray = npt.NDArray[np.float64]
+#: ``f(values) -> float``: the function whose gradient is taken.
+Objective = Callable[[dict[str, Any]], object]
+#: ``progress(done, total)``, called with counts of evaluations of ``f``.
+Progress = Callable[[int, int], None]
+
+#: The finite-difference methods, in order of cost per element.
+METHODS = ("central", "richardson", "complex")
+
+_EVALUATIONS_PER_ELEMENT = {"central": 2, "richardson": 4, "complex": 1}
+
+_EPS = float(np.finfo(np.float64).eps)
+
+# Relative step sizes (multiplied by max(1, |v|)).
+# - central: truncation error ~ h^2 |f'''| / 6, rounding error ~ eps |f| / h;
+#   their sum is smallest for h ~ eps^(1/3) (about 6e-6), giving an error
+#   of order eps^(2/3) ~ 4e-11 relative.
+# - richardson: the combination (4 D(h/2) - D(h)) / 3 leaves a truncation
+#   error ~ h^4 |f^(5)| / 480 and amplifies rounding by 5/3, so the best step
+#   grows to h ~ eps^(1/5) (about 7e-4), with an error of order eps^(4/5) ~ 3e-13.
+# - complex: Im f(v + ih) / h subtracts nothing, so there is no rounding error
+#   to balance; the truncation error h^2 |f'''| / 6 vanishes below float
+#   precision for any small h. 1e-30 is that small while staying far above the
+#   underflow threshold (~1e-308), so products like h * f'(v) inside the forward
+#   pass keep all their digits even when f' is tiny.
+_COMPLEX_NEEDS = "complex step needs a forward pass that is analytic and accepts complex input"
+
+_STEP_FACTOR = {"central": _EPS ** (1 / 3), "richardson": _EPS ** (1 / 5), "complex": 1e-30}
+
+
+@dataclass(frozen=True)
+class FiniteResult:
+    """Gradients of ``f`` found by finite differences.
+
+    Attributes
+    ----------
+    gradients : dict of str to numpy.ndarray
+        One float64 array per name in ``wrt``, shaped like that value.
+    evaluations : int
+        How many times ``f`` was called.
+    method : str
+        ``"central"``, ``"richardson"`` or ``"complex"``.
+    steps : dict of str to numpy.ndarray
+        The step used for each element. For ``"central"`` and
+        ``"richardson"`` it is the exactly representable step
+        ``(v + h) - v`` actually taken (for Richardson, the larger of its two
+        steps ``h`` and ``h/2``); for ``"complex"`` the imaginary step.
+    """
+
+    gradients: dict[str, FloatArray]
+    evaluations: int
+    method: str
+    steps: dict[str, FloatArray]
+
+
+@dataclass(frozen=True)
+class DirectionalResult:
+    """A claimed gradient compared with ``f`` along random directions.
+
+    Attributes
+    ----------
+    directional : tuple of float
+        The numeric directional derivatives ``d/ds f(v + s u)``, one per direction.
+    claimed : tuple of float
+        The inner products ``<claimed, u>`` with the same directions.
+    abs_errors : tuple of float
+        ``|directional - claimed|``.
+    rel_errors : tuple of float
+        ``|directional - claimed| / max(|directional|, |claimed|, tiny)``;
+        0 when both are 0, 1 when exactly one is.
+    evaluations : int
+        How many times ``f`` was called.
+    seed : int
+        The seed of ``numpy.random.default_rng`` that drew the directions.
+    method : str
+        ``"central"``, ``"richardson"`` or ``"complex"``.
+    """
+
+    directional: tuple[float, ...]
+    claimed: tuple[float, ...]
+    abs_errors: tuple[float, ...]
+    rel_errors: tuple[float, ...]
+    evaluations: int
+    seed: int
+    method: str = "central"
+
+    @property
+    def max_rel_error(self) -> float:
+        """The largest of :attr:`rel_errors`."""
+        return max(self.rel_errors)
+
+
+def default_step(value: npt.ArrayLike, method: str) -> FloatArray:
+    """Return the default step of ``method`` for each element of ``value``.
+
+    The step is ``c * max(1, |v|)``: absolute near zero, relative for large
+    values (so that ``v + h`` differs from ``v``), with ``c = eps**(1/3)``
+    for central differences, ``eps**(1/5)`` for Richardson and ``1e-30`` for
+    the complex step (see the comments in the source for why).
+
+    Parameters
+    ----------
+    value : array_like
+        The point at which the gradient is taken.
+    method : str
+        One of :data:`METHODS`.
+
+    Returns
+    -------
+    numpy.ndarray
+        A float64 array of positive steps shaped like ``value``.
+
+    Raises
+    ------
+    UnknownNameError
+        ``method`` is not one of :data:`METHODS`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> default_step(np.array([0.0, 10.0]), "central")
+    array([6.05545445e-06, 6.05545445e-05])
+    >>> default_step(1.0, "richardson")
+    array(0.0007401)
+    """
+    _check_method(method)
+    magnitude = np.abs(np.asarray(value, dtype=np.float64))
+    return np.asarray(_STEP_FACTOR[method] * np.maximum(1.0, magnitude))
+
+
+def total_evaluations(values: Mapping[str, object], wrt: Sequence[str] | str, method: str) -> int:
+    """Return how many evaluations of ``f`` :func:`gradient` will make.
+
+    That is the number of elements in ``wrt`` times 2 (central), 4
+    (Richardson) or 1 (complex step). Callers use it to size progress bars.
+
+    Parameters
+    ----------
+    values : mapping of str to array_like
+        The point, as passed to :func:`gradient`.
+    wrt : sequence of str
+        The names to differentiate with respect to.
+    method : str
+        One of :data:`METHODS`.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    UnknownNameError
+        An unknown method, or a name in ``wrt`` missing from ``values``.
+
+    Notes
+    -----
+    The complex step adds 2 evaluations per name in the rare case where ``f``
+    returns real numbers for complex input (see :func:`gradient`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> total_evaluations({"W": np.zeros((3, 4)), "b": np.zeros(4)}, ["W", "b"], "central")
+    32
+    """
+    _check_method(method)
+    names = _check_names(values, wrt)
+    size = sum(int(np.size(np.asarray(values[name]))) for name in names)
+    return size * _EVALUATIONS_PER_ELEMENT[method]
+
+
+def gradient(
+    f: Objective,
+    values: Mapping[str, object],
+    wrt: Sequence[str] | str,
+    *,
+    method: str = "central",
+    step: float | Mapping[str, npt.ArrayLike] | None = None,
+    progress: Progress | None = None,
+) -> FiniteResult:
+    """Return the gradient of ``f`` with respect to ``values[name]`` for each name in ``wrt``.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(values) -> float``. It receives a new dict with the same keys as
+        ``values``; the entries named in ``wrt`` are float64 arrays (complex128
+        for ``method="complex"``) and every array is read-only.
+    values : mapping of str to array_like
+        The point. Entries not in ``wrt`` (labels, inputs) are passed through
+        unchanged (arrays as read-only views).
+    wrt : sequence of str
+        The names to differentiate with respect to (a single name may be
+        passed as a string).
+    method : {"central", "richardson", "complex"}, optional
+        See the module docstring. Default ``"central"``.
+    step : float or dict, optional
+        A float is the step for every element; a dict maps some names in
+        ``wrt`` to a step (a float, or an array broadcastable to the value's
+        shape); other elements get :func:`default_step`.
+    progress : callable, optional
+        ``progress(done, total)``, called every 1% of the evaluations or so
+        and once at the end, with ``total`` from :func:`total_evaluations`.
+
+    Returns
+    -------
+    FiniteResult
+
+    Raises
+    ------
+    UnknownNameError
+        An unknown method, or a name in ``wrt`` (or ``step``) that is not in ``values``.
+    DTypeError, ShapeError, NonFiniteError
+        A value in ``wrt`` is not a non-empty finite float array (see
+        :func:`~symgrad.numeric.validate.as_float_array`), a step is not a
+        positive float of the right shape, or ``f`` does not return one finite
+        real number.
+    LayerError
+        ``f`` raised; for the complex step, also when ``f`` refuses complex input.
+    SymgradError
+        A step too small to change the value, or (complex step) ``f`` drops the
+        imaginary part of its input, which a central difference then exposes at
+        a cost of 2 more evaluations.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> def f(v):
+    ...     return np.sum(v["x"] ** 2)
+    >>> result = gradient(f, {"x": np.array([1.0, 2.0])}, ["x"])
+    >>> np.round(result.gradients["x"], 8), result.evaluations
+    (array([2., 4.]), 4)
+    >>> result = gradient(f, {"x": np.array([1.0, 2.0])}, "x", method="complex")
+    >>> result.gradients["x"], result.evaluations
+    (array([2., 4.]), 2)
+    >>> gradient(f, {"x": np.array([1.0, 2.0])}, ["y"])
+    Traceback (most recent call last):
+        ...
+    symgrad.errors.UnknownNameError: unknown name 'y' in wrt; the values are named: 'x'
+    >>> gradient(f, {"x": np.array([1, 2])}, ["x"])
+    Traceback (most recent call last):
+        ...
+    symgrad.errors.DTypeError: parameter 'x' has integer dtype int64; finite differences need floats: pass x.astype(float)
+    """
+    _check_method(method)
+    names = _check_names(values, wrt)
+    bases = {name: as_float_array(name, values[name]) for name in names}
+    steps = _resolve_steps(bases, method, step)
+    total = sum(base.size for base in bases.values()) * _EVALUATIONS_PER_ELEMENT[method]
+    works = _working_copies(bases, complex_input=method == "complex")
+    evaluate = _Evaluator(f, _inputs(values, works), total=total, progress=progress)
+    sweep = _SWEEPS[method]
+    gradients: dict[str, FloatArray] = {}
+    used: dict[str, FloatArray] = {}
+    with _complex_mode(evaluate, on=method == "complex"):
+        for name in names:
+            real_before = evaluate.real_outputs
+            grad, taken = sweep(evaluate, name, bases[name], works[name], steps[name])
+            gradients[name], used[name] = grad, taken
+            if evaluate.real_outputs > real_before:
+                probe = _random_direction(np.random.default_rng(0), {name: bases[name]})
+                _expose_dropped_imaginary(evaluate, bases, works, probe)
+    for name, grad in gradients.items():
+        check_finite(f"gradient of {name}", grad)
+    return FiniteResult(gradients, evaluate.count, method, used)
+
+
+def directional_check(
+    f: Objective,
+    values: Mapping[str, object],
+    wrt: Sequence[str] | str,
+    claimed: Mapping[str, npt.ArrayLike],
+    *,
+    directions: int = 1,
+    seed: int = 0,
+    method: str = "central",
+) -> DirectionalResult:
+    """Compare a claimed gradient with ``f`` along random unit directions.
+
+    For each direction ``u`` (one unit vector over all names in ``wrt`` at
+    once, drawn from ``numpy.random.default_rng(seed)``) the identity
+    ``<grad f, u> = d/ds f(v + s u)`` is tested: the right side by a finite
+    difference along ``u`` (2 evaluations for ``"central"``, 4 for
+    ``"richardson"``, 1 for ``"complex"``), the left side with the claimed
+    gradient. A handful of forward passes thus check a whole gradient; a
+    correct gradient agrees to about 1e-9 relative (central), a wrong one
+    almost surely does not.
+
+    The step along ``u`` is ``c * max(1, max |v|)`` with ``c`` as in
+    :func:`default_step`. The inner product uses the direction actually
+    taken, ``(fl(v + s u) - fl(v - s u)) / 2s``, so rounding ``v + s u`` to
+    floats does not count as an error.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(values) -> float``, as for :func:`gradient`.
+    values : mapping of str to array_like
+        The point.
+    wrt : sequence of str
+        The names the claimed gradient covers.
+    claimed : mapping of str to array_like
+        The gradient to check: an array shaped like ``values[name]`` for each
+        name in ``wrt`` (other keys are ignored).
+    directions : int, optional
+        How many random directions to try. Default 1.
+    seed : int, optional
+        Seed of the random directions. Default 0.
+    method : {"central", "richardson", "complex"}, optional
+        How to differentiate along ``u``. Default ``"central"``.
+
+    Returns
+    -------
+    DirectionalResult
+
+    Raises
+    ------
+    UnknownNameError
+        An unknown method, a name in ``wrt`` missing from ``values``, or a
+        name in ``wrt`` with no claimed gradient.
+    DTypeError, ShapeError, NonFiniteError
+        As for :func:`gradient`; also a claimed gradient of the wrong shape.
+    LayerError
+        ``f`` raised.
+    SymgradError
+        ``directions`` is not a positive integer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> def f(v):
+    ...     return np.sum(v["x"] ** 2)
+    >>> x = np.array([1.0, 2.0])
+    >>> good = directional_check(f, {"x": x}, ["x"], {"x": 2 * x})
+    >>> good.max_rel_error < 1e-9, good.evaluations
+    (True, 2)
+    >>> bad = directional_check(f, {"x": x}, ["x"], {"x": x}, directions=3)
+    >>> [round(e, 2) for e in bad.rel_errors]
+    [0.5, 0.5, 0.5]
+    """
+    _check_method(method)
+    names = _check_names(values, wrt)
+    is_int = isinstance(directions, int | np.integer) and not isinstance(directions, bool)
+    if not is_int or directions < 1:
+        msg = f"directions must be a positive integer, got {directions!r}"
+        raise SymgradError(msg)
+    bases = {name: as_float_array(name, values[name]) for name in names}
+    grads = _claimed_arrays(claimed, bases)
+    scale = max(1.0, *(float(np.max(np.abs(base))) for base in bases.values()))
+    along = _ALONG[method]
+    works = _working_copies(bases, complex_input=method == "complex")
+    total = int(directions) * _EVALUATIONS_PER_ELEMENT[method]
+    evaluate = _Evaluator(f, _inputs(values, works), total=total)
+    rng = np.random.default_rng(seed)
+    numeric: list[float] = []
+    inner: list[float] = []
+    with _complex_mode(evaluate, on=method == "complex"):
+        for _ in range(int(directions)):
+            u = _random_direction(rng, bases)
+            real_before = evaluate.real_outputs
+            num, taken = along(evaluate, bases, works, u, _STEP_FACTOR[method] * scale)
+            if evaluate.real_outputs > real_before:
+                _expose_dropped_imaginary(evaluate, bases, works, u)
+            numeric.append(num)
+            inner.append(sum(float(np.vdot(grads[name], taken[name])) for name in names))
+    abs_errors = tuple(abs(n - c) for n, c in zip(numeric, inner, strict=True))
+    tiny = float(np.finfo(np.float64).tiny)
+    rel_errors = tuple(
+        e / max(abs(n), abs(c), tiny) for e, n, c in zip(abs_errors, numeric, inner, strict=True)
+    )
+    return DirectionalResult(
+        tuple(numeric), tuple(inner), abs_errors, rel_errors, evaluate.count, seed, method
+    )
+
+
+# --- checking arguments -------------------------------------------------------
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        choices = ", ".join(repr(m) for m in METHODS)
+        msg = f"unknown finite-difference method {method!r}; choose one of {choices}"
+        raise UnknownNameError(msg)
+
+
+def _check_names(values: Mapping[str, object], wrt: Sequence[str] | str) -> tuple[str, ...]:
+    """``wrt`` as a tuple of distinct names, each a key of ``values``."""
+    names = (wrt,) if isinstance(wrt, str) else tuple(dict.fromkeys(wrt))
+    known = ", ".join(repr(key) for key in values) or "(none)"
+    if not names:
+        msg = f"wrt names nothing to differentiate with respect to; the values are named: {known}"
+        raise UnknownNameError(msg)
+    for name in names:
+        if name not in values:
+            msg = f"unknown name {name!r} in wrt; the values are named: {known}"
+            raise UnknownNameError(msg)
+    return names
+
+
+def _resolve_steps(
+    bases: Mapping[str, FloatArray],
+    method: str,
+    step: float | Mapping[str, npt.ArrayLike] | None,
+) -> dict[str, FloatArray]:
+    """One positive step per element: the user's where given, else the default."""
+    if step is None or isinstance(step, Mapping):
+        given: Mapping[str, npt.ArrayLike] = step or {}
+        for name in given:
+            if name not in bases:
+                known = ", ".join(repr(key) for key in bases)
+                msg = f"step names {name!r}, which is not in wrt ({known})"
+                raise UnknownNameError(msg)
+    else:
+        given = dict.fromkeys(bases, step)
+    steps = {}
+    for name, base in bases.items():
+        if name not in given:
+            steps[name] = default_step(base, method)
+            continue
+        label = f"step for {name}"
+        value = as_float_array(label, given[name])
+        try:
+            steps[name] = np.array(np.broadcast_to(value, base.shape))
+        except ValueError as exc:
+            msg = f"{label!r} has shape {value.shape}; it must fit {name!r} of shape {base.shape}"
+            raise ShapeError(msg) from exc
+        if np.any(steps[name] <= 0):
+            msg = f"{label!r} must be positive; got {given[name]!r}"
+            raise SymgradError(msg)
+    return steps
+
+
+def _claimed_arrays(
+    claimed: Mapping[str, npt.ArrayLike], bases: Mapping[str, FloatArray]
+) -> dict[str, FloatArray]:
+    result = {}
+    for name, base in bases.items():
+        if name not in claimed:
+            known = ", ".join(repr(key) for key in claimed) or "(none)"
+            msg = f"no claimed gradient for {name!r}; the claimed gradients are named: {known}"
+            raise UnknownNameError(msg)
+        label = f"claimed gradient of {name}"
+        result[name] = as_float_array(label, claimed[name], expected_shape=base.shape)
+    return result
+
+
+# --- calling f ----------------------------------------------------------------
+
+
+def _working_copies(
+    bases: Mapping[str, FloatArray], *, complex_input: bool
+) -> dict[str, np.ndarray]:
+    """The arrays ``f`` sees, perturbed in place between calls; C order so reshape is a view."""
+    dtype = np.complex128 if complex_input else np.float64
+    return {name: np.array(base, dtype=dtype, order="C") for name, base in bases.items()}
+
+
+def _inputs(values: Mapping[str, object], works: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """What ``f`` sees: the working copies and the other values, every array read-only."""
+    inputs: dict[str, Any] = {}
+    for key, value in values.items():
+        source = works.get(key, value)
+        if isinstance(source, np.ndarray):
+            source = source.view()  # a view, so the caller's array keeps its own flags
+            source.flags.writeable = False
+        inputs[key] = source
+    return inputs
+
+
+class _Evaluator:
+    """Calls ``f``, counts the calls, reports progress, turns the output into a number."""
+
+    def __init__(
+        self,
+        f: Objective,
+        inputs: dict[str, Any],
+        *,
+        total: int,
+        progress: Progress | None = None,
+    ) -> None:
+        self.f = f
+        self.inputs = inputs
+        self.total = total
+        self.progress = progress
+        self.count = 0
+        self.complex_input = False
+        self.real_outputs = 0  # complex input, yet f returned a real number
+        self._stride = max(1, total // 100)
+        self._next_report = min(self._stride, total)
+
+    def real(self, where: tuple[str, int, str]) -> float:
+        value = self._call(where)
+        if value.dtype.kind == "c":
+            if value.imag != 0 and not self.complex_input:
+                where_text = self._describe(where)
+                msg = f"f returned the complex number {value.item()} at {where_text}; expected a real"
+                raise DTypeError(msg)
+            value = value.real
+        return float(value)
+
+    def complex(self, where: tuple[str, int, str]) -> complex:
+        value = self._call(where)
+        if value.dtype.kind != "c":
+            self.real_outputs += 1
+        return complex(value)
+
+    def _call(self, where: tuple[str, int, str]) -> np.ndarray:
+        self.count += 1
+        try:
+            out = self.f(dict(self.inputs))
+        except SymgradError as exc:
+            if not self.complex_input:
+                raise  # already a message for the user (from symgrad code inside f)
+            raise self._failure(where, exc) from exc
+        except Exception as exc:
+            raise self._failure(where, exc) from exc
+        self._tick()
+        value = np.asarray(out)
+        if value.size != 1:
+            msg = (
+                f"f must return a scalar; it returned an array of shape {value.shape} "
+                f"at {self._describe(where)}"
+            )
+            raise ShapeError(msg)
+        if value.dtype.kind not in "iufc":
+            msg = f"f must return a number; it returned {value.dtype} at {self._describe(where)}"
+            raise DTypeError(msg)
+        value = value.reshape(())
+        if not np.isfinite(value):
+            msg = (
+                f"f returned {value.item()} at {self._describe(where)} (evaluation {self.count}); "
+                "finite differences need finite values near the point"
+            )
+            raise NonFiniteError(msg)
+        return value
+
+    def _failure(self, where: tuple[str, int, str], exc: Exception) -> LayerError:
+        what = f"f raised {type(exc).__name__}: {exc} (at {self._describe(where)})"
+        if isinstance(exc, ValueError) and "read-only" in str(exc):
+            what += "; symgrad passes read-only arrays: copy before writing in place"
+        return LayerError(f"{_COMPLEX_NEEDS}: {what}" if self.complex_input else what)
+
+    def _tick(self) -> None:
+        if self.progress is not None and self._next_report <= self.count <= self.total:
+            self.progress(self.count, self.total)
+            self._next_report = min(self.count + self._stride, self.total)
+            if self.count == self.total:
+                self._next_report = self.total + 1
+
+    def _describe(self, where: tuple[str, int, str]) -> str:
+        name, flat, label = where
+        if flat < 0:
+            return f"{name} {label}".strip()
+        shape = np.shape(self.inputs[name])
+        index = ", ".join(str(int(i)) for i in np.unravel_index(flat, shape))
+        return f"{name}[{index}] {label}" if shape else f"{name} {label}"
+
+
+@contextmanager
+def _complex_mode(evaluate: _Evaluator, *, on: bool) -> Iterator[None]:
+    """For the complex step: NumPy's ComplexWarning (imaginary part dropped) becomes an error."""
+    if not on:
+        yield
+        return
+    evaluate.complex_input = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", np.exceptions.ComplexWarning)
+        yield
+
+
+# --- sweeps: one element at a time -----------------------------------------------
+
+
+def _points(
+    name: str, base: FloatArray, h: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """``v + h``, ``v - h``, their exact distance, and the representable step.
+
+    ``h = (v + h) - v`` is the step the floats can actually take, so that the
+    difference quotient divides by the distance between the points at which
+    ``f`` was evaluated rather than by the ``h`` that was asked for.
+    """
+    taken = (base + h) - base
+    if np.any(taken == 0):
+        flat = int(np.flatnonzero(taken == 0)[0])
+        msg = (
+            f"the step for {name} (element {flat}) is too small to change its value "
+            f"{base.reshape(-1)[flat]!r}; use a larger step"
+        )
+        raise SymgradError(msg)
+    up = base + taken
+    down = base - taken
+    return up, down, up - down, taken
+
+
+def _sweep_central(
+    evaluate: _Evaluator, name: str, base: FloatArray, work: np.ndarray, h: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    flat = work.reshape(-1)
+    origin = base.reshape(-1)
+    up, down, width, taken = _points(name, origin, h.reshape(-1))
+    grad = np.empty(origin.size)
+    for i in range(origin.size):
+        flat[i] = up[i]
+        f_up = evaluate.real((name, i, "+ h"))
+        flat[i] = down[i]
+        f_down = evaluate.real((name, i, "- h"))
+        flat[i] = origin[i]
+        grad[i] = (f_up - f_down) / width[i]
+    return grad.reshape(base.shape), taken.reshape(base.shape)
+
+
+def _sweep_richardson(
+    evaluate: _Evaluator, name: str, base: FloatArray, work: np.ndarray, h: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    flat = work.reshape(-1)
+    origin = base.reshape(-1)
+    up1, down1, width1, taken = _points(name, origin, h.reshape(-1))
+    up2, down2, width2, _ = _points(name, origin, taken / 2)
+    grad = np.empty(origin.size)
+    for i in range(origin.size):
+        flat[i] = up1[i]
+        f_up1 = evaluate.real((name, i, "+ h"))
+        flat[i] = down1[i]
+        f_down1 = evaluate.real((name, i, "- h"))
+        flat[i] = up2[i]
+        f_up2 = evaluate.real((name, i, "+ h/2"))
+        flat[i] = down2[i]
+        f_down2 = evaluate.real((name, i, "- h/2"))
+        flat[i] = origin[i]
+        wide = (f_up1 - f_down1) / width1[i]
+        narrow = (f_up2 - f_down2) / width2[i]
+        grad[i] = (4 * narrow - wide) / 3  # the h^2 error terms cancel
+    return grad.reshape(base.shape), taken.reshape(base.shape)
+
+
+def _sweep_complex(
+    evaluate: _Evaluator, name: str, base: FloatArray, work: np.ndarray, h: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    flat = work.reshape(-1)
+    origin = base.reshape(-1)
+    steps = h.reshape(-1)
+    grad = np.empty(origin.size)
+    for i in range(origin.size):
+        flat[i] = complex(origin[i], steps[i])
+        grad[i] = evaluate.complex((name, i, "+ ih")).imag / steps[i]
+        flat[i] = origin[i]
+    return grad.reshape(base.shape), np.array(h, dtype=np.float64)
+
+
+_Sweep = Callable[
+    [_Evaluator, str, FloatArray, np.ndarray, FloatArray], tuple[FloatArray, FloatArray]
+]
+_SWEEPS: dict[str, _Sweep] = {
+    "central": _sweep_central,
+    "richardson": _sweep_richardson,
+    "complex": _sweep_complex,
+}
+
+
+# --- along a direction ----------------------------------------------------------------
+
+
+def _random_direction(
+    rng: np.random.Generator, bases: Mapping[str, FloatArray]
+) -> dict[str, FloatArray]:
+    """A unit vector, uniformly distributed over the sphere, split by name."""
+    draws = {name: rng.standard_normal(base.shape) for name, base in bases.items()}
+    norm = float(np.sqrt(sum(float(np.sum(d * d)) for d in draws.values())))
+    return {name: d / norm for name, d in draws.items()}
+
+
+def _set(works: Mapping[str, np.ndarray], points: Mapping[str, np.ndarray]) -> None:
+    for name, point in points.items():
+        works[name][...] = point
+
+
+def _central_along(
+    evaluate: _Evaluator,
+    bases: Mapping[str, FloatArray],
+    works: Mapping[str, np.ndarray],
+    u: Mapping[str, FloatArray],
+    s: float,
+    label: str = "",
+) -> tuple[float, dict[str, FloatArray]]:
+    """``(f(v + s u) - f(v - s u)) / 2s`` and the direction the floats actually took."""
+    up = {name: bases[name] + s * u[name] for name in u}
+    down = {name: bases[name] - s * u[name] for name in u}
+    _set(works, up)
+    f_up = evaluate.real(("v", -1, f"+ {label}s u"))
+    _set(works, down)
+    f_down = evaluate.real(("v", -1, f"- {label}s u"))
+    _set(works, {name: bases[name] for name in u})
+    taken = {name: (up[name] - down[name]) / (2 * s) for name in u}
+    return (f_up - f_down) / (2 * s), taken
+
+
+def _richardson_along(
+    evaluate: _Evaluator,
+    bases: Mapping[str, FloatArray],
+    works: Mapping[str, np.ndarray],
+    u: Mapping[str, FloatArray],
+    s: float,
+) -> tuple[float, dict[str, FloatArray]]:
+    wide, taken_wide = _central_along(evaluate, bases, works, u, s)
+    narrow, taken_narrow = _central_along(evaluate, bases, works, u, s / 2, "(1/2) ")
+    # The same combination of the two directions taken keeps <claimed, u> consistent.
+    taken = {name: (4 * taken_narrow[name] - taken_wide[name]) / 3 for name in u}
+    return (4 * narrow - wide) / 3, taken
+
+
+def _complex_along(
+    evaluate: _Evaluator,
+    bases: Mapping[str, FloatArray],
+    works: Mapping[str, np.ndarray],
+    u: Mapping[str, FloatArray],
+    s: float,
+) -> tuple[float, dict[str, FloatArray]]:
+    imag = {name: s * u[name] for name in u}
+    _set(works, {name: bases[name] + 1j * imag[name] for name in u})
+    value = evaluate.complex(("v", -1, "+ i s u"))
+    _set(works, {name: bases[name] for name in u})
+    return value.imag / s, {name: imag[name] / s for name in u}
+
+
+_Along = Callable[
+    [
+        _Evaluator,
+        Mapping[str, FloatArray],
+        Mapping[str, np.ndarray],
+        Mapping[str, FloatArray],
+        float,
+    ],
+    tuple[float, dict[str, FloatArray]],
+]
+_ALONG: dict[str, _Along] = {
+    "central": _central_along,
+    "richardson": _richardson_along,
+    "complex": _complex_along,
+}
+
+
+def _expose_dropped_imaginary(
+    evaluate: _Evaluator,
+    bases: Mapping[str, FloatArray],
+    works: Mapping[str, np.ndarray],
+    u: Mapping[str, FloatArray],
+) -> None:
+    """Raise if ``f`` returned real numbers for complex input yet depends on the input.
+
+    A real result means the imaginary part was dropped (``float()``, ``.real``,
+    ``abs``) or the input was ignored; a real central difference along ``u``
+    (2 more evaluations) tells the two apart.
+    """
+    scale = max(1.0, *(float(np.max(np.abs(bases[name]))) for name in u))
+    s = _STEP_FACTOR["central"] * scale
+    slope, _ = _central_along(evaluate, bases, works, u, s)
+    if slope != 0:
+        names = ", ".join(repr(name) for name in u)
+        msg = (
+            f"{_COMPLEX_NEEDS}: f returned a real number for complex {names}, dropping the "
+            "imaginary part (float(), .real, abs() or a cast), although a real step "
+            f"changes f at a rate {slope:.3g}"
+        )
+        raise SymgradError(msg)

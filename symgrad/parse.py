@@ -1,0 +1,437 @@
+"""Turn user text into SymPy expressions and network specs, safely.
+
+Expressions come from users, so they are never handed to ``eval``, ``exec``,
+``sympify`` or ``parse_expr``. :func:`parse_expression` lets Python's own
+parser (``ast.parse``) build a syntax tree, walks it against a whitelist
+(numbers, names, ``+ - * / **``, a short list of functions) and builds the
+SymPy objects itself. Size guards (length, nesting depth, node count, number
+of digits, exponents) keep hostile input from hanging SymPy.
+
+:func:`parse_network_spec` reads the small layer language used to describe a
+network, ``"affine(3,4) > sigmoid > affine(4,1) > half-squared-error"``, into
+:class:`LayerSpec` records, with a tokenizer and a recursive-descent parser.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NoReturn
+
+import sympy as sp
+
+from symgrad.errors import (
+    ComplexityError,
+    ParseError,
+    SpecError,
+    SymgradError,
+    UnsafeExpressionError,
+)
+from symgrad.functions import relu, sigmoid
+
+__all__ = ["LayerSpec", "parse_expression", "parse_network_spec"]
+
+_MAX_DIGITS = 100  # longest integer literal or exact numeric result
+_NUMBER_LIMIT = 10**_MAX_DIGITS
+_MAX_EXPONENT = 1000
+_MAX_LAYER_ARG = 1_000_000
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+_CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "E": sp.E}
+_UNDEFINED = frozenset({sp.nan, sp.zoo, sp.oo, sp.S.NegativeInfinity})
+# name -> (SymPy callable, fewest arguments, most arguments or None for no limit)
+_FUNCTIONS: dict[str, tuple[Callable[..., sp.Expr], int, int | None]] = {
+    **{n: (getattr(sp, n), 1, 1) for n in ("exp", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh")},
+    "log": (sp.log, 1, 2), "abs": (sp.Abs, 1, 1), "Abs": (sp.Abs, 1, 1),
+    "sigmoid": (sigmoid, 1, 1), "relu": (relu, 1, 1),
+    "max": (sp.Max, 2, None), "Max": (sp.Max, 2, None), "min": (sp.Min, 2, None), "Min": (sp.Min, 2, None),
+}  # fmt: skip
+_CONSTRUCTS: dict[type[ast.AST], str] = {
+    ast.Attribute: "attribute access", ast.Subscript: "subscript", ast.Lambda: "lambda",
+    ast.ListComp: "list comprehension", ast.SetComp: "set comprehension", ast.DictComp: "dict comprehension",
+    ast.GeneratorExp: "generator expression", ast.JoinedStr: "f-string", ast.Starred: "starred expression",
+    ast.Compare: "comparison", ast.BoolOp: "'and'/'or'", ast.IfExp: "conditional expression",
+    ast.List: "list", ast.Tuple: "tuple", ast.Dict: "dict", ast.Set: "set", ast.Await: "await",
+    ast.NamedExpr: "assignment expression (':=')", ast.Yield: "yield", ast.YieldFrom: "yield",
+    ast.FloorDiv: "'//' (floor division)", ast.Mod: "'%' (modulo)", ast.MatMult: "'@' (matrix product)",
+    ast.LShift: "'<<'", ast.RShift: "'>>'", ast.BitOr: "'|'", ast.BitAnd: "'&'", ast.Invert: "'~'",
+    ast.Not: "'not'",
+}  # fmt: skip
+_GROUPS: dict[type[ast.operator], str] = {
+    ast.Add: "+", ast.Sub: "+", ast.Mult: "*", ast.Div: "*", ast.Pow: "**"
+}  # fmt: skip
+
+
+def _pointer(text: str, offset: int) -> str:
+    """Return ``text`` (a window of it if long) and a caret under ``offset``."""
+    start = max(0, min(offset - 40, len(text) - 72))
+    shown = "".join(c if c.isprintable() else " " for c in text[start : start + 72])
+    return f"    {shown}\n    {' ' * (offset - start)}^"
+
+
+def _check_text(text: object, max_length: int, what: str, error: type[SymgradError]) -> str:
+    if not isinstance(text, str):
+        msg = f"the {what} must be a str, got {type(text).__name__}"
+        raise error(msg)
+    if len(text) > max_length:
+        msg = f"{what} is {len(text)} characters long; the limit is {max_length} (see max_length)"
+        raise ComplexityError(msg)
+    return text
+
+
+class _Source:
+    """The user's text, the Python source made from it, and columns between them."""
+
+    def __init__(self, text: str) -> None:
+        self.text = re.sub(r"\s", " ", text)  # one line, so every offset is a column
+        for i, char in enumerate(self.text):
+            if not " " <= char <= "~":
+                msg = f"character {char!r} at column {i + 1} is not allowed; write expressions in ASCII"
+                raise ParseError(f"{msg}\n{_pointer(self.text, i)}")
+        self.indent = len(self.text) - len(self.text.lstrip())
+        self.carets = [i for i, char in enumerate(self.text) if char == "^"]
+        self.python = self.text.lstrip().replace("^", "**")
+
+    def offset(self, python_offset: int) -> int:
+        """Map a 0-based offset into ``python`` back to one into ``text``."""
+        original = python_offset + self.indent
+        for caret in self.carets:  # each '^' became two characters
+            if caret >= original:
+                break
+            original -= 1
+        return max(0, original)
+
+    def fail(self, error: type[SymgradError], message: str, python_offset: int) -> NoReturn:
+        at = self.offset(python_offset)
+        msg = f"{message} (column {at + 1})\n{_pointer(self.text, at)}"
+        raise error(msg)
+
+    def parse(self) -> ast.expr:
+        try:
+            return ast.parse(self.python, mode="eval").body
+        except SyntaxError as exc:
+            complex_ = any(hint in exc.msg for hint in ("too many nested", "Exceeds the limit"))
+            where = exc.offset - 1 if exc.offset and exc.offset > 0 else len(self.python)
+            self.fail(ComplexityError if complex_ else ParseError, f"invalid expression: {exc.msg}", where)
+        except (RecursionError, MemoryError, ValueError) as exc:
+            msg = f"expression is too deeply nested or too long for Python's parser ({type(exc).__name__})"
+            raise ComplexityError(msg) from None
+
+
+class _Builder:
+    """Walks a whitelisted Python syntax tree and builds the SymPy expression."""
+
+    def __init__(self, source: _Source, max_depth: int, max_nodes: int) -> None:
+        self.source, self.max_depth, self.max_nodes, self.nodes = source, max_depth, max_nodes, 0
+
+    def fail(self, error: type[SymgradError], message: str, node: ast.expr) -> NoReturn:
+        self.source.fail(error, message, node.col_offset)
+
+    def refuse(self, construct: ast.AST, node: ast.expr) -> NoReturn:
+        what = _CONSTRUCTS.get(type(construct), type(construct).__name__)
+        self.fail(UnsafeExpressionError, f"{what} is not allowed in an expression", node)
+
+    def tick(self, count: int, node: ast.expr) -> None:
+        self.nodes += count
+        if self.nodes > self.max_nodes:
+            self.fail(ComplexityError, f"expression has more than {self.max_nodes} nodes", node)
+
+    def build(self, node: ast.expr, depth: int) -> sp.Expr:
+        self.tick(1, node)
+        if depth > self.max_depth:
+            self.fail(ComplexityError, f"expression is nested more than {self.max_depth} deep", node)
+        if isinstance(node, ast.Constant):
+            result = self.constant(node)
+        elif isinstance(node, ast.Name):
+            name = self.check_name(node, called=False)
+            result = _CONSTANTS[name] if name in _CONSTANTS else sp.Symbol(name)
+        elif isinstance(node, ast.BinOp):
+            result = self.binop(node, depth)
+        elif isinstance(node, ast.UnaryOp):
+            result = self.unary(node, depth)
+        elif isinstance(node, ast.Call):
+            result = self.call(node, depth)
+        else:
+            self.refuse(node, node)
+        if isinstance(result, sp.Rational) and max(abs(result.p), result.q) >= _NUMBER_LIMIT:
+            self.fail(ComplexityError, f"a number here has more than {_MAX_DIGITS} digits", node)
+        if result in _UNDEFINED:
+            self.fail(ParseError, f"this part is undefined or infinite ({result}); a division by zero?", node)
+        return result
+
+    def constant(self, node: ast.Constant) -> sp.Expr:
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            kind = {bool: "boolean", str: "string", bytes: "bytes", complex: "complex"}.get(type(value), "")
+            what = f"{kind} literal {value!r:.30}".lstrip()
+            self.fail(UnsafeExpressionError, f"{what} is not allowed in an expression", node)
+        if isinstance(value, int):
+            if abs(value) >= _NUMBER_LIMIT:
+                msg = f"integer literal has {len(str(value))} digits; the limit is {_MAX_DIGITS}"
+                self.fail(ComplexityError, msg, node)
+            return sp.Integer(value)
+        if not math.isfinite(value):
+            self.fail(ParseError, "float literal is too large (it overflows to infinity)", node)
+        return sp.Float(value)
+
+    def check_name(self, node: ast.Name, *, called: bool) -> str:
+        name = node.id
+        if name.startswith("_") or not _NAME.match(name):
+            self.fail(UnsafeExpressionError, f"names starting with '_' are not allowed: {name!r}", node)
+        if called and name not in _FUNCTIONS:
+            msg = f"function {name!r} is not allowed; the functions are {', '.join(_FUNCTIONS)}"
+            self.fail(UnsafeExpressionError, msg, node)
+        if not called and name in _FUNCTIONS:
+            self.fail(ParseError, f"{name!r} is a function; call it as {name}(...)", node)
+        return name
+
+    def unary(self, node: ast.UnaryOp, depth: int) -> sp.Expr:
+        if not isinstance(node.op, (ast.USub, ast.UAdd)):
+            self.refuse(node.op, node)
+        operand = self.build(node.operand, depth + 1)
+        return -operand if isinstance(node.op, ast.USub) else operand
+
+    def binop(self, node: ast.BinOp, depth: int) -> sp.Expr:
+        group = _GROUPS.get(type(node.op))
+        if group is None:
+            self.refuse(node.op, node)
+        if group == "**":
+            return self.power(self.build(node.left, depth + 1), self.build(node.right, depth + 1), node)
+        chain: list[tuple[ast.operator, ast.expr]] = []  # a + b - c + ... is flat, not deep
+        current: ast.expr = node
+        while isinstance(current, ast.BinOp) and _GROUPS.get(type(current.op)) == group:
+            chain.append((current.op, current.right))
+            current = current.left
+        self.tick(len(chain) - 1, node)
+        first = self.build(current, depth + 1)
+        rest = [(op, self.build(operand, depth + 1)) for op, operand in reversed(chain)]
+        if group == "+":
+            return sp.Add(first, *(-term if isinstance(op, ast.Sub) else term for op, term in rest))
+        return sp.Mul(first, *(sp.Pow(term, -1) if isinstance(op, ast.Div) else term for op, term in rest))
+
+    def power(self, base: sp.Expr, exponent: sp.Expr, node: ast.BinOp) -> sp.Expr:
+        if exponent.is_Number and abs(exponent) > _MAX_EXPONENT:
+            msg = f"exponent {exponent} is too large; the limit is {_MAX_EXPONENT}"
+            self.fail(ComplexityError, msg, node.right)
+        exact = isinstance(base, sp.Rational) and isinstance(exponent, sp.Rational) and base != 0
+        if exact and float(abs(exponent)) * math.log10(max(abs(base.p), base.q)) > _MAX_DIGITS:
+            self.fail(ComplexityError, f"{base}**{exponent} would have more than {_MAX_DIGITS} digits", node)
+        return sp.Pow(base, exponent)
+
+    def call(self, node: ast.Call, depth: int) -> sp.Expr:
+        if not isinstance(node.func, ast.Name):
+            if type(node.func) in _CONSTRUCTS:
+                self.refuse(node.func, node.func)
+            self.fail(UnsafeExpressionError, "only functions called by name are allowed", node)
+        name = self.check_name(node.func, called=True)
+        function, least, most = _FUNCTIONS[name]
+        if node.keywords:
+            self.fail(UnsafeExpressionError, f"keyword arguments are not allowed in {name}()", node)
+        if not least <= len(node.args) <= (most or len(node.args)):
+            expected = f"at least {least}" if most is None else " or ".join(map(str, range(least, most + 1)))
+            self.fail(ParseError, f"{name}() takes {expected} argument(s), got {len(node.args)}", node)
+        args = [self.build(arg, depth + 1) for arg in node.args]
+        try:
+            return function(*args)
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            self.fail(ParseError, f"{name}() cannot take these arguments: {exc}", node)
+
+
+def parse_expression(
+    text: str, *, max_length: int = 10_000, max_depth: int = 100, max_nodes: int = 5_000
+) -> sp.Expr:
+    """Parse a formula written by a user into a SymPy expression, without ``eval``.
+
+    Parameters
+    ----------
+    text : str
+        A formula in Python syntax: numbers, names, ``+ - * / **`` and calls of
+        ``exp log sqrt sin cos tan sinh cosh tanh abs sigmoid relu max min``
+        (``log`` takes an optional base; ``max``/``min`` two or more arguments).
+        ``^`` means power, with the precedence of ``**`` (``2*x^2 + 1`` is
+        ``2*x**2 + 1``). ``pi`` and ``E`` are the constants; every other name is
+        a plain ``sympy.Symbol`` without assumptions, so results compare equal
+        to ``sympy.symbols(...)``. Integers stay exact; floats become ``Float``.
+    max_length, max_depth, max_nodes : int
+        Limits on characters, nesting depth and syntax-tree nodes.
+
+    Returns
+    -------
+    sympy.Expr
+
+    Raises
+    ------
+    UnsafeExpressionError
+        For anything outside the whitelist (attributes, subscripts, lambdas,
+        strings, names starting with ``_``, unknown functions, ...).
+    ParseError
+        For text that is not a valid expression, or is undefined (``1/0``).
+    ComplexityError
+        For text over one of the limits, exponents above 1000 in magnitude and
+        numbers of more than 100 digits.
+
+    Examples
+    --------
+    >>> parse_expression("w2*(w1*x + b1) + b2")
+    b2 + w2*(b1 + w1*x)
+    >>> parse_expression("2*x^2 + max(0, y)")
+    2*x**2 + Max(0, y)
+    >>> parse_expression("__import__('os').system('ls')")
+    Traceback (most recent call last):
+    ...
+    symgrad.errors.UnsafeExpressionError: attribute access is not allowed in an expression (column 1)
+        __import__('os').system('ls')
+        ^
+    """
+    source = _Source(_check_text(text, max_length, "expression", ParseError))
+    if not source.python.strip():
+        msg = "the expression is empty"
+        raise ParseError(msg)
+    tree = source.parse()
+    try:
+        return _Builder(source, max_depth, max_nodes).build(tree, 1)
+    except SymgradError:
+        raise
+    except (TypeError, ValueError, ArithmeticError, RecursionError) as exc:  # SymPy refusing its arguments
+        msg = f"SymPy could not build the expression: {exc}"
+        raise ParseError(msg) from exc
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer of a network spec, as written (the parser knows no layer catalog).
+
+    Attributes
+    ----------
+    name : str
+        Lower-case name with ``-`` between words (``"half-squared-error"``).
+    args : tuple of int
+        The positive integers in parentheses, ``()`` when there are none.
+    column : int
+        1-based column of the name in the spec, for error messages.
+    """
+
+    name: str
+    args: tuple[int, ...]
+    column: int
+
+
+_SPEC_TOKEN = re.compile(
+    r"\s*(?:(?P<arrow>->|>)|(?P<name>[A-Za-z][A-Za-z0-9]*(?:[-_][A-Za-z0-9]+)*)"
+    r"|(?P<int>[+-]?[0-9]+)|(?P<punct>[(),])|(?P<end>\Z)|(?P<bad>.))",
+    re.DOTALL,
+)
+
+
+class _SpecParser:
+    """Recursive descent over ``spec := layer (('>' | '->') layer)*``.
+
+    ``layer := name ['(' int (',' int)* ')']``; the tokens are (kind, text, start, end).
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text, self.index = text, 0
+        self.tokens: list[tuple[str, str, int, int]] = []
+        while not self.tokens or self.tokens[-1][0] != "end":
+            match = _SPEC_TOKEN.match(text, self.tokens[-1][3] if self.tokens else 0)
+            kind = match.lastgroup if match else None
+            if match is None or kind is None or kind == "bad":
+                bad = match.start("bad") if match else len(text)
+                self.fail(f"unexpected character {text[bad:bad + 1]!r}", bad)
+            self.tokens.append((kind, match.group(kind), match.start(kind), match.end()))
+
+    def fail(self, message: str, offset: int, tail: str = "") -> NoReturn:
+        msg = f"{message} at column {offset + 1}{tail}\n{_pointer(self.text, offset)}"
+        raise SpecError(msg)
+
+    def take(self, kind: str, expected: str, value: str | None = None) -> tuple[str, int]:
+        token_kind, token, offset, _ = self.tokens[self.index]
+        if token_kind != kind or (value is not None and token != value):
+            found = "the end of the spec" if token_kind == "end" else repr(token[:30])
+            self.fail(f"expected {expected}", offset, f", found {found}")
+        self.index += 1
+        return token, offset
+
+    def skip(self, value: str) -> bool:
+        """Consume the next token if it is the punctuation or arrow ``value``."""
+        kind, token = self.tokens[self.index][:2]
+        if kind not in ("punct", "arrow") or token != value:
+            return False
+        self.index += 1
+        return True
+
+    def spec(self) -> tuple[LayerSpec, ...]:
+        layers = [self.layer("a layer name")]
+        while self.tokens[self.index][0] == "arrow":
+            arrow, _ = self.take("arrow", "'>'")
+            layers.append(self.layer(f"a layer name after {arrow!r}"))
+        self.take("end", f"'>' or the end of the spec after layer {layers[-1].name!r}")
+        return tuple(layers)
+
+    def layer(self, expected: str) -> LayerSpec:
+        raw, offset = self.take("name", expected)
+        name = raw.lower().replace("_", "-")
+        args: list[int] = []
+        if self.skip("("):
+            args.append(self.integer(name, 1, "a positive integer after '('"))
+            while self.skip(","):
+                args.append(self.integer(name, len(args) + 1, "a positive integer after ','"))
+            self.take("punct", f"',' or ')' in the arguments of {name!r}", ")")
+        return LayerSpec(name, tuple(args), offset + 1)
+
+    def integer(self, layer: str, position: int, expected: str) -> int:
+        digits, offset = self.take("int", expected)
+        value = int(digits) if len(digits.lstrip("+-0")) <= 7 else _MAX_LAYER_ARG + 1
+        if not 0 < value <= _MAX_LAYER_ARG:
+            problem = "must be positive" if value <= 0 else f"is above the limit of {_MAX_LAYER_ARG}"
+            self.fail(f"argument {position} of layer {layer!r} {problem} (got {digits})", offset)
+        return value
+
+
+def parse_network_spec(text: str, *, max_length: int = 10_000) -> tuple[LayerSpec, ...]:
+    """Parse a network spec such as ``"affine(3,4) > sigmoid > half-squared-error"``.
+
+    Layers are separated by ``>`` (or ``->``); each is a name made of letters,
+    digits, ``-`` and ``_``, optionally followed by positive integers in
+    parentheses. Whitespace is free. Names are lower-cased and ``_`` becomes
+    ``-``. Whether a name is a known layer is checked elsewhere.
+
+    Parameters
+    ----------
+    text : str
+        The spec.
+    max_length : int
+        Longest spec accepted, in characters.
+
+    Returns
+    -------
+    tuple of LayerSpec
+
+    Raises
+    ------
+    SpecError
+        When the spec breaks the grammar or an argument is not in 1..1000000;
+        the message gives the column and points at it.
+    ComplexityError
+        When the spec is longer than ``max_length``.
+
+    Examples
+    --------
+    >>> for layer in parse_network_spec("affine(3,4) -> Half_Squared_Error"):
+    ...     print(layer)
+    LayerSpec(name='affine', args=(3, 4), column=1)
+    LayerSpec(name='half-squared-error', args=(), column=16)
+    >>> parse_network_spec("affine(3,4) >")
+    Traceback (most recent call last):
+    ...
+    symgrad.errors.SpecError: expected a layer name after '>' at column 14, found the end of the spec
+        affine(3,4) >
+                     ^
+    """
+    text = _check_text(text, max_length, "network spec", SpecError)
+    if not text.strip():
+        msg = "the network spec is empty: expected a layer name at column 1"
+        raise SpecError(msg)
+    return _SpecParser(text).spec()
