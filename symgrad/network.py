@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from symgrad.errors import ShapeError, SpecError, UnknownNameError
-from symgrad.layers import Affine, HalfSquaredError, Layer, Loss
+from symgrad.layers import CATALOG, LOSSES, Affine, HalfSquaredError, Layer, Loss
+from symgrad.parse import LayerSpec, parse_network_spec
 
-__all__ = ["Network", "ParamInfo", "article_network"]
+__all__ = ["Network", "ParamInfo", "article_network", "network_from_spec"]
 
 
 @dataclass(frozen=True)
@@ -164,3 +165,47 @@ def article_network() -> Network:
     ('h', 'y')
     """
     return Network([Affine(name="1"), Affine(name="2")], loss=HalfSquaredError(), title="The article's network")
+
+
+def network_from_spec(text: str) -> Network:
+    """Build a Network from a spec such as ``"affine(3,4) > sigmoid > affine(4,1) > half-squared-error"``.
+
+    The spec is parsed by a small grammar (:func:`symgrad.parse.parse_network_spec`),
+    never evaluated. The last layer must be a loss; ``affine`` takes two sizes
+    or none (the scalar layer).
+
+    Examples
+    --------
+    >>> network_from_spec("affine > affine > half-squared-error").params
+    ('w1', 'b1', 'w2', 'b2')
+    >>> network_from_spec("affine(3,4) > softmax > half-squared-error")
+    Traceback (most recent call last):
+    ...
+    symgrad.errors.SpecError: unknown layer 'softmax' at column 15; known layers: affine, sigmoid, tanh, relu, half-squared-error, mean-squared-error, softmax-cross-entropy
+    """
+    specs = parse_network_spec(text)
+    layers = [_layer_from_spec(spec) for spec in specs]
+    if specs[-1].name not in LOSSES:
+        msg = f"the last layer of a spec must be a loss ({', '.join(sorted(LOSSES))}), got {specs[-1].name!r}"
+        raise SpecError(msg)
+    for spec in specs[:-1]:
+        if spec.name in LOSSES:
+            msg = f"{spec.name!r} at column {spec.column} is a loss; only the last layer may be one"
+            raise SpecError(msg)
+    return Network(layers[:-1], loss=cast(Loss, layers[-1]))
+
+
+def _layer_from_spec(spec: LayerSpec) -> Layer:
+    cls = CATALOG.get(spec.name)
+    if cls is None:
+        msg = f"unknown layer {spec.name!r} at column {spec.column}; known layers: {', '.join(CATALOG)}"
+        raise SpecError(msg)
+    if cls is Affine:
+        if len(spec.args) not in (0, 2):
+            msg = f"affine at column {spec.column} takes two sizes, affine(in, out), or none; got {len(spec.args)}"
+            raise SpecError(msg)
+        return Affine(*spec.args)
+    if spec.args:
+        msg = f"{spec.name} at column {spec.column} takes no arguments; got {len(spec.args)}"
+        raise SpecError(msg)
+    return cls()

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-import importlib.util
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import sympy as sp
 import sympy.parsing.sympy_parser
-
-if importlib.util.find_spec("symgrad") is None:  # run from a checkout without an install
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from symgrad.errors import ComplexityError, ParseError, SpecError, UnsafeExpressionError
 from symgrad.functions import relu, sigmoid

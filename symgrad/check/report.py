@@ -64,6 +64,7 @@ class CheckRow:
     tolerances: Mapping[str, float]
     status: str
     message: str = ""
+    diagnosis: str = ""
 
     @property
     def passed(self) -> bool:

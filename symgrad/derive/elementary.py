@@ -21,8 +21,11 @@ sub-expression ``sub`` being differentiated. Steps come in pre-order:
   2. the steps for each inner derivative (recursively, in the order of the
      rule's operands);
   3. the same ``lhs`` again, with the inner derivatives substituted: ``rhs``
-     holds no placeholder (only the ``Subs(Derivative(F(u), u), u, g)`` of an
-     undefined function ``F``, which is the answer itself).
+     holds no placeholder. (The derivative of an undefined function ``F`` at
+     ``g`` stays ``Subs(Derivative(F(xi), xi), xi, g)``: that is the answer.
+     Its bound variable is SymPy's own ``Dummy('xi_1')``, so results print the
+     same whatever SymPy's cache holds; ``Subs`` compares equal under renaming,
+     so it also equals ``Subs(Derivative(F(u), u), u, g)``.)
 
 So the first step is the outermost rule and the last step is always the final
 result ``Derivative(expr, var) = result``. A sub-expression that was already
@@ -35,10 +38,13 @@ the same way, with respect to ``u``.
 
 Rules
 -----
-Quotients ``a * b**-n`` (``n`` a positive integer, ``a`` depending on ``var``)
-use the "quotient rule"; a lone ``b**-n`` uses the power rule. A quotient
-``exp(z_i) / (exp(z_1) + ... + exp(z_k))`` uses the "softmax rule"
-``s_i * (z_i' - sum_j s_j z_j')``. ``Max(0, u)`` and ``relu(u)`` use the
+A product first has its factors free of ``var`` pulled out ("constant multiple
+rule"); the remaining factors use the generalised "product rule" (one term per
+factor), except quotients ``a * b**-n`` (``n`` a positive integer, ``a``
+depending on ``var``), which use the "quotient rule"; a lone ``b**-n`` uses the
+power rule. A quotient ``exp(z_i) / (exp(z_1) + ... + exp(z_k))`` is
+recognised before anything else and uses the "softmax rule"
+``s_i * (z_i' - sum_j s_j z_j')`` (also when ``z_i`` is free of ``var``). ``Max(0, u)`` and ``relu(u)`` use the
 "relu rule" with ``relu_grad(u, kink)``; other ``Max``/``Min`` use the "max
 rule" (SymPy's ``Heaviside`` form). Functions without a rule of their own
 (``cosh``, ``atan``, ...) are differentiated by the "chain rule" with SymPy's
@@ -98,15 +104,9 @@ _OUTER_RULES: dict[type, tuple[str, _Outer]] = {
 _REAL_ONLY = (sp.Abs, sp.sign, sp.re, sp.im, sp.arg, sp.conjugate)
 
 #: Coordinates of the numeric reject test (fixed, so results are deterministic).
-_PROBES = tuple(
-    sp.Rational(p, q)
-    for p, q in [(3, 7), (-5, 11), (7, 13), (-2, 17), (11, 19), (-13, 23)]
-)
+_PROBES = tuple(sp.Rational(p, q) for p, q in [(3, 7), (-5, 11), (7, 13), (-2, 17), (11, 19), (-13, 23)])
 
-_PLACEHOLDER_PROOF = (
-    "rule checked with each Derivative placeholder replaced by sympy.diff of its "
-    "argument: "
-)
+_PLACEHOLDER_PROOF = "rule checked with each Derivative placeholder replaced by sympy.diff of its argument: "
 
 
 @dataclass(frozen=True)
@@ -120,9 +120,7 @@ class _Application:
     substeps: tuple[Step, ...] = ()
 
 
-def elementary_steps(
-    expr: sp.Expr, var: sp.Symbol, *, kink: object = 0
-) -> tuple[Step, ...]:
+def elementary_steps(expr: sp.Expr, var: sp.Symbol, *, kink: object = 0) -> tuple[Step, ...]:
     """Differentiate ``expr`` with respect to ``var`` one elementary rule at a time.
 
     Parameters
@@ -175,9 +173,7 @@ def elementary_steps(
 def _validate(expr: object, var: object, kink: object) -> tuple[_Expr, _Expr]:
     if not isinstance(var, sp.Symbol):
         kind = type(var).__name__
-        msg = (
-            f"can only differentiate with respect to a sympy.Symbol, got {kind} {var!r}"
-        )
+        msg = f"can only differentiate with respect to a sympy.Symbol, got {kind} {var!r}"
         raise UnknownNameError(msg)
     if not isinstance(expr, sp.Expr):
         try:
@@ -244,6 +240,16 @@ def _is_reciprocal(factor: _Expr) -> bool:
     return bool(exp is not None and exp.is_Integer and exp.is_negative)
 
 
+def _slot_dummy(index: int, point: _Expr) -> sp.Dummy:
+    """The bound variable of ``Subs(..., xi, point)``, named exactly as SymPy does.
+
+    ``Subs`` compares equal up to renaming its variable, so SymPy's cache may hand
+    back an earlier, equal ``Subs``; using SymPy's own ``Dummy`` (same name, same
+    ``dummy_index``) keeps results identical however the cache was filled.
+    """
+    return sp.Dummy(f"xi_{index + 1}", dummy_index=hash(point))
+
+
 def _product_term(factors: tuple[_Expr, ...], index: int, d: _Diff) -> _Expr:
     others = factors[:index] + factors[index + 1 :]
     return sp.Mul(*others) * d(factors[index])
@@ -273,18 +279,12 @@ class _Deriver:
         if not app.children:
             rhs = app.combine(self._no_child)
             verified, proof = self.verify(rhs, sub, self.var)
-            self.steps.append(
-                Step(lhs, rhs, app.rule, verified, proof, app.note, app.substeps)
-            )
+            self.steps.append(Step(lhs, rhs, app.rule, verified, proof, app.note, app.substeps))
         else:
             placeholder = app.combine(lambda c: sp.Derivative(c, self.var))
             verified, proof = self.verify(app.combine(self.reference), sub, self.var)
             proof = _PLACEHOLDER_PROOF + proof
-            self.steps.append(
-                Step(
-                    lhs, placeholder, app.rule, verified, proof, app.note, app.substeps
-                )
-            )
+            self.steps.append(Step(lhs, placeholder, app.rule, verified, proof, app.note, app.substeps))
             found = {child: self.derive(child) for child in app.children}
             rhs = app.combine(found.__getitem__)
             verified, proof = self.verify(rhs, sub, self.var)
@@ -294,9 +294,7 @@ class _Deriver:
         return rhs
 
     def _no_child(self, child: _Expr) -> _Expr:
-        raise AssertionError(
-            f"rule without operands asked for d/d{self.var} {child}"
-        )  # pragma: no cover
+        raise AssertionError(f"rule without operands asked for d/d{self.var} {child}")  # pragma: no cover
 
     def apply(self, sub: _Expr) -> _Application:
         """Choose and apply the rule for ``sub`` (dispatch on its class)."""
@@ -321,52 +319,40 @@ class _Deriver:
         msg = f"no elementary differentiation rule for {type(sub).__name__} ({sub})"
         raise UnknownNameError(msg)
 
-    # -- rules: one ``_rule_<SymPy class name>`` method per node class ------------
+    # -- rules: one ``_rule_<SymPy class name>`` per node class (hence noqa: N802) --
 
-    def _rule_Add(self, sub: _Expr) -> _Application:
+    def _rule_Add(self, sub: _Expr) -> _Application:  # noqa: N802
         terms = sub.args
         note = "The derivative of a sum is the sum of the derivatives of its terms."
-        return _Application(
-            "sum rule", note, terms, lambda d: sp.Add(*[d(t) for t in terms])
-        )
+        return _Application("sum rule", note, terms, lambda d: sp.Add(*[d(t) for t in terms]))
 
-    def _rule_Mul(self, sub: _Expr) -> _Application:
+    def _rule_Mul(self, sub: _Expr) -> _Application:  # noqa: N802
+        softmax = self._softmax(sub)
+        if softmax is not None:
+            return softmax
         var = self.var
         constant = [f for f in sub.args if var not in f.free_symbols]
         factors = tuple(f for f in sub.args if var in f.free_symbols)
         if constant:
             c, u = sp.Mul(*constant), sp.Mul(*factors)
-            note = (
-                f"{c} does not depend on {var}, so it multiplies the derivative of {u}."
-            )
-            return _Application(
-                "constant multiple rule", note, (u,), lambda d: c * d(u)
-            )
-        softmax = self._softmax(sub)
-        if softmax is not None:
-            return softmax
+            note = f"{c} does not depend on {var}, so it multiplies the derivative of {u}."
+            return _Application("constant multiple rule", note, (u,), lambda d: c * d(u))
         numerator = [f for f in factors if not _is_reciprocal(f)]
         denominator = [f.base ** (-f.exp) for f in factors if _is_reciprocal(f)]
         if numerator and denominator:
             return self._quotient(sp.Mul(*numerator), sp.Mul(*denominator))
         note = (
-            "Product rule: differentiate one factor at a time, keeping the others, "
-            f"and add the {len(factors)} terms."
+            f"Product rule: differentiate one factor at a time, keeping the others, and add the {len(factors)} terms."
         )
         return _Application(
             "product rule",
             note,
             factors,
-            lambda d: sp.Add(
-                *[_product_term(factors, i, d) for i in range(len(factors))]
-            ),
+            lambda d: sp.Add(*[_product_term(factors, i, d) for i in range(len(factors))]),
         )
 
     def _quotient(self, top: _Expr, bottom: _Expr) -> _Application:
-        note = (
-            "Quotient rule: (a/b)' = (a'*b - a*b')/b**2 "
-            f"with a = {top} and b = {bottom}."
-        )
+        note = f"Quotient rule: (a/b)' = (a'*b - a*b')/b**2 with a = {top} and b = {bottom}."
         return _Application(
             "quotient rule",
             note,
@@ -380,9 +366,7 @@ class _Deriver:
             return None
         top, recip = sub.args if isinstance(sub.args[0], sp.exp) else sub.args[::-1]
         total = recip.base if recip.is_Pow and recip.exp == -1 else None
-        if not (
-            isinstance(top, sp.exp) and isinstance(total, sp.Add) and top in total.args
-        ):
+        if not (isinstance(top, sp.exp) and isinstance(total, sp.Add) and top in total.args):
             return None
         if not all(isinstance(t, sp.exp) for t in total.args):
             return None
@@ -400,7 +384,7 @@ class _Deriver:
         )
         return _Application("softmax rule", note, zs, combine)
 
-    def _rule_Pow(self, sub: _Expr) -> _Application:
+    def _rule_Pow(self, sub: _Expr) -> _Application:  # noqa: N802
         base, exponent = sub.args
         var = self.var
         if var not in exponent.free_symbols:
@@ -430,7 +414,7 @@ class _Deriver:
             lambda d: sub * (d(exponent) * sp.log(base) + exponent * d(base) / base),
         )
 
-    def _rule_MinMaxBase(self, sub: _Expr) -> _Application:
+    def _rule_MinMaxBase(self, sub: _Expr) -> _Application:  # noqa: N802
         if _is_relu_max(sub):
             return self._chain(
                 "relu rule",
@@ -441,12 +425,12 @@ class _Deriver:
         kind = "max" if isinstance(sub, sp.Max) else "min"
         note = (
             f"Max rule: the derivative of {kind}(a, b, ...) is the derivative of the "
-            "argument that "
-            "attains it, selected by Heaviside steps (SymPy's convention at ties)."
+            "argument that attains it, selected by Heaviside steps (SymPy's "
+            "convention at ties)."
         )
         return self._multi(sub, "max rule", note, lambda i: sub.fdiff(i + 1))
 
-    def _rule_AppliedUndef(self, sub: _Expr) -> _Application:
+    def _rule_AppliedUndef(self, sub: _Expr) -> _Application:  # noqa: N802
         func = sub.func
         if len(sub.args) == 1:
             return self._chain(
@@ -457,32 +441,29 @@ class _Deriver:
             )
         note = (
             f"Chain rule for the undefined function {func}: sum over its arguments "
-            "of the partial "
-            "derivative at the arguments times the derivative of the argument."
+            "of the partial derivative at the arguments times the derivative of "
+            "the argument."
         )
         return self._multi(sub, "chain rule", note, lambda i: self._partial(sub, i))
 
     def _undefined_outer(self, func: Callable[..., _Expr], g: _Expr) -> _Expr:
         if isinstance(g, sp.Symbol):
             return sp.Derivative(func(g), g)
-        return sp.Subs(sp.Derivative(func(self.u), self.u), self.u, g)
+        xi = _slot_dummy(0, g)
+        return sp.Subs(sp.Derivative(func(xi), xi), xi, g)
 
-    def _rule_Function(self, sub: _Expr) -> _Application:
+    def _rule_Function(self, sub: _Expr) -> _Application:  # noqa: N802
         if not all(isinstance(a, sp.Expr) for a in sub.args):
             msg = f"no elementary differentiation rule for {type(sub).__name__} ({sub})"
             raise UnknownNameError(msg)
-        entry = next(
-            (_OUTER_RULES[c] for c in type(sub).__mro__ if c in _OUTER_RULES), None
-        )
+        entry = next((_OUTER_RULES[c] for c in type(sub).__mro__ if c in _OUTER_RULES), None)
         if entry is not None and len(sub.args) == 1:
             name, outer = entry
-            return self._chain(
-                name, sub.func, lambda g: outer(g, self.kink), sub.args[0]
-            )
+            return self._chain(name, sub.func, lambda g: outer(g, self.kink), sub.args[0])
         note = (
             f"Chain rule for {sub.func}, which has no elementary rule of its own: "
-            "SymPy's derivative "
-            "of it at its arguments times the derivative of each argument."
+            "SymPy's derivative of it at its arguments times the derivative of each "
+            "argument."
         )
         return self._multi(sub, "chain rule", note, lambda i: self._partial(sub, i))
 
@@ -507,14 +488,9 @@ class _Deriver:
         var, u = self.var, self.u
         kink_note = ""
         if name == "relu rule":
-            kink_note = (
-                " relu'(u) is 0 for u < 0 and 1 for u > 0; at the kink u = 0 it is "
-                f"taken as {self.kink}."
-            )
+            kink_note = f" relu'(u) is 0 for u < 0 and 1 for u > 0; at the kink u = 0 it is taken as {self.kink}."
         if inner == var:
-            note = (
-                f"{name.capitalize()}: d/d{var} {func(var)} = {outer(var)}.{kink_note}"
-            )
+            note = f"{name.capitalize()}: d/d{var} {func(var)} = {outer(var)}.{kink_note}"
             return _Application(name, note, (), lambda d: outer(var))
         substep = self._outer_step(name, func, outer, kink_note)
         note = (
@@ -548,9 +524,7 @@ class _Deriver:
         note = f"{name.capitalize()}: d/d{u} {func(u)} = {rhs}.{kink_note}"
         return Step(sp.Derivative(func(u), u), rhs, name, verified, proof, note)
 
-    def _multi(
-        self, sub: _Expr, rule: str, note: str, partial: Callable[[int], _Expr]
-    ) -> _Application:
+    def _multi(self, sub: _Expr, rule: str, note: str, partial: Callable[[int], _Expr]) -> _Application:
         """Several arguments: sum of partial derivative times argument derivative."""
         indices = [i for i, a in enumerate(sub.args) if self.var in a.free_symbols]
         partials = [partial(i) for i in indices]
@@ -559,23 +533,21 @@ class _Deriver:
             rule,
             note,
             children,
-            lambda d: sp.Add(*[p * d(a) for p, a in zip(partials, children)]),
+            lambda d: sp.Add(*[p * d(a) for p, a in zip(partials, children, strict=True)]),
         )
 
     def _partial(self, sub: _Expr, index: int) -> _Expr:
         """SymPy's partial derivative of ``sub.func`` in slot ``index``, at its args."""
         arg = sub.args[index]
         others = sub.args[:index] + sub.args[index + 1 :]
-        if isinstance(arg, sp.Symbol) and not any(
-            arg in o.free_symbols for o in others
-        ):
+        if isinstance(arg, sp.Symbol) and not any(arg in o.free_symbols for o in others):
             return sp.diff(sub, arg)
-        u = self.u
-        slot = sub.func(*(sub.args[:index] + (u,) + sub.args[index + 1 :]))
-        outer = sp.diff(slot, u)
+        xi = _slot_dummy(index, arg)
+        slot = sub.func(*sub.args[:index], xi, *sub.args[index + 1 :])
+        outer = sp.diff(slot, xi)
         if outer.has(sp.Derivative, sp.Subs):
-            return sp.Subs(outer, u, arg)
-        return outer.xreplace({u: arg})
+            return sp.Subs(outer, xi, arg)
+        return outer.xreplace({xi: arg})
 
     # -- verification --------------------------------------------------------
 

@@ -75,8 +75,8 @@ class Layer:
         return {}
 
     def describe(self) -> str:
-        """A short description for documents, e.g. ``affine(3, 4)``."""
-        return self.kind
+        """The layer's arguments for specs and repr, e.g. ``3, 4`` for ``affine(3, 4)``."""
+        return ""
 
     # -- symbolic -----------------------------------------------------------
     def scalar_forward(self, x: sp.Expr, params: Mapping[str, sp.Expr]) -> sp.Expr:

@@ -104,10 +104,10 @@ def as_float_array(
     array(3.)
     >>> as_float_array("h", np.ones(2, dtype=np.float32)).dtype
     dtype('float64')
-    >>> as_float_array("W1", np.zeros((2, 2), dtype=np.int64))
+    >>> as_float_array("W1", np.zeros((2, 2), dtype=np.int64))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
         ...
-    symgrad.errors.DTypeError: parameter 'W1' has integer dtype int64; finite differences need floats: pass W1.astype(float)
+    symgrad.errors.DTypeError: parameter 'W1' has integer dtype int64; ...: pass W1.astype(float)
     >>> as_float_array("W1", np.zeros((3, 2)), expected_shape=(2, 3))
     Traceback (most recent call last):
         ...
@@ -198,10 +198,7 @@ def check_finite(name: str, arr: npt.ArrayLike) -> None:
     first = tuple(int(i) for i in np.argwhere(bad)[0])
     index = ", ".join(str(i) for i in first)
     plural = "element" if count == 1 else "elements"
-    msg = (
-        f"{name!r} has {count} non-finite {plural} (NaN or infinity); "
-        f"the first is {name}[{index}] = {values[first]}"
-    )
+    msg = f"{name!r} has {count} non-finite {plural} (NaN or infinity); the first is {name}[{index}] = {values[first]}"
     raise NonFiniteError(msg)
 
 

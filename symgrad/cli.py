@@ -1,0 +1,225 @@
+"""The ``symgrad`` command.
+
+With no arguments it derives the article's network, prints the chain-rule steps
+for every parameter, then the three-way check. Subcommands:
+
+* ``symgrad derive [SPEC] [--format F] [-o FILE]``: a derivation document;
+* ``symgrad check [SPEC] [--mode fast] [--method M]``: the three-way check;
+* ``symgrad gradient EXPR``: the gradient of an expression, step by step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from symgrad import __version__
+from symgrad.check.report import CheckReport, cached_derivation, check
+from symgrad.derive.expression import gradient
+from symgrad.errors import SymgradError
+from symgrad.network import Network, article_network, network_from_spec
+from symgrad.numeric.finite import total_evaluations
+from symgrad.render.text import derivation_text
+
+__all__ = ["main"]
+
+FORMATS = ("text", "latex", "mathml", "markdown", "html", "json")
+SPEC_HELP = (
+    'a network spec such as "affine(3,4) > sigmoid > affine(4,1) > half-squared-error" '
+    "(layers: affine(in,out) or scalar affine, sigmoid, tanh, relu; losses: half-squared-error, "
+    "mean-squared-error, softmax-cross-entropy); default: the article's network"
+)
+#: A full sweep of more evaluations than this announces itself and shows progress.
+ANNOUNCE_EVALUATIONS = 2_000
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="symgrad",
+        description=(
+            "Explain and verify backpropagation. With no arguments: derive the article's network "
+            "F1(x) = w1*x + b1, F2(h) = w2*h + b2, E = (y - t)^2/2 by the chain rule, print the steps "
+            "for every parameter, then check the gradients three ways (symbolic vs the layers' "
+            "backward() vs finite differences)."
+        ),
+        epilog='examples:  symgrad   |   symgrad gradient "3*x + 4*y"   |   '
+        'symgrad derive "affine(3,4) > sigmoid > affine(4,1) > half-squared-error" --format html -o net.html   |   '
+        'symgrad check "affine(64,64) > tanh > affine(64,10) > softmax-cross-entropy" --mode fast',
+    )
+    parser.add_argument("--version", action="version", version=f"symgrad {__version__}")
+    parser.set_defaults(wrt=None, seed=0, kink="0", mode="full", method="central", batch=4)
+    sub = parser.add_subparsers(dest="command", metavar="{derive,check,gradient}")
+    derive_p = sub.add_parser("derive", help="derive a network's gradients step by step and write a document")
+    derive_p.add_argument("spec", nargs="?", help=SPEC_HELP)
+    _output_options(derive_p)
+    derive_p.add_argument("--no-check", action="store_true", help="leave out the three-way check")
+    _common(derive_p)
+    check_p = sub.add_parser("check", help="check a network's gradients three ways")
+    check_p.add_argument("spec", nargs="?", help=SPEC_HELP)
+    check_p.add_argument("--mode", choices=("full", "fast"), default="full",
+                         help="full: every element by finite differences; fast: one random direction (a few forward passes)")
+    check_p.add_argument("--method", choices=("central", "richardson", "complex"), default="central",
+                         help="finite-difference method (default: central)")
+    check_p.add_argument("--batch", type=int, default=4, help="batch size of the random point (default: 4)")
+    check_p.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    check_p.add_argument("-o", "--output", type=Path, help="write to FILE instead of standard output")
+    _common(check_p)
+    grad_p = sub.add_parser("gradient", help='the gradient of an expression, e.g. symgrad gradient "3*x + 4*y"')
+    grad_p.add_argument("expression", help="a formula: numbers, names, + - * / ** and exp log sqrt sin cos tanh sigmoid relu max ...")
+    grad_p.add_argument("--wrt", nargs="+", help="variables (default: all)")
+    _output_options(grad_p)
+    return parser
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    parser.add_argument("-o", "--output", type=Path, help="write to FILE instead of standard output")
+    parser.add_argument("--elementary", action="store_true", help="text format: also print the elementary steps")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wrt", nargs="+", help="names to differentiate with respect to (default: every parameter and x)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random check point (default: 0)")
+    parser.add_argument("--kink", choices=("0", "1/2", "1"), default="0", help="derivative of ReLU taken at 0 (default: 0)")
+
+
+def _kink(text: str) -> Any:
+    return {"0": 0, "1/2": 0.5, "1": 1}[text]
+
+
+def _network(spec: str | None) -> Network:
+    return article_network() if spec is None else network_from_spec(spec)
+
+
+def _emit(text: str, output: Path | None, stdout: IO[str]) -> None:
+    if output is None:
+        stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8", newline="\n")
+
+
+def _render(obj: Any, fmt: str) -> str:
+    from symgrad.render import render  # the document renderers load only when asked for
+
+    return render(obj, fmt)  # type: ignore[no-any-return]
+
+
+def _progress(stderr: IO[str]) -> Callable[[int, int], None] | None:
+    if not stderr.isatty():
+        return None
+
+    def report(done: int, total: int) -> None:
+        stderr.write(f"\rsymgrad: finite differences {done}/{total} evaluations ({100 * done // max(total, 1)}%)")
+        if done >= total:
+            stderr.write("\n")
+        stderr.flush()
+
+    return report
+
+
+def _run_check(network: Network, args: argparse.Namespace, stderr: IO[str]) -> CheckReport:
+    mode, method = getattr(args, "mode", "full"), getattr(args, "method", "central")
+    derivation = cached_derivation(network, args.wrt, _kink(args.kink))
+    if mode == "full":
+        sizes = {name: [0.0] * _size(network, name, getattr(args, "batch", 4)) for name in derivation.wrt}
+        total = total_evaluations(sizes, derivation.wrt, method)
+        if total >= ANNOUNCE_EVALUATIONS:
+            stderr.write(
+                f"symgrad: a full {method} finite-difference sweep takes {total} forward evaluations; "
+                "--mode fast checks along a random direction in a few\n"
+            )
+    return check(derivation, seed=args.seed, method=method, mode=mode, batch=getattr(args, "batch", 4),
+                 progress=_progress(stderr))
+
+
+def _size(network: Network, name: str, batch: int) -> int:
+    if not network.batched:
+        return 1
+    if name == "x":
+        return batch * int(network.input_features or 1)
+    size = 1
+    for dim in network.param(name).shape:
+        size *= int(dim)
+    return size
+
+
+def _cmd_default(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    network = article_network()
+    derivation = cached_derivation(network, None, 0)
+    report = _run_check(network, args, stderr)
+    stdout.write(derivation_text(derivation) + "\n\n" + str(report) + "\n")
+    return 0 if report.ok else 1
+
+
+def _cmd_derive(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    network = _network(args.spec)
+    derivation = cached_derivation(network, args.wrt, _kink(args.kink))
+    report = None if args.no_check else _run_check(network, args, stderr)
+    if args.format == "text":
+        text = derivation_text(derivation, elementary=args.elementary)
+        if report is not None:
+            text += "\n\n" + str(report)
+    else:
+        from symgrad.render import render
+
+        text = render(derivation, args.format, check=not args.no_check, seed=args.seed)
+    _emit(text, args.output, stdout)
+    return 0 if report is None or report.ok else 1
+
+
+def _cmd_check(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    if args.batch < 1:
+        stderr.write(f"symgrad: error: --batch must be at least 1, got {args.batch}\n")
+        return 2
+    report = _run_check(_network(args.spec), args, stderr)
+    _emit(str(report) if args.format == "text" else _render(report, args.format), args.output, stdout)
+    return 0 if report.ok else 1
+
+
+def _cmd_gradient(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    derivation = gradient(args.expression, args.wrt)
+    if args.format == "text":
+        lines = [derivation_text(derivation, elementary=args.elementary), ""]
+        lines.append("gradient = (" + ", ".join(str(derivation.gradient(n)) for n in derivation.wrt) + ")")
+        text = "\n".join(lines)
+    else:
+        text = _render(derivation, args.format)
+    _emit(text, args.output, stdout)
+    return 0
+
+
+COMMANDS = {None: _cmd_default, "derive": _cmd_derive, "check": _cmd_check, "gradient": _cmd_gradient}
+
+
+def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+    """Run the ``symgrad`` command; returns the exit status.
+
+    0: everything agreed; 1: a check failed; 2: bad input (the message says what was wrong).
+
+    Examples
+    --------
+    >>> import io
+    >>> out = io.StringIO()
+    >>> main(["gradient", "3*x + 4*y"], stdout=out)
+    0
+    >>> out.getvalue().splitlines()[-1]
+    'gradient = (3, 4)'
+    """
+    stdout = sys.stdout if stdout is None else stdout
+    stderr = sys.stderr if stderr is None else stderr
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args, stdout, stderr)
+    except SymgradError as error:
+        stderr.write(f"symgrad: error: {error}\n")
+        return 2
+    except OSError as error:
+        stderr.write(f"symgrad: error: cannot write {error.filename}: {error.strerror}\n")
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

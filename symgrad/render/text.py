@@ -1,0 +1,206 @@
+"""Plain text for terminals: a derivation's steps and a check report's table.
+
+This is what the ``symgrad`` command prints and what ``str(report)`` shows.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import sympy as sp
+from sympy.printing.str import StrPrinter
+
+from symgrad.matrixexpr import ZETA
+
+if TYPE_CHECKING:
+    from symgrad.check.report import CheckReport, CheckRow
+    from symgrad.derive.derivation import Derivation
+    from symgrad.derive.steps import Step
+
+__all__ = ["derivation_text", "expr_text", "report_text"]
+
+MARK = {True: "proven", False: "NOT proven"}
+
+
+class _TextPrinter(StrPrinter):  # type: ignore[misc]
+    """SymPy's str printer, with NumPy-like matrix notation for symgrad's classes."""
+
+    _default_settings = {**StrPrinter._default_settings, "order": "none"}
+
+    def _print_MatMul(self, expr: sp.MatMul) -> str:
+        coeff, factors = expr.as_coeff_matrices()
+        text = " @ ".join(self.parenthesize(f, 100) for f in factors)
+        if len(factors) == 1:
+            text = self._print(factors[0])
+        if coeff == 1:
+            return text
+        return f"({self._print(coeff)})*({text})" if len(factors) > 1 or isinstance(factors[0], sp.MatAdd) else f"({self._print(coeff)})*{text}"
+
+    def _print_Transpose(self, expr: sp.Transpose) -> str:
+        return f"{self.parenthesize(expr.arg, 100)}.T"
+
+    def _print_HadamardProduct(self, expr: sp.HadamardProduct) -> str:
+        return " ∘ ".join(self.parenthesize(arg, 100) for arg in expr.args)
+
+    def _print_HadamardPower(self, expr: sp.HadamardPower) -> str:
+        return f"{self.parenthesize(expr.base, 100)}**{self._print(expr.exp)}"
+
+    def _print_OneMatrix(self, expr: sp.OneMatrix) -> str:
+        return f"ones({self._print(expr.shape[0])}, {self._print(expr.shape[1])})"
+
+    def _print_Elementwise(self, expr: Any) -> str:
+        placeholder = sp.Symbol("SYMGRADARG")
+        text = self._print(expr.body.xreplace({ZETA: placeholder})).replace("SYMGRADARG", self._print(expr.arg))
+        if isinstance(expr.body, sp.Function) and expr.body.args == (ZETA,):
+            return text
+        return f"[{text}]"
+
+    def _print_MatAdd(self, expr: sp.MatAdd) -> str:
+        positive = [a for a in expr.args if not _negated(a)]
+        negative = [a for a in expr.args if _negated(a)]
+        text = " + ".join(self._print(a) for a in positive)
+        for term in negative:
+            text += f" - {self.parenthesize(-term, 40)}"
+        return text
+
+    def _print_RowSoftmax(self, expr: Any) -> str:
+        return f"softmax({self._print(expr.args[0])})"
+
+    def _print_ElementSum(self, expr: Any) -> str:
+        return f"sum({self._print(expr.args[0])})"
+
+    def _print_Derivative(self, expr: sp.Derivative) -> str:
+        variables = "".join(f"d{self._print(v)}" for v in expr.variables)
+        return f"d/{variables}[{self._print(expr.expr)}]"
+
+    def _print_relu_grad(self, expr: Any) -> str:
+        return f"relu'({self._print(expr.args[0])})"
+
+
+def _negated(term: sp.Basic) -> bool:
+    return isinstance(term, sp.MatMul) and term.as_coeff_matrices()[0] == -1
+
+
+def expr_text(expr: sp.Basic) -> str:
+    """An expression in plain text, products kept in the order they were built.
+
+    Matrix products print as ``@``, entrywise products as ``∘``; elementwise
+    functions print applied to their matrix, e.g. ``sigmoid(h1)``.
+
+    Examples
+    --------
+    >>> w2, G = sp.symbols("w2 dE/dy")
+    >>> expr_text(sp.Mul(G, w2, evaluate=False))
+    'dE/dy*w2'
+    >>> x = sp.Symbol("x")
+    >>> expr_text(sp.Derivative(3*x, x))
+    'd/dx[3*x]'
+    """
+    return str(_TextPrinter().doprint(expr))
+
+
+def _step_lines(step: Step, width: int, *, lhs: str | None = None, indent: str = "  ") -> list[str]:
+    left = expr_text(step.lhs) if lhs is None else lhs
+    shape = f"  [{' x '.join(str(d) for d in step.shape)}]" if step.shape else ""
+    lines = [f"{indent}{left:<{width}} = {expr_text(step.rhs)}{shape}", f"{indent}{'':<{width}}   ({step.rule}; {MARK[step.verified]})"]
+    return lines
+
+
+def derivation_text(derivation: Derivation, *, elementary: bool = False) -> str:
+    """The derivation as text: forward equations, then the steps of each partial.
+
+    Examples
+    --------
+    >>> from symgrad import derive, article_network
+    >>> print(derivation_text(derive(article_network(), wrt=["w2"])))  # doctest: +NORMALIZE_WHITESPACE
+    The article's network
+      affine > affine > half-squared-error
+    <BLANKLINE>
+    Forward pass
+      h = b1 + w1*x
+      y = b2 + h*w2
+      E = (y - t)**2/2
+    <BLANKLINE>
+    dE/dw2 by the chain rule
+      dE/dy  = y - t
+               (loss derivative; proven)
+      dE/dw2 = dE/dy*h
+               (chain rule; proven)
+             = h*(y - t)
+               (substitute the upstream gradients; proven)
+             = (b1 + w1*x)*(b2 - t + w2*(b1 + w1*x))
+               (substitute the forward pass; proven)
+    """
+    lines = [derivation.title]
+    if derivation.network is not None and derivation.network.describe() != derivation.title:
+        lines.append(f"  {derivation.network.describe()}")
+    lines += ["", "Forward pass"]
+    lines += [f"  {expr_text(step.lhs)} = {expr_text(step.rhs)}" for step in derivation.forward]
+    for name in derivation.wrt:
+        steps = derivation.steps(name)
+        width = max(len(expr_text(step.lhs)) for step in steps)
+        lines += ["", f"{expr_text(steps[-1].lhs)} by the chain rule" if derivation.network else f"df/d{name}"]
+        previous = None
+        for step in steps:
+            same = previous is not None and step.lhs == previous
+            lines += _step_lines(step, width, lhs="" if same else None)
+            if elementary:
+                for sub in step.substeps:
+                    lines += _step_lines(sub, width, indent="      ")
+            previous = step.lhs
+    return "\n".join(lines)
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "-"
+    array = np.asarray(value, dtype=float)
+    if array.ndim == 0:
+        return f"{float(array):.10g}"
+    return f"|{np.max(np.abs(array)):.6g}|max"
+
+
+def report_text(report: CheckReport) -> str:
+    """A check report as a table, then what went wrong and where.
+
+    Examples
+    --------
+    >>> from symgrad import check, article_network
+    >>> print(report_text(check(article_network())).splitlines()[0])
+    Three-way check of The article's network: all 5 gradients agree
+    """
+    verdict = "all {} gradients agree".format(len(report.rows)) if report.ok else f"{len(report.failures)} of {len(report.rows)} FAIL"
+    lines = [f"Three-way check of {report.title}: {verdict}", _method_line(report), ""]
+    header = ("name", "shape", "symbolic", "backward()", "numeric", "rel error", "status")
+    table = [header] + [_row_cells(row) for row in report.rows]
+    widths = [max(len(cells[i]) for cells in table) for i in range(len(header))]
+    for cells in table:
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+    problems = [row for row in report.rows if row.message]
+    if problems:
+        lines.append("")
+    for row in problems:
+        lines.append(f"{row.status} {row.message}")
+        if row.diagnosis:
+            lines.append(f"     diagnosis: {row.diagnosis}")
+    for note in report.notes:
+        lines.append(f"note: {note}")
+    return "\n".join(lines)
+
+
+def _method_line(report: CheckReport) -> str:
+    if report.mode == "fast":
+        return (
+            f"seed {report.seed}; numeric side: {report.method} difference along a random direction "
+            f"({report.evaluations} forward evaluations in all)"
+        )
+    return (
+        f"seed {report.seed}; numeric side: {report.method} differences, {report.evaluations} forward evaluations "
+        "(backprop needs 1 forward + 1 backward)"
+    )
+
+
+def _row_cells(row: CheckRow) -> tuple[str, ...]:
+    shape = "x".join(str(d) for d in row.shape) or "scalar"
+    return (row.name, shape, _value(row.symbolic), _value(row.backward), _value(row.numeric), f"{row.rel_error:.1e}", row.status)
