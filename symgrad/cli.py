@@ -32,6 +32,26 @@ SPEC_HELP = (
     "(layers: affine(in,out) or scalar affine, sigmoid, tanh, relu; losses: half-squared-error, "
     "mean-squared-error, softmax-cross-entropy); default: the article's network"
 )
+DESCRIPTION = """\
+Explain and verify backpropagation.
+
+With no arguments, symgrad takes the article's network
+  F1(x) = w1*x + b1,  F2(h) = w2*h + b2,  E = (F2(F1(x)) - t)^2 / 2,
+derives dE/dw1, dE/db1, dE/dw2, dE/db2 and dE/dx by the chain rule, printing
+each step (every step proven against a direct sympy.diff), then checks the
+gradients three ways: symbolic vs the layers' backward() vs finite differences.
+
+'symgrad gradient EXPR' differentiates an expression step by step."""
+
+EXAMPLES = """\
+examples:
+  symgrad
+  symgrad gradient "3*x + 4*y"
+  symgrad derive "affine(3,4) > sigmoid > affine(4,1) > half-squared-error" --format html -o net.html
+  symgrad check "affine(64,64) > tanh > affine(64,10) > softmax-cross-entropy" --mode fast
+
+exit status: 0 all gradients agree, 1 a check failed, 2 bad input"""
+
 #: A full sweep of more evaluations than this announces itself and shows progress.
 ANNOUNCE_EVALUATIONS = 2_000
 
@@ -39,15 +59,9 @@ ANNOUNCE_EVALUATIONS = 2_000
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="symgrad",
-        description=(
-            "Explain and verify backpropagation. With no arguments: derive the article's network "
-            "F1(x) = w1*x + b1, F2(h) = w2*h + b2, E = (y - t)^2/2 by the chain rule, print the steps "
-            "for every parameter, then check the gradients three ways (symbolic vs the layers' "
-            "backward() vs finite differences)."
-        ),
-        epilog='examples:  symgrad   |   symgrad gradient "3*x + 4*y"   |   '
-        'symgrad derive "affine(3,4) > sigmoid > affine(4,1) > half-squared-error" --format html -o net.html   |   '
-        'symgrad check "affine(64,64) > tanh > affine(64,10) > softmax-cross-entropy" --mode fast',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
     )
     parser.add_argument("--version", action="version", version=f"symgrad {__version__}")
     parser.set_defaults(wrt=None, seed=0, kink="0", mode="full", method="central", batch=4)

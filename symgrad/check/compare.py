@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["TOLERANCES", "Comparison", "compare", "tolerance"]
 
@@ -17,7 +18,7 @@ TOLERANCES: dict[str, dict[str, float]] = {
 }
 
 
-def tolerance(kind: str, dtype: object = "float64", override: float | None = None) -> float:
+def tolerance(kind: str, dtype: npt.DTypeLike = "float64", override: float | None = None) -> float:
     """The relative tolerance for comparing with ``kind`` ("exact" or a method).
 
     Examples

@@ -44,12 +44,12 @@ def sample_values(network: Network, *, seed: int = 0, batch: int = 4, avoid_kink
 def _draw(network: Network, rng: np.random.Generator, batch: int) -> dict[str, Any]:
     if not network.batched:
         return {name: float(rng.uniform(-2.0, 2.0)) for name in network.names}
-    values: dict[str, Any] = {"x": rng.standard_normal((batch, network.input_features))}
+    values: dict[str, Any] = {"x": rng.standard_normal((batch, int(network.input_features or 1)))}
     for name in network.params:
         info = network.param(name)
         scale = 1.0 / np.sqrt(info.shape[0]) if info.role == "W" else 0.5
         values[name] = scale * rng.standard_normal(info.shape)
-    out = network.output_features
+    out = int(network.output_features or 1)
     if isinstance(network.loss, SoftmaxCrossEntropy):
         values["t"] = np.eye(out)[rng.integers(0, out, size=batch)]
     else:

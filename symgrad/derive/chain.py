@@ -310,7 +310,7 @@ def _direct(b: _Builder, name: str, in_inputs: dict[sp.Basic, sp.Basic], loss_in
     composed = b.network.loss.scalar_loss(b.symbols["y"], b.symbols["t"])
     nodes = list(b.defs)
     start = nodes.index(sym)
-    later = {}
+    later: dict[sp.Basic, sp.Basic] = {}
     for node in nodes[start + 1 :]:
         later[node] = b.defs[node].xreplace(later)
     composed = composed.xreplace(later)

@@ -6,7 +6,7 @@ program (one assignment per layer quantity) that the numeric stage compiles.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ from symgrad.errors import UnknownNameError
 
 if TYPE_CHECKING:
     from symgrad.network import Network
+    from symgrad.numeric.compile import CompiledGradient
 
 __all__ = ["Derivation"]
 
@@ -81,7 +82,7 @@ class Derivation:
         """True when every step of every partial derivative was proven."""
         return all(step.verified for name in self.wrt for step in self.steps(name))
 
-    def lambdify(self) -> Callable[..., dict[str, Any]]:
+    def lambdify(self) -> CompiledGradient:
         """A NumPy function taking the inputs by keyword, returning {name: gradient}.
 
         Compiled once per derivation and cached.

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from symgrad.layers import ReLU
+from symgrad.layers import Loss, ReLU
 from symgrad.network import Network
 
 __all__ = ["ReferenceResult", "reference_backward", "reference_loss", "relu_inputs"]
@@ -44,7 +44,7 @@ def _forward(network: Network, values: Mapping[str, Any]) -> tuple[Any, list[Any
     out = values["x"]
     for layer in layers:
         out = layer.forward(out)
-    loss = network.loss.fresh()
+    loss = cast(Loss, network.loss.fresh())
     return loss.forward(out, values["t"]), layers, loss
 
 

@@ -146,10 +146,17 @@ def derivation_text(derivation: Derivation, *, elementary: bool = False) -> str:
             same = previous is not None and step.lhs == previous
             lines += _step_lines(step, width, lhs="" if same else None)
             if elementary:
-                for sub in step.substeps:
-                    lines += _step_lines(sub, width, indent="      ")
+                lines += _substep_lines(step.substeps, width, "      ")
             previous = step.lhs
     return "\n".join(lines)
+
+
+def _substep_lines(steps: tuple[Step, ...], width: int, indent: str) -> list[str]:
+    lines: list[str] = []
+    for sub in steps:
+        lines += _step_lines(sub, width, indent=indent)
+        lines += _substep_lines(sub.substeps, width, indent + "    ")
+    return lines
 
 
 def _value(value: Any) -> str:

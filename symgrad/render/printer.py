@@ -1,0 +1,175 @@
+"""LaTeX of derivation expressions, written the way a textbook writes them.
+
+A small subclass of SymPy's ``LatexPrinter``:
+
+* gradient symbols ``dE/dw1`` (Symbol or MatrixSymbol) print as
+  ``\\frac{\\partial E}{\\partial w_{1}}``;
+* the unevaluated ``Mul(G, local)`` of a chain-rule step keeps its order
+  (upstream gradient first), with ``\\cdot`` before a numeric factor;
+* ``Derivative(expr, x)`` prints as ``\\frac{\\partial}{\\partial x}\\left(expr\\right)``;
+* SymPy's ``OneMatrix`` (the broadcast of a bias over the batch) prints as a
+  bold one, ``\\mathbf{1}_{N}``.
+
+Everything here is a pure function of the expression, so documents are
+byte-identical from run to run.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from typing import Any
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
+
+__all__ = ["TexPrinter", "escape_latex_text", "latex_of", "name_latex"]
+
+#: "dE/dw1", "df/dx": the name of a gradient symbol.
+_GRADIENT = re.compile(r"d([A-Za-z])/d([A-Za-z_][A-Za-z0-9_]*)")
+
+#: Text-mode LaTeX for characters that are special to TeX.
+_TEXT_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "&": r"\&",
+    "#": r"\#",
+    "%": r"\%",
+    "_": r"\_",
+    "^": r"\textasciicircum{}",
+    "~": r"\textasciitilde{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+}
+
+
+class TexPrinter(LatexPrinter):  # type: ignore[misc]
+    """SymPy's LaTeX printer with symgrad's notation (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__({"order": "none"})
+
+    def _print_Symbol(self, expr: Any, style: str = "plain") -> str:
+        match = _GRADIENT.fullmatch(expr.name)
+        if match is not None:
+            top, bottom = match.groups()
+            return rf"\frac{{\partial {top}}}{{\partial {name_latex(bottom)}}}"
+        return super()._print_Symbol(expr, style=style)  # type: ignore[no-any-return]
+
+    def _print_MatrixSymbol(self, expr: Any) -> str:
+        return self._print_Symbol(expr)
+
+    def _print_Mul(self, expr: Any) -> str:
+        factors = expr.args
+        if len(factors) > 1 and any(f.is_Number for f in factors[1:]):
+            return r" \cdot ".join(self.parenthesize(f, PRECEDENCE["Mul"]) for f in factors)
+        return super()._print_Mul(expr)  # type: ignore[no-any-return]
+
+    def _print_Derivative(self, expr: Any) -> str:
+        variables = []
+        for var, count in expr.variable_count:
+            power = "" if count == 1 else f"^{{{self._print(count)}}}"
+            variables.append(rf"\partial {self._print(var)}{power}")
+        order = sum(count for _, count in expr.variable_count)
+        top = r"\partial" if order == 1 else rf"\partial^{{{order}}}"
+        operator = rf"\frac{{{top}}}{{{' '.join(variables)}}}"
+        inner = self._print(expr.expr)
+        if not (expr.expr.is_Atom or isinstance(expr.expr, sp.Function)):
+            inner = rf"\left({inner}\right)"
+        return f"{operator} {inner}"
+
+    def _print_OneMatrix(self, expr: Any) -> str:
+        rows, cols = expr.shape
+        if cols == 1:
+            return rf"\mathbf{{1}}_{{{self._print(rows)}}}"
+        if rows == 1:
+            return rf"\mathbf{{1}}_{{{self._print(cols)}}}^{{T}}"
+        return rf"\mathbf{{1}}_{{{self._print(rows)} \times {self._print(cols)}}}"
+
+
+@functools.lru_cache(maxsize=4096)
+def latex_of(expr: sp.Basic) -> str:
+    """The LaTeX of a SymPy expression in symgrad's notation.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> latex_of(sp.Symbol("dE/dw1"))
+    '\\\\frac{\\\\partial E}{\\\\partial w_{1}}'
+    >>> latex_of(sp.Mul(sp.Symbol("dE/dh"), sp.Symbol("b2"), evaluate=False))
+    '\\\\frac{\\\\partial E}{\\\\partial h} b_{2}'
+    >>> latex_of(sp.Derivative(3 * sp.Symbol("x"), sp.Symbol("x")))
+    '\\\\frac{\\\\partial}{\\\\partial x} \\\\left(3 x\\\\right)'
+    """
+    return TexPrinter().doprint(expr)  # type: ignore[no-any-return]
+
+
+def name_latex(name: str) -> str:
+    """The LaTeX of a variable name (``w1`` -> ``w_{1}``).
+
+    Examples
+    --------
+    >>> name_latex("W1"), name_latex("h_out")
+    ('W_{1}', 'h_{out}')
+    """
+    return latex_of(sp.Symbol(name))
+
+
+def shape_latex(shape: tuple[Any, ...] | None) -> str:
+    """A shape as LaTeX, ``N \\times 4``; a scalar is ``1``.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> shape_latex((sp.Symbol("N"), 4)), shape_latex(())
+    ('N \\\\times 4', '1')
+    """
+    if not shape:
+        return "1"
+    return r" \times ".join(latex_of(sp.sympify(dim)) for dim in shape)
+
+
+def escape_latex_text(text: str) -> str:
+    """``text`` made safe for LaTeX text mode (and for pdflatex's input encoding).
+
+    Accented Latin letters are kept; any other non-ASCII character becomes its
+    ASCII decomposition, or ``?`` when it has none, so that any title compiles
+    with a plain ``pdflatex``.
+
+    Examples
+    --------
+    >>> escape_latex_text("50% of <b> & x_1 {ok}")
+    '50\\\\% of \\\\textless{}b\\\\textgreater{} \\\\& x\\\\_1 \\\\{ok\\\\}'
+    >>> escape_latex_text("Café ≥ 1")
+    'Café ? 1'
+    """
+    out = []
+    for char in text:
+        if char in _TEXT_ESCAPES:
+            out.append(_TEXT_ESCAPES[char])
+        elif char.isspace():
+            out.append(" ")
+        elif ord(char) < 32 or ord(char) == 127:
+            continue
+        elif ord(char) > 127 and not _accented_latin(char):
+            out.append(_ascii_fallback(char))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _accented_latin(char: str) -> bool:
+    """True for a Latin-1 letter that is an ASCII letter plus accents (é, ü, ñ)."""
+    parts = unicodedata.normalize("NFD", char)
+    return ord(char) <= 0xFF and len(parts) > 1 and parts[0].isascii() and parts[0].isalpha()
+
+
+def _ascii_fallback(char: str) -> str:
+    plain = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode("ascii")
+    plain = "".join(c for c in plain if c.isprintable())
+    return escape_latex_text(plain) if plain else "?"

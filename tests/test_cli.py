@@ -1,0 +1,135 @@
+"""Tests for the symgrad command (symgrad/cli.py)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from symgrad.cli import main
+
+
+class _Terminal(io.StringIO):
+    """A stderr that claims to be a terminal, so progress is shown."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def run(*argv: str, stderr: io.StringIO | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), stderr if stderr is not None else io.StringIO()
+    code = main(list(argv), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_no_arguments_derives_the_article_network_and_checks_it() -> None:
+    code, out, err = run()
+    assert code == 0, err
+    for name in ("w1", "b1", "w2", "b2", "x"):
+        assert f"dE/d{name} by the chain rule" in out
+    # The article's chain for w1, in its order.
+    chain = out.split("dE/dw1 by the chain rule")[1].split("dE/db1 by")[0]
+    positions = [chain.index(text) for text in ("dE/dy  = y - t", "dE/dh  = dE/dy*w2", "dE/dw1 = dE/dh*x", "w2*x*(y - t)")]
+    assert positions == sorted(positions)
+    assert "NOT proven" not in out
+    assert "Three-way check of The article's network: all 5 gradients agree" in out
+
+
+def test_gradient_of_the_articles_first_example() -> None:
+    code, out, _ = run("gradient", "3*x + 4*y")
+    assert code == 0
+    assert out.strip().endswith("gradient = (3, 4)")
+
+
+def test_gradient_elementary_steps_are_printed_on_request() -> None:
+    _, out, _ = run("gradient", "sigmoid(w*x + b)", "--wrt", "w", "--elementary")
+    assert "chain rule" in out
+    assert "sigmoid rule" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "phrase"),
+    [
+        (("derive", "affine(3,4) > softmax > half-squared-error"), "unknown layer 'softmax' at column 15"),
+        (("derive", "affine(3,4) >"), "expected a layer name"),
+        (("check", "affine(3,4) > affine(5,1) > half-squared-error"), "expects 5 input features, but its input has 4"),
+        (("gradient", "__import__('os')"), "names starting with '_' are not allowed"),
+        (("gradient", "__import__('os').system('true')"), "attribute access is not allowed"),
+        (("gradient", "x.__class__"), "attribute access"),
+        (("gradient", "(lambda: 1)()"), "lambda"),
+        (("gradient", "x" + "+x" * 60_000), "the limit is"),
+        (("derive", "--wrt", "w9"), "cannot differentiate with respect to 'w9'"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message_not_a_traceback(argv: tuple[str, ...], phrase: str) -> None:
+    code, out, err = run(*argv)
+    assert code == 2
+    assert err.startswith("symgrad: error: ")
+    assert phrase in err
+    assert "Traceback" not in err + out
+
+
+def test_check_fast_mode_on_a_batched_network() -> None:
+    code, out, _ = run("check", "affine(8,6) > tanh > affine(6,3) > softmax-cross-entropy", "--mode", "fast")
+    assert code == 0
+    assert "random direction" in out
+    assert "all 5 gradients agree" in out
+
+
+def test_check_reports_richardson_and_complex_methods() -> None:
+    for method in ("richardson", "complex"):
+        code, out, _ = run("check", "--method", method)
+        assert code == 0
+        assert f"{method} differences" in out
+
+
+def test_output_file(tmp_path: Path) -> None:
+    target = tmp_path / "derivation.txt"
+    code, out, _ = run("derive", "affine > tanh > affine > half-squared-error", "-o", str(target))
+    assert code == 0
+    assert out == ""
+    text = target.read_text(encoding="utf-8")
+    assert "h2 = tanh(h1)" in text
+    assert "all 5 gradients agree" in text
+
+
+def test_unwritable_output_is_a_clear_error(tmp_path: Path) -> None:
+    code, _, err = run("derive", "-o", str(tmp_path / "missing" / "out.txt"))
+    assert code == 2
+    assert "cannot write" in err
+
+
+def test_a_large_sweep_announces_itself_and_shows_progress_on_a_terminal() -> None:
+    terminal = _Terminal()
+    code, _, _ = run("check", "affine(40,40) > tanh > affine(40,10) > half-squared-error", stderr=terminal)
+    assert code == 0
+    err = terminal.getvalue()
+    assert "takes 4420 forward evaluations" in err
+    assert "--mode fast" in err
+    assert "finite differences 4420/4420 evaluations (100%)" in err
+
+
+def test_progress_is_quiet_when_stderr_is_not_a_terminal() -> None:
+    code, _, err = run("check", "affine(40,40) > tanh > affine(40,10) > half-squared-error")
+    assert code == 0
+    assert "evaluations (" not in err  # no progress lines, only the up-front note
+    assert "takes 4420 forward evaluations" in err
+
+
+def test_help_explains_the_default_and_the_subcommands() -> None:
+    result = subprocess.run([sys.executable, "-m", "symgrad.cli", "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    for word in ("the article's network", "F1(x) = w1*x + b1", "symgrad derive", "symgrad check", "symgrad gradient"):
+        assert word in result.stdout
+
+
+def test_installed_console_script_runs() -> None:
+    script = shutil.which("symgrad", path=str(Path(sys.executable).parent))
+    assert script is not None, "the symgrad console script is not installed next to this Python"
+    result = subprocess.run([script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "all 5 gradients agree" in result.stdout
