@@ -15,7 +15,7 @@ w2*x*(b2 - t + w2*(b1 + w1*x))
 True
 """
 
-from symgrad.check import CheckReport, CheckRow, check
+from symgrad.check import CheckReport, CheckRow, check, check_layer
 from symgrad.derive import Derivation, Step, derive, gradient
 from symgrad.errors import (
     ComplexityError,
@@ -31,6 +31,7 @@ from symgrad.errors import (
 )
 from symgrad.layers import Affine, HalfSquaredError, MeanSquaredError, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
 from symgrad.network import Network, article_network
+from symgrad.render import export
 
 __version__ = "0.1.0"
 
@@ -59,6 +60,8 @@ __all__ = [
     "UnsafeExpressionError",
     "article_network",
     "check",
+    "check_layer",
     "derive",
+    "export",
     "gradient",
 ]

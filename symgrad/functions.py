@@ -13,6 +13,7 @@ setting replaces it with :func:`with_kink`.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import sympy as sp
@@ -63,7 +64,9 @@ class sigmoid(sp.Function):  # noqa: N801  (SymPy functions are lower case)
 
     def _numpycode(self, printer: Any) -> str:
         arg = printer._print(self.args[0])
-        return f"(1/(1 + numpy.exp(-({arg}))))"
+        # 1/(1 + exp(-z)) overflows (a RuntimeWarning) for large negative z; this
+        # form is the same function, never overflows, and stays analytic for the complex step.
+        return f"(0.5 + 0.5*numpy.tanh(0.5*({arg})))"
 
 
 class relu_grad(sp.Function):  # noqa: N801
@@ -178,8 +181,8 @@ def kink_value(kink: Any) -> sp.Expr:
 
     if isinstance(kink, sp.Basic):
         value = kink
-    elif isinstance(kink, (int, float)) and not isinstance(kink, bool):
-        value = sp.nsimplify(kink)  # a number, never text
+    elif isinstance(kink, numbers.Real) and not isinstance(kink, bool):  # NumPy scalars too
+        value = sp.nsimplify(float(kink))  # a number, never text
     else:
         value = None
     if value not in KINK_VALUES:

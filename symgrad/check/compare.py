@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["TOLERANCES", "Comparison", "compare", "tolerance"]
+__all__ = ["TOLERANCES", "Comparison", "compare", "noise_floor", "tolerance"]
+
+_EPS = float(np.finfo(np.float64).eps)
 
 #: Default relative tolerance (relative to the gradient's largest element) by
 #: dtype and by what is compared: "exact" is symbolic vs backward (round-off
@@ -32,12 +34,35 @@ def tolerance(kind: str, dtype: npt.DTypeLike = "float64", override: float | Non
     return table[kind]
 
 
+def noise_floor(kind: str, loss: float = 0.0, step: float | None = None) -> float:
+    """The gradient scale below which ``kind`` cannot resolve its default tolerance.
+
+    Rounding leaves an absolute error of about ``eps * max(1, |E|)`` in a
+    computed gradient (ten times that, to be safe), divided by the step ``h``
+    for finite differences, which subtract two nearly equal losses. A gradient
+    smaller than that error over the default tolerance, such as one that is
+    exactly 0 at a stationary point, has no digits a relative error could
+    measure: :func:`compare` measures its error against this floor instead.
+
+    Examples
+    --------
+    >>> noise_floor("exact") < 1e-5, noise_floor("central", loss=0.5, step=6e-6) < 1e-3
+    (True, True)
+    """
+    magnitude = abs(float(loss))
+    noise = 10 * _EPS * (max(1.0, magnitude) if np.isfinite(magnitude) else 1.0)
+    if step is not None and kind in ("central", "richardson", "directional"):
+        noise /= step
+    return noise / TOLERANCES["float64"][kind]
+
+
 @dataclass(frozen=True)
 class Comparison:
     """Two gradients a and b compared.
 
     ``rel_error`` is max|a - b| over max(max|a|, max|b|): the error relative to
-    the gradient's norm (infinity norm). ``elem_rel_error`` is the largest
+    the gradient's norm (infinity norm), or to ``floor`` when the gradient is
+    smaller than that (see :func:`noise_floor`). ``elem_rel_error`` is the largest
     |a - b| / max(|a|, |b|) over elements that are not both negligibly small.
     """
 
@@ -51,21 +76,26 @@ class Comparison:
         return self.rel_error <= rtol
 
 
-def compare(a: np.ndarray, b: np.ndarray) -> Comparison:
-    """Compare two gradients of the same shape.
+def compare(a: np.ndarray, b: np.ndarray, floor: float = 0.0) -> Comparison:
+    """Compare two gradients of the same shape; errors are relative to max(norm, ``floor``).
 
     Examples
     --------
     >>> c = compare(np.array([1.0, 2.0]), np.array([1.0, 2.002]))
     >>> round(c.rel_error, 6), c.worst_index
     (0.000999, (1,))
+    >>> compare(np.zeros(2), np.array([0.0, 5e-17])).rel_error  # nothing to be relative to
+    1.0
+    >>> compare(np.zeros(2), np.array([0.0, 5e-17]), floor=1e-6).rel_error
+    5e-11
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     diff = np.abs(a - b)
     scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)))
     worst = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.size else ()
     abs_error = float(np.max(diff, initial=0.0))
-    rel = abs_error / scale if scale > 0 else 0.0
+    denominator = max(scale, floor)
+    rel = abs_error / denominator if denominator > 0 else 0.0
     big = np.maximum(np.abs(a), np.abs(b))
     mask = big > 1e-8 * scale
     elem = float(np.max(diff[mask] / big[mask], initial=0.0)) if scale > 0 else 0.0

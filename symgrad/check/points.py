@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from symgrad.errors import ShapeError, UnknownNameError
 from symgrad.layers import SoftmaxCrossEntropy
 from symgrad.network import Network
 from symgrad.numeric.reference import relu_inputs
@@ -31,14 +32,29 @@ def sample_values(network: Network, *, seed: int = 0, batch: int = 4, avoid_kink
     ['b1', 'b2', 't', 'w1', 'w2', 'x']
     >>> values == sample_values(article_network(), seed=0)
     True
+    >>> sample_values(article_network(), seed=-1)
+    Traceback (most recent call last):
+    ...
+    symgrad.errors.UnknownNameError: seed must be a non-negative integer, got -1
     """
+    if not _is_count(seed, 0):
+        msg = f"seed must be a non-negative integer, got {seed!r}"
+        raise UnknownNameError(msg)
+    if not _is_count(batch, 1):
+        msg = f"batch must be a positive integer (the number of rows of x), got {batch!r}"
+        raise ShapeError(msg)
     rng = np.random.default_rng(seed)
     values = _draw(network, rng, batch)
     for _ in range(50):
-        if not avoid_kinks or all(np.min(np.abs(z), initial=np.inf) > KINK_MARGIN for z in relu_inputs(network, values)):
+        if not avoid_kinks or all(np.min(np.abs(z), initial=np.inf) > KINK_MARGIN
+                                  for z in relu_inputs(network, values)):
             break
         values = _draw(network, rng, batch)
     return values
+
+
+def _is_count(value: object, least: int) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and bool(value >= least)
 
 
 def _draw(network: Network, rng: np.random.Generator, batch: int) -> dict[str, Any]:

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from symgrad.check.compare import Comparison, compare, tolerance
+from symgrad.check.compare import Comparison, compare, noise_floor, tolerance
 from symgrad.check.points import sample_values
 from symgrad.derive.chain import derive
 from symgrad.derive.derivation import Derivation
 from symgrad.errors import UnknownNameError
+from symgrad.layers import SoftmaxCrossEntropy
 from symgrad.network import Network
 from symgrad.numeric import finite
 from symgrad.numeric.reference import reference_backward, reference_loss, relu_inputs
@@ -180,8 +181,13 @@ def check(
         differences); "fast" checks the gradient along one random direction
         (<u, grad E> against a directional difference): a few forward passes
         at any width.
+    wrt : sequence of str, optional
+        The gradients to check (for a Derivation, a subset of its ``wrt``); all by default.
     rtol : float, optional
         Override the relative tolerances (see :data:`symgrad.check.compare.TOLERANCES`).
+        Gradients below the rounding noise of a method (exactly 0 at a stationary
+        point, say) are measured against that noise (see
+        :func:`symgrad.check.compare.noise_floor`).
 
     Examples
     --------
@@ -200,14 +206,19 @@ def check(
     if mode not in MODES:
         msg = f"unknown mode {mode!r}; choose 'full' or 'fast'"
         raise UnknownNameError(msg)
+    _check_options(seed, rtol, progress)
+    if values is not None and not isinstance(values, Mapping):
+        msg = f"values must be a mapping of name to value ({', '.join(net.names)}), got {type(values).__name__}"
+        raise UnknownNameError(msg)
     if derivation is None:
         derivation = cached_derivation(net, wrt, kink)
     point = dict(values) if values is not None else sample_values(net, seed=seed, batch=batch)
     compiled = derivation.lambdify()
     _, symbolic = compiled.evaluate(point)
-    names = derivation.wrt
+    names = _rows(derivation, wrt)
     arrays = {name: np.asarray(point[name], dtype=float) for name in net.names}
-    backward = reference_backward(net, arrays, names).gradients
+    reference = reference_backward(net, arrays, names)
+    backward, loss = reference.gradients, reference.loss
 
     def objective(v: Mapping[str, Any]) -> Any:
         return reference_loss(net, v)
@@ -215,22 +226,81 @@ def check(
     if mode == "full":
         result = finite.gradient(objective, arrays, names, method=method, progress=progress)
         rows = tuple(
-            _full_row(name, symbolic[name], backward[name], result, rtol, net, arrays) for name in names
+            _full_row(name, symbolic[name], backward[name], result, rtol, net, arrays, loss) for name in names
         )
-        return CheckReport(derivation.title, rows, method, mode, seed, point, result.evaluations)
-    return _fast(derivation.title, objective, arrays, names, symbolic, backward, method, seed, rtol, point)
+        report = CheckReport(derivation.title, rows, method, mode, seed, point, result.evaluations)
+    else:
+        report = _fast(derivation.title, objective, arrays, names, symbolic, backward, method, seed, rtol, point, loss)
+    return _with_point_notes(report, net, arrays)
+
+
+def _with_point_notes(report: CheckReport, net: Network, arrays: Mapping[str, Any]) -> CheckReport:
+    """Add what is odd about the point itself to the report, and to the message of each failure."""
+    notes = _point_notes(net, arrays)
+    if not notes:
+        return report
+    rows = tuple(row if row.passed else replace(row, message=f"{row.message}. Note: {' '.join(notes)}")
+                 for row in report.rows)
+    return replace(report, rows=rows, notes=(*report.notes, *notes))
+
+
+def _point_notes(net: Network, arrays: Mapping[str, Any]) -> tuple[str, ...]:
+    if not isinstance(net.loss, SoftmaxCrossEntropy):
+        return ()
+    sums = np.sum(arrays["t"], axis=-1)
+    bad = np.flatnonzero(np.abs(sums - 1) > 1e-9)
+    if bad.size == 0:
+        return ()
+    row = int(bad[0])
+    return (
+        "each row of t should sum to 1 for SoftmaxCrossEntropy (one-hot or soft labels): the rule "
+        "dE/dy = (softmax(y) - t) / N, in the derivation and in the usual backward, assumes it; "
+        f"row {row} of t sums to {sums[row]:.6g}",
+    )
+
+
+def _rows(derivation: Derivation, wrt: Sequence[str] | str | None) -> tuple[str, ...]:
+    """The names to check: ``wrt`` (a subset of the derivation's), or all of them."""
+    if wrt is None:
+        return derivation.wrt
+    requested = (wrt,) if isinstance(wrt, str) else tuple(wrt)
+    for name in requested:
+        if name not in derivation.wrt:
+            msg = f"cannot check {name!r}: the derivation has gradients for {', '.join(derivation.wrt)}"
+            raise UnknownNameError(msg)
+    if not requested:
+        msg = f"wrt is empty; name at least one of {', '.join(derivation.wrt)}"
+        raise UnknownNameError(msg)
+    return tuple(dict.fromkeys(requested))
+
+
+def _check_options(seed: Any, rtol: Any, progress: Any) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        msg = f"seed must be a non-negative integer, got {seed!r}"
+        raise UnknownNameError(msg)
+    if rtol is not None and (isinstance(rtol, bool) or not isinstance(rtol, (int, float, np.floating))
+                             or not 0 <= rtol < np.inf):
+        msg = f"rtol must be a non-negative number (a relative tolerance such as 1e-6), got {rtol!r}"
+        raise UnknownNameError(msg)
+    if progress is not None and not callable(progress):
+        msg = f"progress must be a function progress(done, total), got {type(progress).__name__}"
+        raise UnknownNameError(msg)
 
 
 def _full_row(
-    name: str, sym: Any, back: Any, result: finite.FiniteResult, rtol: float | None, net: Network, arrays: dict[str, Any]
+    name: str, sym: Any, back: Any, result: finite.FiniteResult, rtol: float | None,
+    net: Network, arrays: dict[str, Any], loss: Any = 0.0,
 ) -> CheckRow:
     num = result.gradients[name]
     sym, back = np.asarray(sym, dtype=float), np.asarray(back, dtype=float)
     exact, numeric = tolerance("exact", override=rtol), tolerance(result.method, override=rtol)
+    # Below the noise floors a gradient (0 at a stationary point, say) has no digits to be relative to.
+    exact_floor = noise_floor("exact", float(np.real(loss)))
+    numeric_floor = noise_floor(result.method, float(np.real(loss)), float(np.min(result.steps[name])))
     pairs = {
-        "backward vs symbolic": (compare(back, sym), exact),
-        "numeric vs symbolic": (compare(num, sym), numeric),
-        "numeric vs backward": (compare(num, back), numeric),
+        "backward vs symbolic": (compare(back, sym, exact_floor), exact),
+        "numeric vs symbolic": (compare(num, sym, numeric_floor), numeric),
+        "numeric vs backward": (compare(num, back, numeric_floor), numeric),
     }
     failing = {pair: c for pair, (c, tol) in pairs.items() if not c.passes(tol)}
     worst_pair = max(pairs, key=lambda p: pairs[p][0].rel_error / pairs[p][1])
@@ -238,11 +308,17 @@ def _full_row(
     status, message = "ok", ""
     if failing:
         status, message = _explain(name, failing, sym, back, num, pairs[worst_pair], worst_pair)
-        if set(failing) <= {"numeric vs symbolic", "numeric vs backward"} and _straddles(net, arrays, name, worst, result):
+        numeric_only = set(failing) <= {"numeric vs symbolic", "numeric vs backward"}
+        if numeric_only and _straddles(net, arrays, name, worst, result):
             status = "kink"
             message = (
                 f"{name}{_index(worst.worst_index)}: the finite-difference stencil straddles a ReLU kink, "
                 "so the numeric value is not a derivative there; symbolic and backward agree"
+            )
+        elif any(np.any(z == 0) for z in relu_inputs(net, arrays)):
+            message += (
+                ". Note: a ReLU input is exactly 0 at this point, where relu'(0) is a convention; "
+                "derive(kink=...) and a backward's mask may legitimately differ there."
             )
     tols = {"exact": exact, result.method: numeric}
     return CheckRow(name, sym.shape, sym, back, num, worst.rel_error, worst.elem_rel_error, worst.abs_error,
@@ -257,14 +333,20 @@ def _explain(
     name: str, failing: dict[str, Comparison], sym: Any, back: Any, num: Any, worst: tuple[Comparison, float], pair: str
 ) -> tuple[str, str]:
     if "numeric vs symbolic" not in failing:
-        culprit = "backward() disagrees with both the symbolic derivation and finite differences: the backward pass is wrong"
+        culprit = (
+            "backward() is the odd one out: it disagrees with both the symbolic derivation "
+            "and finite differences, so the backward pass is wrong"
+        )
     elif "numeric vs backward" not in failing:
         culprit = (
-            "the symbolic derivation disagrees with backward() and finite differences: "
-            "the layer's forward does not match its symbolic forward"
+            "the symbolic derivation is the odd one out: it disagrees with backward() and finite differences, "
+            "so the layer's forward does not match its symbolic forward"
         )
     elif "backward vs symbolic" not in failing:
-        culprit = "finite differences disagree with both: the function is not smooth here, or the step is too large"
+        culprit = (
+            "finite differences are the odd one out: they disagree with both, "
+            "so the function is not smooth here, or the step is too large"
+        )
     else:
         culprit = "all three disagree"
     comparison, tol = worst
@@ -295,7 +377,8 @@ def _straddles(net: Network, arrays: dict[str, Any], name: str, worst: Compariso
 
 def _fast(
     title: str, objective: Callable[[Mapping[str, Any]], Any], arrays: dict[str, Any], names: tuple[str, ...],
-    symbolic: dict[str, Any], backward: dict[str, Any], method: str, seed: int, rtol: float | None, point: Mapping[str, Any],
+    symbolic: dict[str, Any], backward: dict[str, Any], method: str, seed: int, rtol: float | None,
+    point: Mapping[str, Any], loss: Any = 0.0,
 ) -> CheckReport:
     direction = finite.directional_check(objective, arrays, names, symbolic, seed=seed, method=method)
     evaluations = direction.evaluations
@@ -304,7 +387,7 @@ def _fast(
     rows = []
     for name in names:
         sym, back = np.asarray(symbolic[name], dtype=float), np.asarray(backward[name], dtype=float)
-        c = compare(back, sym)
+        c = compare(back, sym, noise_floor("exact", float(np.real(loss))))
         status, message = "ok", ""
         if not c.passes(exact):
             status = "FAIL"
@@ -321,6 +404,7 @@ def _fast(
                     f"along a random direction the symbolic gradient of {name} disagrees with finite differences "
                     f"(relative error {per_name.max_rel_error:.3g})"
                 )
+        tols = {"exact": exact, "directional": dtol}
         rows.append(CheckRow(name, sym.shape, sym, back, None, c.rel_error, c.elem_rel_error, c.abs_error,
-                             c.worst_index, "backward vs symbolic", {"exact": exact, "directional": dtol}, status, message))
+                             c.worst_index, "backward vs symbolic", tols, status, message))
     return CheckReport(title, tuple(rows), method, "fast", seed, point, evaluations, direction)

@@ -87,14 +87,19 @@ def derive(network: Network, wrt: Sequence[str] | str | None = None, *, kink: An
     ('w1', 'b1', 'w2', 'b2', 'x')
     >>> d.gradient("w1")
     w2*x*(b2 - t + w2*(b1 + w1*x))
-    >>> [str(step.lhs) + " = " + str(step.rhs) for step in d.steps("w1")][:3]
-    ['dE/dy = -t + y', 'dE/dh = dE/dy*w2', 'dE/dw1 = dE/dh*x']
+    >>> for step in d.steps("w1")[:5]:
+    ...     print(step.lhs, "=", step.rhs)
+    dE/dy = -t + y
+    dE/dw2 = dE/dy*h
+    dE/db2 = dE/dy
+    dE/dh = dE/dy*w2
+    dE/dw1 = dE/dh*x
     >>> d.verified
     True
-    >>> derive(article_network(), wrt=["w3"])
+    >>> derive(article_network(), wrt=["w3"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    symgrad.errors.UnknownNameError: cannot differentiate with respect to 'w3': the network's names are x, w1, b1, w2, b2
+    symgrad.errors.UnknownNameError: cannot differentiate with respect to 'w3': ... x, w1, b1, w2, b2
     """
     if not isinstance(network, Network):
         msg = f"derive() takes a symgrad Network, got {type(network).__name__}; for an expression use gradient()"
@@ -156,14 +161,15 @@ def _backward(b: _Builder, names: tuple[str, ...]) -> None:
     y, t = b.symbols["y"], b.symbols["t"]
     if net.batched:
         rhs = net.loss.matrix_grad(y, t)
-        proof = matrix_rule_proof(net.loss, b.kink)
+        proven = matrix_rule_proof(net.loss, b.kink)
         sub: tuple[Step, ...] = ()
     else:
         loss = net.loss.scalar_loss(y, t)
         sub = elementary_steps(loss, y, kink=b.kink)
         rhs = with_kink(sp.diff(loss, y), b.kink)
-        proof = ""
-    _record(b, "y", rhs, "loss derivative", proof, f"The gradient of E with respect to the network's output y ({net.loss.kind}).", sub)
+        proven = (False, "")  # proven against the composed E in _verify_scalar
+    note = f"The gradient of E with respect to the network's output y ({net.loss.kind})."
+    _record(b, "y", rhs, "loss derivative", proven, note, sub)
     earliest = min((net.param(n).layer_index for n in names if n != "x"), default=len(net.layers))
     need_x = "x" in names
     for index in reversed(range(len(net.layers))):
@@ -178,33 +184,40 @@ def _layer_backward(b: _Builder, index: int, names: tuple[str, ...], *, need_inp
     out_name, in_name = net.nodes[index], net.input_node(index)
     upstream = b.grads[out_name].lhs
     x = b.symbols[in_name]
-    params = {role: b.symbols[f"{role if net.batched else role.lower()}{net.layer_names[index]}"] for role in layer.roles}
+    params = {
+        role: b.symbols[f"{role if net.batched else role.lower()}{net.layer_names[index]}"] for role in layer.roles
+    }
     wanted = [(role, sym) for role, sym in params.items() if str(sym) in names]
     if need_input:
         wanted.append(("input", x))
     if net.batched:
         rules = layer.matrix_vjp(upstream, x, params, kink=b.kink)
-        proof = matrix_rule_proof(layer, b.kink)
+        proven = matrix_rule_proof(layer, b.kink)
         for role, sym in wanted:
-            _record(b, str(sym), rules[role], "chain rule (matrix form)", proof, _note(layer, out_name, str(sym)))
+            _record(b, str(sym), rules[role], "chain rule (matrix form)", proven, _note(layer, out_name, str(sym)))
         return
     local = layer.scalar_forward(x, params)
-    for role, sym in wanted:
+    for _role, sym in wanted:
         derivative = with_kink(sp.diff(local, sym), b.kink)
         sub = elementary_steps(local, sym, kink=b.kink)
         rhs = sp.Mul(upstream, derivative, evaluate=False) if derivative != 1 else upstream
-        _record(b, str(sym), rhs, "chain rule", "", _note(layer, out_name, str(sym)), sub)
+        _record(b, str(sym), rhs, "chain rule", (False, ""), _note(layer, out_name, str(sym)), sub)
 
 
 def _note(layer: Any, out_name: str, name: str) -> str:
-    return f"The upstream gradient dE/d{out_name} times the local derivative of {layer.kind}'s output with respect to {name}."
+    return (
+        f"The upstream gradient dE/d{out_name} times the local derivative of {layer.kind}'s output "
+        f"with respect to {name}."
+    )
 
 
-def _record(b: _Builder, name: str, rhs: sp.Basic, rule: str, proof: str, note: str, sub: tuple[Step, ...] = ()) -> None:
+def _record(
+    b: _Builder, name: str, rhs: sp.Basic, rule: str, proven: tuple[bool, str], note: str, sub: tuple[Step, ...] = ()
+) -> None:
     shape = b.shapes[name]
     lhs = grad_symbol(name, b.symbols[name].shape if shape else ())
     b.program.append((lhs, rhs))
-    b.grads[name] = Step(lhs, rhs, rule, bool(proof), proof, note, sub, shape or None)
+    b.grads[name] = Step(lhs, rhs, rule, proven[0], proven[1], note, sub, shape or None)
 
 
 def _assemble(b: _Builder, names: tuple[str, ...], forward: tuple[Step, ...]) -> Derivation:
@@ -224,8 +237,10 @@ def _assemble(b: _Builder, names: tuple[str, ...], forward: tuple[Step, ...]) ->
         proof = path[-1].proof
         verified = all(s.verified for s in path)
         tail = (
-            Step(path[-1].lhs, final, "substitute the upstream gradients", verified, proof, "The chain collected into one expression.", shape=shape),
-            Step(path[-1].lhs, result, "substitute the forward pass", verified, proof, "The same gradient in the inputs alone.", shape=shape),
+            Step(path[-1].lhs, final, "substitute the upstream gradients", verified, proof,
+                 "The chain collected into one expression.", shape=shape),
+            Step(path[-1].lhs, result, "substitute the forward pass", verified, proof,
+                 "The same gradient in the inputs alone.", shape=shape),
         )
         steps[name], results[name] = path + tail, result
     return Derivation(
@@ -266,14 +281,32 @@ def _grad_map(b: _Builder) -> dict[sp.Basic, sp.Basic]:
 
 
 def _path(b: _Builder, name: str) -> tuple[Step, ...]:
-    """The gradient steps from the loss down to ``name``, in reading order."""
-    chain: list[Step] = []
-    todo = [b.grads[name]]
+    """The gradient steps from the loss down to ``name``, in reading order.
+
+    As backpropagation (and the article) does, each layer passed on the way
+    down also shows the gradients of its own parameters (dE/dw2 = dE/dy * h on
+    the way to dE/dw1), when they were derived; the target's layer shows only
+    the target.
+    """
+    chain = {name}
+    todo = [name]
     while todo:
-        step = todo.pop()
-        chain.append(step)
-        todo.extend(b.grads[str(sym).removeprefix("dE/d")] for sym in _grad_symbols(step.rhs))
-    return tuple(reversed(chain))
+        for upstream in _upstream_names(b.grads[todo.pop()]):
+            chain.add(upstream)
+            todo.append(upstream)
+    passed = chain - {name} - set(_upstream_names(b.grads[name]))
+    params = set(b.network.params)
+
+    def shown(other: str, step: Step) -> bool:
+        upstreams = set(_upstream_names(step))
+        return other in chain or (other in params and bool(upstreams) and upstreams <= passed)
+
+    # b.grads is in backward order (loss first, each layer's parameters before its input).
+    return tuple(step for other, step in b.grads.items() if shown(other, step))
+
+
+def _upstream_names(step: Step) -> list[str]:
+    return [str(sym).removeprefix("dE/d") for sym in _grad_symbols(step.rhs)]
 
 
 def _grad_symbols(expr: sp.Basic) -> Iterable[sp.Basic]:

@@ -39,14 +39,13 @@ def prove_equal(a: sp.Basic, b: sp.Basic) -> bool:
     return bool(sp.simplify(difference.rewrite(sp.exp)) == 0)
 
 
-def matrix_rule_proof(layer: Layer, kink: Any) -> str:
-    """Prove ``layer``'s matrix rule (cached) and say how, or why it failed."""
+def matrix_rule_proof(layer: Layer, kink: Any) -> tuple[bool, str]:
+    """Prove ``layer``'s matrix rule (cached): (proven, how it was proven or why it failed)."""
     kind: Any = type(layer)
-    ok, detail = _prove_cached(kind, sp.sympify(kink))
-    return detail if ok else ""
+    return _prove_cached(kind, sp.sympify(kink))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _prove_cached(kind: Any, kink: sp.Expr) -> tuple[bool, str]:
     return prove_matrix_rule(kind, kink)
 
@@ -70,7 +69,11 @@ def prove_matrix_rule(kind: Any, kink: Any = 0) -> tuple[bool, str]:
     (True, True)
     """
     n, d, m = PROOF_SHAPES
-    layer = kind(d, m) if "W" in kind.roles else kind()
+    try:
+        layer = kind(d, m) if "W" in kind.roles else kind()
+    except (TypeError, ValueError) as error:  # a subclass with its own constructor
+        shape = f"({d}, {m})" if "W" in kind.roles else "()"
+        return False, f"could not build {kind.__name__}{shape} to prove its rule on small shapes: {error}"
     if isinstance(layer, Loss):
         return _prove_loss(layer, n, m)
     out = m if layer.roles else d
@@ -79,7 +82,8 @@ def prove_matrix_rule(kind: Any, kink: Any = 0) -> tuple[bool, str]:
     upstream = sp.MatrixSymbol("G", BATCH, out)
     mapping = {x: _entries("x", n, d), upstream: _entries("G", n, out)}
     mapping.update({p: _entries(str(p), *p.shape) for p in params.values()})
-    scalar = sp.Add(*sp.matrix_multiply_elementwise(mapping[upstream], _explicit(layer.matrix_forward(x, params), mapping)))
+    forward = _explicit(layer.matrix_forward(x, params), mapping)
+    scalar = sp.Add(*sp.matrix_multiply_elementwise(mapping[upstream], forward))
     rules = layer.matrix_vjp(upstream, x, params, kink=kink)
     targets = {"input": x, **params}
     for role, rule in rules.items():
@@ -100,7 +104,10 @@ def _prove_loss(loss: Loss, n: int, m: int) -> tuple[bool, str]:
     y, t = sp.MatrixSymbol("y", BATCH, m), sp.MatrixSymbol("t", BATCH, m)
     entries = _entries("y", n, m)
     # One-hot targets: SoftmaxCrossEntropy's rule relies on rows summing to 1.
-    targets = sp.ImmutableMatrix(n, m, lambda i, j: 1 if j == i % m else 0) if loss.kind == "softmax-cross-entropy" else _entries("t", n, m)
+    if loss.kind == "softmax-cross-entropy":
+        targets = sp.ImmutableMatrix(n, m, lambda i, j: 1 if j == i % m else 0)
+    else:
+        targets = _entries("t", n, m)
     mapping = {y: entries, t: targets}
     value = _explicit(loss.matrix_loss(y, t), mapping)
     claimed = _explicit(loss.matrix_grad(y, t), mapping)

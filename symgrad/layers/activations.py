@@ -64,7 +64,7 @@ class Sigmoid(Activation):
         return sigmoid(z)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.out = 1 / (1 + np.exp(-x))
+        self.out = 0.5 + 0.5 * np.tanh(0.5 * x)  # 1 / (1 + exp(-x)), without overflow for large -x
         return self.out  # type: ignore[no-any-return]
 
     def backward(self, dout: np.ndarray) -> np.ndarray:

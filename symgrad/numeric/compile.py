@@ -11,6 +11,9 @@ user reaches it.
 from __future__ import annotations
 
 import keyword
+import math
+import operator
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +22,8 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
 from symgrad.errors import ShapeError, UnknownNameError
-from symgrad.matrixexpr import BATCH, ZETA
+from symgrad.layers.losses import log_softmax
+from symgrad.matrixexpr import BATCH, ZETA, ElementSum, RowSoftmax
 from symgrad.numeric.validate import as_float_array
 
 if TYPE_CHECKING:
@@ -65,7 +69,7 @@ class _StagedPrinter(NumPyPrinter):  # type: ignore[misc]
         if len(factors) == 2 and isinstance(factors[0], sp.OneMatrix) and factors[0].shape[1] == 1:
             text = self._print(factors[1])  # ones(N, 1) * b: NumPy broadcasts b over the batch
         elif len(factors) == 2 and isinstance(factors[0], sp.OneMatrix):
-            text = f"numpy.sum({self._print(factors[1])}, axis=0, keepdims=True)"
+            text = f"{self._wrap(factors[1])}.sum(axis=0, keepdims=True)"  # the method: less call overhead
         else:
             text = " @ ".join(self._wrap(f) for f in factors)
         return text if coeff == 1 else f"({self._print(coeff)})*({text})"
@@ -75,7 +79,11 @@ class _StagedPrinter(NumPyPrinter):  # type: ignore[misc]
         return text if isinstance(expr, (sp.MatrixSymbol, sp.Transpose)) else f"({text})"
 
     def _print_MatAdd(self, expr: sp.MatAdd) -> str:
-        return "(" + " + ".join(self._print(arg) for arg in expr.args) + ")"
+        # y - t rather than (-1)*(t) + y: one array operation instead of two.
+        plus = [arg for arg in expr.args if not _negated(arg)]
+        minus = [-arg for arg in expr.args if _negated(arg)]
+        text = " + ".join(self._print(arg) for arg in plus) if plus else f"-{self._wrap(minus.pop(0))}"
+        return "(" + text + "".join(f" - {self._wrap(arg)}" for arg in minus) + ")"
 
     def _print_Transpose(self, expr: sp.Transpose) -> str:
         return f"{self._wrap(expr.arg)}.T"
@@ -87,6 +95,9 @@ class _StagedPrinter(NumPyPrinter):  # type: ignore[misc]
         return f"({self._wrap(expr.base)}**{self._print(expr.exp)})"
 
     def _print_Elementwise(self, expr: Any) -> str:
+        if isinstance(expr.arg, RowSoftmax) and expr.body == sp.log(ZETA):
+            # log(softmax(y)) as one stable step: softmax underflows to 0 for large logits.
+            return f"_log_softmax({self._print(expr.arg.args[0])})"
         body = expr.body.xreplace({f: node for (arg, f), node in self.known.items() if arg == expr.arg})
         saved = self.names.get(ZETA)
         self.names[ZETA] = self._wrap(expr.arg)
@@ -102,7 +113,15 @@ class _StagedPrinter(NumPyPrinter):  # type: ignore[misc]
         return f"_softmax({self._print(expr.args[0])})"
 
     def _print_ElementSum(self, expr: Any) -> str:
-        return f"numpy.sum({self._print(expr.args[0])})"
+        return f"{self._wrap(expr.args[0])}.sum()"
+
+
+def _negated(term: sp.Basic) -> bool:
+    """True for a matrix term with a negative numeric coefficient, such as -t or -2*X."""
+    if not isinstance(term, sp.MatMul):
+        return False
+    coeff = term.as_coeff_mmul()[0]
+    return bool(coeff.is_Number and coeff < 0)
 
 
 class CompiledGradient:
@@ -114,13 +133,29 @@ class CompiledGradient:
         The generated Python source, for reading.
     """
 
-    def __init__(self, derivation: Derivation, source: str, function: Callable[..., Any]) -> None:
+    def __init__(
+        self,
+        derivation: Derivation,
+        source: str,
+        function: Callable[..., Any],
+        checked: Callable[..., Any] | None = None,
+    ) -> None:
         self.derivation = derivation
         self.source = source
         self._function = function
+        self._checked = checked  # the fast path, see _trusted
+        self._count = len(derivation.inputs)
+        self._take = operator.itemgetter(*derivation.inputs) if len(derivation.inputs) > 1 else None
+
+    @property
+    def function(self) -> Callable[..., Any]:
+        """The generated function alone, for hot loops: inputs by position (``derivation.inputs``),
+        returning ``(E, {name: gradient})`` with no checks on the inputs."""
+        return self._function
 
     def __call__(self, **values: Any) -> dict[str, Any]:
-        return self.evaluate(values)[1]
+        result = self._trusted(values)
+        return (result if result is not None else self._validated(values, allow_complex=False))[1]
 
     def loss(self, **values: Any) -> Any:
         """E at ``values``."""
@@ -128,6 +163,22 @@ class CompiledGradient:
 
     def evaluate(self, values: Mapping[str, Any], *, allow_complex: bool = False) -> tuple[Any, dict[str, Any]]:
         """(E, {name: gradient}) at ``values``; inputs are validated first."""
+        result = None if allow_complex else self._trusted(values)
+        return result if result is not None else self._validated(values, allow_complex=allow_complex)
+
+    # The hot path: float64 arrays of the right shapes go straight to the generated code, which never
+    # writes to its inputs, so they need no copy; their finiteness is proven after the fact from a few
+    # cheap values (see _finiteness_witnesses). Anything else (None) takes the validating path, which
+    # names the problem (a NaN in W1, a wrong shape, ...).
+    def _trusted(self, values: Mapping[str, Any]) -> tuple[Any, dict[str, Any]] | None:
+        if self._checked is None or self._take is None or len(values) != self._count:
+            return None
+        try:
+            return self._checked(*self._take(values))  # type: ignore[no-any-return]
+        except (LookupError, AttributeError, ValueError, TypeError, ArithmeticError, Warning):
+            return None
+
+    def _validated(self, values: Mapping[str, Any], *, allow_complex: bool) -> tuple[Any, dict[str, Any]]:
         arrays = _validate(self.derivation, values, allow_complex=allow_complex)
         try:
             loss, grads = self._function(*(arrays[name] for name in self.derivation.inputs))
@@ -172,8 +223,15 @@ def _expected_shape(derivation: Derivation, name: str, values: Mapping[str, Any]
         return None
     if not derivation.batched:
         return ()
-    batch = np.shape(values["x"])[0] if np.ndim(values["x"]) == 2 else None
-    return tuple(batch if dim == BATCH else int(dim) for dim in shape) if batch is not None else None
+    try:
+        x_shape = np.shape(values["x"])
+    except ValueError:  # ragged lists: as_float_array names the problem
+        return None
+    if len(x_shape) != 2:
+        features = derivation.shapes["x"][1]
+        msg = f"'x' has shape {x_shape}; expected (N, {features}): a batch of N rows of {features} features"
+        raise ShapeError(msg)
+    return tuple(x_shape[0] if dim == BATCH else int(dim) for dim in shape)
 
 
 def _identifier(index: int) -> str:
@@ -181,26 +239,142 @@ def _identifier(index: int) -> str:
     return name if not keyword.iskeyword(name) else f"{name}_"
 
 
-def generate_source(derivation: Derivation) -> str:
-    """The Python source of the staged gradient function (see :class:`CompiledGradient`)."""
+def generate_source(derivation: Derivation, *, checked: bool = False) -> str:
+    """The Python source of the staged gradient function (see :class:`CompiledGradient`).
+
+    A value computed once is reused: a later expression that contains an earlier
+    right-hand side (the loss contains ``y - t``, which is dE/dy) uses its name.
+
+    ``checked`` (batched derivations only) gives the variant behind the fast
+    path of :meth:`CompiledGradient.evaluate`: it returns None unless every
+    input is a float64 array of its expected shape, every result one too, and a
+    few batch-sized values are finite, which they are only if every input is
+    (see :func:`_finiteness_witnesses`); None sends the caller to the
+    validating path, which names the problem.
+    """
     names: dict[sp.Basic, str] = {BATCH: "N"}
     params = []
     for index, name in enumerate(derivation.inputs):
         names[derivation.symbols[name]] = _identifier(index)
         params.append(_identifier(index))
     printer = _StagedPrinter(names)
-    lines = [f"def _gradient({', '.join(params)}):"]
-    if derivation.batched:
-        lines.append(f"    N = numpy.shape({names[derivation.symbols['x']]})[0]")
-    for offset, (target, rhs) in enumerate(derivation.program, start=len(names)):
+    body: list[str] = []
+    seen: dict[sp.Basic, sp.Basic] = {}  # right-hand side -> the name holding its value
+    staged: dict[sp.Basic, sp.Basic] = {}  # name -> right-hand side, as printed
+    for offset, (target, original) in enumerate(derivation.program, start=len(names)):
+        rhs = original.xreplace(seen) if seen else original
         text = printer.doprint(rhs)
         names[target] = _identifier(offset)
         printer.remember(target, rhs)
-        lines.append(f"    {names[target]} = {text}")
-    loss = printer.doprint(derivation.loss_value)
-    items = ", ".join(f"{name!r}: {printer.doprint(derivation.outputs[name])}" for name in derivation.wrt)
-    lines.append(f"    return {loss}, {{{items}}}")
-    return "\n".join(lines) + "\n"
+        body.append(f"    {names[target]} = {text}")
+        staged[target] = rhs
+        if not original.is_Atom:
+            seen[original] = target
+    loss = printer.doprint(derivation.loss_value.xreplace(seen))
+    outputs = {name: _output(printer, staged, derivation, name) for name in derivation.wrt}
+    head = [f"def _gradient({', '.join(params)}):"]
+    if checked:
+        witnesses = _finiteness_witnesses(derivation, staged, derivation.loss_value.xreplace(seen))
+        head += _guard(derivation, params, [names[derivation.symbols[n]] for n in derivation.inputs])
+        return "\n".join(head + body + _checked_tail(derivation, printer, loss, outputs, witnesses)) + "\n"
+    body.append(f"    return {loss}, {{{', '.join(f'{name!r}: {text}' for name, text in outputs.items())}}}")
+    if derivation.batched and any(re.search(r"\bN\b", line) for line in body):
+        head.append(f"    N = numpy.shape({names[derivation.symbols['x']]})[0]")
+    return "\n".join(head + body) + "\n"
+
+
+def _shape_text(shape: tuple[Any, ...]) -> str:
+    dims = ["N" if dim == BATCH else str(int(dim)) for dim in shape]
+    return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+
+
+def _guard(derivation: Derivation, params: list[str], names: list[str]) -> list[str]:
+    """Lines returning None unless every input is a float64 array of its shape, N >= 1."""
+    pairs = zip(names, derivation.inputs, strict=True)
+    shapes = " or ".join(f"{v}.shape != {_shape_text(derivation.shapes[n])}" for v, n in pairs)
+    return [
+        f"    if not ({' and '.join(f'type({v}) is _ndarray' for v in params)}):",
+        "        return None",
+        f"    if not ({' and '.join(f'{v}.dtype == _float64' for v in params)}):",
+        "        return None",
+        f"    N = {names[derivation.inputs.index('x')]}.shape[0]",
+        f"    if N == 0 or {shapes}:",
+        "        return None",
+    ]
+
+
+def _checked_tail(
+    derivation: Derivation, printer: _StagedPrinter, loss: str, outputs: dict[str, str], witnesses: list[sp.Basic]
+) -> list[str]:
+    total = " + ".join([*(f"_total({printer.doprint(w)}, None)" for w in witnesses), "_loss"])
+    lines = [f"    _loss = {loss}", f"    if not _isfinite({total}):", "        return None"]
+    results = {name: f"_g{index}" for index, name in enumerate(outputs)}
+    lines += [f"    {results[name]} = {text}" for name, text in outputs.items()]
+    # With float64 array inputs every array result is float64; a constant has no .shape (AttributeError).
+    wrong = " or ".join(f"{g}.shape != {_shape_text(derivation.shapes[name])}" for name, g in results.items())
+    lines += [f"    if {wrong}:", "        return None"]
+    return [*lines, f"    return _loss, {{{', '.join(f'{name!r}: {g}' for name, g in results.items())}}}"]
+
+
+def _output(printer: _StagedPrinter, staged: Mapping[sp.Basic, sp.Basic], derivation: Derivation, name: str) -> str:
+    """The gradient of ``name`` as returned: shaped like ``name`` (b's (1, M) row as (M,)), and copied
+    when its value is another array (an input, or a view of one), so that no two results share memory."""
+    output = derivation.outputs[name]
+    rhs = staged.get(output)
+    aliased = rhs is not None and (rhs.is_Atom or (isinstance(rhs, sp.Transpose) and rhs.arg.is_Atom))
+    text = printer.doprint(output)
+    if aliased:
+        text = f"numpy.array({text})"
+    vector = len(derivation.shapes.get(name) or ()) == 1 and getattr(output, "shape", (None,))[0] == 1
+    return f"{text}.reshape(-1)" if vector else text
+
+
+# Operations through which a NaN or an infinity always reaches the result (IEEE arithmetic:
+# inf * 0 and inf - inf are NaN); elementwise functions such as the sigmoid can saturate
+# (sigmoid(inf) = 1), so they are not in the list.
+_CARRIERS = (sp.MatAdd, sp.MatMul, sp.HadamardProduct, sp.Transpose, sp.Add, sp.Mul, ElementSum)
+
+
+def _carried(
+    expr: sp.Basic, inputs: frozenset[sp.Basic], nodes: Mapping[sp.Basic, frozenset[sp.Basic]]
+) -> frozenset[sp.Basic]:
+    """The inputs whose NaN or infinity would make ``expr`` non-finite as well."""
+    if expr in inputs:
+        return frozenset({expr})
+    if expr in nodes:
+        return nodes[expr]
+    if isinstance(expr, (sp.HadamardPower, sp.Pow)):
+        power = expr.exp
+        return _carried(expr.base, inputs, nodes) if power.is_Integer and power > 0 else frozenset()
+    if isinstance(expr, _CARRIERS):
+        return frozenset().union(*(_carried(arg, inputs, nodes) for arg in expr.args))
+    return frozenset()
+
+
+def _finiteness_witnesses(
+    derivation: Derivation, staged: Mapping[sp.Basic, sp.Basic], loss: sp.Basic
+) -> list[sp.Basic]:
+    """Values whose finiteness, with the loss's, proves every input finite.
+
+    Checking a weight matrix costs a pass over it; checking ``x W + b`` (batch
+    x width) proves x, W and b finite at a fraction of that. Each input is
+    covered by the first batch-sized (or scalar) staged value that carries it,
+    or else checked itself.
+    """
+    inputs = frozenset(derivation.symbols[name] for name in derivation.inputs)
+    nodes: dict[sp.Basic, frozenset[sp.Basic]] = {}
+    for target, rhs in staged.items():
+        nodes[target] = _carried(rhs, inputs, nodes)
+    covered = set(_carried(loss, inputs, nodes))
+    witnesses: list[sp.Basic] = []
+    for name in derivation.inputs:
+        symbol = derivation.symbols[name]
+        if symbol in covered:
+            continue
+        cheap = [t for t in staged if symbol in nodes[t] and (not hasattr(t, "shape") or BATCH in t.shape)]
+        witnesses.append(cheap[0] if cheap else symbol)
+        covered |= nodes[cheap[0]] if cheap else {symbol}
+    return witnesses
 
 
 def compile_derivation(derivation: Derivation) -> CompiledGradient:
@@ -215,6 +389,19 @@ def compile_derivation(derivation: Derivation) -> CompiledGradient:
     12.0
     """
     source = generate_source(derivation)
-    namespace: dict[str, Any] = {"numpy": np, "_softmax": _softmax}
+    checked = _exec(generate_source(derivation, checked=True)) if derivation.batched else None
+    return CompiledGradient(derivation, source, _exec(source), checked)
+
+
+def _exec(source: str) -> Callable[..., Any]:
+    namespace: dict[str, Any] = {
+        "numpy": np,
+        "_softmax": _softmax,
+        "_log_softmax": log_softmax,
+        "_total": np.add.reduce,
+        "_isfinite": math.isfinite,
+        "_ndarray": np.ndarray,
+        "_float64": np.dtype(np.float64),
+    }
     exec(compile(source, "<symgrad-generated>", "exec"), namespace)  # noqa: S102  generated from symbols only
-    return CompiledGradient(derivation, source, namespace["_gradient"])
+    return namespace["_gradient"]  # type: ignore[no-any-return]

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from symgrad.errors import LayerError, SymgradError
 from symgrad.layers import Loss, ReLU
 from symgrad.network import Network
 
@@ -39,13 +40,26 @@ def _layers(network: Network, values: Mapping[str, Any]) -> list[Any]:
     return layers
 
 
-def _forward(network: Network, values: Mapping[str, Any]) -> tuple[Any, list[Any], Any]:
+def _run(layer: Any, index: int, method: str, *args: Any) -> Any:
+    """``layer.<method>(*args)``, with any error turned into a LayerError naming the layer."""
+    try:
+        return getattr(layer, method)(*args)
+    except SymgradError:
+        raise
+    except Exception as error:
+        where = "the loss" if index < 0 else f"layer {index + 1}"
+        msg = f"{where}, {layer!r}, raised in {method}(): {type(error).__name__}: {error}"
+        raise LayerError(msg) from error
+
+
+def _forward(network: Network, values: Mapping[str, Any]) -> tuple[Any, list[Any], Any, list[tuple[int, ...]]]:
     layers = _layers(network, values)
-    out = values["x"]
-    for layer in layers:
-        out = layer.forward(out)
+    out, shapes = values["x"], []
+    for index, layer in enumerate(layers):
+        shapes.append(np.shape(out))
+        out = _run(layer, index, "forward", out)
     loss = cast(Loss, network.loss.fresh())
-    return loss.forward(out, values["t"]), layers, loss
+    return _run(loss, -1, "forward", out, values["t"]), layers, loss, shapes
 
 
 def reference_loss(network: Network, values: Mapping[str, Any]) -> Any:
@@ -55,24 +69,54 @@ def reference_loss(network: Network, values: Mapping[str, Any]) -> Any:
 
 def reference_backward(network: Network, values: Mapping[str, Any], wrt: tuple[str, ...]) -> ReferenceResult:
     """E and dE/d(name) for ``wrt`` by the layers' reference backward passes."""
-    value, layers, loss = _forward(network, values)
-    dout = loss.backward(1.0)
+    value, layers, loss, shapes = _forward(network, values)
+    dout = _run(loss, -1, "backward", 1.0)
     grads: dict[str, Any] = {"x": None}
     for index in reversed(range(len(layers))):
-        dout = layers[index].backward(dout)
+        dout = _run(layers[index], index, "backward", dout)
         for role in network.layers[index].roles:
             name = f"{role if network.batched else role.lower()}{network.layer_names[index]}"
-            grads[name] = getattr(layers[index], f"d{role}")
+            grads[name] = _stored(layers[index], index, role, values[name])
+        _require_shape(layers[index], index, "dx", dout, shapes[index], "its input")
     grads["x"] = dout
     return ReferenceResult(float(np.real(value)), {name: np.asarray(grads[name], dtype=float) for name in wrt})
+
+
+def _stored(layer: Any, index: int, role: str, param: Any) -> Any:
+    """The gradient ``d<role>`` that ``layer.backward`` stored, checked against the parameter's shape."""
+    grad = getattr(layer, f"d{role}", None)
+    if grad is None:
+        msg = f"layer {index + 1}, {layer!r}, did not store d{role} in backward() (expected an array like {role})"
+        raise LayerError(msg)
+    _require_shape(layer, index, f"d{role}", grad, np.shape(param), role)
+    return grad
+
+
+def _require_shape(layer: Any, index: int, what: str, grad: Any, shape: tuple[int, ...], of: str) -> None:
+    try:
+        array = np.asarray(grad)  # no copy of an array
+    except ValueError as error:  # ragged
+        array = np.asarray(None)
+        reason = str(error)
+    else:
+        reason = f"dtype {array.dtype}"
+    if array.dtype.kind not in "biufc":
+        msg = f"layer {index + 1}, {layer!r}: backward() gave {what} that is not an array of numbers ({reason})"
+        raise LayerError(msg)
+    if array.shape != tuple(shape) and not (array.size == 1 and int(np.prod(shape)) == 1):
+        msg = (
+            f"layer {index + 1}, {layer!r}: backward() gave {what} with shape {array.shape}; "
+            f"expected {tuple(shape)}, the shape of {of}"
+        )
+        raise LayerError(msg)
 
 
 def relu_inputs(network: Network, values: Mapping[str, Any]) -> list[np.ndarray]:
     """The inputs of every ReLU layer at ``values`` (to keep away from kinks)."""
     layers = _layers(network, values)
     out, seen = values["x"], []
-    for layer in layers:
+    for index, layer in enumerate(layers):
         if isinstance(layer, ReLU):
             seen.append(np.real(np.asarray(out)))
-        out = layer.forward(out)
+        out = _run(layer, index, "forward", out)
     return seen

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Union, cast
+from typing import cast
 
 __all__ = [
     "Block",
@@ -34,6 +34,7 @@ __all__ = [
     "Table",
     "Text",
     "Writer",
+    "numeric_columns",
 ]
 
 
@@ -63,7 +64,7 @@ class Mark:
     title: str = ""
 
 
-Inline = Union[Text, Math, Mark]
+Inline = Text | Math | Mark
 Line = tuple[Inline, ...]
 
 
@@ -146,7 +147,7 @@ class Figure:
     fallback: Table
 
 
-Block = Union[Heading, Paragraph, DisplayMath, Equations, Table, Bullets, Figure]
+Block = Heading | Paragraph | DisplayMath | Equations | Table | Bullets | Figure
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,11 @@ class Document:
     title: str
     lead: Line
     blocks: tuple[Block, ...] = field(default=())
+
+
+def numeric_columns(table: Table) -> tuple[bool, ...]:
+    """For each column of ``table``, whether it holds numbers (right-aligned)."""
+    return tuple(index < len(table.numeric) and table.numeric[index] for index in range(len(table.header)))
 
 
 # -- writers ------------------------------------------------------------------

@@ -45,6 +45,15 @@ _TEXT_ESCAPES = {
     "<": r"\textless{}",
     ">": r"\textgreater{}",
     "|": r"\textbar{}",
+    "×": r"$\times$",
+    "−": "-",
+    "…": r"\ldots{}",
+    "✓": r"$\checkmark$",
+    "✗": r"$\times$",
+    "∂": r"$\partial$",
+    "→": r"$\to$",
+    "≤": r"$\le$",
+    "≥": r"$\ge$",
 }
 
 
@@ -54,23 +63,34 @@ class TexPrinter(LatexPrinter):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__({"order": "none"})
 
-    def _print_Symbol(self, expr: Any, style: str = "plain") -> str:
+    def _print_Symbol(self, expr: Any, style: str = "plain") -> str:  # noqa: N802
         match = _GRADIENT.fullmatch(expr.name)
         if match is not None:
             top, bottom = match.groups()
             return rf"\frac{{\partial {top}}}{{\partial {name_latex(bottom)}}}"
         return super()._print_Symbol(expr, style=style)  # type: ignore[no-any-return]
 
-    def _print_MatrixSymbol(self, expr: Any) -> str:
+    def _print_MatrixSymbol(self, expr: Any) -> str:  # noqa: N802
         return self._print_Symbol(expr)
 
-    def _print_Mul(self, expr: Any) -> str:
+    def _print_Pow(self, expr: Any) -> str:  # noqa: N802
+        if _is_gradient(expr.base):  # a fraction needs parentheses under an exponent
+            return rf"\left({self._print(expr.base)}\right)^{{{self._print(expr.exp)}}}"
+        return super()._print_Pow(expr)  # type: ignore[no-any-return]
+
+    def _print_Transpose(self, expr: Any) -> str:  # noqa: N802
+        if _is_gradient(expr.arg):
+            return rf"\left({self._print(expr.arg)}\right)^{{T}}"
+        return super()._print_Transpose(expr)  # type: ignore[no-any-return]
+
+    def _print_Mul(self, expr: Any) -> str:  # noqa: N802
         factors = expr.args
-        if len(factors) > 1 and any(f.is_Number for f in factors[1:]):
+        # SymPy's _print_Pow hands x**-1 to _print_Mul too: only a real product is reordered.
+        if isinstance(expr, sp.Mul) and len(factors) > 1 and any(f.is_Number for f in factors[1:]):
             return r" \cdot ".join(self.parenthesize(f, PRECEDENCE["Mul"]) for f in factors)
         return super()._print_Mul(expr)  # type: ignore[no-any-return]
 
-    def _print_Derivative(self, expr: Any) -> str:
+    def _print_Derivative(self, expr: Any) -> str:  # noqa: N802
         variables = []
         for var, count in expr.variable_count:
             power = "" if count == 1 else f"^{{{self._print(count)}}}"
@@ -83,13 +103,17 @@ class TexPrinter(LatexPrinter):  # type: ignore[misc]
             inner = rf"\left({inner}\right)"
         return f"{operator} {inner}"
 
-    def _print_OneMatrix(self, expr: Any) -> str:
+    def _print_OneMatrix(self, expr: Any) -> str:  # noqa: N802
         rows, cols = expr.shape
         if cols == 1:
             return rf"\mathbf{{1}}_{{{self._print(rows)}}}"
         if rows == 1:
             return rf"\mathbf{{1}}_{{{self._print(cols)}}}^{{T}}"
         return rf"\mathbf{{1}}_{{{self._print(rows)} \times {self._print(cols)}}}"
+
+
+def _is_gradient(expr: Any) -> bool:
+    return isinstance(expr, (sp.Symbol, sp.MatrixSymbol)) and _GRADIENT.fullmatch(expr.name) is not None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -121,17 +145,25 @@ def name_latex(name: str) -> str:
 
 
 def shape_latex(shape: tuple[Any, ...] | None) -> str:
-    """A shape as LaTeX, ``N \\times 4``; a scalar is ``1``.
+    """A shape as LaTeX, ``N \\times 4``; a scalar is ``\\text{scalar}``.
 
     Examples
     --------
     >>> import sympy as sp
     >>> shape_latex((sp.Symbol("N"), 4)), shape_latex(())
-    ('N \\\\times 4', '1')
+    ('N \\\\times 4', '\\\\text{scalar}')
     """
     if not shape:
-        return "1"
-    return r" \times ".join(latex_of(sp.sympify(dim)) for dim in shape)
+        return r"\text{scalar}"
+    return r" \times ".join(_dim_latex(dim) for dim in shape)
+
+
+def _dim_latex(dim: Any) -> str:
+    if isinstance(dim, str):
+        return name_latex(dim)  # a name such as "N", never parsed
+    if isinstance(dim, sp.Basic):
+        return latex_of(dim)
+    return str(int(dim))
 
 
 def escape_latex_text(text: str) -> str:
@@ -145,8 +177,8 @@ def escape_latex_text(text: str) -> str:
     --------
     >>> escape_latex_text("50% of <b> & x_1 {ok}")
     '50\\\\% of \\\\textless{}b\\\\textgreater{} \\\\& x\\\\_1 \\\\{ok\\\\}'
-    >>> escape_latex_text("Café ≥ 1")
-    'Café ? 1'
+    >>> escape_latex_text("Café ≥ 1 ☃")
+    'Café $\\\\ge$ 1 ?'
     """
     out = []
     for char in text:

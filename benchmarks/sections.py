@@ -1,0 +1,459 @@
+"""The six sections of the benchmark (issue 6), each a function returning a :class:`Section`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import models
+import numpy as np
+from report import Section, Target, fmt, ms
+from timing import commands_interleaved, interleaved, median, once, paired_ratio, run_command
+
+import symgrad
+from symgrad.check.points import sample_values
+from symgrad.numeric import finite
+from symgrad.numeric.reference import reference_backward, reference_loss
+
+HERE = Path(__file__).resolve().parent
+PYTHON = sys.executable
+
+
+def _child(code: str, *, timeout: float) -> Any:
+    """Run ``code`` in a fresh interpreter (with benchmarks/ importable) and return its last line as JSON."""
+    script = f"import sys; sys.path.insert(0, {str(HERE)!r})\n{code}"
+    _, done = run_command([PYTHON, "-c", script], timeout=timeout)
+    if done.returncode != 0:
+        msg = f"child process failed: {done.stderr.strip()[-800:]}"
+        raise RuntimeError(msg)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --- 1. derive + lambdify -------------------------------------------------------------------
+
+_COLD = """
+import json, time
+from models import derive_and_lambdify
+start = time.perf_counter(); derive_and_lambdify({width}, {depth}); cold = time.perf_counter() - start
+start = time.perf_counter(); derive_and_lambdify({width}, {depth}); warm = time.perf_counter() - start
+print(json.dumps([cold, warm]))
+"""
+
+
+def derive_scaling(quick: bool) -> Section:
+    widths, depths = (8, 32, 128, 512, 1024), (2, 4)
+    repeats = 5 if quick else 15
+    models.derive_and_lambdify(8, 2)  # prove the per-layer rules once (cached per process)
+    fns = {(d, w): partial(models.derive_and_lambdify, w, d) for d in depths for w in widths}
+    times = interleaved({f"{d}/{w}": fn for (d, w), fn in fns.items()}, repeats)
+    section = Section(1, "Derive + lambdify, matrix form (warm)", ["depth", "width", "time", "time / time at width 8"])
+    for d in depths:
+        for w in widths:
+            ratio = paired_ratio(times, f"{d}/{w}", f"{d}/8")
+            section.rows.append([str(d), str(w), ms(median(times[f"{d}/{w}"])), fmt(ratio)])
+            section.data[f"depth{d}_width{w}"] = {"seconds": median(times[f"{d}/{w}"]), "ratio_to_width8": ratio}
+        ratio = section.data[f"depth{d}_width1024"]["ratio_to_width8"]
+        section.targets.append(Target(f"derive+lambdify depth {d}: time at width 1024 / width 8", ratio, 1.3))
+    section.targets.append(
+        Target("derive+lambdify depth 4, width 1024 (warm)", section.data["depth4_width1024"]["seconds"], 0.3, " s")
+    )
+    cold = [_child(_COLD.format(width=1024, depth=4), timeout=300) for _ in range(1 if quick else 3)]
+    first, second = median([c[0] for c in cold]), median([c[1] for c in cold])
+    section.data["cold"] = {"first_seconds": first, "second_seconds": second, "runs": len(cold)}
+    section.notes += [
+        "Warm: the per-layer matrix rules (Affine, Sigmoid, the loss) are proven against sympy.diff once per "
+        "process and cached; the table times a new Network, derive() and lambdify() after that.",
+        f"Cold, once per process: the first derive+lambdify of depth 4, width 1024 in a fresh interpreter "
+        f"(after `import symgrad`) took {ms(first)}, the second {ms(second)}: the one-off cost of the rule "
+        f"proofs and SymPy's first use is about {ms(first - second)} (median of {len(cold)} processes).",
+    ]
+    return section
+
+
+# --- 1b. symbol per weight -------------------------------------------------------------------
+
+_PER_WEIGHT = """
+import json
+from models import symbol_per_weight
+print(json.dumps(symbol_per_weight({width})))
+"""
+
+
+def symbol_per_weight(quick: bool) -> Section:
+    widths, limit = ((2,) if quick else (2, 4, 8)), 60.0
+    section = Section(
+        1,
+        "For reference: a symbol per weight (explicit sympy.Matrix), depth 2",
+        ["width", "weights + biases + inputs", "sympy.diff", "sympy.lambdify", "total", "total / symgrad matrix form"],
+    )
+    measured: list[tuple[int, float]] = []
+    for width in widths:
+        predicted = _predict(measured, width)
+        if predicted is not None and predicted > limit:
+            section.notes.append(f"width {width} not run: predicted {predicted:.0f} s > {limit:.0f} s")
+            break
+        try:
+            diff_s, lambdify_s = _child(_PER_WEIGHT.format(width=width), timeout=limit * 1.5)
+        except subprocess.TimeoutExpired:
+            section.notes.append(f"width {width} stopped after {limit * 1.5:.0f} s")
+            break
+        total = diff_s + lambdify_s
+        matrix = median(interleaved({"m": partial(models.derive_and_lambdify, width, 2)}, 5)["m"])
+        count = 2 * width * width + 3 * width
+        section.rows.append(
+            [str(width), str(count), f"{diff_s:.3g} s", f"{lambdify_s:.3g} s", f"{total:.3g} s", fmt(total / matrix)]
+        )
+        section.data[f"width{width}"] = {
+            "diff_seconds": diff_s,
+            "lambdify_seconds": lambdify_s,
+            "matrix_form_seconds": matrix,
+        }
+        measured.append((width, total))
+        if total > limit:
+            break
+    section.notes.append(
+        "Each width runs in a fresh interpreter; the work grows with the number of weights and the size of each "
+        "expanded gradient, while matrix form does the same work at every width (section 1)."
+    )
+    return section
+
+
+def _predict(measured: list[tuple[int, float]], width: int) -> float | None:
+    """The next width's time: the last growth factor again (or the growth in weight count, from one point)."""
+    if not measured:
+        return None
+    last_w, last_t = measured[-1]
+    if len(measured) == 1:
+        return last_t * (width / last_w) ** 2
+    growth = last_t / measured[-2][1]
+    return last_t * growth
+
+
+# --- 2. staged gradient vs hand-written -------------------------------------------------------
+
+
+def gradient_speed(quick: bool) -> Section:
+    plan = {64: 300, 256: 60} if quick else {64: 3000, 256: 600, 1024: 80}
+    section = Section(
+        2,
+        "Lambdified gradient vs a hand-written NumPy backward (depth 2, batch 32)",
+        ["width", "hand-written", "symgrad lambdify()", "ratio", "staged function alone", "ratio"],
+    )
+    for width, repeats in plan.items():
+        grad, values = models.gradient_case(width, batch=32)
+        agreement = _agreement(grad, values)
+        args = [values[name] for name in grad.derivation.inputs]
+        times = interleaved(
+            {
+                "hand": lambda values=values: models.hand_backward(**values),
+                "symgrad": lambda grad=grad, values=values: grad(**values),
+                "staged": lambda grad=grad, args=args: grad.function(*args),
+            },
+            repeats,
+            warmup=3,
+        )
+        ratio, staged = paired_ratio(times, "symgrad", "hand"), paired_ratio(times, "staged", "hand")
+        section.rows.append(
+            [
+                str(width),
+                ms(median(times["hand"])),
+                ms(median(times["symgrad"])),
+                fmt(ratio),
+                ms(median(times["staged"])),
+                fmt(staged),
+            ]
+        )
+        section.data[f"width{width}"] = {
+            "hand_seconds": median(times["hand"]),
+            "symgrad_seconds": median(times["symgrad"]),
+            "staged_seconds": median(times["staged"]),
+            "ratio": ratio,
+            "staged_ratio": staged,
+            "repeats": repeats,
+            "max_rel_difference": agreement,
+        }
+        section.targets.append(Target(f"lambdify() gradient / hand-written, width {width}", ratio, 1.05))
+    section.notes += [
+        "Both sides return the loss and every gradient (W1, b1, W2, b2 and x) and agree to "
+        f"{fmt(max(d['max_rel_difference'] for d in section.data.values()), 2)} relative.",
+        "`symgrad lambdify()` is the documented call `derive(net).lambdify()(**values)`, which checks the "
+        "inputs' names, dtypes, shapes and finiteness; `staged function alone` is "
+        "`CompiledGradient.function`, the generated NumPy code without those checks.",
+        "Runs alternate hand / symgrad / staged in ABBA order; the ratio is the median of per-round ratios.",
+    ]
+    return section
+
+
+def _agreement(grad: Any, values: dict[str, Any]) -> float:
+    loss, grads = grad.evaluate(values)
+    hand_loss, hand = models.hand_backward(**values)
+    worst = abs(loss - hand_loss) / abs(hand_loss)
+    for name, value in grads.items():
+        worst = max(worst, float(np.linalg.norm(value - hand[name]) / np.linalg.norm(hand[name])))
+    if worst > 1e-10:
+        msg = f"symgrad and the hand-written backward disagree ({worst:.3g} relative)"
+        raise RuntimeError(msg)
+    return worst
+
+
+# --- 3. check cost ------------------------------------------------------------------------------
+
+
+def check_cost(quick: bool) -> Section:
+    plan = {16: 200, 64: 100} if quick else {16: 400, 64: 200, 256: 60, 1024: 20}
+    full_budget = 2.0 if quick else 20.0
+    section = Section(
+        3,
+        "Cost of a check, in forward-pass equivalents (depth 2, batch 4)",
+        [
+            "width",
+            "parameters",
+            "one forward",
+            "one backward",
+            "random-direction check",
+            "check(mode='fast')",
+            "check(mode='full')",
+        ],
+    )
+    for width, repeats in plan.items():
+        row = _check_row(width, repeats, full_budget)
+        section.data[f"width{width}"] = row
+        full = row["full_fwd"]
+        full_text = fmt(full) if full is not None else f"not run (~{row['full_evaluations']:,} evaluations)"
+        section.rows.append(
+            [
+                str(width),
+                f"{row['parameters']:,}",
+                ms(row["forward_seconds"]),
+                fmt(row["backward_fwd"]),
+                fmt(row["directional_fwd"]),
+                fmt(row["fast_fwd"]),
+                full_text,
+            ]
+        )
+        section.targets.append(Target(f"check(mode='fast') in forward passes, width {width}", row["fast_fwd"], 5.0))
+    section.notes += [
+        "A forward-pass equivalent is the time of one reference forward pass (the layers' NumPy forward and the "
+        "loss) at the same point; each ratio is the median of per-round ratios against a forward run in the same "
+        "round.",
+        "check(mode='fast') is the whole call `symgrad.check(net, values, mode='fast')` on a network it has seen "
+        "before (its derivation and compiled gradient are cached per network object): the symbolic gradient, the "
+        "layers' backward, their comparison, and the random-direction check (2 forward passes) of the gradient.",
+        "check(mode='full') sweeps every parameter and input with central differences (2 forward passes each); it "
+        "is run only where it is predicted to finish in a few seconds.",
+    ]
+    first = section.data[f"width{max(plan)}"]["first_call_fwd"]
+    section.notes.append(
+        f"The first check of a new network also derives and compiles: at width {max(plan)} that call cost "
+        f"{fmt(first)} forward passes."
+    )
+    return section
+
+
+def _check_row(width: int, repeats: int, full_budget: float) -> dict[str, Any]:
+    net = models.mlp(width, 2)
+    values = sample_values(net, seed=0, batch=4)
+    wrt = (*net.params, "x")
+    first, _ = once(lambda: symgrad.check(net, values, mode="fast"))
+    _, symbolic = symgrad.derive(net).lambdify().evaluate(values)
+
+    def objective(v: dict[str, Any]) -> Any:
+        return reference_loss(net, v)
+
+    times = interleaved(
+        {
+            "forward": lambda: reference_loss(net, values),
+            "backward": lambda: reference_backward(net, values, wrt),
+            "directional": lambda: finite.directional_check(objective, values, wrt, symbolic),
+            "fast": lambda: symgrad.check(net, values, mode="fast"),
+        },
+        repeats,
+        warmup=2,
+    )
+    forward = median(times["forward"])
+    evaluations = finite.total_evaluations(values, wrt, "central")
+    row: dict[str, Any] = {
+        "parameters": sum(int(np.size(values[name])) for name in net.params),
+        "forward_seconds": forward,
+        "backward_fwd": paired_ratio(times, "backward", "forward"),
+        "directional_fwd": paired_ratio(times, "directional", "forward"),
+        "fast_fwd": paired_ratio(times, "fast", "forward"),
+        "first_call_fwd": first / forward,
+        "full_evaluations": evaluations,
+        "full_fwd": None,
+    }
+    if evaluations * forward * 1.5 < full_budget:
+        full_times = interleaved(
+            {"forward": lambda: reference_loss(net, values), "full": lambda: symgrad.check(net, values)}, 3, warmup=0
+        )
+        row["full_fwd"] = median(full_times["full"]) / median(full_times["forward"])
+    return row
+
+
+# --- 4. finite-difference accuracy ----------------------------------------------------------------
+
+_ACCURACY_LIMITS = {"central": 2e-10, "richardson": 5e-12, "complex": 1e-15}
+
+
+def fd_accuracy(quick: bool) -> Section:
+    section = Section(
+        4,
+        "Finite-difference accuracy on smooth float64 functions (|g_fd - g| / |g|)",
+        ["function", *finite.METHODS],
+    )
+    worst = dict.fromkeys(finite.METHODS, 0.0)
+    for name, (f, values, exact) in models.smooth_cases().items():
+        row = [name]
+        for method in finite.METHODS:
+            result = finite.gradient(f, values, tuple(exact), method=method)
+            error = _relative(result.gradients, exact)
+            worst[method] = max(worst[method], error)
+            row.append(fmt(error, 2))
+            section.data.setdefault(name, {})[method] = error
+        section.rows.append(row)
+    for method, limit in _ACCURACY_LIMITS.items():
+        section.targets.append(Target(f"{method} differences, worst relative error", worst[method], limit))
+    section.notes.append(
+        "Default steps of symgrad.numeric.finite.gradient; the error is the 2-norm of the difference over all "
+        "gradients, relative to the 2-norm of the exact gradient."
+    )
+    return section
+
+
+def _relative(found: dict[str, np.ndarray], exact: dict[str, np.ndarray]) -> float:
+    diff = np.sqrt(sum(float(np.sum((found[n] - exact[n]) ** 2)) for n in exact))
+    norm = np.sqrt(sum(float(np.sum(exact[n] ** 2)) for n in exact))
+    return float(diff / norm)
+
+
+# --- 5. import and the command --------------------------------------------------------------------
+
+
+def startup(quick: bool) -> Section:
+    repeats = 3 if quick else 9
+    cli = shutil.which("symgrad", path=str(Path(PYTHON).parent)) or shutil.which("symgrad")
+    commands = {
+        "python -c pass": [PYTHON, "-c", "pass"],
+        'python -c "import symgrad"': [PYTHON, "-c", "import symgrad"],
+    }
+    if cli is not None:
+        commands["symgrad (no arguments: the article's network)"] = [cli]
+    else:
+        commands["derive + check of the article's network (no symgrad command)"] = [
+            PYTHON,
+            "-c",
+            "import symgrad; symgrad.check(symgrad.derive(symgrad.article_network()))",
+        ]
+    times = commands_interleaved(commands, repeats)
+    section = Section(
+        5,
+        "Start-up: import and the command, wall time of a fresh process",
+        ["command", "time", "time / python -c pass"],
+    )
+    base = median(times["python -c pass"])
+    for name, samples in times.items():
+        section.rows.append([f"`{name}`", f"{median(samples):.3g} s", fmt(median(samples) / base)])
+        section.data[name] = {"seconds": median(samples), "ratio_to_python": median(samples) / base}
+    last = list(times)[-1]
+    section.targets.append(Target(f"`{last}` end to end", median(times[last]), 1.5, " s"))
+    section.notes.append(f"Medians of {repeats} runs each, in turns; `{cli or 'symgrad'}`.")
+    section.notes.append(_slowest_imports())
+    return section
+
+
+def _slowest_imports() -> str:
+    _, done = run_command([PYTHON, "-X", "importtime", "-c", "import symgrad"])
+    rows = []
+    for line in done.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit():
+            rows.append((int(parts[1]), parts[2].strip()))
+    top = [(us, name) for us, name in rows if not name.startswith(" ")]
+    top.sort(reverse=True)
+    listed = ", ".join(f"{name} {us / 1e6:.2f} s" for us, name in top[:5])
+    return f"Largest top-level imports (python -X importtime, cumulative): {listed}."
+
+
+# --- 6. torch.autograd.gradcheck ------------------------------------------------------------------
+
+
+def torch_side_by_side(quick: bool) -> Section:
+    section = Section(
+        6,
+        "symgrad.check vs torch.autograd.gradcheck (depth 2, width 16, batch 4, float64)",
+        ["mode", "symgrad", "torch gradcheck", "symgrad / torch", "symgrad, new network each call", "ratio"],
+    )
+    try:
+        import torch
+    except ImportError:
+        section.notes.append("torch not installed: no comparison (pip install torch to run it).")
+        section.targets += [
+            Target("symgrad full check / gradcheck slow mode", None, 1.0),
+            Target("symgrad fast check / gradcheck fast_mode", None, 1.0),
+        ]
+        return section
+    torch.set_num_threads(1)
+    net = models.mlp(16, 2)
+    values = sample_values(net, seed=0, batch=4)
+    names = ("x", "W1", "b1", "W2", "b2")
+    inputs = tuple(torch.tensor(values[n], dtype=torch.float64, requires_grad=True) for n in names)
+    target = torch.tensor(values["t"], dtype=torch.float64)
+    loss = models.torch_loss(torch)
+
+    def func(*args: Any) -> Any:
+        return loss(*args, target)
+
+    repeats = {"full": 5 if quick else 15, "fast": 50 if quick else 300}
+    for mode, torch_fast in (("full", False), ("fast", True)):
+        if not (
+            symgrad.check(net, values, mode=mode).ok and torch.autograd.gradcheck(func, inputs, fast_mode=torch_fast)
+        ):
+            msg = f"a {mode} check failed on a correct network"
+            raise RuntimeError(msg)
+        times = interleaved(
+            {
+                "symgrad": lambda mode=mode: symgrad.check(net, values, mode=mode),
+                "torch": lambda torch_fast=torch_fast: torch.autograd.gradcheck(func, inputs, fast_mode=torch_fast),
+                "fresh": lambda mode=mode: symgrad.check(models.mlp(16, 2), values, mode=mode),
+            },
+            repeats[mode],
+            warmup=2,
+        )
+        ratio, fresh = paired_ratio(times, "symgrad", "torch"), paired_ratio(times, "fresh", "torch")
+        label = (
+            "full (symgrad central differences / gradcheck slow mode)"
+            if mode == "full"
+            else "fast (random direction / gradcheck fast_mode=True)"
+        )
+        section.rows.append(
+            [
+                label,
+                ms(median(times["symgrad"])),
+                ms(median(times["torch"])),
+                fmt(ratio),
+                ms(median(times["fresh"])),
+                fmt(fresh),
+            ]
+        )
+        section.data[mode] = {
+            "symgrad_seconds": median(times["symgrad"]),
+            "torch_seconds": median(times["torch"]),
+            "fresh_network_seconds": median(times["fresh"]),
+            "ratio": ratio,
+            "fresh_ratio": fresh,
+        }
+        gc_name = "slow mode" if mode == "full" else "fast_mode"
+        section.targets.append(Target(f"symgrad {mode} check / gradcheck {gc_name} (same network)", ratio, 1.0))
+    section.notes += [
+        f"torch {torch.__version__}, one thread. gradcheck checks the same loss with respect to x, W1, b1, W2, b2 "
+        "(both sides check all five); symgrad also compares with the layers' backward().",
+        "`symgrad` checks one Network object repeatedly (its derivation is cached per network); "
+        "`new network each call` builds the Network inside the timed call, so derive() and lambdify() are paid "
+        "every time.",
+    ]
+    return section

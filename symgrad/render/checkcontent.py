@@ -1,0 +1,162 @@
+"""The blocks that show a :class:`~symgrad.check.CheckReport`: the point, the table, the cost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from symgrad.check import CheckReport, CheckRow
+from symgrad.render.document import Block, Bullets, Document, Heading, Line, Mark, Math, Paragraph, Table, Text
+from symgrad.render.numbers import format_number, format_shape, format_value
+from symgrad.render.printer import name_latex
+
+__all__ = ["check_blocks", "cost_blocks", "report_document", "summary_line"]
+
+_METHODS = {"central": "central differences", "richardson": "Richardson extrapolation", "complex": "complex-step"}
+
+
+def _gradient(name: str) -> Math:
+    return Math(rf"\frac{{\partial E}}{{\partial {name_latex(name)}}}")
+
+
+def _entry(row: CheckRow, value: Any) -> Line:
+    if value is None:
+        return (Text("—"),)
+    if not row.shape:
+        return (Text(format_number(value, 10), "num"),)
+    index = ", ".join(str(i) for i in row.worst_index)
+    return (Text(f"[{index}] ", "muted"), Text(format_number(np.asarray(value)[row.worst_index], 10), "num"))
+
+
+def _status(row: CheckRow) -> Line:
+    ok = None if row.status == "kink" else row.passed
+    return (Mark(ok, row.message), Text(f" {row.status}"))
+
+
+def _check_table(report: CheckReport) -> Table:
+    batched = any(row.shape for row in report.rows)
+    numeric = "finite differences" if report.mode == "full" else "finite differences (not computed)"
+    header: tuple[Line, ...] = (
+        (Text("Gradient"),),
+        *(((Text("Shape"),),) if batched else ()),
+        (Text("symbolic"),),
+        (Text("backward()"),),
+        (Text(numeric),),
+        (Text("relative error"),),
+        (Text("status"),),
+    )
+    rows = []
+    for row in report.rows:
+        cells: list[Line] = [(_gradient(row.name),)]
+        if batched:
+            cells.append((Text(format_shape(row.shape)),))
+        cells += [_entry(row, row.symbolic), _entry(row, row.backward), _entry(row, row.numeric)]
+        cells += [(Text(format_number(row.rel_error, 3), "num"),), _status(row)]
+        rows.append(tuple(cells))
+    numeric_cols = (False, *((False,) if batched else ()), True, True, True, True, False)
+    caption: Line = (Text("Arrays show their worst entry [index]." if batched else ""),)
+    return Table(header, tuple(rows), caption if batched else (), tuple(r.status for r in report.rows), numeric_cols)
+
+
+def _point_table(report: CheckReport) -> Table:
+    batched = any(np.ndim(value) for value in report.values.values())
+    header: tuple[Line, ...] = ((Text("Quantity"),), *(((Text("Shape"),),) if batched else ()), (Text("Value"),))
+    rows = []
+    for name, value in report.values.items():
+        shape = ((Text(format_shape(np.shape(value))),),) if batched else ()
+        rows.append(((Math(name_latex(name)),), *shape, (Text(format_value(value, 10), "num"),)))
+    return Table(header, tuple(rows), numeric=(False, *((False,) if batched else ()), True))
+
+
+def _tolerances(report: CheckReport) -> str:
+    tolerances: dict[str, float] = {}
+    for row in report.rows:
+        tolerances.update(row.tolerances)
+    return ", ".join(f"{name} {value:.0e}" for name, value in sorted(tolerances.items()))
+
+
+def _failure(row: CheckRow) -> Line:
+    diagnosis = f" {row.diagnosis}" if row.diagnosis else ""
+    return (Mark(False), Text(f" {row.message}{diagnosis}"))
+
+
+def summary_line(report: CheckReport) -> Line:
+    """One line: ✓/✗ and what the check found.
+
+    Examples
+    --------
+    >>> import symgrad
+    >>> line = summary_line(symgrad.check(symgrad.article_network()))
+    >>> line[0].ok, line[1].text
+    (True, ' All 5 gradients agree three ways at the point drawn with seed 0.')
+    """
+    total = len(report.rows)
+    where = f"the point drawn with seed {report.seed}"
+    if report.ok:
+        return (Mark(True), Text(f" All {total} gradients agree three ways at {where}."))
+    failed = len(report.failures)
+    return (Mark(False), Text(f" {failed} of {total} gradients disagree at {where}."))
+
+
+def check_blocks(report: CheckReport, *, level: int = 2) -> tuple[Block, ...]:
+    """The check: the method, the point, the table and the failure messages."""
+    method = _METHODS.get(report.method, report.method)
+    sweep = "every entry" if report.mode == "full" else "one random direction"
+    blocks: list[Block] = [
+        Heading(level, (Text("Three-way check"),), "check"),
+        Paragraph((
+            Text("Each gradient is computed three ways: the symbolic derivation compiled to NumPy, "),
+            Text("the layers' ", ""), Text("backward()", "code"),
+            Text(f", and {method} over {sweep}. The point was drawn with seed {report.seed}:"),
+        )),
+        _point_table(report),
+        Paragraph(summary_line(report)),
+        _check_table(report),
+        Paragraph((Text(f"Relative tolerances: {_tolerances(report)}."),)),
+    ]
+    messages: list[Line] = [_failure(row) for row in report.failures]
+    messages += [(Mark(None), Text(" " + row.message)) for row in report.rows if row.status == "kink"]
+    messages += [(Text(note),) for note in report.notes]
+    if messages:
+        blocks.append(Bullets(tuple(messages)))
+    return tuple(blocks)
+
+
+def cost_blocks(report: CheckReport, *, level: int = 2) -> tuple[Block, ...]:
+    """What finite differences cost, counted in evaluations, against one backward pass."""
+    entries = sum(int(np.size(row.symbolic)) for row in report.rows)
+    method = _METHODS.get(report.method, report.method)
+    sweep = "a full sweep" if report.mode == "full" else "one random direction"
+    table = Table(
+        ((Text("Method"),), (Text("Cost"),)),
+        (
+            (
+                (Text(f"Finite differences ({method}, {sweep})"),),
+                (Text(f"{report.evaluations} forward evaluations of E"),),
+            ),
+            ((Text("Backpropagation"),), (Text("1 forward pass + 1 backward pass"),)),
+        ),
+    )
+    if report.mode == "full":
+        grows = "grows with the number of entries"
+    else:
+        grows = "stays the same at any width, but checks one direction only"
+    text = (
+        f"The gradients have {entries} entries in all. The cost of finite differences {grows}; "
+        "a backward pass costs about as much as a forward pass, whatever the number of parameters."
+    )
+    return (Heading(level, (Text("Cost"),), "cost"), table, Paragraph((Text(text),)))
+
+
+def report_document(report: CheckReport) -> Document:
+    """A check report on its own: the check, then its cost.
+
+    Examples
+    --------
+    >>> import symgrad
+    >>> report_document(symgrad.check(symgrad.article_network())).title
+    "Three-way check: The article's network"
+    """
+    title = f"Three-way check: {report.title}"
+    return Document(title, summary_line(report), (*check_blocks(report), *cost_blocks(report)))

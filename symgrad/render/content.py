@@ -1,0 +1,283 @@
+"""What a derivation document says, independent of its format.
+
+For a network: the network and its forward equations, the loss, the
+computational graph, then for each parameter the chain rule with the named
+upstream gradients, every step (with the elementary steps of each local
+derivative nested under it), the result collected and in the inputs; then the
+three-way check and the cost of finite differences. For a plain expression:
+the function and each partial derivative with its elementary steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from itertools import pairwise
+from typing import Any
+
+import sympy as sp
+
+from symgrad.check import CheckReport, check
+from symgrad.derive import Derivation, Step
+from symgrad.errors import UnknownNameError
+from symgrad.network import Network
+from symgrad.render.checkcontent import check_blocks, cost_blocks, report_document, summary_line
+from symgrad.render.document import (
+    Block,
+    Document,
+    Equation,
+    Equations,
+    Figure,
+    Heading,
+    Line,
+    Mark,
+    Math,
+    Paragraph,
+    Table,
+    Text,
+)
+from symgrad.render.graph import graph_svg, graph_table, quantities
+from symgrad.render.options import Options
+from symgrad.render.printer import latex_of, name_latex, shape_latex
+from symgrad.render.values import point_values
+
+__all__ = ["build_document", "resolve_report"]
+
+_CHECKED_BY_DEFAULT = ("latex", "html", "markdown")
+
+
+def resolve_report(obj: Derivation | CheckReport, options: Options, fmt: str) -> CheckReport | None:
+    """The check report a document shows: given, computed, or none.
+
+    Examples
+    --------
+    >>> import symgrad
+    >>> from symgrad.render.options import Options
+    >>> d = symgrad.derive(symgrad.article_network())
+    >>> resolve_report(d, Options(), "html").seed, resolve_report(d, Options(), "json")
+    (0, None)
+    """
+    if isinstance(obj, CheckReport):
+        return obj
+    network = obj.network
+    if options.report is not None:
+        _require_matching(obj, options.report)
+        return options.report
+    wanted = options.check if options.check is not None else network is not None and fmt in _CHECKED_BY_DEFAULT
+    if not wanted:
+        return None
+    if network is None:
+        msg = "check=True needs the derivation of a network (symgrad.derive); an expression's gradient has no check"
+        raise UnknownNameError(msg)
+    return check(obj, seed=options.seed)
+
+
+def _require_matching(derivation: Derivation, report: CheckReport) -> None:
+    network = derivation.network
+    if network is None or any(name not in report.values for name in network.names):
+        msg = f"report= is a check of {report.title!r}, not of this derivation ({derivation.title!r})"
+        raise UnknownNameError(msg)
+
+
+def build_document(obj: Derivation | CheckReport, report: CheckReport | None) -> Document:
+    """The document for a Derivation (with its report, if any) or a CheckReport.
+
+    Examples
+    --------
+    >>> import symgrad
+    >>> document = build_document(symgrad.gradient("3*x + 4*y"), None)
+    >>> document.title, [block.anchor for block in document.blocks if hasattr(block, "anchor")]
+    ('f = 3*x + 4*y', ['function', 'gradient-x', 'gradient-y'])
+    """
+    if isinstance(obj, CheckReport):
+        return report_document(obj)
+    if obj.network is None:
+        return _expression_document(obj)
+    return _network_document(obj, report)
+
+
+# -- equations --------------------------------------------------------------------
+
+
+def _caption(step: Step, depth: int) -> Line:
+    if depth > 0:
+        return (Text("The outer derivative, in a fresh variable:"),)
+    target = step.substeps[-1].lhs
+    return (Text("Step by step: "), Math(latex_of(target)), Text(", one elementary rule at a time."))
+
+
+def equation(step: Step, *, shape: Any = None, depth: int = 0) -> Equation:
+    """A Step as a row of an equation table, its substeps nested under it.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> from symgrad.derive.elementary import elementary_steps
+    >>> x = sp.Symbol("x")
+    >>> row = equation(elementary_steps(3 * x, x)[0])
+    >>> print(row.lhs, "=", row.rhs)
+    \\frac{\\partial}{\\partial x} \\left(3 x\\right) = 3 \\frac{\\partial}{\\partial x} x
+    >>> row.rule, row.ok
+    ('constant multiple rule', True)
+    """
+    detail = None
+    if step.substeps:
+        rows = tuple(equation(sub, depth=depth + 1) for sub in step.substeps)
+        detail = Equations(rows, _caption(step, depth))
+    shape_tex = shape_latex(shape) if shape is not None else ""
+    return Equation(latex_of(step.lhs), latex_of(step.rhs), step.rule, step.verified, step.proof, shape_tex, detail)
+
+
+def _count(step: Step) -> int:
+    return 1 + sum(_count(sub) for sub in step.substeps)
+
+
+def _verified_line(derivation: Derivation) -> Line:
+    steps = [step for name in derivation.wrt for step in derivation.steps(name)]
+    total = sum(_count(step) for step in steps)
+    if derivation.verified:
+        return (Mark(True), Text(f" All {total} steps are proven against sympy.diff."))
+    failed = sum(1 for step in steps if not step.verified)
+    plural = "step" if failed == 1 else "steps"
+    return (Mark(False), Text(f" {failed} {plural} could not be proven against sympy.diff."))
+
+
+# -- a network --------------------------------------------------------------------
+
+
+def _grad_tex(name: str) -> str:
+    return rf"\frac{{\partial E}}{{\partial {name_latex(name)}}}"
+
+
+def _shape(d: Derivation, step: Step) -> Any:
+    return d.shapes.get(str(step.lhs)) if d.batched else None
+
+
+def _network_blocks(d: Derivation) -> tuple[Block, ...]:
+    network = d.network
+    assert network is not None
+    shapes = d.batched
+    intro: Line = (Text("Layers, then the loss: "), Text(network.describe(), "code"), Text("."))
+    if shapes:
+        intro += (Text(" Batched: each row of "), Math("x"), Text(" is one example and "), Math("N"))
+        intro += (Text(" is the batch size."),)
+    # Forward equations are definitions, not claims: no verified mark.
+    rows = tuple(replace(equation(step, shape=_shape(d, step)), ok=None) for step in d.forward[:-1])
+    loss = d.forward[-1]
+    loss_row = Equation("E", latex_of(loss.rhs), loss.rule, None, shape=shape_latex(()) if shapes else "")
+    shape_table = (_shape_table(d, network),) if shapes else ()
+    return (
+        Heading(2, (Text("The network"),), "network"),
+        Paragraph(intro),
+        *shape_table,
+        Equations(rows, (Text("The forward pass:"),), shapes),
+        Heading(2, (Text("The loss"),), "loss"),
+        Equations((loss_row,), (), shapes),
+    )
+
+
+def _shape_table(d: Derivation, network: Network) -> Table:
+    """Every quantity of a batched network with its shape and what it is."""
+    what = {"x": "the input, one example per row", "t": "the target"}
+    for name in network.params:
+        info = network.param(name)
+        what[name] = f"parameter {info.role} of layer {info.layer_index + 1}"
+    for index, node in enumerate(network.nodes):
+        what[node] = f"output of layer {index + 1} ({network.layers[index].kind})"
+    rows = tuple(
+        ((Math(name_latex(name)),), (Math(shape_latex(d.shapes[name])),), (Text(text),))
+        for name, text in what.items()
+        if name in d.shapes
+    )
+    header: tuple[Line, ...] = ((Text("Quantity"),), (Text("Shape"),), (Text("What it is"),))
+    return Table(header, rows, (Text("Shapes, "), Math("N"), Text(" being the batch size:")))
+
+
+def _figure(d: Derivation, report: CheckReport | None) -> tuple[Block, ...]:
+    network = d.network
+    assert network is not None
+    values = point_values(network, report) if report is not None and not network.batched else None
+    labels = quantities(network, dict(d.shapes), values)
+    seed = report.seed if report is not None else None
+    if network.batched:
+        text = "Above each arrow the shape of a quantity, below it the shape of its gradient (N is the batch)."
+        caption: Line = (Text(text),)
+    elif values is not None:
+        text = f"Forward values above each arrow, gradients flowing back below it, at the point drawn with seed {seed}."
+        caption = (Text(text),)
+    else:
+        caption = (Text("Forward quantities above each arrow, their gradients below."),)
+    svg = graph_svg(network, labels, seed=seed)
+    return (Heading(2, (Text("Computational graph"),), "graph"), Figure(svg, caption, graph_table(network, labels)))
+
+
+def _upstream(step: Step) -> list[str]:
+    found = {str(s) for s in step.rhs.atoms(sp.Symbol, sp.MatrixSymbol) if str(s).startswith("dE/d")}
+    return [name.removeprefix("dE/d") for name in sorted(found)]
+
+
+def _chain(path: tuple[Step, ...], name: str) -> list[str]:
+    """The quantities the gradient flows through, loss side first, ending at ``name``.
+
+    The path may also show side steps (a passed layer's own parameters); the
+    chain follows only the upstream gradients that ``name``'s step uses.
+    """
+    by_name = {str(step.lhs).removeprefix("dE/d"): step for step in path}
+    chain = [name]
+    upstream = _upstream(by_name[name])
+    while upstream and upstream[0] in by_name and upstream[0] not in chain:
+        chain.insert(0, upstream[0])
+        upstream = _upstream(by_name[upstream[0]])
+    return chain
+
+
+def _chain_row(chain: list[str]) -> Equation:
+    """∂E/∂w1 = ∂E/∂y ∂y/∂h ∂h/∂w1, from the names along the chain."""
+    factors = [_grad_tex(chain[0])]
+    factors += [rf"\frac{{\partial {name_latex(a)}}}{{\partial {name_latex(b)}}}" for a, b in pairwise(chain)]
+    return Equation(_grad_tex(chain[-1]), " ".join(factors), "chain rule", None)
+
+
+def _gradient_blocks(d: Derivation, name: str) -> tuple[Block, ...]:
+    steps = d.steps(name)
+    chain = _chain(steps[:-2], name)
+    flow: Line = (Text("The gradient flows back from "), Math("E"), Text(" through "))
+    for index, node in enumerate(chain[:-1]):
+        flow += ((Text(", ") if index else Text("")), Math(name_latex(node)))
+    flow += (Text(": at each layer, the upstream gradient times the layer's local derivative."),)
+    rows = [equation(step, shape=step.shape if d.batched else None) for step in steps]
+    if not d.batched and len(chain) > 1:
+        rows.insert(0, _chain_row(chain))
+    heading = Heading(2, (Text("The gradient with respect to "), Math(name_latex(name))), f"gradient-{name}")
+    return (heading, Paragraph(flow), Equations(tuple(rows), (), d.batched))
+
+
+def _network_document(d: Derivation, report: CheckReport | None) -> Document:
+    lead = _verified_line(d)
+    if report is not None:
+        lead += (Text(" "), *summary_line(report))
+    blocks: list[Block] = [*_network_blocks(d), *_figure(d, report)]
+    for name in d.wrt:
+        blocks += _gradient_blocks(d, name)
+    if report is not None:
+        blocks += [*check_blocks(report), *cost_blocks(report)]
+    return Document(d.title, lead, tuple(blocks))
+
+
+# -- a plain expression ---------------------------------------------------------------
+
+
+def _expression_document(d: Derivation) -> Document:
+    function = d.forward[0]
+    blocks: list[Block] = [
+        Heading(2, (Text("The function"),), "function"),
+        Equations((Equation(latex_of(function.lhs), latex_of(function.rhs), function.rule, None),)),
+    ]
+    f = name_latex(str(function.lhs))
+    for name in d.wrt:
+        var = sp.Symbol(name)
+        heading: Line = (Text("The partial derivative with respect to "), Math(latex_of(var)))
+        blocks.append(Heading(2, heading, f"gradient-{name}"))
+        rows = tuple(equation(step) for step in d.steps(name))
+        caption: Line = (Text("Each elementary rule is proven against sympy.diff of "), Math(f), Text("."))
+        blocks.append(Equations(rows, caption))
+    return Document(d.title, _verified_line(d), tuple(blocks))

@@ -1,0 +1,164 @@
+"""LaTeX: a document that compiles with a plain pdflatex, its body, or math for notebooks.
+
+Only packages of a minimal TeX installation are used (amsmath, amssymb,
+geometry, color; Debian's texlive-latex-base). Each table of equations is an
+``align*``, one equation per line with its rule and mark as a tag; the
+elementary steps of a local derivative follow in an indented ``quote``.
+Every piece of text is escaped, so any title compiles.
+"""
+
+from __future__ import annotations
+
+import re
+
+from symgrad.render.document import (
+    Bullets,
+    DisplayMath,
+    Document,
+    Equation,
+    Equations,
+    Figure,
+    Heading,
+    Mark,
+    Math,
+    Paragraph,
+    Table,
+    Text,
+    Writer,
+    numeric_columns,
+)
+from symgrad.render.printer import escape_latex_text
+
+__all__ = ["LatexWriter", "write_latex"]
+
+#: Macros a body needs; \providecommand so a host document may define its own.
+MACROS = r"""\providecommand{\sgok}{\textcolor[rgb]{0.10,0.50,0.22}{$\checkmark$}}
+\providecommand{\sgfail}{\textcolor[rgb]{0.81,0.13,0.18}{$\boldsymbol{\times}$}}
+\providecommand{\sgmuted}[1]{\textcolor[rgb]{0.35,0.39,0.43}{#1}}
+"""
+
+PREAMBLE = r"""\documentclass[11pt]{article}
+\usepackage[utf8]{inputenc}
+\usepackage{amsmath}
+\usepackage{amssymb}
+\usepackage{color}
+\usepackage[margin=2cm]{geometry}
+\allowdisplaybreaks
+\setlength{\parindent}{0pt}
+\setlength{\parskip}{0.5em}
+"""
+
+_NUMBER = re.compile(r"-?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?|nan|-?inf")
+_SECTIONS = {1: r"\section*", 2: r"\section*", 3: r"\subsection*"}
+
+
+class LatexWriter(Writer):
+    """Writes the document model as LaTeX (see the module docstring)."""
+
+    # -- inline --------------------------------------------------------------------
+
+    def _write_Text(self, node: Text) -> str:  # noqa: N802
+        if node.style == "num" and _NUMBER.fullmatch(node.text):
+            return f"${node.text}$"
+        text = escape_latex_text(node.text)
+        if node.style == "code":
+            return rf"\texttt{{{text}}}"
+        if node.style == "strong":
+            return rf"\textbf{{{text}}}"
+        if node.style == "muted":
+            return rf"\sgmuted{{{text}}}"
+        return text
+
+    def _write_Math(self, node: Math) -> str:  # noqa: N802
+        return f"${node.tex}$"
+
+    def _write_Mark(self, node: Mark) -> str:  # noqa: N802
+        return {True: r"\sgok{}", False: r"\sgfail{}", None: ""}[node.ok]
+
+    # -- blocks --------------------------------------------------------------------
+
+    def _write_Heading(self, node: Heading) -> str:  # noqa: N802
+        command = _SECTIONS.get(node.level, r"\subsubsection*")
+        return f"{command}{{{self.line(node.line)}}}"
+
+    def _write_Paragraph(self, node: Paragraph) -> str:  # noqa: N802
+        return self.line(node.line)
+
+    def _write_DisplayMath(self, node: DisplayMath) -> str:  # noqa: N802
+        return rf"\[ {node.tex} \]"
+
+    def _write_Equations(self, node: Equations) -> str:  # noqa: N802
+        parts = [self.line(node.caption)] if node.caption else []
+        rows: list[str] = []
+        for row in node.rows:
+            rows.append(self._equation_row(row, shapes=node.shapes))
+            if row.detail is not None:
+                parts.append(_align(rows))
+                rows = []
+                nested = self._write_Equations(row.detail)
+                parts.append("\\begin{quote}\\small\n" + nested + "\n\\end{quote}")
+        if rows:
+            parts.append(_align(rows))
+        return "\n".join(parts)
+
+    def _equation_row(self, row: Equation, *, shapes: bool) -> str:
+        tag = escape_latex_text(row.rule)
+        if shapes and row.shape:
+            tag += f", ${row.shape}$"
+        mark = self._write_Mark(Mark(row.ok))
+        if mark:
+            tag += "~" + mark
+        return rf"{row.lhs} &= {row.rhs} \tag*{{\footnotesize {tag}}}"
+
+    def _write_Table(self, node: Table) -> str:  # noqa: N802
+        spec = "".join("r" if number else "l" for number in numeric_columns(node))
+        head = " & ".join(rf"\textbf{{{self.line(cell)}}}" for cell in node.header)
+        body = "".join(" & ".join(self.line(cell) for cell in row) + r" \\" + "\n" for row in node.rows)
+        caption = self.line(node.caption) + "\n\n" if node.caption else ""
+        return (
+            f"{caption}\\begin{{center}}\\small\n\\begin{{tabular}}{{{spec}}}\n\\hline\n{head} \\\\\n\\hline\n"
+            f"{body}\\hline\n\\end{{tabular}}\n\\end{{center}}"
+        )
+
+    def _write_Bullets(self, node: Bullets) -> str:  # noqa: N802
+        items = "".join(f"\\item {self.line(item)}\n" for item in node.items)
+        return f"\\begin{{itemize}}\n{items}\\end{{itemize}}"
+
+    def _write_Figure(self, node: Figure) -> str:  # noqa: N802
+        return self.line(node.caption) + "\n\n" + self._write_Table(node.fallback)
+
+    # -- the whole -----------------------------------------------------------------
+
+    def body(self, document: Document, *, title: bool = True) -> str:
+        """The document's body: macros, title, lead and blocks."""
+        parts = [MACROS.rstrip("\n")]
+        if title:
+            parts.append(rf"{{\LARGE\bfseries {escape_latex_text(document.title)}\par}}")
+        parts.append(self.line(document.lead))
+        parts += [self.write(block) for block in document.blocks]
+        return "\n\n".join(parts) + "\n"
+
+
+def _align(rows: list[str]) -> str:
+    return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
+
+
+def write_latex(document: Document, *, standalone: bool = True) -> str:
+    r"""The document as a complete LaTeX file (``standalone``) or as its body.
+
+    Examples
+    --------
+    >>> from symgrad.render.document import Document, Math, Paragraph, Text
+    >>> document = Document("50% done", (), (Paragraph((Text("so "), Math("x^2"))),))
+    >>> print(write_latex(document, standalone=False).split("\n\n", 1)[1])
+    {\LARGE\bfseries 50\% done\par}
+    <BLANKLINE>
+    <BLANKLINE>
+    <BLANKLINE>
+    so $x^2$
+    <BLANKLINE>
+    """
+    body = LatexWriter().body(document)
+    if not standalone:
+        return body
+    return f"{PREAMBLE}\\begin{{document}}\n\n{body}\n\\end{{document}}\n"

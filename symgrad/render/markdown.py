@@ -1,0 +1,144 @@
+"""Markdown with math as GitHub renders it: ``$...$`` inline and ``$$...$$`` blocks.
+
+Tables of equations are GitHub tables (one equation per row, its rule and a
+✓/✗); the elementary steps of a local derivative follow their row in a
+blockquote, nested one ``>`` deeper per level. User text is escaped, so a
+title cannot inject HTML, links or emphasis.
+"""
+
+from __future__ import annotations
+
+from symgrad.render.document import (
+    Bullets,
+    DisplayMath,
+    Document,
+    Equation,
+    Equations,
+    Figure,
+    Heading,
+    Mark,
+    Math,
+    Paragraph,
+    Table,
+    Text,
+    Writer,
+    numeric_columns,
+)
+
+__all__ = ["MarkdownWriter", "escape_markdown", "write_markdown"]
+
+_SPECIAL = set("\\`*_[]<>|~$#!")
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` with Markdown's special characters escaped (and ``&`` as ``&amp;``).
+
+    Examples
+    --------
+    >>> escape_markdown("<script>*x*</script> | a_b & c")
+    '\\\\<script\\\\>\\\\*x\\\\*\\\\</script\\\\> \\\\| a\\\\_b &amp; c'
+    """
+    out = []
+    for char in text:
+        if char in _SPECIAL:
+            out.append("\\" + char)
+        elif char == "&":
+            out.append("&amp;")
+        elif char in "\n\r\t":
+            out.append(" ")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _math(tex: str) -> str:
+    # A "|" would end a table cell; \vert is the same bar in math.
+    return tex.replace("|", r"\vert ")
+
+
+class MarkdownWriter(Writer):
+    """Writes the document model as GitHub-flavoured Markdown."""
+
+    def _write_Text(self, node: Text) -> str:  # noqa: N802
+        if node.style == "code":
+            fence = "``" if "`" in node.text else "`"
+            pad = " " if "`" in node.text else ""
+            return f"{fence}{pad}{node.text.replace('|', '¦')}{pad}{fence}"
+        text = escape_markdown(node.text)
+        return f"**{text}**" if node.style == "strong" and text.strip() else text
+
+    def _write_Math(self, node: Math) -> str:  # noqa: N802
+        return f"${_math(node.tex)}$"
+
+    def _write_Mark(self, node: Mark) -> str:  # noqa: N802
+        return {True: "✓", False: "✗", None: ""}[node.ok]
+
+    def _write_Heading(self, node: Heading) -> str:  # noqa: N802
+        return f"{'#' * node.level} {self.line(node.line)}"
+
+    def _write_Paragraph(self, node: Paragraph) -> str:  # noqa: N802
+        return self.line(node.line)
+
+    def _write_DisplayMath(self, node: DisplayMath) -> str:  # noqa: N802
+        return f"$$\n{node.tex}\n$$"
+
+    def _write_Equations(self, node: Equations) -> str:  # noqa: N802
+        header = "| Step | " + ("Shape | " if node.shapes else "") + "Rule | Proven |"
+        rule = "|---|" + ("---|" if node.shapes else "") + "---|:---:|"
+        parts = [self.line(node.caption)] if node.caption else []
+        table: list[str] = []
+        for row in node.rows:
+            table.append(self._row(row, shapes=node.shapes))
+            if row.detail is not None:
+                parts.append("\n".join([header, rule, *table]))
+                table = []
+                nested = self._write_Equations(row.detail)
+                parts.append("\n".join(f"> {line}" if line else ">" for line in nested.split("\n")))
+        if table:
+            parts.append("\n".join([header, rule, *table]))
+        return "\n\n".join(parts)
+
+    def _row(self, row: Equation, *, shapes: bool) -> str:
+        step = f"${_math(row.lhs)} = {_math(row.rhs)}$"
+        shape = f" ${_math(row.shape)}$ |" if shapes else ""
+        mark = self._write_Mark(Mark(row.ok))
+        return f"| {step} |{shape} {escape_markdown(row.rule)} | {mark} |"
+
+    def _write_Table(self, node: Table) -> str:  # noqa: N802
+        lines = []
+        if node.caption:
+            lines += [self.line(node.caption), ""]
+        aligns = ["---:" if number else "---" for number in numeric_columns(node)]
+        lines.append("| " + " | ".join(self.line(cell) for cell in node.header) + " |")
+        lines.append("|" + "|".join(aligns) + "|")
+        lines += ["| " + " | ".join(self.line(cell) for cell in row) + " |" for row in node.rows]
+        return "\n".join(lines)
+
+    def _write_Bullets(self, node: Bullets) -> str:  # noqa: N802
+        return "\n".join(f"- {self.line(item)}" for item in node.items)
+
+    def _write_Figure(self, node: Figure) -> str:  # noqa: N802
+        return f"{self.line(node.caption)}\n\n{self._write_Table(node.fallback)}"
+
+    def document(self, document: Document) -> str:
+        """The whole document."""
+        parts = [f"# {escape_markdown(document.title)}", self.line(document.lead)]
+        parts += [self.write(block) for block in document.blocks]
+        return "\n\n".join(parts) + "\n"
+
+
+def write_markdown(document: Document) -> str:
+    """The document as Markdown.
+
+    Examples
+    --------
+    >>> from symgrad.render.document import Document, Math, Paragraph, Text
+    >>> print(write_markdown(Document("a_b", (), (Paragraph((Text("so "), Math("x^2"))),))))
+    # a\\_b
+    <BLANKLINE>
+    <BLANKLINE>
+    <BLANKLINE>
+    so $x^2$
+    <BLANKLINE>
+    """
+    return MarkdownWriter().document(document)

@@ -1,0 +1,73 @@
+"""Numbers and shapes as documents print them: short, stable, never locale-dependent."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["format_array", "format_number", "format_shape", "format_value"]
+
+
+def format_number(value: Any, digits: int = 6) -> str:
+    """A float with ``digits`` significant digits (``nan``, ``inf`` spelt out).
+
+    Examples
+    --------
+    >>> format_number(-0.7633321345), format_number(1e-11, 3), format_number(float("nan"))
+    ('-0.763332', '1e-11', 'nan')
+    >>> format_number(-0.0)
+    '0'
+    """
+    number = float(np.real(value))
+    if math.isnan(number):
+        return "nan"
+    if math.isinf(number):
+        return "inf" if number > 0 else "-inf"
+    text = f"{number:.{digits}g}"
+    return "0" if text == "-0" else text
+
+
+def format_shape(shape: tuple[Any, ...] | None) -> str:
+    """A shape as ``N×4``; a scalar is ``scalar``.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> format_shape((sp.Symbol("N"), 4)), format_shape((4,)), format_shape(())
+    ('N×4', '4', 'scalar')
+    """
+    if not shape:
+        return "scalar"
+    return "×".join(str(dim) for dim in shape)
+
+
+def format_array(value: Any, digits: int = 4, limit: int = 4) -> str:
+    """The first ``limit`` entries of an array, row-major, then ``…`` and the count.
+
+    Examples
+    --------
+    >>> format_array([[1.0, 2.0], [3.0, 4.0]])
+    '[1, 2, 3, 4]'
+    >>> format_array([0.5, 0.25, 0.125, 1 / 3, 0.2, 0.1])
+    '[0.5, 0.25, 0.125, 0.3333, … 6 entries]'
+    """
+    flat = np.asarray(value, dtype=float).ravel()
+    shown = ", ".join(format_number(v, digits) for v in flat[:limit])
+    if flat.size > limit:
+        return f"[{shown}, … {flat.size} entries]"
+    return f"[{shown}]"
+
+
+def format_value(value: Any, digits: int = 6) -> str:
+    """A scalar as a number, an array by :func:`format_array`.
+
+    Examples
+    --------
+    >>> format_value(0.5), format_value([0.5, 1.5])
+    ('0.5', '[0.5, 1.5]')
+    """
+    if np.ndim(value) == 0:
+        return format_number(value, digits)
+    return format_array(value, min(digits, 4))

@@ -1,0 +1,73 @@
+"""compare(), the tolerances and the noise floor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from symgrad.check.compare import TOLERANCES, compare, noise_floor, tolerance
+
+
+def test_identical_gradients_have_no_error():
+    a = np.array([[1.0, -2.0], [3.0, 0.5]])
+    c = compare(a, a.copy())
+    assert (c.abs_error, c.rel_error, c.elem_rel_error) == (0.0, 0.0, 0.0)
+    assert c.passes(0.0)
+
+
+def test_error_is_relative_to_the_largest_element_and_names_the_worst():
+    a = np.array([[100.0, 1.0], [1.0, 1.0]])
+    b = np.array([[100.0, 1.0], [1.0, 1.5]])
+    c = compare(a, b)
+    assert c.abs_error == pytest.approx(0.5)
+    assert c.rel_error == pytest.approx(0.5 / 100.0)
+    assert c.elem_rel_error == pytest.approx(0.5 / 1.5)
+    assert c.worst_index == (1, 1)
+    assert c.passes(0.01)
+    assert not c.passes(0.001)
+
+
+def test_scalars_compare_with_an_empty_index():
+    c = compare(np.array(2.0), np.array(2.002))
+    assert c.worst_index == ()
+    assert c.rel_error == pytest.approx(0.002 / 2.002)
+
+
+def test_both_zero_is_no_error():
+    assert compare(np.zeros(3), np.zeros(3)).rel_error == 0.0
+
+
+def test_against_zero_without_a_floor_any_noise_is_total_error():
+    assert compare(np.zeros(2), np.array([0.0, 5e-17])).rel_error == 1.0
+
+
+def test_a_floor_measures_noise_on_a_zero_gradient_absolutely():
+    c = compare(np.zeros(2), np.array([0.0, 5e-17]), floor=1e-3)
+    assert c.rel_error == pytest.approx(5e-14)
+    # The floor does not loosen the comparison of gradients larger than it.
+    big = compare(np.array([10.0]), np.array([11.0]), floor=1e-3)
+    assert big.rel_error == pytest.approx(1 / 11)
+
+
+def test_noise_floor_grows_with_the_loss_and_shrinking_step():
+    assert noise_floor("central", 0.0, 1e-5) == pytest.approx(noise_floor("central", 1.0, 1e-5))
+    assert noise_floor("central", 100.0, 1e-5) == pytest.approx(100 * noise_floor("central", 1.0, 1e-5))
+    assert noise_floor("central", 1.0, 1e-6) == pytest.approx(10 * noise_floor("central", 1.0, 1e-5))
+    assert noise_floor("exact", 1.0) < noise_floor("central", 1.0, 1e-5)
+    assert np.isfinite(noise_floor("exact", float("inf")))
+
+
+def test_noise_floor_is_far_below_ordinary_gradients():
+    # With the default steps, only gradients far smaller than usual are measured against the floor.
+    eps = np.finfo(float).eps
+    assert noise_floor("central", 1.0, eps ** (1 / 3)) < 1e-3
+    assert noise_floor("richardson", 1.0, eps ** (1 / 5)) < 1e-3
+    assert noise_floor("complex", 1.0) < 1e-3
+    assert noise_floor("exact", 1.0) < 1e-5
+
+
+def test_tolerances_per_kind_dtype_and_override():
+    assert tolerance("exact") == TOLERANCES["float64"]["exact"]
+    assert tolerance("central", np.float32) == TOLERANCES["float32"]["central"]
+    assert tolerance("complex", override=1e-3) == 1e-3
+    assert tolerance("complex") < tolerance("richardson") < tolerance("central")

@@ -1,0 +1,85 @@
+"""Seeded sample points: reproducible, shaped like the network, away from ReLU kinks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symgrad
+from symgrad import (
+    Affine,
+    HalfSquaredError,
+    MeanSquaredError,
+    Network,
+    ReLU,
+    ShapeError,
+    Sigmoid,
+    SoftmaxCrossEntropy,
+    UnknownNameError,
+)
+from symgrad.check.points import KINK_MARGIN, sample_values
+from symgrad.numeric.reference import relu_inputs
+
+
+def test_same_seed_same_values_other_seed_other_values():
+    net = Network([Affine(3, 4), Sigmoid(), Affine(4, 2)], loss=HalfSquaredError())
+    first, again, other = sample_values(net, seed=5), sample_values(net, seed=5), sample_values(net, seed=6)
+    assert list(first) == list(net.names)
+    for name in net.names:
+        np.testing.assert_array_equal(first[name], again[name])
+    assert not np.array_equal(first["W1"], other["W1"])
+
+
+def test_values_have_the_network_shapes():
+    net = Network([Affine(3, 4), Sigmoid(), Affine(4, 2)], loss=HalfSquaredError())
+    values = sample_values(net, seed=0, batch=7)
+    assert values["x"].shape == (7, 3)
+    assert values["t"].shape == (7, 2)
+    assert values["W1"].shape == (3, 4)
+    assert values["b1"].shape == (4,)
+    assert all(np.asarray(v).dtype == np.float64 for v in values.values())
+
+
+def test_scalar_network_values_are_floats():
+    values = sample_values(symgrad.article_network(), seed=1)
+    assert all(isinstance(v, float) for v in values.values())
+
+
+def test_softmax_targets_are_one_hot():
+    net = Network([Affine(3, 5)], loss=SoftmaxCrossEntropy())
+    t = sample_values(net, seed=2, batch=20)["t"]
+    assert set(np.unique(t)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(t.sum(axis=1), np.ones(20))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_relu_inputs_keep_away_from_the_kink(seed):
+    net = Network([Affine(2, 6), ReLU(), Affine(6, 6), ReLU(), Affine(6, 1)], loss=MeanSquaredError())
+    values = sample_values(net, seed=seed, batch=6)
+    for z in relu_inputs(net, values):
+        assert np.min(np.abs(z)) > KINK_MARGIN
+
+
+def test_scalar_relu_network_keeps_away_from_the_kink():
+    net = Network([Affine(), ReLU(), Affine()], loss=HalfSquaredError())
+    for seed in range(30):
+        (z,) = relu_inputs(net, sample_values(net, seed=seed))
+        assert abs(float(z)) > KINK_MARGIN
+
+
+def test_avoid_kinks_false_takes_the_first_draw():
+    # A ReLU input near 0 is redrawn only when avoiding kinks: find a seed whose first draw is near one.
+    net = Network([Affine(), ReLU(), Affine()], loss=HalfSquaredError())
+    near = next(seed for seed in range(10_000)
+                if abs(float(relu_inputs(net, sample_values(net, seed=seed, avoid_kinks=False))[0])) <= KINK_MARGIN)
+    raw = sample_values(net, seed=near, avoid_kinks=False)
+    kept_away = sample_values(net, seed=near)
+    assert raw != kept_away
+    assert abs(float(relu_inputs(net, kept_away)[0])) > KINK_MARGIN
+
+
+@pytest.mark.parametrize(("kwargs", "error"), [({"seed": -1}, UnknownNameError), ({"seed": "0"}, UnknownNameError),
+                                               ({"batch": 0}, ShapeError), ({"batch": 3.0}, ShapeError)])
+def test_bad_seed_or_batch(kwargs, error):
+    with pytest.raises(error, match=r"(seed|batch) must be"):
+        sample_values(symgrad.article_network(), **kwargs)

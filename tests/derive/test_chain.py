@@ -1,0 +1,291 @@
+"""derive(): the chain rule across layers, for the article's network and for batched MLPs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import symgrad
+from symgrad import (
+    Affine,
+    HalfSquaredError,
+    MeanSquaredError,
+    Network,
+    ReLU,
+    Sigmoid,
+    SoftmaxCrossEntropy,
+    Step,
+    Tanh,
+    UnknownNameError,
+)
+from symgrad.matrixexpr import BATCH
+
+x, t, w1, b1, w2, b2 = sp.symbols("x t w1 b1 w2 b2")
+h = w1 * x + b1
+y = w2 * h + b2
+# The article's closed forms.
+CLOSED_FORMS = {
+    "w1": w2 * x * (y - t),
+    "b1": w2 * (y - t),
+    "w2": h * (y - t),
+    "b2": y - t,
+    "x": w1 * w2 * (y - t),
+}
+
+
+@pytest.fixture(scope="module")
+def article():
+    return symgrad.derive(symgrad.article_network())
+
+
+def text(step: Step) -> str:
+    return f"{step.lhs} = {step.rhs}"
+
+
+@pytest.mark.parametrize("name", list(CLOSED_FORMS))
+def test_article_gradients_equal_the_closed_forms(article, name):
+    assert sp.simplify(article.gradient(name) - CLOSED_FORMS[name]) == 0
+
+
+def test_article_every_step_is_verified(article):
+    assert article.wrt == ("w1", "b1", "w2", "b2", "x")
+    assert article.verified
+    for name in article.wrt:
+        for step in article.steps(name):
+            assert isinstance(step, Step)
+            assert step.verified, (name, text(step), step.proof)
+            assert step.proof
+
+
+def test_article_forward_steps_are_f1_and_f2(article):
+    (first, second, loss) = article.forward
+    assert str(first.lhs) == "h"
+    assert sp.expand(first.rhs - h) == 0
+    assert str(second.lhs) == "y"
+    assert sp.expand(second.rhs - (w2 * sp.Symbol("h") + b2)) == 0
+    assert "affine" in first.rule
+    assert "affine" in second.rule
+    assert str(loss.lhs) == "E"
+    assert sp.expand(loss.rhs - (sp.Symbol("y") - t) ** 2 / 2) == 0
+
+
+def test_article_steps_for_w1_name_what_the_article_names(article):
+    dy, dh, dw1, dw2 = (sp.Symbol(f"dE/d{n}") for n in ("y", "h", "w1", "w2"))
+    hs, ys = sp.Symbol("h"), sp.Symbol("y")
+    expected = [
+        (dy, ys - t),  # dE/dy = y - t
+        (dw2, dy * hs),  # dE/dw2 = dE/dy * h    (the article's code, comment B)
+        (dh, dy * w2),  # dE/dh = dE/dy * w2    (comment A)
+        (dw1, dh * x),  # dE/dw1 = dE/dh * x
+    ]
+    steps = article.steps("w1")
+    found = [next(i for i, s in enumerate(steps) if s.lhs == lhs and sp.expand(s.rhs - rhs) == 0)
+             for lhs, rhs in expected]
+    assert found == sorted(found), [text(s) for s in steps]
+    assert steps[found[-1]].rule == "chain rule"
+    # Then the result expanded in the inputs, last.
+    assert steps[-1].lhs == dw1
+    assert sp.expand(steps[-1].rhs - w2 * x * (w2 * (w1 * x + b1) + b2 - t)) == 0
+    assert steps[-1].rule == "substitute the forward pass"
+
+
+def test_steps_of_a_single_parameter_skip_what_was_not_asked_for():
+    d = symgrad.derive(symgrad.article_network(), wrt="w1")
+    assert d.wrt == ("w1",)
+    assert [str(s.lhs) for s in d.steps("w1")][:3] == ["dE/dy", "dE/dh", "dE/dw1"]
+    with pytest.raises(UnknownNameError, match="no gradient with respect to 'w2'"):
+        d.steps("w2")
+
+
+def test_steps_for_the_last_layer_do_not_go_further_down(article):
+    assert [str(s.lhs) for s in article.steps("b2")] == ["dE/dy", "dE/db2", "dE/db2", "dE/db2"]
+
+
+def test_step_str_and_repr_do_not_crash(article):
+    for step in article.steps("x"):
+        assert str(step.lhs) in str(step)
+        assert repr(step).startswith("Step(lhs=")
+    assert repr(article).startswith("<Derivation")
+
+
+def test_lambdify_takes_keywords_and_returns_every_gradient(article):
+    grad = article.lambdify()
+    out = grad(x=1.5, t=0.5, w1=0.8, b1=-0.3, w2=1.7, b2=0.2)
+    assert set(out) == set(article.wrt)
+    hv = 0.8 * 1.5 - 0.3
+    yv = 1.7 * hv + 0.2
+    assert out["w1"] == pytest.approx(1.7 * 1.5 * (yv - 0.5), rel=1e-14)
+    assert article.lambdify() is grad  # compiled once
+
+
+@pytest.mark.parametrize(
+    ("wrt", "match"),
+    [(["w3"], "cannot differentiate with respect to 'w3'"), (["t"], "'t'"), ([], "wrt is empty"), ([1], "1")],
+)
+def test_derive_refuses_unknown_names(wrt, match):
+    with pytest.raises(UnknownNameError, match=match):
+        symgrad.derive(symgrad.article_network(), wrt=wrt)
+
+
+@pytest.mark.parametrize("thing", ["3*x + 4*y", None, [Affine(2, 2)]])
+def test_derive_takes_only_networks(thing):
+    with pytest.raises(UnknownNameError, match="derive\\(\\) takes a symgrad Network"):
+        symgrad.derive(thing)
+
+
+def test_derive_refuses_a_bad_kink():
+    with pytest.raises(UnknownNameError, match="kink must be"):
+        symgrad.derive(symgrad.article_network(), kink=2)
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["scalar", "batched"])
+@pytest.mark.parametrize(("kink", "factor"), [(0, 0.0), (0.5, 0.5), (1, 1.0)])
+def test_kink_setting_changes_the_derivative_at_exactly_zero(batched, kink, factor):
+    layers = [Affine(1, 1), ReLU(), Affine(1, 1)] if batched else [Affine(), ReLU(), Affine()]
+    net = Network(layers, loss=HalfSquaredError())
+    d = symgrad.derive(net, kink=kink)
+    values = {"x": 1.0, "t": -1.0, "w1": 0.5, "b1": -0.5, "w2": 2.0, "b2": 0.3}  # ReLU input w1*x + b1 = 0
+    if batched:  # the same numbers as 1 x 1 matrices, and biases of length 1
+        values = {name.upper() if name[0] == "w" else name: np.full((1,) if name[0] == "b" else (1, 1), value)
+                  for name, value in values.items()}
+    out = d.lambdify()(**values)
+    # dE/dy = y - t = 0.3 + 1 (relu(0) = 0); dE/dW1 = dE/dy * w2 * relu'(0) * x.
+    assert float(np.asarray(out["W1" if batched else "w1"]).item()) == pytest.approx(1.3 * 2.0 * factor, abs=1e-15)
+    assert float(np.asarray(out["W2" if batched else "w2"]).item()) == pytest.approx(0.0, abs=1e-15)
+
+
+def mlp(width: int, loss, inputs: int = 3, outputs: int = 2) -> Network:
+    return Network(
+        [Affine(inputs, width), Sigmoid(), Affine(width, width), Tanh(), Affine(width, width), ReLU(),
+         Affine(width, outputs)],
+        loss=loss,
+    )
+
+
+def test_batched_parameter_shapes_in_the_derivation():
+    d = symgrad.derive(Network([Affine(3, 4), Sigmoid(), Affine(4, 2)], loss=HalfSquaredError()))
+    assert d.shapes["W1"] == (3, 4)
+    assert d.shapes["b1"] == (4,)
+    assert d.shapes["x"] == (BATCH, 3)
+    assert d.steps("W1")[-1].shape == (3, 4)
+    assert d.steps("b1")[-1].shape == (4,)
+    assert d.steps("x")[-1].shape == (BATCH, 3)
+    assert d.verified
+
+
+@pytest.mark.parametrize("loss", [SoftmaxCrossEntropy(), HalfSquaredError(), MeanSquaredError()],
+                         ids=["softmax-ce", "half-squared", "mean-squared"])
+def test_depth4_mlp_derives_through_every_layer(loss):
+    d = symgrad.derive(mlp(4, loss))
+    assert d.verified
+    chain = [str(s.lhs) for s in d.steps("W1")]
+    for node in ("dE/dy", "dE/dh6", "dE/dh5", "dE/dh4", "dE/dh3", "dE/dh2", "dE/dh1", "dE/dW1"):
+        assert node in chain
+    assert chain.index("dE/dh6") < chain.index("dE/dh1") < chain.index("dE/dW1")
+    rules = {s.rule for s in d.steps("W1")}
+    assert "chain rule (matrix form)" in rules
+
+
+def test_width_1024_has_the_same_steps_as_width_8():
+    small, large = symgrad.derive(mlp(8, HalfSquaredError())), symgrad.derive(mlp(1024, HalfSquaredError()))
+    assert small.wrt == large.wrt
+    for name in small.wrt:
+        a, b = small.steps(name), large.steps(name)
+        assert [(text(s), s.rule, s.verified, s.proof) for s in a] == [
+            (text(s), s.rule, s.verified, s.proof) for s in b
+        ]
+    assert large.steps("W2")[-1].shape == (1024, 1024)
+    assert small.steps("W2")[-1].shape == (8, 8)
+
+
+def test_regression_sympy_matrix_diff_wrong_through_elementwise_activation_at_n_equals_h():
+    """SymPy's own MatrixSymbol ``.diff(W1)`` for x -> Affine -> sigmoid -> Affine -> squared error
+    returns dE/dW1 and dE/dx with a second Hadamard term of transposed shape (W1.T x.T), which only
+    type-checks when N == H and is then silently wrong. symgrad must be right exactly there."""
+    n = hidden = 3
+    net = Network([Affine(2, hidden), Sigmoid(), Affine(hidden, 1)], loss=HalfSquaredError())
+    d = symgrad.derive(net)
+    # One Hadamard product through the sigmoid, of shape (N, H); no transposed twin.
+    collected = d.steps("W1")[-2].rhs
+    hadamards = [node for node in sp.preorder_traversal(collected) if isinstance(node, sp.HadamardProduct)]
+    assert len(hadamards) == 1
+    assert all(arg.shape == (BATCH, hidden) for arg in hadamards[0].args)
+
+    # Entrywise: E written out with a symbol per entry, differentiated by sympy.diff.
+    X = sp.Matrix(n, 2, lambda i, j: sp.Symbol(f"x{i}{j}"))
+    W1 = sp.Matrix(2, hidden, lambda i, j: sp.Symbol(f"W1_{i}{j}"))
+    B1 = sp.Matrix(1, hidden, lambda i, j: sp.Symbol(f"b1_{j}"))
+    W2 = sp.Matrix(hidden, 1, lambda i, j: sp.Symbol(f"W2_{i}"))
+    B2, T = sp.Symbol("b2"), sp.Matrix(n, 1, lambda i, j: sp.Symbol(f"t{i}"))
+    hidden_out = (X * W1 + sp.ones(n, 1) * B1).applyfunc(lambda z: 1 / (1 + sp.exp(-z)))
+    E = sum(e**2 for e in (hidden_out * W2 + sp.ones(n, 1) * B2 - T)) / 2
+    symbols = [*X, *W1, *B1, *W2, B2, *T]
+    exact = sp.lambdify(symbols, [sp.Matrix(2, hidden, lambda i, j: E.diff(W1[i, j])),
+                                  sp.Matrix(n, 2, lambda i, j: E.diff(X[i, j]))], "numpy")
+
+    rng = np.random.default_rng(7)
+    values = {"x": rng.standard_normal((n, 2)), "t": rng.standard_normal((n, 1)),
+              "W1": rng.standard_normal((2, hidden)), "b1": rng.standard_normal(hidden),
+              "W2": rng.standard_normal((hidden, 1)), "b2": rng.standard_normal(1)}
+    flat = [*values["x"].ravel(), *values["W1"].ravel(), *values["b1"], *values["W2"].ravel(), values["b2"][0],
+            *values["t"].ravel()]
+    dW1, dx = (np.asarray(m, dtype=float) for m in exact(*flat))
+    got = d.lambdify()(**values)
+    np.testing.assert_allclose(got["W1"], dW1, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(got["x"], dx, rtol=1e-12, atol=1e-14)
+    report = symgrad.check(d, values)
+    assert report.ok, [row.message for row in report.failures]
+
+
+class WrongRuleAffine(Affine):
+    """An Affine whose matrix rule for W is twice the truth (its reference backward is right)."""
+
+    def matrix_vjp(self, upstream, x, params, *, kink=0):
+        rules = super().matrix_vjp(upstream, x, params, kink=kink)
+        return {**rules, "W": 2 * rules["W"]}
+
+
+def test_a_wrong_matrix_rule_is_not_verified():
+    d = symgrad.derive(Network([WrongRuleAffine(2, 3), Sigmoid(), Affine(3, 1)], loss=HalfSquaredError()))
+    assert not d.verified
+    w_step = next(s for s in d.steps("W1") if s.rule == "chain rule (matrix form)" and str(s.lhs) == "dE/dW1")
+    assert not w_step.verified
+    assert all(s.verified for s in d.steps("W2"))
+
+
+def test_derive_twice_gives_identical_steps():
+    net = mlp(3, SoftmaxCrossEntropy())
+    first, second = symgrad.derive(net), symgrad.derive(net)
+    for name in first.wrt:
+        assert [str(s) for s in first.steps(name)] == [str(s) for s in second.steps(name)]
+    a, b = symgrad.derive(symgrad.article_network()), symgrad.derive(symgrad.article_network())
+    assert [str(s) for s in a.steps("x")] == [str(s) for s in b.steps("x")]
+    assert [str(s) for s in a.forward] == [str(s) for s in b.forward]
+
+
+_SCRIPT = """
+import symgrad
+from symgrad import Affine, ReLU, Network, SoftmaxCrossEntropy
+for net in (symgrad.article_network(),
+            Network([Affine(3, 4), ReLU(), Affine(4, 2)], loss=SoftmaxCrossEntropy())):
+    d = symgrad.derive(net)
+    for name in d.wrt:
+        for step in d.steps(name):
+            print(step)
+    print(symgrad.check(net, seed=3).rows)
+"""
+
+
+def test_derivation_and_check_are_identical_across_processes():
+    outputs = []
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        run = subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True, text=True, env=env, check=True)
+        outputs.append(run.stdout)
+    assert outputs[0] == outputs[1]
+    assert "dE/dW1" in outputs[0]

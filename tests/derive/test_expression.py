@@ -1,0 +1,143 @@
+"""gradient(): the partial derivatives of a plain expression, and that user text is never evaluated."""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+
+import numpy as np
+import pytest
+import sympy as sp
+import sympy.parsing.sympy_parser
+
+import symgrad
+from symgrad import ParseError, Step, UnknownNameError, UnsafeExpressionError
+
+
+def test_article_first_example_gives_3_and_4():
+    d = symgrad.gradient("3*x + 4*y")
+    assert d.wrt == ("x", "y")
+    assert (d.gradient("x"), d.gradient("y")) == (3, 4)
+    assert d.verified
+    for name in d.wrt:
+        (step,) = d.steps(name)
+        assert isinstance(step, Step)
+        assert step.verified
+        assert step.substeps, "the elementary rules behind the partial derivative"
+        assert all(sub.verified for sub in step.substeps)
+        assert step.substeps[-1].rhs == d.gradient(name)
+
+
+def test_sympy_expression_input():
+    x, y = sp.symbols("x y")
+    d = symgrad.gradient(3 * x + 4 * y)
+    assert (d.gradient("x"), d.gradient("y")) == (3, 4)
+
+
+def test_gradient_equals_sympy_diff_and_its_numbers():
+    d = symgrad.gradient("sin(x)*exp(y) + x**2/y")
+    x, y = sp.symbols("x y")
+    f = sp.sin(x) * sp.exp(y) + x**2 / y
+    for name, var in (("x", x), ("y", y)):
+        assert sp.simplify(d.gradient(name) - sp.diff(f, var)) == 0
+    out = d.lambdify()(x=0.7, y=1.3)
+    assert out["x"] == pytest.approx(np.cos(0.7) * np.exp(1.3) + 2 * 0.7 / 1.3, rel=1e-14)
+    assert out["y"] == pytest.approx(np.sin(0.7) * np.exp(1.3) - 0.7**2 / 1.3**2, rel=1e-14)
+
+
+def test_wrt_selects_and_orders():
+    d = symgrad.gradient("x*y*z", wrt=["z", "x"])
+    assert d.wrt == ("z", "x")
+    assert d.gradient("z") == sp.Symbol("x") * sp.Symbol("y")
+    with pytest.raises(UnknownNameError, match="no gradient with respect to 'y'"):
+        d.gradient("y")
+
+
+@pytest.mark.parametrize("wrt", ["z", ["x", "q"], [1]])
+def test_unknown_wrt_name(wrt):
+    with pytest.raises(UnknownNameError, match="cannot differentiate with respect to"):
+        symgrad.gradient("3*x + 4*y", wrt=wrt)
+
+
+def test_constant_expression_has_nothing_to_differentiate():
+    with pytest.raises(UnknownNameError, match="no variables"):
+        symgrad.gradient("3")
+
+
+@pytest.mark.parametrize("thing", [3, None, b"x", sp.MatrixSymbol("A", 2, 2)])
+def test_non_expressions_are_parse_errors(thing):
+    with pytest.raises(ParseError, match="gradient\\(\\) takes"):
+        symgrad.gradient(thing)
+
+
+@pytest.mark.parametrize("kink", [0, 0.5, 1])
+def test_relu_kink_reaches_the_gradient(kink):
+    assert symgrad.gradient("relu(x)", kink=kink).lambdify()(x=0.0)["x"] == float(kink)
+
+
+@pytest.fixture
+def no_evaluation(monkeypatch):
+    """Make every way of evaluating text raise, to prove gradient() uses none of them."""
+    calls = []
+
+    def refuse(name):
+        def _refuse(*args, **kwargs):
+            calls.append((name, args[:1]))
+            raise AssertionError(f"{name} was called with {args[:1]!r}")
+        return _refuse
+
+    original_sympify = sp.sympify
+
+    def sympify_without_strings(value, *args, **kwargs):
+        if isinstance(value, str):
+            return refuse("sympify")(value)
+        return original_sympify(value, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "eval", refuse("eval"))
+    monkeypatch.setattr(builtins, "exec", refuse("exec"))
+    monkeypatch.setattr(sp, "sympify", sympify_without_strings)
+    monkeypatch.setattr(importlib.import_module("sympy.core.sympify"), "sympify", sympify_without_strings)
+    monkeypatch.setattr(sympy.parsing.sympy_parser, "parse_expr", refuse("parse_expr"))
+    monkeypatch.setattr(sympy.parsing.sympy_parser, "eval_expr", refuse("eval_expr"))
+    return calls
+
+
+def test_safe_text_is_parsed_without_eval(no_evaluation):
+    d = symgrad.gradient("3*x + 4*y")
+    assert (d.gradient("x"), d.gradient("y")) == (3, 4)
+    assert no_evaluation == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('echo pwned')",
+        "__import__",
+        "x.__class__",
+        "(lambda: 1)()",
+        "open('/etc/passwd')",
+        "[c for c in ().__class__.__base__.__subclasses__()]",
+        "eval('1')",
+        "x; import os",
+    ],
+)
+def test_hostile_text_is_refused_before_any_evaluation(no_evaluation, text):
+    with pytest.raises(ParseError) as info:
+        symgrad.gradient(text)
+    assert no_evaluation == []
+    if "__" in text or "lambda" in text:
+        assert isinstance(info.value, UnsafeExpressionError)
+
+
+def test_the_guard_itself_catches_evaluation_of_text(no_evaluation):
+    with pytest.raises(AssertionError, match="sympify"):
+        sp.sympify("3*x")
+    with pytest.raises(AssertionError, match="eval"):
+        eval("1")  # the point: the guard catches it
+    assert [name for name, _ in no_evaluation] == ["sympify", "eval"]
+
+
+def test_variables_named_like_the_generated_code_do_not_collide():
+    d = symgrad.gradient("numpy*N + v0**2 + zeta")
+    out = d.lambdify()(numpy=2.0, N=3.0, v0=1.5, zeta=1.0)
+    assert out == {"N": 2.0, "numpy": 3.0, "v0": 3.0, "zeta": 1.0}

@@ -1,0 +1,111 @@
+"""The network run through its layers' reference forward/backward, and what a broken layer gets told."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symgrad
+from symgrad import Affine, HalfSquaredError, LayerError, Network, ReLU, Sigmoid
+from symgrad.check.points import sample_values
+from symgrad.numeric.reference import reference_backward, reference_loss, relu_inputs
+
+
+def test_article_reference_matches_the_closed_forms():
+    net = symgrad.article_network()
+    values = {"x": 1.5, "t": 0.5, "w1": 0.8, "b1": -0.3, "w2": 1.7, "b2": 0.2}
+    result = reference_backward(net, values, ("w1", "b1", "w2", "b2", "x"))
+    h = 0.8 * 1.5 - 0.3
+    y = 1.7 * h + 0.2
+    assert result.loss == pytest.approx((y - 0.5) ** 2 / 2)
+    expected = {"w1": 1.7 * 1.5 * (y - 0.5), "b1": 1.7 * (y - 0.5), "w2": h * (y - 0.5), "b2": y - 0.5,
+                "x": 0.8 * 1.7 * (y - 0.5)}
+    for name, value in expected.items():
+        assert float(result.gradients[name]) == pytest.approx(value, rel=1e-14)
+    assert reference_loss(net, values) == pytest.approx(result.loss)
+
+
+def test_reference_leaves_the_network_layers_untouched():
+    net = Network([Affine(3, 4), Sigmoid(), Affine(4, 2)], loss=HalfSquaredError())
+    reference_backward(net, sample_values(net, seed=0), ("W1",))
+    assert net.layers[0].x is None
+    assert net.layers[0].W is None
+    assert net.layers[1].out is None
+
+
+def test_relu_inputs_are_the_pre_activations():
+    net = Network([Affine(2, 3), ReLU(), Affine(3, 3), ReLU(), Affine(3, 1)], loss=HalfSquaredError())
+    values = sample_values(net, seed=4)
+    first, second = relu_inputs(net, values)
+    np.testing.assert_allclose(first, values["x"] @ values["W1"] + values["b1"])
+    hidden = np.maximum(first, 0) @ values["W2"] + values["b2"]
+    np.testing.assert_allclose(second, hidden)
+
+
+class RaisingAffine(Affine):
+    def backward(self, dout):
+        return dout @ self.W  # the article's slip: no transpose, so the shapes do not fit
+
+
+class RaisingForward(Sigmoid):
+    def forward(self, x):
+        msg = "boom"
+        raise RuntimeError(msg)
+
+
+class WrongShapeAffine(Affine):
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.db = self.db.reshape(1, -1)  # (1, M) instead of (M,)
+        return dx
+
+
+class ForgetfulAffine(Affine):
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.dW = None
+        return dx
+
+
+class TextGradientAffine(Affine):
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.dW = "dW"
+        return dx
+
+
+class WrongDxAffine(Affine):
+    def backward(self, dout):
+        super().backward(dout)
+        return dout  # dx should be dout @ W.T
+
+
+@pytest.mark.parametrize(
+    ("layers", "match"),
+    [
+        ([Affine(3, 4), Sigmoid(), RaisingAffine(4, 2)],
+         r"layer 3, RaisingAffine\(4, 2\), raised in backward\(\): ValueError"),
+        ([Affine(3, 4), RaisingForward(), Affine(4, 2)],
+         r"layer 2, RaisingForward\(\), raised in forward\(\): RuntimeError: boom"),
+        ([Affine(3, 4), Sigmoid(), WrongShapeAffine(4, 2)],
+         r"gave db with shape \(1, 2\); expected \(2,\), the shape of b"),
+        ([ForgetfulAffine(3, 4), Sigmoid(), Affine(4, 2)], r"layer 1, ForgetfulAffine\(3, 4\), did not store dW"),
+        ([Affine(3, 4), Sigmoid(), WrongDxAffine(4, 2)], r"gave dx with shape \(5, 2\); expected \(5, 4\)"),
+        ([TextGradientAffine(3, 4), Sigmoid(), Affine(4, 2)], r"gave dW that is not an array of numbers"),
+    ],
+    ids=["raises-in-backward", "raises-in-forward", "db-shape", "no-dW", "dx-shape", "dW-text"],
+)
+def test_broken_reference_layers_raise_layer_errors_naming_the_layer(layers, match):
+    net = Network(layers, loss=HalfSquaredError())
+    values = {
+        "x": np.ones((5, 3)), "t": np.zeros((5, 2)), "W1": np.full((3, 4), 0.1), "b1": np.zeros(4),
+        "W2": np.full((4, 2), 0.2), "b2": np.zeros(2),
+    }
+    with pytest.raises(LayerError, match=match):
+        reference_backward(net, values, ("W1", "b1", "W2", "b2", "x"))
+
+
+def test_check_reports_a_raising_layer_as_a_layer_error():
+    net = Network([Affine(3, 3), Sigmoid(), RaisingAffine(3, 2)], loss=HalfSquaredError())
+    with pytest.raises(LayerError, match="layer 3"):
+        symgrad.check(net)

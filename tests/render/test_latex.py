@@ -1,0 +1,115 @@
+"""LaTeX output (symgrad/render/latex.py, notebook.py), compiled with pdflatex where installed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+import symgrad
+from symgrad.render import to_latex
+from symgrad.render.latex import MACROS
+
+ALLOWED_PACKAGES = {"inputenc", "amsmath", "amssymb", "color", "geometry"}  # all in texlive-latex-base
+
+
+def _braces_balance(text: str) -> bool:
+    depth = 0
+    for match in re.finditer(r"\\.|[{}]", text):
+        token = match.group()
+        depth += {"{": 1, "}": -1}.get(token, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def test_standalone_document_uses_only_base_packages(article, article_report):
+    tex = to_latex(article, report=article_report)
+    assert tex.startswith("\\documentclass")
+    assert tex.endswith("\\end{document}\n")
+    groups = re.findall(r"\\usepackage(?:\[[^]]*\])?\{([^}]*)\}", tex)
+    packages = {package.strip() for group in groups for package in group.split(",")}
+    assert packages <= ALLOWED_PACKAGES
+    assert _braces_balance(tex)
+
+
+def test_body_only_has_no_preamble_but_defines_its_macros(article):
+    body = to_latex(article, standalone=False, check=False)
+    assert "\\documentclass" not in body
+    assert "\\begin{document}" not in body
+    assert body.startswith(MACROS.rstrip("\n"))
+
+
+def test_steps_and_marks_are_written(article, article_report):
+    tex = to_latex(article, report=article_report)
+    row = r"\frac{\partial E}{\partial w_{1}} &= \frac{\partial E}{\partial h} x"
+    assert row + r" \tag*{\footnotesize chain rule~\sgok{}}" in tex
+    assert "\\begin{quote}" in tex  # elementary steps, indented
+    assert "\\sgfail{}" not in tex  # used nowhere: every step is proven
+
+
+def test_text_is_escaped(hostile):
+    tex = to_latex(hostile, check=False)
+    title = re.search(r"\{\\LARGE\\bfseries (.*)\\par\}", tex).group(1)
+    assert title == (
+        r"\textless{}script\textgreater{}alert(1)\textless{}/script\textgreater{} \& 50\% \$x\$ \#1 "
+        r"\textbackslash{}input\{/etc/passwd\} \{\_\textasciicircum{}\textasciitilde{}\} *bold* [a](b) ?"
+    )
+
+
+def test_notebook_latex_is_one_mathjax_block(article, article_report):
+    tex = article._repr_latex_()
+    assert tex.startswith("$$\\begin{aligned}\n")
+    assert tex.endswith("\\end{aligned}$$\n")
+    assert tex.count("$$") == 2
+    assert _braces_balance(tex)
+    # MathJax's \text{} takes no macros: no backslash may appear inside one.
+    assert not re.search(r"\\text\{[^}]*\\", tex)
+    assert "\\checkmark" in tex
+
+
+def test_report_renders_to_latex_on_its_own(batched_report):
+    tex = to_latex(batched_report)
+    assert "Three-way check" in tex
+    assert tex.count("\\begin{tabular}") == 3  # the point, the check table, the cost
+    assert batched_report._repr_latex_().startswith("$$")
+
+
+def _compile(pdflatex: str, tex: str, tmp_path) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "doc.tex").write_text(tex, encoding="utf-8")
+    return subprocess.run(
+        [pdflatex, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "doc.tex"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+@pytest.mark.latex
+@pytest.mark.parametrize("which", ["article", "batched", "expression", "hostile", "report"])
+def test_tex_export_compiles_with_pdflatex(pdflatex, which, request, tmp_path):
+    obj = request.getfixturevalue("batched_report" if which == "report" else which)
+    path = symgrad.export(obj, tmp_path / "export.tex")
+    result = _compile(pdflatex, path.read_text(encoding="utf-8"), tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert (tmp_path / "doc.pdf").stat().st_size > 10_000
+    # The hostile title's \input{/etc/passwd} is text, not a command: TeX opened no such file.
+    assert "(/etc/passwd" not in (tmp_path / "doc.log").read_text(encoding="latin-1")
+
+
+@pytest.mark.latex
+def test_body_compiles_inside_a_host_document(pdflatex, article, tmp_path):
+    body = to_latex(article, standalone=False, check=False)
+    preamble = "\\documentclass{article}\n\\usepackage{amsmath,amssymb,color}\n"
+    host = preamble + "\\begin{document}\n" + body + "\\end{document}\n"
+    result = _compile(pdflatex, host, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_a_missing_tool_skips_but_fails_under_ci(require_tool, monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install texlive-latex-base"):
+        require_tool("pdflatex", "texlive-latex-base")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        require_tool("pdflatex", "texlive-latex-base")

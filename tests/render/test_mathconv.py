@@ -1,0 +1,80 @@
+"""LaTeX to well-formed MathML (symgrad/render/mathconv.py), including latex2mathml's known traps."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from symgrad.render.mathconv import latex_to_mathml
+from symgrad.render.printer import latex_of
+
+MATHML = "{http://www.w3.org/1998/Math/MathML}"
+
+
+def _parse(tex: str) -> ET.Element:
+    root = ET.fromstring(latex_to_mathml(tex))
+    assert root.tag == f"{MATHML}math"
+    return root
+
+
+@pytest.mark.parametrize(
+    "tex",
+    [
+        r"\text{a \& b}",  # latex2mathml writes a bare "&" here
+        r"\begin{aligned}a &= b \\ c &= d\end{aligned}",  # and bare "&" in aligned
+        r"\frac{",  # unbalanced: latex2mathml raises
+        r"x < y \land y > z",
+    ],
+)
+def test_latex2mathml_traps_still_give_well_formed_xml(tex):
+    root = _parse(tex)
+    assert "".join(root.itertext()).strip()
+
+
+def test_a_function_name_is_an_identifier_not_an_operator():
+    # latex2mathml turns \operatorname{relu} into <mo>relu</mo>, which browsers space as an operator.
+    root = _parse(r"\operatorname{relu}\left(z\right)")
+    assert [el.text for el in root.iter(f"{MATHML}mi")][:1] == ["relu"]
+    assert "relu" not in [el.text for el in root.iter(f"{MATHML}mo")]
+
+
+def test_bold_is_written_with_unicode_bold_letters():
+    # Chromium honours mathvariant only as "normal"; a bold one must be the character itself.
+    root = _parse(r"\mathbf{1}_{N} b")
+    assert "\U0001d7cf" in "".join(root.itertext())
+    assert all(el.get("mathvariant") != "bold" for el in root.iter())
+
+
+def test_display_and_displaystyle_attributes():
+    block = ET.fromstring(latex_to_mathml("x", block=True))
+    inline = ET.fromstring(latex_to_mathml("x", displaystyle=False))
+    assert block.get("display") == "block"
+    assert block.get("displaystyle") == "true"
+    assert inline.get("display") == "inline"
+    assert inline.get("displaystyle") is None
+
+
+def test_every_step_of_the_article_converts_without_falling_back(article):
+    """A fallback <mtext> holds LaTeX source (a backslash); real conversions never do."""
+    texts = []
+
+    def collect(step):
+        texts.extend([latex_of(step.lhs), latex_of(step.rhs)])
+        for sub in step.substeps:
+            collect(sub)
+
+    for name in article.wrt:
+        for step in article.steps(name):
+            collect(step)
+    for tex in texts:
+        root = _parse(tex)
+        assert not any("\\" in (el.text or "") for el in root.iter(f"{MATHML}mtext")), tex
+
+
+def test_every_step_of_a_batched_network_converts_without_falling_back(batched):
+    for name in batched.wrt:
+        for step in batched.steps(name):
+            for side in (step.lhs, step.rhs):
+                root = _parse(latex_of(side))
+                assert not any("\\" in (el.text or "") for el in root.iter(f"{MATHML}mtext"))

@@ -1,0 +1,41 @@
+"""The MathML document (symgrad/render/mathml.py): one well-formed <math> element."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from symgrad.render import to_mathml
+
+MATHML = "{http://www.w3.org/1998/Math/MathML}"
+
+
+@pytest.mark.parametrize("which", ["article", "batched", "expression", "hostile", "batched_report"])
+def test_mathml_parses_as_one_math_element(which, request):
+    obj = request.getfixturevalue(which)
+    root = ET.fromstring(to_mathml(obj))
+    assert root.tag == f"{MATHML}math"
+    assert root.get("display") == "block"
+    assert root.find(f"{MATHML}mtable") is not None
+
+
+def test_every_step_is_a_row_with_its_rule(article):
+    root = ET.fromstring(to_mathml(article))
+    rows = root.find(f"{MATHML}mtable").findall(f"{MATHML}mtr")
+    equations = [row for row in rows if len(row) == 4]
+
+    def count(step):
+        return 1 + sum(count(sub) for sub in step.substeps)
+
+    steps = sum(count(step) for name in article.wrt for step in article.steps(name))
+    chain_rows = len(article.wrt)  # one chain-rule line per gradient
+    assert len(equations) == steps + chain_rows + len(article.forward)
+    assert sum("✓" in "".join(row.itertext()) for row in equations) == steps
+
+
+def test_title_is_text_not_markup(hostile):
+    root = ET.fromstring(to_mathml(hostile))
+    texts = [el.text for el in root.iter(f"{MATHML}mtext")]
+    assert hostile.title in texts
+    assert not [el for el in root.iter() if "script" in el.tag]

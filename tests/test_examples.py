@@ -1,0 +1,48 @@
+"""Every script in examples/ runs to the end (exit code 0) and prints what it promises."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+SCRIPTS = sorted(EXAMPLES.glob("*.py"))
+
+#: Lines (or parts of lines) each script's output must contain. A script without an
+#: entry is only required to exit with 0 and print something.
+KEY_LINES: dict[str, tuple[str, ...]] = {
+    "article_affine_bug.py": (
+        "Three-way check of your Affine against symgrad Affine(3, 2): 3 of 3 FAIL",
+        "dx: backward() raised ValueError: shapes (4,2) and (3,2) not aligned",
+        "diagnosis: the failing product matches a missing transpose: dx = dout @ W multiplies shapes (4, 2) and (3, 2)",
+        "diagnosis: matches a missing transpose: dx = dout @ W; expected dx = dout @ W.T",
+        "diagnosis: matches a missing transpose: dW = x @ dout; expected dW = x.T @ dout",
+        "Three-way check of your CorrectedAffine against symgrad Affine(3, 2): all 3 gradients agree",
+        "Three-way check of your CorrectedAffine against symgrad Affine(3, 3): all 3 gradients agree",
+        "shape error diagnosed: True; wrong values diagnosed: True",
+    ),
+    "article_backprop.py": (
+        "grad F = (3, 4)",
+        "= w2*x*(b2 - t + w2*(b1 + w1*x))",
+        "every step proven against sympy.diff: True",
+        "Three-way check of The article's network: all 5 gradients agree",
+    ),
+}
+
+
+def test_there_are_examples():
+    assert SCRIPTS, f"no scripts in {EXAMPLES}"
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.name)
+def test_example_runs_and_prints_its_key_lines(script):
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=EXAMPLES.parent, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip(), "the script printed nothing"
+    for line in KEY_LINES.get(script.name, ()):
+        assert line in result.stdout, f"{line!r} not in the output of {script.name}:\n{result.stdout[-3000:]}"
