@@ -133,3 +133,30 @@ def test_installed_console_script_runs() -> None:
     result = subprocess.run([script], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert "all 5 gradients agree" in result.stdout
+
+
+@pytest.mark.parametrize("fmt", ["html", "latex", "markdown", "json", "mathml"])
+def test_derive_writes_every_document_format(tmp_path: Path, fmt: str) -> None:
+    target = tmp_path / f"article.{fmt}"
+    code, _, err = run("derive", "--format", fmt, "-o", str(target))
+    assert code == 0, err
+    text = target.read_text(encoding="utf-8")
+    assert "w_{1}" in text or "w<sub>1</sub>" in text or "<mi>w</mi>" in text or '"w1"' in text
+
+
+def test_derive_html_is_deterministic(tmp_path: Path) -> None:
+    spec = "affine(3,4) > sigmoid > affine(4,1) > half-squared-error"
+    first, second = tmp_path / "a.html", tmp_path / "b.html"
+    assert run("derive", spec, "--format", "html", "-o", str(first))[0] == 0
+    assert run("derive", spec, "--format", "html", "-o", str(second))[0] == 0
+    assert first.read_bytes() == second.read_bytes()
+    assert "<script" not in first.read_text(encoding="utf-8")
+
+
+def test_check_json_output_parses() -> None:
+    import json
+
+    code, out, _ = run("check", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert "rows" in json.dumps(data)

@@ -19,6 +19,7 @@ from symgrad.check.points import sample_values
 from symgrad.derive.chain import derive
 from symgrad.derive.derivation import Derivation
 from symgrad.errors import UnknownNameError
+from symgrad.functions import kink_value
 from symgrad.layers import SoftmaxCrossEntropy
 from symgrad.network import Network
 from symgrad.numeric import finite
@@ -160,7 +161,7 @@ def check(
     mode: str = "full",
     wrt: Sequence[str] | None = None,
     rtol: float | None = None,
-    kink: Any = 0,
+    kink: Any = None,
     batch: int = 4,
     progress: Callable[[int, int], None] | None = None,
 ) -> CheckReport:
@@ -188,6 +189,12 @@ def check(
         Gradients below the rounding noise of a method (exactly 0 at a stationary
         point, say) are measured against that noise (see
         :func:`symgrad.check.compare.noise_floor`).
+    kink : 0, 1/2 or 1, optional
+        relu'(0) for the symbolic side; 0 for a network, the derivation's own for a Derivation.
+    batch : int
+        Batch size of the random point (batched networks).
+    progress : callable, optional
+        ``progress(done, total)`` during a full finite-difference sweep.
 
     Examples
     --------
@@ -211,7 +218,13 @@ def check(
         msg = f"values must be a mapping of name to value ({', '.join(net.names)}), got {type(values).__name__}"
         raise UnknownNameError(msg)
     if derivation is None:
-        derivation = cached_derivation(net, wrt, kink)
+        derivation = cached_derivation(net, wrt, 0 if kink is None else kink)
+    elif kink is not None and kink_value(kink) != derivation.kink:
+        msg = (
+            f"this derivation takes relu'(0) = {derivation.kink}, but check() was asked for kink={kink!r}; "
+            "derive again with derive(network, kink=...) or check the network itself"
+        )
+        raise UnknownNameError(msg)
     point = dict(values) if values is not None else sample_values(net, seed=seed, batch=batch)
     compiled = derivation.lambdify()
     _, symbolic = compiled.evaluate(point)
