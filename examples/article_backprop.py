@@ -71,7 +71,10 @@ def part3(derivation: symgrad.Derivation) -> None:
     backprop = derivation.lambdify()(**point)
     for name, value in zip(names, numeric, strict=True):
         print(f"   dE/d{name}: numerical {value: .10f}   backprop {backprop[name]: .10f}")
-    print(f"   forward evaluations: numerical_gradient {evaluations} (2 per parameter); backprop 1 forward + 1 backward")
+    print(
+        f"   forward evaluations: numerical_gradient {evaluations} (2 per parameter); "
+        "backprop 1 forward + 1 backward"
+    )
 
 
 def part4() -> bool:

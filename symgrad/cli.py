@@ -74,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     check_p = sub.add_parser("check", help="check a network's gradients three ways")
     check_p.add_argument("spec", nargs="?", help=SPEC_HELP)
     check_p.add_argument("--mode", choices=("full", "fast"), default="full",
-                         help="full: every element by finite differences; fast: one random direction (a few forward passes)")
+                         help="full: every element by finite differences; "
+                         "fast: one random direction (a few forward passes)")
     check_p.add_argument("--method", choices=("central", "richardson", "complex"), default="central",
                          help="finite-difference method (default: central)")
     check_p.add_argument("--batch", type=int, default=4, help="batch size of the random point (default: 4)")
@@ -82,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     check_p.add_argument("-o", "--output", type=Path, help="write to FILE instead of standard output")
     _common(check_p)
     grad_p = sub.add_parser("gradient", help='the gradient of an expression, e.g. symgrad gradient "3*x + 4*y"')
-    grad_p.add_argument("expression", help="a formula: numbers, names, + - * / ** and exp log sqrt sin cos tanh sigmoid relu max ...")
+    grad_p.add_argument("expression",
+        help="a formula: numbers, names, + - * / ** and exp log sqrt sin cos tanh sigmoid relu max ...")
     grad_p.add_argument("--wrt", nargs="+", help="variables (default: all)")
     _output_options(grad_p)
     return parser
@@ -95,9 +97,11 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--wrt", nargs="+", help="names to differentiate with respect to (default: every parameter and x)")
+    parser.add_argument("--wrt", nargs="+",
+        help="names to differentiate with respect to (default: every parameter and x)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random check point (default: 0)")
-    parser.add_argument("--kink", choices=("0", "1/2", "1"), default="0", help="derivative of ReLU taken at 0 (default: 0)")
+    parser.add_argument("--kink", choices=("0", "1/2", "1"), default="0",
+        help="derivative of ReLU taken at 0 (default: 0)")
 
 
 def _kink(text: str) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 
 import sympy as sp
 
-__all__ = ["KINK_VALUES", "relu", "relu_grad", "kink_value", "sigmoid", "with_kink"]
+__all__ = ["KINK_VALUES", "kink_value", "relu", "relu_grad", "sigmoid", "with_kink"]
 
 #: The values the derivative of ReLU may take at 0.
 KINK_VALUES = (sp.Integer(0), sp.Rational(1, 2), sp.Integer(1))

@@ -24,7 +24,7 @@ from typing import Any
 import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
-__all__ = ["BATCH", "ElementSum", "Elementwise", "RowSoftmax", "ZETA"]
+__all__ = ["BATCH", "ZETA", "ElementSum", "Elementwise", "RowSoftmax"]
 
 #: The placeholder variable of elementwise functions.
 ZETA = sp.Symbol("zeta")

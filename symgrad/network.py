@@ -178,10 +178,10 @@ def network_from_spec(text: str) -> Network:
     --------
     >>> network_from_spec("affine > affine > half-squared-error").params
     ('w1', 'b1', 'w2', 'b2')
-    >>> network_from_spec("affine(3,4) > softmax > half-squared-error")
+    >>> network_from_spec("affine(3,4) > softmax > half-squared-error")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    symgrad.errors.SpecError: unknown layer 'softmax' at column 15; known layers: affine, sigmoid, tanh, relu, half-squared-error, mean-squared-error, softmax-cross-entropy
+    symgrad.errors.SpecError: unknown layer 'softmax' at column 15; known layers: affine, sigmoid, tanh, ...
     """
     specs = parse_network_spec(text)
     layers = [_layer_from_spec(spec) for spec in specs]

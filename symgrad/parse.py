@@ -349,7 +349,7 @@ class _SpecParser:
     def take(self, kind: str, expected: str, value: str | None = None) -> tuple[str, int]:
         token_kind, token, offset, _ = self.tokens[self.index]
         if token_kind != kind or (value is not None and token != value):
-            found = "the end of the spec" if token_kind == "end" else repr(token[:30])
+            found = "the end of the spec" if token_kind == "end" else repr(token[:30])  # noqa: S105  a token kind, not a password
             self.fail(f"expected {expected}", offset, f", found {found}")
         self.index += 1
         return token, offset

@@ -33,7 +33,8 @@ def test_no_arguments_derives_the_article_network_and_checks_it() -> None:
         assert f"dE/d{name} by the chain rule" in out
     # The article's chain for w1, in its order.
     chain = out.split("dE/dw1 by the chain rule")[1].split("dE/db1 by")[0]
-    positions = [chain.index(text) for text in ("dE/dy  = y - t", "dE/dh  = dE/dy*w2", "dE/dw1 = dE/dh*x", "w2*x*(y - t)")]
+    expected = ("dE/dy  = y - t", "dE/dh  = dE/dy*w2", "dE/dw1 = dE/dh*x", "w2*x*(y - t)")
+    positions = [chain.index(text) for text in expected]
     assert positions == sorted(positions)
     assert "NOT proven" not in out
     assert "Three-way check of The article's network: all 5 gradients agree" in out
@@ -121,7 +122,8 @@ def test_progress_is_quiet_when_stderr_is_not_a_terminal() -> None:
 
 
 def test_help_explains_the_default_and_the_subcommands() -> None:
-    result = subprocess.run([sys.executable, "-m", "symgrad.cli", "--help"], capture_output=True, text=True, check=False)
+    command = [sys.executable, "-m", "symgrad.cli", "--help"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode == 0
     for word in ("the article's network", "F1(x) = w1*x + b1", "symgrad derive", "symgrad check", "symgrad gradient"):
         assert word in result.stdout

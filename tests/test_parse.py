@@ -166,7 +166,7 @@ def test_limits_are_parameters() -> None:
 
 
 def test_refusals_are_parse_errors_and_value_errors() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="attribute access"):
         parse_expression("x.y")
     assert issubclass(UnsafeExpressionError, ParseError)
 

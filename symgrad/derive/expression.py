@@ -61,8 +61,11 @@ def gradient(expr: Any, wrt: Sequence[str] | str | None = None, *, kink: Any = 0
         lhs = sp.Symbol(f"df/d{name}")
         sub = elementary_steps(expression, var, kink=kink)
         ok = bool(sub) and prove_equal(sub[-1].rhs, derivative)
-        proof = "equal to sympy.diff (the difference simplifies to 0)" if ok else "the elementary steps do not reach sympy.diff"
-        steps[name] = (Step(lhs, derivative, "differentiate", ok, proof, f"The partial derivative of f with respect to {name}.", sub),)
+        proof = "equal to sympy.diff (the difference simplifies to 0)"
+        if not ok:
+            proof = "the elementary steps do not reach sympy.diff"
+        note = f"The partial derivative of f with respect to {name}."
+        steps[name] = (Step(lhs, derivative, "differentiate", ok, proof, note, sub),)
         results[name] = derivative
         program.append((lhs, derivative))
         outputs[name] = lhs

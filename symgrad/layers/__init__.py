@@ -16,7 +16,7 @@ __all__ = [
     "Loss",
     "MeanSquaredError",
     "ReLU",
-    "SoftmaxCrossEntropy",
     "Sigmoid",
+    "SoftmaxCrossEntropy",
     "Tanh",
 ]

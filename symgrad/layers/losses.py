@@ -10,7 +10,7 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from symgrad.errors import ShapeError
 from symgrad.layers.base import Loss
-from symgrad.matrixexpr import BATCH, ElementSum, Elementwise, RowSoftmax, ZETA
+from symgrad.matrixexpr import BATCH, ZETA, ElementSum, Elementwise, RowSoftmax
 
 __all__ = ["HalfSquaredError", "MeanSquaredError", "SoftmaxCrossEntropy"]
 

@@ -192,10 +192,8 @@ class CompiledGradient:
 def _like(value: Any, template: np.ndarray, allow_complex: bool) -> np.ndarray:
     """``value`` shaped like ``template``: b's (1, M) row becomes (M,), a constant is broadcast."""
     array = np.asarray(value)
-    if array.size == template.size:
-        array = np.reshape(array, template.shape)
-    else:
-        array = np.broadcast_to(array, template.shape)
+    fits = array.size == template.size
+    array = np.reshape(array, template.shape) if fits else np.broadcast_to(array, template.shape)
     if allow_complex and np.iscomplexobj(array):
         return np.array(array, dtype=complex)
     return np.array(np.real(array), dtype=float)
@@ -208,7 +206,8 @@ def _validate(derivation: Derivation, values: Mapping[str, Any], *, allow_comple
         msg = f"unknown input {unknown[0]!r}; this derivation takes {', '.join(derivation.inputs)}"
         raise UnknownNameError(msg)
     if missing:
-        msg = f"missing value for {', '.join(repr(m) for m in missing)}; this derivation takes {', '.join(derivation.inputs)}"
+        names = ", ".join(repr(m) for m in missing)
+        msg = f"missing value for {names}; this derivation takes {', '.join(derivation.inputs)}"
         raise UnknownNameError(msg)
     arrays = {}
     for name in derivation.inputs:

@@ -48,7 +48,7 @@ class HtmlWriter(Writer):
 
     # -- inline --------------------------------------------------------------------
 
-    def _write_Text(self, node: Text) -> str:  # noqa: N802
+    def _write_Text(self, node: Text) -> str:
         text = escape(node.text)
         if node.style in _TEXT_TAGS:
             tag = _TEXT_TAGS[node.style]
@@ -59,10 +59,10 @@ class HtmlWriter(Writer):
             return f'<span class="muted">{text}</span>'
         return text
 
-    def _write_Math(self, node: Math) -> str:  # noqa: N802
+    def _write_Math(self, node: Math) -> str:
         return latex_to_mathml(node.tex, displaystyle=False)
 
-    def _write_Mark(self, node: Mark) -> str:  # noqa: N802
+    def _write_Mark(self, node: Mark) -> str:
         if node.ok is None:
             return ""
         kind, symbol = _MARKS[node.ok]
@@ -72,17 +72,17 @@ class HtmlWriter(Writer):
 
     # -- blocks --------------------------------------------------------------------
 
-    def _write_Heading(self, node: Heading) -> str:  # noqa: N802
+    def _write_Heading(self, node: Heading) -> str:
         anchor = f' id="{escape(node.anchor)}"' if node.anchor else ""
         return f"<h{node.level}{anchor}>{self.line(node.line)}</h{node.level}>"
 
-    def _write_Paragraph(self, node: Paragraph) -> str:  # noqa: N802
+    def _write_Paragraph(self, node: Paragraph) -> str:
         return f"<p>{self.line(node.line)}</p>"
 
-    def _write_DisplayMath(self, node: DisplayMath) -> str:  # noqa: N802
+    def _write_DisplayMath(self, node: DisplayMath) -> str:
         return f'<div class="display">{latex_to_mathml(node.tex, block=True)}</div>'
 
-    def _write_Equations(self, node: Equations) -> str:  # noqa: N802
+    def _write_Equations(self, node: Equations) -> str:
         caption = f"<caption>{self.line(node.caption)}</caption>" if node.caption and self.depth == 0 else ""
         self.depth += 1
         try:
@@ -117,7 +117,7 @@ class HtmlWriter(Writer):
             html += f'<tr class="detail"><td colspan="{span}">{details}</td></tr>'
         return html
 
-    def _write_Table(self, node: Table) -> str:  # noqa: N802
+    def _write_Table(self, node: Table) -> str:
         caption = f"<caption>{self.line(node.caption)}</caption>" if node.caption else ""
         head = "".join(f"<th>{self.line(cell)}</th>" for cell in node.header)
         body = []
@@ -131,10 +131,10 @@ class HtmlWriter(Writer):
         number = ' class="number"' if column < len(numeric) and numeric[column] else ""
         return f"<td{number}>{self.line(cell)}</td>"
 
-    def _write_Bullets(self, node: Bullets) -> str:  # noqa: N802
+    def _write_Bullets(self, node: Bullets) -> str:
         return "<ul>" + "".join(f"<li>{self.line(item)}</li>" for item in node.items) + "</ul>"
 
-    def _write_Figure(self, node: Figure) -> str:  # noqa: N802
+    def _write_Figure(self, node: Figure) -> str:
         return f'<figure><div class="graph">{node.svg}</div><figcaption>{self.line(node.caption)}</figcaption></figure>'
 
     # -- the whole -----------------------------------------------------------------

@@ -57,7 +57,7 @@ class LatexWriter(Writer):
 
     # -- inline --------------------------------------------------------------------
 
-    def _write_Text(self, node: Text) -> str:  # noqa: N802
+    def _write_Text(self, node: Text) -> str:
         if node.style == "num" and _NUMBER.fullmatch(node.text):
             return f"${node.text}$"
         text = escape_latex_text(node.text)
@@ -69,25 +69,25 @@ class LatexWriter(Writer):
             return rf"\sgmuted{{{text}}}"
         return text
 
-    def _write_Math(self, node: Math) -> str:  # noqa: N802
+    def _write_Math(self, node: Math) -> str:
         return f"${node.tex}$"
 
-    def _write_Mark(self, node: Mark) -> str:  # noqa: N802
+    def _write_Mark(self, node: Mark) -> str:
         return {True: r"\sgok{}", False: r"\sgfail{}", None: ""}[node.ok]
 
     # -- blocks --------------------------------------------------------------------
 
-    def _write_Heading(self, node: Heading) -> str:  # noqa: N802
+    def _write_Heading(self, node: Heading) -> str:
         command = _SECTIONS.get(node.level, r"\subsubsection*")
         return f"{command}{{{self.line(node.line)}}}"
 
-    def _write_Paragraph(self, node: Paragraph) -> str:  # noqa: N802
+    def _write_Paragraph(self, node: Paragraph) -> str:
         return self.line(node.line)
 
-    def _write_DisplayMath(self, node: DisplayMath) -> str:  # noqa: N802
+    def _write_DisplayMath(self, node: DisplayMath) -> str:
         return rf"\[ {node.tex} \]"
 
-    def _write_Equations(self, node: Equations) -> str:  # noqa: N802
+    def _write_Equations(self, node: Equations) -> str:
         parts = [self.line(node.caption)] if node.caption else []
         rows: list[str] = []
         for row in node.rows:
@@ -110,7 +110,7 @@ class LatexWriter(Writer):
             tag += "~" + mark
         return rf"{row.lhs} &= {row.rhs} \tag*{{\footnotesize {tag}}}"
 
-    def _write_Table(self, node: Table) -> str:  # noqa: N802
+    def _write_Table(self, node: Table) -> str:
         spec = "".join("r" if number else "l" for number in numeric_columns(node))
         head = " & ".join(rf"\textbf{{{self.line(cell)}}}" for cell in node.header)
         body = "".join(" & ".join(self.line(cell) for cell in row) + r" \\" + "\n" for row in node.rows)
@@ -120,11 +120,11 @@ class LatexWriter(Writer):
             f"{body}\\hline\n\\end{{tabular}}\n\\end{{center}}"
         )
 
-    def _write_Bullets(self, node: Bullets) -> str:  # noqa: N802
+    def _write_Bullets(self, node: Bullets) -> str:
         items = "".join(f"\\item {self.line(item)}\n" for item in node.items)
         return f"\\begin{{itemize}}\n{items}\\end{{itemize}}"
 
-    def _write_Figure(self, node: Figure) -> str:  # noqa: N802
+    def _write_Figure(self, node: Figure) -> str:
         return self.line(node.caption) + "\n\n" + self._write_Table(node.fallback)
 
     # -- the whole -----------------------------------------------------------------

@@ -59,7 +59,7 @@ def _math(tex: str) -> str:
 class MarkdownWriter(Writer):
     """Writes the document model as GitHub-flavoured Markdown."""
 
-    def _write_Text(self, node: Text) -> str:  # noqa: N802
+    def _write_Text(self, node: Text) -> str:
         if node.style == "code":
             fence = "``" if "`" in node.text else "`"
             pad = " " if "`" in node.text else ""
@@ -67,22 +67,22 @@ class MarkdownWriter(Writer):
         text = escape_markdown(node.text)
         return f"**{text}**" if node.style == "strong" and text.strip() else text
 
-    def _write_Math(self, node: Math) -> str:  # noqa: N802
+    def _write_Math(self, node: Math) -> str:
         return f"${_math(node.tex)}$"
 
-    def _write_Mark(self, node: Mark) -> str:  # noqa: N802
+    def _write_Mark(self, node: Mark) -> str:
         return {True: "✓", False: "✗", None: ""}[node.ok]
 
-    def _write_Heading(self, node: Heading) -> str:  # noqa: N802
+    def _write_Heading(self, node: Heading) -> str:
         return f"{'#' * node.level} {self.line(node.line)}"
 
-    def _write_Paragraph(self, node: Paragraph) -> str:  # noqa: N802
+    def _write_Paragraph(self, node: Paragraph) -> str:
         return self.line(node.line)
 
-    def _write_DisplayMath(self, node: DisplayMath) -> str:  # noqa: N802
+    def _write_DisplayMath(self, node: DisplayMath) -> str:
         return f"$$\n{node.tex}\n$$"
 
-    def _write_Equations(self, node: Equations) -> str:  # noqa: N802
+    def _write_Equations(self, node: Equations) -> str:
         header = "| Step | " + ("Shape | " if node.shapes else "") + "Rule | Proven |"
         rule = "|---|" + ("---|" if node.shapes else "") + "---|:---:|"
         parts = [self.line(node.caption)] if node.caption else []
@@ -104,7 +104,7 @@ class MarkdownWriter(Writer):
         mark = self._write_Mark(Mark(row.ok))
         return f"| {step} |{shape} {escape_markdown(row.rule)} | {mark} |"
 
-    def _write_Table(self, node: Table) -> str:  # noqa: N802
+    def _write_Table(self, node: Table) -> str:
         lines = []
         if node.caption:
             lines += [self.line(node.caption), ""]
@@ -114,10 +114,10 @@ class MarkdownWriter(Writer):
         lines += ["| " + " | ".join(self.line(cell) for cell in row) + " |" for row in node.rows]
         return "\n".join(lines)
 
-    def _write_Bullets(self, node: Bullets) -> str:  # noqa: N802
+    def _write_Bullets(self, node: Bullets) -> str:
         return "\n".join(f"- {self.line(item)}" for item in node.items)
 
-    def _write_Figure(self, node: Figure) -> str:  # noqa: N802
+    def _write_Figure(self, node: Figure) -> str:
         return f"{self.line(node.caption)}\n\n{self._write_Table(node.fallback)}"
 
     def document(self, document: Document) -> str:

@@ -56,25 +56,25 @@ class MathMLWriter(Writer):
     def __init__(self) -> None:
         self.indent = 0
 
-    def _write_Text(self, node: Text) -> str:  # noqa: N802
+    def _write_Text(self, node: Text) -> str:
         return _mtext(node.text)
 
-    def _write_Math(self, node: Math) -> str:  # noqa: N802
+    def _write_Math(self, node: Math) -> str:
         return f"<mrow>{_inner(node.tex)}</mrow>"
 
-    def _write_Mark(self, node: Mark) -> str:  # noqa: N802
+    def _write_Mark(self, node: Mark) -> str:
         return _MARKS[node.ok]
 
-    def _write_Heading(self, node: Heading) -> str:  # noqa: N802
+    def _write_Heading(self, node: Heading) -> str:
         return _wide(f'<mstyle mathsize="1.2em">{self.line(node.line)}</mstyle>')
 
-    def _write_Paragraph(self, node: Paragraph) -> str:  # noqa: N802
+    def _write_Paragraph(self, node: Paragraph) -> str:
         return _wide(f"<mrow>{self.line(node.line)}</mrow>")
 
-    def _write_DisplayMath(self, node: DisplayMath) -> str:  # noqa: N802
+    def _write_DisplayMath(self, node: DisplayMath) -> str:
         return _wide(f"<mrow>{_inner(node.tex)}</mrow>")
 
-    def _write_Equations(self, node: Equations) -> str:  # noqa: N802
+    def _write_Equations(self, node: Equations) -> str:
         rows = [self._write_Paragraph(Paragraph(node.caption))] if node.caption else []
         for row in node.rows:
             rows.append(self._row(row))
@@ -95,7 +95,7 @@ class MathMLWriter(Writer):
             f'<mspace width="0.5em"/>{mark}</mrow></mtd></mtr>'
         )
 
-    def _write_Table(self, node: Table) -> str:  # noqa: N802
+    def _write_Table(self, node: Table) -> str:
         head = "".join(f"<mtd>{self.line(cell)}</mtd>" for cell in node.header)
         rows = "".join(self._table_row(row) for row in node.rows)
         caption = self._write_Paragraph(Paragraph(node.caption)) if node.caption else ""
@@ -105,10 +105,10 @@ class MathMLWriter(Writer):
     def _table_row(self, row: tuple[Line, ...]) -> str:
         return "<mtr>" + "".join(f"<mtd>{self.line(cell)}</mtd>" for cell in row) + "</mtr>"
 
-    def _write_Bullets(self, node: Bullets) -> str:  # noqa: N802
+    def _write_Bullets(self, node: Bullets) -> str:
         return "".join(_wide(f"<mrow><mtext>• </mtext>{self.line(item)}</mrow>") for item in node.items)
 
-    def _write_Figure(self, node: Figure) -> str:  # noqa: N802
+    def _write_Figure(self, node: Figure) -> str:
         return self._write_Paragraph(Paragraph(node.caption)) + self._write_Table(node.fallback)
 
     def document(self, document: Document) -> str:

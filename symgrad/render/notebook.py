@@ -49,14 +49,14 @@ class NotebookWriter(Writer):
     def __init__(self) -> None:
         self.indent = 0
 
-    def _write_Text(self, node: Text) -> str:  # noqa: N802
+    def _write_Text(self, node: Text) -> str:
         text = mathjax_text(node.text)
         return rf"\mathbf{{{text}}}" if node.style == "strong" else text
 
-    def _write_Math(self, node: Math) -> str:  # noqa: N802
+    def _write_Math(self, node: Math) -> str:
         return f"{{{node.tex}}}"
 
-    def _write_Mark(self, node: Mark) -> str:  # noqa: N802
+    def _write_Mark(self, node: Mark) -> str:
         # \color is a switch in MathJax 3: a group keeps it to the mark.
         return {True: r"{\color{green}\checkmark}", False: r"{\color{red}\times}", None: ""}[node.ok]
 
@@ -64,16 +64,16 @@ class NotebookWriter(Writer):
         text = self.write(node)
         return [line for line in text.split("\n") if line]
 
-    def _write_Heading(self, node: Heading) -> str:  # noqa: N802
+    def _write_Heading(self, node: Heading) -> str:
         return rf"& {{\large {self.line(node.line)}}}"
 
-    def _write_Paragraph(self, node: Paragraph) -> str:  # noqa: N802
+    def _write_Paragraph(self, node: Paragraph) -> str:
         return f"& {self.line(node.line)}"
 
-    def _write_DisplayMath(self, node: DisplayMath) -> str:  # noqa: N802
+    def _write_DisplayMath(self, node: DisplayMath) -> str:
         return f"& {node.tex}"
 
-    def _write_Equations(self, node: Equations) -> str:  # noqa: N802
+    def _write_Equations(self, node: Equations) -> str:
         pad = r"\qquad " * self.indent
         lines = [f"& {pad}{self.line(node.caption)}"] if node.caption else []
         for row in node.rows:
@@ -89,17 +89,17 @@ class NotebookWriter(Writer):
         mark = self._write_Mark(Mark(row.ok))
         return rf"{pad}{row.lhs} &= {row.rhs} \quad {mathjax_text(row.rule)}{shape}\ {mark}"
 
-    def _write_Table(self, node: Table) -> str:  # noqa: N802
+    def _write_Table(self, node: Table) -> str:
         spec = "l" * len(node.header)
         head = " & ".join(self.line(cell) for cell in node.header)
         rows = [" & ".join(self.line(cell) for cell in row) for row in node.rows]
         body = r" \\ ".join([head, r"\hline " + rows[0] if rows else "", *rows[1:]])
         return rf"& \begin{{array}}{{{spec}}} {body} \end{{array}}"
 
-    def _write_Bullets(self, node: Bullets) -> str:  # noqa: N802
+    def _write_Bullets(self, node: Bullets) -> str:
         return "\n".join(rf"& \bullet\ {self.line(item)}" for item in node.items)
 
-    def _write_Figure(self, node: Figure) -> str:  # noqa: N802
+    def _write_Figure(self, node: Figure) -> str:
         return f"& {self.line(node.caption)}\n{self._write_Table(node.fallback)}"
 
     def document(self, document: Document) -> str:

@@ -63,34 +63,34 @@ class TexPrinter(LatexPrinter):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__({"order": "none"})
 
-    def _print_Symbol(self, expr: Any, style: str = "plain") -> str:  # noqa: N802
+    def _print_Symbol(self, expr: Any, style: str = "plain") -> str:
         match = _GRADIENT.fullmatch(expr.name)
         if match is not None:
             top, bottom = match.groups()
             return rf"\frac{{\partial {top}}}{{\partial {name_latex(bottom)}}}"
         return super()._print_Symbol(expr, style=style)  # type: ignore[no-any-return]
 
-    def _print_MatrixSymbol(self, expr: Any) -> str:  # noqa: N802
+    def _print_MatrixSymbol(self, expr: Any) -> str:
         return self._print_Symbol(expr)
 
-    def _print_Pow(self, expr: Any) -> str:  # noqa: N802
+    def _print_Pow(self, expr: Any) -> str:
         if _is_gradient(expr.base):  # a fraction needs parentheses under an exponent
             return rf"\left({self._print(expr.base)}\right)^{{{self._print(expr.exp)}}}"
         return super()._print_Pow(expr)  # type: ignore[no-any-return]
 
-    def _print_Transpose(self, expr: Any) -> str:  # noqa: N802
+    def _print_Transpose(self, expr: Any) -> str:
         if _is_gradient(expr.arg):
             return rf"\left({self._print(expr.arg)}\right)^{{T}}"
         return super()._print_Transpose(expr)  # type: ignore[no-any-return]
 
-    def _print_Mul(self, expr: Any) -> str:  # noqa: N802
+    def _print_Mul(self, expr: Any) -> str:
         factors = expr.args
         # SymPy's _print_Pow hands x**-1 to _print_Mul too: only a real product is reordered.
         if isinstance(expr, sp.Mul) and len(factors) > 1 and any(f.is_Number for f in factors[1:]):
             return r" \cdot ".join(self.parenthesize(f, PRECEDENCE["Mul"]) for f in factors)
         return super()._print_Mul(expr)  # type: ignore[no-any-return]
 
-    def _print_Derivative(self, expr: Any) -> str:  # noqa: N802
+    def _print_Derivative(self, expr: Any) -> str:
         variables = []
         for var, count in expr.variable_count:
             power = "" if count == 1 else f"^{{{self._print(count)}}}"
@@ -103,7 +103,7 @@ class TexPrinter(LatexPrinter):  # type: ignore[misc]
             inner = rf"\left({inner}\right)"
         return f"{operator} {inner}"
 
-    def _print_OneMatrix(self, expr: Any) -> str:  # noqa: N802
+    def _print_OneMatrix(self, expr: Any) -> str:
         rows, cols = expr.shape
         if cols == 1:
             return rf"\mathbf{{1}}_{{{self._print(rows)}}}"

@@ -5,7 +5,7 @@ This is what the ``symgrad`` command prints and what ``str(report)`` shows.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import sympy as sp
@@ -26,7 +26,7 @@ MARK = {True: "proven", False: "NOT proven"}
 class _TextPrinter(StrPrinter):  # type: ignore[misc]
     """SymPy's str printer, with NumPy-like matrix notation for symgrad's classes."""
 
-    _default_settings = {**StrPrinter._default_settings, "order": "none"}
+    _default_settings: ClassVar[dict[str, Any]] = {**StrPrinter._default_settings, "order": "none"}
 
     def _print_MatMul(self, expr: sp.MatMul) -> str:
         coeff, factors = expr.as_coeff_matrices()
@@ -35,7 +35,8 @@ class _TextPrinter(StrPrinter):  # type: ignore[misc]
             text = self._print(factors[0])
         if coeff == 1:
             return text
-        return f"({self._print(coeff)})*({text})" if len(factors) > 1 or isinstance(factors[0], sp.MatAdd) else f"({self._print(coeff)})*{text}"
+        wrap = len(factors) > 1 or isinstance(factors[0], sp.MatAdd)
+        return f"({self._print(coeff)})*({text})" if wrap else f"({self._print(coeff)})*{text}"
 
     def _print_Transpose(self, expr: sp.Transpose) -> str:
         return f"{self.parenthesize(expr.arg, 100)}.T"
@@ -103,8 +104,10 @@ def expr_text(expr: sp.Basic) -> str:
 def _step_lines(step: Step, width: int, *, lhs: str | None = None, indent: str = "  ") -> list[str]:
     left = expr_text(step.lhs) if lhs is None else lhs
     shape = f"  [{' x '.join(str(d) for d in step.shape)}]" if step.shape else ""
-    lines = [f"{indent}{left:<{width}} = {expr_text(step.rhs)}{shape}", f"{indent}{'':<{width}}   ({step.rule}; {MARK[step.verified]})"]
-    return lines
+    return [
+        f"{indent}{left:<{width}} = {expr_text(step.rhs)}{shape}",
+        f"{indent}{'':<{width}}   ({step.rule}; {MARK[step.verified]})",
+    ]
 
 
 def derivation_text(derivation: Derivation, *, elementary: bool = False) -> str:
@@ -177,7 +180,8 @@ def report_text(report: CheckReport) -> str:
     >>> print(report_text(check(article_network())).splitlines()[0])
     Three-way check of The article's network: all 5 gradients agree
     """
-    verdict = "all {} gradients agree".format(len(report.rows)) if report.ok else f"{len(report.failures)} of {len(report.rows)} FAIL"
+    count = len(report.rows)
+    verdict = f"all {count} gradients agree" if report.ok else f"{len(report.failures)} of {count} FAIL"
     lines = [f"Three-way check of {report.title}: {verdict}", _method_line(report), ""]
     header = ("name", "shape", "symbolic", "backward()", "numeric", "rel error", "status")
     table = [header] + [_row_cells(row) for row in report.rows]
@@ -210,4 +214,5 @@ def _method_line(report: CheckReport) -> str:
 
 def _row_cells(row: CheckRow) -> tuple[str, ...]:
     shape = "x".join(str(d) for d in row.shape) or "scalar"
-    return (row.name, shape, _value(row.symbolic), _value(row.backward), _value(row.numeric), f"{row.rel_error:.1e}", row.status)
+    values = (_value(row.symbolic), _value(row.backward), _value(row.numeric))
+    return (row.name, shape, *values, f"{row.rel_error:.1e}", row.status)
