@@ -25,12 +25,12 @@ from symgrad.check.points import sample_values
 from symgrad.numeric.reference import reference_loss
 
 
-def mlp(width: int, depth: int) -> symgrad.Network:
+def mlp(width: int, depth: int, *, title: str | None = None) -> symgrad.Network:
     """``depth`` x (Affine(width, width) > Sigmoid) > half squared error."""
     layers: list[Any] = []
     for _ in range(depth):
         layers += [symgrad.Affine(width, width), symgrad.Sigmoid()]
-    return symgrad.Network(layers, loss=symgrad.HalfSquaredError())
+    return symgrad.Network(layers, loss=symgrad.HalfSquaredError(), title=title)
 
 
 def derive_and_lambdify(width: int, depth: int) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import sys
 from dataclasses import asdict, dataclass, field
@@ -83,8 +84,6 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    import os
-
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -94,6 +93,7 @@ def machine() -> dict[str, Any]:
         "sympy": sympy.__version__,
         "symgrad": symgrad.__version__,
         "executable": sys.executable,
+        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
     }
 
 
@@ -112,7 +112,8 @@ def markdown(sections: list[Section], info: dict[str, Any], *, quick: bool, date
     mode = "python benchmarks/run.py --quick" if quick else "python benchmarks/run.py"
     lines = [
         f"Benchmarks of symgrad {info['symgrad']}, {date}, on {info['cpu']} ({info['cores']} cores), "
-        f"{info['system']}, Python {info['python']}, NumPy {info['numpy']}, SymPy {info['sympy']}. "
+        f"{info['system']}, Python {info['python']}, NumPy {info['numpy']}, SymPy {info['sympy']}, "
+        f"BLAS threads: {info['blas_threads']}. "
         f"Command: `{mode}`. Every figure is a median over repeats run in turns (ABBA), and every "
         "comparison a ratio measured within this one run.",
         "",

@@ -19,12 +19,18 @@ the smoke test); its figures are noisier and cover fewer widths.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
+# One BLAS thread (unless the caller says otherwise), set before NumPy loads it: on a shared 2-core
+# machine a second thread mostly measures the neighbours, and both sides of every ratio run alike.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # run as a script, benchmarks/ is already first on sys.path
@@ -44,6 +50,7 @@ SECTIONS: tuple[Callable[[bool], Section], ...] = (
     sections.startup,
     sections.torch_side_by_side,
 )
+SECTION_NUMBERS = (1, 1, 2, 3, 4, 5, 6)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help=f"where to write the JSON (default {DEFAULT_JSON.relative_to(HERE.parent)})",
     )
+    parser.add_argument(
+        "--only", type=int, action="append", metavar="N", help="run only section N (repeatable), for profiling"
+    )
     return parser
 
 
@@ -63,7 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     np.random.seed(0)  # nothing should draw from the global generator; if something does, it is seeded
     results = []
-    for run in SECTIONS:
+    for number, run in zip(SECTION_NUMBERS, SECTIONS, strict=True):
+        if args.only and number not in args.only:
+            continue
         start = time.perf_counter()
         section = run(args.quick)
         print(

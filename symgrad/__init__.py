@@ -15,8 +15,14 @@ w2*x*(b2 - t + w2*(b1 + w1*x))
 True
 """
 
-from symgrad.check import CheckReport, CheckRow, check, check_layer
-from symgrad.derive import Derivation, Step, derive, gradient
+# The names below are imported on first use (PEP 562), so that ``import symgrad``
+# and the pytest plugin (loaded in every pytest run of everyone who installs
+# symgrad) stay cheap: SymPy and NumPy load when something needs them.
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
 from symgrad.errors import (
     ComplexityError,
     DTypeError,
@@ -29,9 +35,61 @@ from symgrad.errors import (
     UnknownNameError,
     UnsafeExpressionError,
 )
-from symgrad.layers import Affine, HalfSquaredError, MeanSquaredError, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
-from symgrad.network import Network, article_network
-from symgrad.render import export
+
+if TYPE_CHECKING:
+    from symgrad.check import CheckReport, CheckRow, check, check_layer
+    from symgrad.derive import Derivation, Step, derive, gradient
+    from symgrad.layers import Affine, HalfSquaredError, MeanSquaredError, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
+    from symgrad.network import Network, article_network
+    from symgrad.render import export
+
+#: Where each lazily imported public name lives.
+_LAZY = {
+    **dict.fromkeys(("CheckReport", "CheckRow", "check", "check_layer"), "symgrad.check"),
+    **dict.fromkeys(("Derivation", "Step", "derive", "gradient"), "symgrad.derive"),
+    **dict.fromkeys(
+        ("Affine", "HalfSquaredError", "MeanSquaredError", "ReLU", "Sigmoid", "SoftmaxCrossEntropy", "Tanh"),
+        "symgrad.layers",
+    ),
+    **dict.fromkeys(("Network", "article_network"), "symgrad.network"),
+    "export": "symgrad.render",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if not name.startswith("_"):
+        try:  # a submodule, e.g. symgrad.layers after a bare ``import symgrad``
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"{__name__}.{name}":
+                raise
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    """Keeps ``symgrad.check`` the function when the subpackage of the same name is imported.
+
+    Importing ``symgrad.check`` (the subpackage) makes Python set the package
+    attribute ``check`` to that module; with lazy imports that can happen after
+    (or before) the function was looked up, so the module is kept out.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __version__ = "0.1.0"
 

@@ -8,6 +8,7 @@ out, at which element, and why that is likely.
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -20,7 +21,15 @@ from symgrad.derive.chain import derive
 from symgrad.derive.derivation import Derivation
 from symgrad.errors import UnknownNameError
 from symgrad.functions import kink_value
-from symgrad.layers import SoftmaxCrossEntropy
+from symgrad.layers import (
+    Affine,
+    HalfSquaredError,
+    MeanSquaredError,
+    ReLU,
+    Sigmoid,
+    SoftmaxCrossEntropy,
+    Tanh,
+)
 from symgrad.network import Network
 from symgrad.numeric import finite
 from symgrad.numeric.reference import reference_backward, reference_loss, relu_inputs
@@ -32,13 +41,38 @@ MODES = ("full", "fast")
 _derivations: weakref.WeakKeyDictionary[Network, dict[Any, Derivation]] = weakref.WeakKeyDictionary()
 
 
+#: Layers whose derivation depends on nothing but their kind, sizes and name.
+_STRUCTURAL = (Affine, Sigmoid, Tanh, ReLU, HalfSquaredError, MeanSquaredError, SoftmaxCrossEntropy)
+#: The derivations of the last 64 network structures (of _STRUCTURAL layers only), least recent first.
+_by_structure: OrderedDict[tuple[Any, ...], Derivation] = OrderedDict()
+
+
 def cached_derivation(network: Network, wrt: Sequence[str] | None, kink: Any) -> Derivation:
-    """``derive(network, wrt, kink=kink)``, derived once per network and arguments."""
+    """``derive(network, wrt, kink=kink)``, derived once per network and arguments.
+
+    Networks of symgrad's own layers built alike (a test suite that builds the
+    same Network in every test) share one derivation and compiled gradient.
+    """
     key = (None if wrt is None else tuple(wrt), str(kink))
     per_network = _derivations.setdefault(network, {})
     if key not in per_network:
-        per_network[key] = derive(network, wrt, kink=kink)
+        per_network[key] = _derive_by_structure(network, wrt, kink, key)
     return per_network[key]
+
+
+def _derive_by_structure(network: Network, wrt: Sequence[str] | None, kink: Any, key: tuple[Any, ...]) -> Derivation:
+    parts = (*network.layers, network.loss)
+    if type(network) is not Network or any(type(part) not in _STRUCTURAL for part in parts):
+        return derive(network, wrt, kink=kink)  # a user's layer class may hold more than its description
+    structure = (network.title, key, *((type(part), part.describe(), part.name) for part in parts))
+    known = _by_structure.get(structure)
+    if known is None:
+        known = _by_structure[structure] = derive(network, wrt, kink=kink)
+        if len(_by_structure) > 64:
+            _by_structure.popitem(last=False)
+        return known
+    _by_structure.move_to_end(structure)
+    return replace(known, network=network, _cache=known._cache)
 
 
 @dataclass(frozen=True)

@@ -154,15 +154,27 @@ class CompiledGradient:
         return self._function
 
     def __call__(self, **values: Any) -> dict[str, Any]:
-        result = self._trusted(values)
-        return (result if result is not None else self._validated(values, allow_complex=False))[1]
+        if self._checked is not None and len(values) == self._count:  # _trusted, inlined: this is the hot path
+            try:
+                result = self._checked(*self._take(values))  # type: ignore[misc]
+            except (LookupError, AttributeError, ValueError, TypeError, ArithmeticError, Warning):
+                result = None
+            if result is not None:
+                return result[1]  # type: ignore[no-any-return]
+        return self._validated(values, allow_complex=False)[1]
 
     def loss(self, **values: Any) -> Any:
         """E at ``values``."""
         return self.evaluate(values)[0]
 
     def evaluate(self, values: Mapping[str, Any], *, allow_complex: bool = False) -> tuple[Any, dict[str, Any]]:
-        """(E, {name: gradient}) at ``values``; inputs are validated first."""
+        """(E, {name: gradient}) at ``values``; the inputs are validated.
+
+        float64 arrays of the right shapes are used as they are, uncopied (the
+        generated code never writes to its inputs), and proven finite after the
+        fact from a few batch-sized values; anything else is first converted
+        and checked by :func:`~symgrad.numeric.validate.as_float_array`.
+        """
         result = None if allow_complex else self._trusted(values)
         return result if result is not None else self._validated(values, allow_complex=allow_complex)
 
@@ -246,11 +258,20 @@ def generate_source(derivation: Derivation, *, checked: bool = False) -> str:
 
     ``checked`` (batched derivations only) gives the variant behind the fast
     path of :meth:`CompiledGradient.evaluate`: it returns None unless every
-    input is a float64 array of its expected shape, every result one too, and a
-    few batch-sized values are finite, which they are only if every input is
-    (see :func:`_finiteness_witnesses`); None sends the caller to the
-    validating path, which names the problem.
+    input is a float64 array of its expected shape, every result has its
+    expected shape, and a few batch-sized values are finite, which they are
+    only if every input is (see :func:`_finiteness_witnesses`); None sends the
+    caller to the validating path, which names the problem.
     """
+    plain, fast = _sources(derivation)
+    if checked and fast is None:
+        msg = "only a batched derivation has a checked variant"
+        raise ShapeError(msg)
+    return fast if checked and fast is not None else plain
+
+
+def _sources(derivation: Derivation) -> tuple[str, str | None]:
+    """The plain source and (batched derivations) the checked one, printed from one staging."""
     names: dict[sp.Basic, str] = {BATCH: "N"}
     params = []
     for index, name in enumerate(derivation.inputs):
@@ -260,26 +281,31 @@ def generate_source(derivation: Derivation, *, checked: bool = False) -> str:
     body: list[str] = []
     seen: dict[sp.Basic, sp.Basic] = {}  # right-hand side -> the name holding its value
     staged: dict[sp.Basic, sp.Basic] = {}  # name -> right-hand side, as printed
+    flat = _flat_rows(derivation)
     for offset, (target, original) in enumerate(derivation.program, start=len(names)):
         rhs = original.xreplace(seen) if seen else original
-        text = printer.doprint(rhs)
+        operand = _row_sum_operand(rhs) if target in flat else None
+        # A bias gradient used nowhere else is summed straight to b's shape (M,), not (1, M).
+        text = printer.doprint(rhs) if operand is None else f"{printer._wrap(operand)}.sum(axis=0)"
         names[target] = _identifier(offset)
         printer.remember(target, rhs)
         body.append(f"    {names[target]} = {text}")
         staged[target] = rhs
         if not original.is_Atom:
             seen[original] = target
-    loss = printer.doprint(derivation.loss_value.xreplace(seen))
-    outputs = {name: _output(printer, staged, derivation, name) for name in derivation.wrt}
+    loss_expr = derivation.loss_value.xreplace(seen)
+    loss = printer.doprint(loss_expr)
+    outputs = {name: _output(printer, staged, derivation, name, flat) for name in derivation.wrt}
     head = [f"def _gradient({', '.join(params)}):"]
-    if checked:
-        witnesses = _finiteness_witnesses(derivation, staged, derivation.loss_value.xreplace(seen))
-        head += _guard(derivation, params, [names[derivation.symbols[n]] for n in derivation.inputs])
-        return "\n".join(head + body + _checked_tail(derivation, printer, loss, outputs, witnesses)) + "\n"
-    body.append(f"    return {loss}, {{{', '.join(f'{name!r}: {text}' for name, text in outputs.items())}}}")
-    if derivation.batched and any(re.search(r"\bN\b", line) for line in body):
-        head.append(f"    N = numpy.shape({names[derivation.symbols['x']]})[0]")
-    return "\n".join(head + body) + "\n"
+    plain = [f"    return {loss}, {{{', '.join(f'{name!r}: {text}' for name, text in outputs.items())}}}"]
+    if derivation.batched and any(re.search(r"\bN\b", line) for line in body + plain):
+        plain.insert(0, f"    N = numpy.shape({names[derivation.symbols['x']]})[0]")
+    source = "\n".join(head + plain[:-1] + body + plain[-1:]) + "\n"
+    if not derivation.batched:
+        return source, None
+    witnesses = _finiteness_witnesses(derivation, staged, loss_expr)
+    checked = head + _guard(derivation, params) + body + _checked_tail(derivation, printer, loss, outputs, witnesses)
+    return source, "\n".join(checked) + "\n"
 
 
 def _shape_text(shape: tuple[Any, ...]) -> str:
@@ -287,16 +313,16 @@ def _shape_text(shape: tuple[Any, ...]) -> str:
     return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
 
 
-def _guard(derivation: Derivation, params: list[str], names: list[str]) -> list[str]:
-    """Lines returning None unless every input is a float64 array of its shape, N >= 1."""
-    pairs = zip(names, derivation.inputs, strict=True)
+def _guard(derivation: Derivation, params: list[str]) -> list[str]:
+    """Lines returning None unless every input is a float64 array of its shape, with N >= 1."""
+    pairs = zip(params, derivation.inputs, strict=True)
     shapes = " or ".join(f"{v}.shape != {_shape_text(derivation.shapes[n])}" for v, n in pairs)
     return [
         f"    if not ({' and '.join(f'type({v}) is _ndarray' for v in params)}):",
         "        return None",
         f"    if not ({' and '.join(f'{v}.dtype == _float64' for v in params)}):",
         "        return None",
-        f"    N = {names[derivation.inputs.index('x')]}.shape[0]",
+        f"    N = {params[derivation.inputs.index('x')]}.shape[0]",
         f"    if N == 0 or {shapes}:",
         "        return None",
     ]
@@ -315,7 +341,33 @@ def _checked_tail(
     return [*lines, f"    return _loss, {{{', '.join(f'{name!r}: {g}' for name, g in results.items())}}}"]
 
 
-def _output(printer: _StagedPrinter, staged: Mapping[sp.Basic, sp.Basic], derivation: Derivation, name: str) -> str:
+def _flat_rows(derivation: Derivation) -> set[sp.Basic]:
+    """Gradients of vectors (b) that nothing else uses, which may therefore be computed as (M,)."""
+    used = set(derivation.loss_value.free_symbols).union(*(rhs.free_symbols for _, rhs in derivation.program))
+    return {
+        derivation.outputs[name]
+        for name in derivation.wrt
+        if len(derivation.shapes.get(name) or ()) == 1 and derivation.outputs[name] not in used
+    }
+
+
+def _row_sum_operand(rhs: sp.Basic) -> sp.Basic | None:
+    """X when ``rhs`` is ones(1, N) * X (the sum over the batch), else None."""
+    if not isinstance(rhs, sp.MatMul):
+        return None
+    coeff, factors = rhs.as_coeff_matrices()
+    if coeff == 1 and len(factors) == 2 and isinstance(factors[0], sp.OneMatrix) and factors[0].shape[0] == 1:
+        return factors[1]
+    return None
+
+
+def _output(
+    printer: _StagedPrinter,
+    staged: Mapping[sp.Basic, sp.Basic],
+    derivation: Derivation,
+    name: str,
+    flat: set[sp.Basic],
+) -> str:
     """The gradient of ``name`` as returned: shaped like ``name`` (b's (1, M) row as (M,)), and copied
     when its value is another array (an input, or a view of one), so that no two results share memory."""
     output = derivation.outputs[name]
@@ -324,8 +376,9 @@ def _output(printer: _StagedPrinter, staged: Mapping[sp.Basic, sp.Basic], deriva
     text = printer.doprint(output)
     if aliased:
         text = f"numpy.array({text})"
+    flattened = output in flat and _row_sum_operand(rhs) is not None
     vector = len(derivation.shapes.get(name) or ()) == 1 and getattr(output, "shape", (None,))[0] == 1
-    return f"{text}.reshape(-1)" if vector else text
+    return f"{text}.reshape(-1)" if vector and not flattened else text
 
 
 # Operations through which a NaN or an infinity always reaches the result (IEEE arithmetic:
@@ -387,9 +440,8 @@ def compile_derivation(derivation: Derivation) -> CompiledGradient:
     >>> grad(x=2.0, t=1.0, w1=0.5, b1=0.0, w2=3.0, b2=0.0)["w1"]
     12.0
     """
-    source = generate_source(derivation)
-    checked = _exec(generate_source(derivation, checked=True)) if derivation.batched else None
-    return CompiledGradient(derivation, source, _exec(source), checked)
+    source, checked = _sources(derivation)
+    return CompiledGradient(derivation, source, _exec(source), None if checked is None else _exec(checked))
 
 
 def _exec(source: str) -> Callable[..., Any]:
