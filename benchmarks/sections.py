@@ -320,7 +320,7 @@ def fd_accuracy(quick: bool) -> Section:
     for method, limit in _ACCURACY_LIMITS.items():
         section.targets.append(Target(f"{method} differences, worst relative error", worst[method], limit))
     section.notes += [
-        "Each elementwise function is summed over a seeded vector z of 64 standard-normal entries; the MLP loss is "
+        "Each elementwise function is summed over a seeded vector z of 4 or 64 standard-normal entries; the MLP loss is "
         "taken at the check's default point. The error is the 2-norm of the difference over all gradients, "
         "relative to the 2-norm of the exact gradient.",
         "Rounding limits central and Richardson differences to about eps |E| / h per entry, so the error grows "

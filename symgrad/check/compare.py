@@ -90,13 +90,29 @@ def compare(a: np.ndarray, b: np.ndarray, floor: float = 0.0) -> Comparison:
     5e-11
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    diff = np.abs(a - b)
-    scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)))
-    worst = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.size else ()
-    abs_error = float(np.max(diff, initial=0.0))
+    if a.size == 0:
+        return Comparison(0.0, 0.0, 0.0, ())
+    diff = np.asarray(a - b)  # a 0-d array, not a NumPy scalar, for scalars
+    np.abs(diff, out=diff)
+    scale = max(_largest_magnitude(a), _largest_magnitude(b))
+    flat = int(np.argmax(diff))
+    worst = np.unravel_index(flat, diff.shape)
+    abs_error = float(diff.flat[flat])
     denominator = max(scale, floor)
     rel = abs_error / denominator if denominator > 0 else 0.0
-    big = np.maximum(np.abs(a), np.abs(b))
+    return Comparison(abs_error, rel, _element_relative(a, b, diff, scale), tuple(int(i) for i in worst))
+
+
+def _largest_magnitude(a: np.ndarray) -> float:
+    # max(|a|) without the temporary array np.abs(a) would make.
+    return float(max(a.max(), -a.min()))
+
+
+def _element_relative(a: np.ndarray, b: np.ndarray, diff: np.ndarray, scale: float) -> float:
+    """The largest |a - b| / max(|a|, |b|) over elements not negligibly small next to ``scale``."""
+    if scale <= 0 or not diff.any():
+        return 0.0
+    big = np.asarray(np.abs(a))
+    np.maximum(big, np.abs(b), out=big)
     mask = big > 1e-8 * scale
-    elem = float(np.max(diff[mask] / big[mask], initial=0.0)) if scale > 0 else 0.0
-    return Comparison(abs_error, rel, elem, tuple(int(i) for i in worst))
+    return float(np.max(diff[mask] / big[mask], initial=0.0))
