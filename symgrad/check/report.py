@@ -19,6 +19,7 @@ from symgrad.check.compare import Comparison, compare, noise_floor, tolerance
 from symgrad.check.points import sample_values
 from symgrad.derive.chain import derive
 from symgrad.derive.derivation import Derivation
+from symgrad.documents import Documented
 from symgrad.errors import UnknownNameError
 from symgrad.functions import kink_value
 from symgrad.layers import (
@@ -109,7 +110,7 @@ class CheckRow:
 
 
 @dataclass(frozen=True)
-class CheckReport:
+class CheckReport(Documented):
     """The result of :func:`check`: a row per gradient, and how it was measured."""
 
     title: str
@@ -144,47 +145,6 @@ class CheckReport:
         from symgrad.render.text import report_text  # rendering lives upstairs
 
         return report_text(self)
-
-    def to_latex(self, **options: Any) -> str:
-        """The report as LaTeX (see :mod:`symgrad.render`)."""
-        from symgrad.render import to_latex
-
-        return to_latex(self, **options)
-
-    def to_mathml(self, **options: Any) -> str:
-        """The report as MathML (see :mod:`symgrad.render`)."""
-        from symgrad.render import to_mathml
-
-        return to_mathml(self, **options)
-
-    def to_markdown(self, **options: Any) -> str:
-        """The report as Markdown (see :mod:`symgrad.render`)."""
-        from symgrad.render import to_markdown
-
-        return to_markdown(self, **options)
-
-    def to_html(self, **options: Any) -> str:
-        """The report as one self-contained HTML page (see :mod:`symgrad.render`)."""
-        from symgrad.render import to_html
-
-        return to_html(self, **options)
-
-    def to_json(self, **options: Any) -> str:
-        """The report as JSON (see :mod:`symgrad.render`)."""
-        from symgrad.render import to_json
-
-        return to_json(self, **options)
-
-    def _repr_html_(self) -> str:
-        from symgrad.render import to_html
-
-        return to_html(self, fragment=True)
-
-    def _repr_latex_(self) -> str:
-        from symgrad.render import to_latex
-
-        return to_latex(self, standalone=False, notebook=True)
-
 
 def check(
     network: Network | Derivation,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import sympy as sp
 
 from symgrad.derive.steps import Step
+from symgrad.documents import Documented
 from symgrad.errors import UnknownNameError
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ __all__ = ["Derivation"]
 
 
 @dataclass(frozen=True, eq=False)
-class Derivation:
+class Derivation(Documented):
     """Every partial derivative of a loss, derived step by step.
 
     Attributes
@@ -92,47 +93,6 @@ class Derivation:
 
             self._cache["gradient"] = compile_derivation(self)
         return self._cache["gradient"]  # type: ignore[no-any-return]
-
-    # Rendering lives upstairs in symgrad.render; these are its doors.
-    def to_latex(self, **options: Any) -> str:
-        """The derivation as a LaTeX document body (see :mod:`symgrad.render`)."""
-        from symgrad.render import to_latex
-
-        return to_latex(self, **options)
-
-    def to_mathml(self, **options: Any) -> str:
-        """The derivation as MathML (see :mod:`symgrad.render`)."""
-        from symgrad.render import to_mathml
-
-        return to_mathml(self, **options)
-
-    def to_markdown(self, **options: Any) -> str:
-        """The derivation as Markdown (see :mod:`symgrad.render`)."""
-        from symgrad.render import to_markdown
-
-        return to_markdown(self, **options)
-
-    def to_html(self, **options: Any) -> str:
-        """The derivation as one self-contained HTML page (see :mod:`symgrad.render`)."""
-        from symgrad.render import to_html
-
-        return to_html(self, **options)
-
-    def to_json(self, **options: Any) -> str:
-        """The derivation as JSON (see :mod:`symgrad.render`)."""
-        from symgrad.render import to_json
-
-        return to_json(self, **options)
-
-    def _repr_latex_(self) -> str:
-        from symgrad.render import to_latex
-
-        return to_latex(self, standalone=False, notebook=True)
-
-    def _repr_html_(self) -> str:
-        from symgrad.render import to_html
-
-        return to_html(self, fragment=True)
 
     def __repr__(self) -> str:
         return f"<Derivation {self.title!r}: dE/d{{{', '.join(self.wrt)}}}>"

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from symgrad.render.export import SUFFIXES, export, render
+from symgrad.render.dispatch import SUFFIXES, export, render
 from symgrad.render.options import FORMATS
 
 if TYPE_CHECKING:
