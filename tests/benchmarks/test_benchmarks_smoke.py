@@ -21,7 +21,7 @@ RUN = ROOT / "benchmarks" / "run.py"
 TARGETS = {
     1: ["width 1024 / width 8", "depth 4, width 1024"],
     2: ["lambdify() gradient / hand-written"],
-    3: ["check(mode='fast') in forward passes"],
+    3: ["random-direction check) in forward passes", "whole check(mode='fast') call in forward passes"],
     4: ["central", "richardson", "complex"],
     5: ["end to end"],
     6: ["full check / gradcheck", "fast check / gradcheck"],
