@@ -16,8 +16,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 from symgrad import __version__
-from symgrad.check.report import CheckReport, cached_derivation, check
+from symgrad.check.report import CheckReport, cached_derivation, check, refuse_long_sweep
 from symgrad.derive.expression import gradient
 from symgrad.errors import SymgradError
 from symgrad.network import Network, article_network, network_from_spec
@@ -142,8 +144,12 @@ def _run_check(network: Network, args: argparse.Namespace, stderr: IO[str]) -> C
     mode, method = getattr(args, "mode", "full"), getattr(args, "method", "central")
     derivation = cached_derivation(network, args.wrt, _kink(args.kink))
     if mode == "full":
-        sizes = {name: [0.0] * _size(network, name, getattr(args, "batch", 4)) for name in derivation.wrt}
-        total = total_evaluations(sizes, derivation.wrt, method)
+        batch = getattr(args, "batch", 4)
+        # Zero-stride views: the shapes of the point, without allocating it.
+        shapes = {name: np.broadcast_to(0.0, _shape(network, name, batch)) for name in network.names}
+        refuse_long_sweep(shapes, derivation.wrt, method, "use --mode fast (a random direction, a few forward "
+                          "evaluations at any width) or check fewer gradients with --wrt")
+        total = total_evaluations(shapes, derivation.wrt, method)
         if total >= ANNOUNCE_EVALUATIONS:
             stderr.write(
                 f"symgrad: a full {method} finite-difference sweep takes {total} forward evaluations; "
@@ -153,15 +159,12 @@ def _run_check(network: Network, args: argparse.Namespace, stderr: IO[str]) -> C
                  progress=_progress(stderr))
 
 
-def _size(network: Network, name: str, batch: int) -> int:
+def _shape(network: Network, name: str, batch: int) -> tuple[int, ...]:
     if not network.batched:
-        return 1
-    if name == "x":
-        return batch * int(network.input_features or 1)
-    size = 1
-    for dim in network.param(name).shape:
-        size *= int(dim)
-    return size
+        return ()
+    if name in ("x", "t"):
+        return (batch, int((network.input_features if name == "x" else network.output_features) or 1))
+    return tuple(int(dim) for dim in network.param(name).shape)
 
 
 def _cmd_default(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:

@@ -12,11 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from symgrad.errors import ShapeError, SpecError, UnknownNameError
+from symgrad.errors import ComplexityError, ShapeError, SpecError, UnknownNameError
 from symgrad.layers import CATALOG, LOSSES, Affine, HalfSquaredError, Layer, Loss
 from symgrad.parse import LayerSpec, parse_network_spec
 
-__all__ = ["Network", "ParamInfo", "article_network", "network_from_spec"]
+__all__ = ["MAX_LAYERS", "Network", "ParamInfo", "article_network", "network_from_spec"]
+
+
+#: The deepest network symgrad derives (layers before the loss). Deriving takes about a
+#: second at 16 scalar or 50 batched layers, and grows faster than the depth beyond.
+MAX_LAYERS = 32
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,9 @@ class Network:
             msg = f"loss must be a symgrad loss such as HalfSquaredError(), got {loss!r}"
             raise SpecError(msg)
         self.loss = loss
+        if title is not None and not isinstance(title, str):
+            msg = f"title must be a str, got {type(title).__name__}"
+            raise SpecError(msg)
         self.title = title
         self.batched = _mode(self.layers)
         self.layer_names = _layer_names(self.layers)
@@ -112,6 +120,12 @@ def _check_layers(layers: Sequence[Layer]) -> tuple[Layer, ...]:
     if not layers:
         msg = "a network needs at least one layer before its loss"
         raise SpecError(msg)
+    if len(layers) > MAX_LAYERS:
+        msg = (
+            f"a network of {len(layers)} layers is deeper than symgrad derives: at most {MAX_LAYERS} layers "
+            "before the loss (the symbolic derivation and its proofs grow faster than the depth)"
+        )
+        raise ComplexityError(msg)
     for index, layer in enumerate(layers, 1):
         if isinstance(layer, Loss):
             msg = f"layer {index} is a loss ({layer.kind}); pass it as loss=..., not in the layer list"

@@ -162,7 +162,7 @@ def assert_network_consistent(
     mode: str = "full",
     wrt: Sequence[str] | None = None,
     rtol: float | None = None,
-    kink: Any = 0,
+    kink: Any = None,
     batch: int = 4,
 ) -> CheckReport:
     """Assert that a network's gradients agree three ways: symbolic, ``backward()``, finite differences.
@@ -187,7 +187,8 @@ def assert_network_consistent(
     report = check(network, values, seed=seed, method=method, mode=mode, wrt=wrt, rtol=rtol, kink=kink, batch=batch)
     if not report.ok:
         net = network.network if isinstance(network, Derivation) else network
-        raise GradientMismatchError(failure_message(report, network=net, kink=kink), report)
+        used = network.kink if isinstance(network, Derivation) else (0 if kink is None else kink)
+        raise GradientMismatchError(failure_message(report, network=net, kink=used), report)
     return report
 
 

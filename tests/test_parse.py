@@ -134,7 +134,7 @@ def test_refused_expressions(text: str, error: type[Exception], phrase: str) -> 
     with pytest.raises(error) as info:
         parse_expression(text)
     assert phrase in str(info.value)
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 10.0  # a hang guard (2**10**10 must not be computed), not a speed target
 
 
 @pytest.mark.parametrize("value", [3, None, b"x", ["x"]], ids=["int", "None", "bytes", "list"])

@@ -13,6 +13,7 @@ environment variable is set) and the developer profile both ask for 200.
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import hypothesis.strategies as st
@@ -40,7 +41,7 @@ def batched_networks(draw: st.DrawFn) -> symgrad.Network:
     layers: list[Layer] = []
     if draw(st.booleans()):
         layers.append(draw(st.sampled_from(ACTIVATIONS[1:]))())  # an activation may come first
-    for inputs, outputs in zip(widths, widths[1:], strict=False):
+    for inputs, outputs in itertools.pairwise(widths):
         layers.append(symgrad.Affine(inputs, outputs))
         activation = draw(st.sampled_from(ACTIVATIONS))
         if activation is not None:

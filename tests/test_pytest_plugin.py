@@ -139,7 +139,8 @@ def test_fixture_and_assertions_work_with_no_conftest_and_no_flag(user_dir: Path
     assert "expected        dW = x.T @ dout, shape (3, 3)" in out
     assert "likely mistake  matches a missing transpose: dW = x @ dout; expected dW = x.T @ dout" in out
     # The plugin's own frames are hidden: the traceback points at the user's line.
-    line = textwrap.dedent(USER_TESTS).splitlines().index("    symgrad_check.layer(layer, symgrad.Affine(3, 3), x=x)") + 1
+    lines = textwrap.dedent(USER_TESTS).splitlines()
+    line = lines.index("    symgrad_check.layer(layer, symgrad.Affine(3, 3), x=x)") + 1
     assert f"test_user_layers.py:{line}: GradientMismatchError" in out
     assert "pytest_plugin.py" not in out
     # The summary line counts what went through the fixture (the plain assertion is not counted).

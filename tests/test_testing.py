@@ -231,6 +231,8 @@ def test_network_assertion_passes_on_a_spec_string_and_a_derivation():
     assert assert_network_consistent("affine(2,3) > relu > affine(3,2) > softmax-cross-entropy", seed=3).ok
     derivation = symgrad.derive(symgrad.article_network())
     assert assert_network_consistent(derivation, seed=1).ok
+    relu = symgrad.derive(network_from_spec("affine(2,3) > relu > affine(3,1) > half-squared-error"), kink=1)
+    assert assert_network_consistent(relu, seed=2).ok  # the derivation's own relu'(0)
 
 
 def test_network_assertion_names_the_layer_gradient_and_chain_rule_step():

