@@ -302,7 +302,7 @@ def gradient(
     """
     _check_method(method)
     names = _check_names(values, wrt)
-    bases = {name: as_float_array(name, values[name]) for name in names}
+    bases = {name: as_float_array(name, values[name], copy=False) for name in names}  # only read
     steps = _resolve_steps(bases, method, step)
     total = sum(base.size for base in bases.values()) * _EVALUATIONS_PER_ELEMENT[method]
     complex_input = method == "complex"
@@ -403,7 +403,7 @@ def directional_check(
     if not is_int or directions < 1:
         msg = f"directions must be a positive integer, got {directions!r}"
         raise SymgradError(msg)
-    bases = {name: as_float_array(name, values[name]) for name in names}
+    bases = {name: as_float_array(name, values[name], copy=False) for name in names}  # only read
     grads = _claimed_arrays(claimed, bases)
     scale = max(1.0, *(_largest_magnitude(base) for base in bases.values()))
     along = _ALONG[method]

@@ -40,6 +40,7 @@ def as_float_array(
     *,
     allow_complex: Literal[False] = False,
     expected_shape: tuple[int, ...] | None = None,
+    copy: bool = True,
 ) -> npt.NDArray[np.float64]: ...
 
 
@@ -50,6 +51,7 @@ def as_float_array(
     *,
     allow_complex: bool,
     expected_shape: tuple[int, ...] | None = None,
+    copy: bool = True,
 ) -> npt.NDArray[np.float64] | npt.NDArray[np.complex128]: ...
 
 
@@ -59,8 +61,13 @@ def as_float_array(
     *,
     allow_complex: bool = False,
     expected_shape: tuple[int, ...] | None = None,
+    copy: bool = True,
 ) -> npt.NDArray[np.float64] | npt.NDArray[np.complex128]:
     """Return ``value`` as a new float64 array, refusing what cannot be differentiated.
+
+    With ``copy=False`` an array that is already float64 (complex128 where
+    allowed) is returned as it is, for callers that only read it: at large
+    widths each copy costs about as much as a forward pass.
 
     Python numbers (``3``, ``2.5``), NumPy scalars and nested lists of numbers
     are accepted; float16/float32 arrays are upcast to float64. The result is
@@ -148,6 +155,9 @@ def as_float_array(
         raise ShapeError(msg)
     # np.array(..., copy=True) always allocates, even when arr is already float64.
     result: npt.NDArray[np.float64] | npt.NDArray[np.complex128]
+    if not copy and arr.dtype in (np.float64, np.complex128):
+        check_finite(name, arr)
+        return arr
     if kind == "c":
         result = np.array(arr, dtype=np.complex128, copy=True)
     else:
@@ -188,6 +198,8 @@ def check_finite(name: str, arr: npt.ArrayLike) -> None:
     if values.dtype.kind not in "biufc":
         msg = f"{name!r} has dtype {values.dtype}; expected numbers"
         raise DTypeError(msg)
+    if values.dtype.kind in "fc" and np.isfinite(values.sum()):
+        return  # one pass, no temporary: a NaN or infinity anywhere would make the sum non-finite
     bad = ~np.isfinite(values)
     count = int(np.count_nonzero(bad))
     if count == 0:
