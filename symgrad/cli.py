@@ -20,11 +20,12 @@ import numpy as np
 
 from symgrad import __version__
 from symgrad.check.report import CheckReport, cached_derivation, check, refuse_long_sweep
+from symgrad.derive.derivation import Derivation
 from symgrad.derive.expression import gradient
 from symgrad.errors import SymgradError
 from symgrad.network import Network, article_network, network_from_spec
 from symgrad.numeric.finite import total_evaluations
-from symgrad.render.text import derivation_text
+from symgrad.render.text import derivation_text, expr_text
 
 __all__ = ["main"]
 
@@ -121,10 +122,10 @@ def _emit(text: str, output: Path | None, stdout: IO[str]) -> None:
     output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8", newline="\n")
 
 
-def _render(obj: Any, fmt: str) -> str:
+def _render(obj: Any, fmt: str, **options: Any) -> str:
     from symgrad.render import render  # the document renderers load only when asked for
 
-    return render(obj, fmt)  # type: ignore[no-any-return]
+    return render(obj, fmt, **options)
 
 
 def _progress(stderr: IO[str]) -> Callable[[int, int], None] | None:
@@ -172,7 +173,7 @@ def _cmd_default(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> 
     derivation = cached_derivation(network, None, 0)
     report = _run_check(network, args, stderr)
     stdout.write(derivation_text(derivation) + "\n\n" + str(report) + "\n")
-    return 0 if report.ok else 1
+    return 0 if report.ok and not _unproven(derivation, stderr) else 1
 
 
 def _cmd_derive(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
@@ -184,11 +185,11 @@ def _cmd_derive(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> i
         if report is not None:
             text += "\n\n" + str(report)
     else:
-        from symgrad.render import render
-
-        text = render(derivation, args.format, check=not args.no_check, seed=args.seed)
+        options: dict[str, Any] = {"check": False} if report is None else {"report": report}
+        text = _render(derivation, args.format, **options)
     _emit(text, args.output, stdout)
-    return 0 if report is None or report.ok else 1
+    unproven = _unproven(derivation, stderr)
+    return 0 if (report is None or report.ok) and not unproven else 1
 
 
 def _cmd_check(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
@@ -204,12 +205,20 @@ def _cmd_gradient(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) ->
     derivation = gradient(args.expression, args.wrt)
     if args.format == "text":
         lines = [derivation_text(derivation, elementary=args.elementary), ""]
-        lines.append("gradient = (" + ", ".join(str(derivation.gradient(n)) for n in derivation.wrt) + ")")
+        lines.append("gradient = (" + ", ".join(expr_text(derivation.gradient(n)) for n in derivation.wrt) + ")")
         text = "\n".join(lines)
     else:
         text = _render(derivation, args.format)
     _emit(text, args.output, stdout)
-    return 0
+    return _unproven(derivation, stderr)
+
+
+def _unproven(derivation: Derivation, stderr: IO[str]) -> int:
+    """1 (and a message) if a step of the derivation could not be proven, else 0."""
+    if derivation.verified:
+        return 0
+    stderr.write("symgrad: some steps are NOT proven equal to sympy.diff (marked in the output)\n")
+    return 1
 
 
 COMMANDS = {None: _cmd_default, "derive": _cmd_derive, "check": _cmd_check, "gradient": _cmd_gradient}

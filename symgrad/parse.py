@@ -39,7 +39,9 @@ _NUMBER_LIMIT = 10**_MAX_DIGITS
 _MAX_EXPONENT = 1000
 _MAX_LAYER_ARG = 1_000_000
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
-_CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "E": sp.E}
+# E is not Euler's number here: in symgrad E names the loss, and a user's "E + t" means a variable E.
+# Euler's number is exp(1).
+_CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi}
 _UNDEFINED = frozenset({sp.nan, sp.zoo, sp.oo, sp.S.NegativeInfinity})
 # name -> (SymPy callable, fewest arguments, most arguments or None for no limit)
 _FUNCTIONS: dict[str, tuple[Callable[..., sp.Expr], int, int | None]] = {
@@ -251,7 +253,8 @@ def parse_expression(
         ``exp log sqrt sin cos tan sinh cosh tanh abs sigmoid relu max min``
         (``log`` takes an optional base; ``max``/``min`` two or more arguments).
         ``^`` means power, with the precedence of ``**`` (``2*x^2 + 1`` is
-        ``2*x**2 + 1``). ``pi`` and ``E`` are the constants; every other name is
+        ``2*x**2 + 1``). ``pi`` is the one constant (write Euler's number as ``exp(1)``: ``E`` is
+        a variable, as symgrad names the loss E); every other name is
         a plain ``sympy.Symbol`` without assumptions, so results compare equal
         to ``sympy.symbols(...)``. Integers stay exact; floats become ``Float``.
     max_length, max_depth, max_nodes : int

@@ -34,7 +34,7 @@ x, y, z, w1, w2, b1, b2 = sp.symbols("x y z w1 w2 b1 b2")
         ("log(x, 2)", sp.log(x, 2)),
         ("abs(x) + Abs(y)", sp.Abs(x) + sp.Abs(y)),
         ("sqrt(x) + tanh(y)", sp.sqrt(x) + sp.tanh(y)),
-        ("pi * E * e", sp.pi * sp.E * sp.Symbol("e")),
+        ("pi * E * e", sp.pi * sp.Symbol("E") * sp.Symbol("e")),  # E is a variable (symgrad's loss), not Euler's
         ("1/2", sp.Rational(1, 2)),
         ("x - y - z", x - y - z),
         ("x / y / z", x / y / z),

@@ -122,12 +122,23 @@ def gradient(
         return _derive(expression, symbols, names, kink)
 
 
+def _real_diff(expression: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    """d expression / d var with every variable taken as real, in the caller's symbols.
+
+    Backpropagation differentiates real functions; with SymPy's default complex
+    symbols d|x|/dx comes out in re(x) and im(x) instead of sign(x).
+    """
+    real = {s: sp.Symbol(s.name, real=True) for s in expression.free_symbols if isinstance(s, sp.Symbol)}
+    back = {r: s for s, r in real.items()}
+    return sp.diff(expression.xreplace(real), real.get(var, var)).xreplace(back)  # type: ignore[no-any-return]
+
+
 def _derive(expression: sp.Expr, symbols: dict[str, sp.Symbol], names: tuple[str, ...], kink: Any) -> Derivation:
     function = sp.Symbol("f")
     steps, results, program, outputs = {}, {}, [], {}
     for name in names:
         var = symbols[name]
-        derivative = with_kink(sp.diff(expression, var), kink)
+        derivative = with_kink(_real_diff(expression, var), kink)
         lhs = sp.Symbol(f"df/d{name}")
         sub = elementary_steps(expression, var, kink=kink)
         ok = bool(sub) and prove_equal(sub[-1].rhs, derivative)

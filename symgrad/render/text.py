@@ -202,9 +202,19 @@ def report_text(report: CheckReport) -> str:
 
 def _method_line(report: CheckReport) -> str:
     if report.mode == "fast":
-        return (
+        line = (
             f"seed {report.seed}; numeric side: {report.method} difference along a random direction "
             f"({report.evaluations} forward evaluations in all)"
+        )
+        found = report.directional
+        if found is None:
+            return line
+        tol = next((row.tolerances.get("directional") for row in report.rows), None)
+        limit = "" if tol is None else f" (tolerance {tol:.0e})"
+        return (
+            f"{line}\n"
+            f"<u, grad E> along the direction: finite differences {found.directional[0]:.10g}, "
+            f"symbolic {found.claimed[0]:.10g}, relative error {found.max_rel_error:.1e}{limit}"
         )
     return (
         f"seed {report.seed}; numeric side: {report.method} differences, {report.evaluations} forward evaluations "

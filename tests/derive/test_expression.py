@@ -141,3 +141,19 @@ def test_variables_named_like_the_generated_code_do_not_collide():
     d = symgrad.gradient("numpy*N + v0**2 + zeta")
     out = d.lambdify()(numpy=2.0, N=3.0, v0=1.5, zeta=1.0)
     assert out == {"N": 2.0, "numpy": 3.0, "v0": 3.0, "zeta": 1.0}
+
+
+def test_regression_abs_differentiates_as_a_real_function_not_in_re_and_im():
+    # With SymPy's default complex symbols d|x|/dx came out as
+    # (re(x)*d re(x)/dx + im(x)*d im(x)/dx)*sign(x)/x, NOT proven, while the steps said sign(x).
+    x = sp.Symbol("x")
+    d = symgrad.gradient("abs(x)")
+    assert d.gradient("x") == sp.sign(x)
+    assert d.verified
+    assert symgrad.gradient(sp.Abs(x) * x).gradient("x") == sp.expand(sp.sign(x) * x + sp.Abs(x))
+
+
+def test_regression_E_is_a_variable_not_eulers_number():
+    d = symgrad.gradient("E + t")
+    assert d.wrt == ("E", "t")
+    assert d.gradient("E") == 1
