@@ -300,7 +300,7 @@ def _with_point_notes(report: CheckReport, net: Network, arrays: Mapping[str, An
     if not notes:
         return report
     # The point itself is the likely cause: say so instead of blaming one of the three sides.
-    cause = "The likely cause is the point itself, not one of the three sides (see the report's notes)"
+    cause = "the likely cause is the point itself, not one of the three sides (see the report's notes)"
     rows = tuple(row if row.passed else replace(row, message=f"{row.message.split('. ', 1)[0]}. {cause}")
                  for row in report.rows)
     return replace(report, rows=rows, notes=(*report.notes, *notes))
