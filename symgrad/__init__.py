@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from symgrad.check import CheckReport, CheckRow, check, check_layer
     from symgrad.derive import Derivation, Step, derive, gradient
     from symgrad.layers import Affine, HalfSquaredError, MeanSquaredError, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
-    from symgrad.network import Network, article_network
+    from symgrad.network import Network, article_network, network_from_spec
     from symgrad.render import export
 
 #: Where each lazily imported public name lives.
@@ -51,7 +51,7 @@ _LAZY = {
         ("Affine", "HalfSquaredError", "MeanSquaredError", "ReLU", "Sigmoid", "SoftmaxCrossEntropy", "Tanh"),
         "symgrad.layers",
     ),
-    **dict.fromkeys(("Network", "article_network"), "symgrad.network"),
+    **dict.fromkeys(("Network", "article_network", "network_from_spec"), "symgrad.network"),
     "export": "symgrad.render",
 }
 
@@ -117,6 +117,7 @@ __all__ = [
     "UnknownNameError",
     "UnsafeExpressionError",
     "article_network",
+    "network_from_spec",
     "check",
     "check_layer",
     "derive",
