@@ -117,10 +117,10 @@ __all__ = [
     "UnknownNameError",
     "UnsafeExpressionError",
     "article_network",
-    "network_from_spec",
     "check",
     "check_layer",
     "derive",
     "export",
     "gradient",
+    "network_from_spec",
 ]
