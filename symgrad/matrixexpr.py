@@ -28,6 +28,8 @@ __all__ = ["BATCH", "ZETA", "ElementSum", "Elementwise", "RowSoftmax"]
 
 #: The placeholder variable of elementwise functions.
 ZETA = sp.Symbol("zeta")
+#: The batch size N, the rows of x.
+BATCH = sp.Symbol("N", integer=True, positive=True)
 
 
 class Elementwise(MatrixExpr):  # type: ignore[misc]
@@ -62,6 +64,10 @@ class Elementwise(MatrixExpr):  # type: ignore[misc]
             return text  # type: ignore[no-any-return]
         return rf"\left[{text}\right]"
 
+    def doit(self, **hints: Any) -> MatrixExpr:
+        """The explicit matrix (or sum) once every entry of the argument is known."""
+        return _elementwise_doit(self, **hints)
+
 
 class ElementSum(sp.Expr):  # type: ignore[misc]
     """The sum of all entries of a matrix (a scalar)."""
@@ -73,6 +79,10 @@ class ElementSum(sp.Expr):  # type: ignore[misc]
 
     def _latex(self, printer: Any) -> str:
         return rf"\sum_{{i,j}} \left[{printer._print(self.args[0])}\right]_{{ij}}"
+
+    def doit(self, **hints: Any) -> sp.Expr:
+        """The explicit matrix (or sum) once every entry of the argument is known."""
+        return _element_sum_doit(self, **hints)
 
 
 class RowSoftmax(MatrixExpr):  # type: ignore[misc]
@@ -87,6 +97,10 @@ class RowSoftmax(MatrixExpr):  # type: ignore[misc]
 
     def _latex(self, printer: Any) -> str:
         return rf"\operatorname{{softmax}}\left({printer._print(self.args[0])}\right)"
+
+    def doit(self, **hints: Any) -> MatrixExpr:
+        """The explicit matrix (or sum) once every entry of the argument is known."""
+        return _softmax_doit(self, **hints)
 
 
 def _explicit(arg: Any) -> sp.ImmutableMatrix | None:
@@ -125,7 +139,3 @@ def _element_sum_doit(self: ElementSum, **hints: Any) -> sp.Expr:
     return sp.Add(*explicit)
 
 
-Elementwise.doit = _elementwise_doit
-RowSoftmax.doit = _softmax_doit
-ElementSum.doit = _element_sum_doit
-BATCH = sp.Symbol("N", integer=True, positive=True)

@@ -30,35 +30,6 @@ from symgrad.testing import (
 )
 
 
-class ArticleAffine:
-    """The article's Affine, verbatim: both transposes missing."""
-
-    def __init__(self, W, b):
-        self.W = W
-        self.b = b
-        self.x = None
-        self.dW = None
-        self.db = None
-
-    def forward(self, x):
-        self.x = x
-        return np.dot(self.x, self.W) + self.b
-
-    def backward(self, dout):
-        dx = np.dot(dout, self.W)
-        self.dW = np.dot(self.x, dout)
-        self.db = np.sum(dout, axis=0)
-        return dx
-
-
-class CorrectAffine(ArticleAffine):
-    def backward(self, dout):
-        dx = np.dot(dout, self.W.T)
-        self.dW = np.dot(self.x.T, dout)
-        self.db = np.sum(dout, axis=0)
-        return dx
-
-
 def _square(cls, seed=0):
     rng = np.random.default_rng(seed)
     return cls(rng.standard_normal((3, 3)), rng.standard_normal(3)), rng.standard_normal((3, 3))
@@ -77,6 +48,8 @@ def _load_wrong_layers() -> ModuleType:
 
 
 wrong_layers = _load_wrong_layers()
+ArticleAffine = wrong_layers.ArticleAffine  # the article's backward, both transposes missing
+CorrectAffine = wrong_layers.Affine
 
 
 # -- assert_gradients_match ---------------------------------------------------------------------------
