@@ -11,6 +11,7 @@ for every parameter, then the three-way check. Subcommands:
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +30,8 @@ from symgrad.render.text import derivation_text, expr_text
 
 __all__ = ["main"]
 
+#: ``symgrad gradient``'s default --time-limit: gradient()'s TIME_LIMIT, kept here so --help imports no SymPy.
+GRADIENT_SECONDS = 5.0
 FORMATS = ("text", "latex", "mathml", "markdown", "html", "json")
 SPEC_HELP = (
     'a network spec such as "affine(3,4) > sigmoid > affine(4,1) > half-squared-error" '
@@ -89,8 +92,23 @@ def _parser() -> argparse.ArgumentParser:
     grad_p.add_argument("expression",
         help="a formula: numbers, names, + - * / ** and exp log sqrt sin cos tanh sigmoid relu max ...")
     grad_p.add_argument("--wrt", nargs="+", help="variables (default: all)")
+    grad_p.add_argument("--time-limit", type=_seconds, default=GRADIENT_SECONDS, metavar="SECONDS",
+        help=f"seconds of symbolic work before giving up, or 'none' (default: {GRADIENT_SECONDS:g})")
     _output_options(grad_p)
     return parser
+
+
+def _seconds(text: str) -> float | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        msg = f"expected a positive number of seconds or 'none', got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return seconds
 
 
 def _output_options(parser: argparse.ArgumentParser) -> None:
@@ -202,7 +220,7 @@ def _cmd_check(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> in
 
 
 def _cmd_gradient(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
-    derivation = gradient(args.expression, args.wrt)
+    derivation = gradient(args.expression, args.wrt, time_limit=args.time_limit)
     if args.format == "text":
         lines = [derivation_text(derivation, elementary=args.elementary), ""]
         lines.append("gradient = (" + ", ".join(expr_text(derivation.gradient(n)) for n in derivation.wrt) + ")")

@@ -162,3 +162,24 @@ def test_check_json_output_parses() -> None:
     assert code == 0
     data = json.loads(out)
     assert "rows" in json.dumps(data)
+
+
+def test_gradient_time_limit_option_stops_hostile_input_with_exit_2():
+    from symgrad.cli import GRADIENT_SECONDS
+    from symgrad.derive.expression import TIME_LIMIT
+
+    assert GRADIENT_SECONDS == TIME_LIMIT
+    err = io.StringIO()
+    assert main(["gradient", "x**" * 10 + "y", "--time-limit", "0.3"], stdout=io.StringIO(), stderr=err) == 2
+    assert "took more than 0.3 s of symbolic work" in err.getvalue()
+    out = io.StringIO()
+    assert main(["gradient", "x*y", "--time-limit", "none"], stdout=out, stderr=io.StringIO()) == 0
+    assert "gradient = (y, x)" in out.getvalue()
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "soon", "inf", "nan"])
+def test_gradient_time_limit_option_rejects_bad_values(bad, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["gradient", "x*y", "--time-limit", bad])
+    assert exited.value.code == 2
+    assert "expected a positive number of seconds or 'none'" in capsys.readouterr().err

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
-import signal
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import functools
+from collections.abc import Sequence
 from typing import Any
 
 import sympy as sp
 
+from symgrad.derive.deadline import run_within, validate_seconds
 from symgrad.derive.derivation import Derivation
 from symgrad.derive.elementary import elementary_steps
 from symgrad.derive.steps import Step
@@ -24,48 +22,7 @@ __all__ = ["MAX_VARIABLES", "TIME_LIMIT", "gradient"]
 #: The most variables :func:`gradient` differentiates in one call.
 MAX_VARIABLES = 100
 #: Seconds of symbolic work :func:`gradient` allows by default.
-TIME_LIMIT = 20.0
-
-
-class _Expired(BaseException):
-    """Raised by the alarm; a BaseException, so that no ``except Exception`` inside SymPy swallows it."""
-
-
-@contextmanager
-def _time_limit(seconds: float | None) -> Iterator[None]:
-    """Stop the block with ComplexityError after ``seconds`` (main thread, POSIX, SIGALRM free)."""
-    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
-                                or not 0 < seconds < math.inf):
-        msg = f"time_limit must be a positive number of seconds or None, got {seconds!r}"
-        raise UnknownNameError(msg)
-    usable = (
-        seconds is not None
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-        and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None)
-    )
-    if not usable:
-        yield
-        return
-
-    def expire(signum: int, frame: Any) -> None:
-        raise _Expired
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    try:
-        try:
-            signal.setitimer(signal.ITIMER_REAL, float(seconds))  # type: ignore[arg-type]
-            yield
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-    except _Expired:
-        msg = (
-            f"the gradient took more than {seconds:g} s of symbolic work, the limit (time_limit=): "
-            "simplify the expression, or differentiate fewer variables with wrt=[...]"
-        )
-        raise ComplexityError(msg) from None
-
+TIME_LIMIT = 5.0
 
 
 def _as_expression(expr: Any) -> sp.Expr:
@@ -92,9 +49,10 @@ def gradient(
     time_limit : float or None
         Seconds of symbolic work allowed (:data:`TIME_LIMIT` by default; None for no limit).
         SymPy can take hours on small but hostile input (``x**x**x**x**x**x**x**x**x**x**y``);
-        past the limit the work stops with :class:`~symgrad.errors.ComplexityError`. The limit
-        uses ``SIGALRM``, so it applies in the main thread on POSIX systems, when no other
-        ``SIGALRM`` handler is installed.
+        past the limit the work stops with :class:`~symgrad.errors.ComplexityError`. With a
+        limit, the symbolic work runs in a child process that is ended at the deadline
+        (:mod:`symgrad.derive.deadline`), so the limit holds in any thread and under any
+        signal handler, and no signal of the caller's is touched; with None it runs here.
 
     Examples
     --------
@@ -110,6 +68,7 @@ def gradient(
     """
     expression = _as_expression(expr)
     kink = kink_value(kink)
+    seconds = validate_seconds(time_limit)
     symbols = {str(s): s for s in sorted(expression.free_symbols, key=sp.default_sort_key)}
     names = _resolve(symbols, wrt)
     if len(names) > MAX_VARIABLES:
@@ -118,8 +77,16 @@ def gradient(
             f"at most {MAX_VARIABLES} at once (each with its own steps and proof): choose some with wrt=[...]"
         )
         raise ComplexityError(msg)
-    with _time_limit(time_limit):
-        return _derive(expression, symbols, names, kink)
+    work = functools.partial(_derive, expression, symbols, names, kink)
+    return run_within(seconds, work, functools.partial(_expired, seconds))
+
+
+def _expired(seconds: float | None) -> ComplexityError:
+    msg = (
+        f"the gradient took more than {seconds:g} s of symbolic work, the limit (time_limit=): "
+        "simplify the expression, differentiate fewer variables with wrt=[...], or raise time_limit"
+    )
+    return ComplexityError(msg)
 
 
 def _real_diff(expression: sp.Expr, var: sp.Symbol) -> sp.Expr:
