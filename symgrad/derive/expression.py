@@ -15,7 +15,7 @@ from symgrad.derive.derivation import Derivation
 from symgrad.derive.elementary import elementary_steps
 from symgrad.derive.steps import Step
 from symgrad.derive.verify import prove_equal
-from symgrad.errors import ComplexityError, ParseError, UnknownNameError
+from symgrad.errors import ComplexityError, ParseError, UndefinedValueError, UnknownNameError
 from symgrad.functions import kink_value, with_kink
 from symgrad.parse import parse_expression
 
@@ -68,6 +68,43 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
 
 
 
+_UNDEFINED = {
+    sp.zoo: "zoo, complex infinity (a division by zero)",
+    sp.oo: "oo, an infinity",
+    sp.S.NegativeInfinity: "-oo, an infinity",
+    sp.nan: "nan, an undefined value (such as 0/0 or oo - oo)",
+}
+
+
+def _undefined_part(expr: sp.Expr) -> str:
+    """What makes ``expr`` have no real value for real inputs, or "" when nothing does.
+
+    The constant parts are what can be told apart symbolically: ``zoo`` (from ``x/0``), an
+    infinity, ``nan``, or a complex number such as ``I`` (from ``sqrt(-1)``) or ``(-1)**(1/3)``.
+    """
+    nodes = sp.preorder_traversal(expr)
+    for node in nodes:
+        if node in _UNDEFINED:
+            return _UNDEFINED[node]
+        if getattr(node, "is_number", False):
+            if node.is_extended_real is False:
+                return f"the complex number {sp.sstr(node)}"
+            nodes.skip()  # a real constant: nothing inside it matters
+    return ""
+
+
+def _check_defined(what: str, expr: sp.Expr) -> None:
+    problem = _undefined_part(expr)
+    if problem:
+        text = sp.sstr(expr)
+        text = text if len(text) <= 120 else text[:117] + "..."
+        msg = (
+            f"{what} = {text} has no real value: it contains {problem}; "
+            "expected an expression that is real and finite for real inputs"
+        )
+        raise UndefinedValueError(msg)
+
+
 def _as_expression(expr: Any) -> sp.Expr:
     if isinstance(expr, str):
         return parse_expression(expr)
@@ -109,6 +146,7 @@ def gradient(
     symgrad.errors.UnknownNameError: cannot differentiate with respect to 'z': the expression's variables are x, y
     """
     expression = _as_expression(expr)
+    _check_defined("the expression f", expression)
     kink = kink_value(kink)
     symbols = {str(s): s for s in sorted(expression.free_symbols, key=sp.default_sort_key)}
     names = _resolve(symbols, wrt)
@@ -139,6 +177,7 @@ def _derive(expression: sp.Expr, symbols: dict[str, sp.Symbol], names: tuple[str
     for name in names:
         var = symbols[name]
         derivative = with_kink(_real_diff(expression, var), kink)
+        _check_defined(f"the partial derivative df/d{name}", derivative)
         lhs = sp.Symbol(f"df/d{name}")
         sub = elementary_steps(expression, var, kink=kink)
         ok = bool(sub) and prove_equal(sub[-1].rhs, derivative)
