@@ -53,7 +53,8 @@ input, so that a backward that uses a stale cache is caught.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,7 +128,8 @@ def check_layer(
     method : {"central", "richardson", "complex"}
         Finite-difference method.
     rtol : float, optional
-        Override the relative tolerances (see :data:`symgrad.check.compare.TOLERANCES`).
+        Override the relative tolerances (see :data:`symgrad.check.compare.TOLERANCES`); a
+        positive number, since finite differences are never exact (rtol=0 is refused).
     kink : 0, 1/2 or 1
         The spec's derivative of ReLU at 0.
     dout : array_like or float, optional
@@ -199,28 +201,46 @@ def check_layer(
         msg = f"params must name the parameters (['W', 'b']) or map them ({{'W': 'dW'}}), got {params!r:.80}"
         raise UnknownNameError(msg)
     runner = _runner(layer, params, spec)
-    # Streams of their own (not default_rng(seed) itself, which users often draw x from too).
-    x_warm = np.random.default_rng([seed, _WARM_STREAM]).standard_normal(x.shape)
-    try:
-        out = runner.first_output(x, target)
-    except LayerError:  # a shape that does not fit the spec is the likely reason
-        in_features = getattr(spec, "in_features", None)
-        if in_features is not None and (x.ndim != 2 or x.shape[1] != in_features):
-            msg = f"the spec {spec!r} takes x of shape (N, {in_features}); x has shape {x.shape}"
-            raise ShapeError(msg) from None
-        if isinstance(spec, Loss) and target is not None and target.shape != x.shape:
-            msg = f"the spec {spec!r} takes t of the shape of x, {x.shape}; t has shape {target.shape}"
-            raise ShapeError(msg) from None
-        raise
-    upstream = _upstream(dout, out, target is not None, np.random.default_rng([seed, _DOUT_STREAM]))
-    notes = runner.resolve(x, target, upstream)
-    values = runner.values()
-    rules = _rules(spec, x, values, runner.roles, kink)
-    refuse_long_sweep({"x": x, **values}, ("x", *values), method, "check the layer on a smaller x (a few rows do)")
-    return _Check(runner, rules, x, target, values, upstream, x_warm, method, rtol, seed, notes).report()
+    with _exit_refused(runner.label):  # a layer calling sys.exit() must not end the caller's process
+        # Streams of their own (not default_rng(seed) itself, which users often draw x from too).
+        x_warm = np.random.default_rng([seed, _WARM_STREAM]).standard_normal(x.shape)
+        try:
+            out = runner.first_output(x, target)
+        except LayerError:  # a shape that does not fit the spec is the likely reason
+            in_features = getattr(spec, "in_features", None)
+            if in_features is not None and (x.ndim != 2 or x.shape[1] != in_features):
+                msg = f"the spec {spec!r} takes x of shape (N, {in_features}); x has shape {x.shape}"
+                raise ShapeError(msg) from None
+            if isinstance(spec, Loss) and target is not None and target.shape != x.shape:
+                msg = f"the spec {spec!r} takes t of the shape of x, {x.shape}; t has shape {target.shape}"
+                raise ShapeError(msg) from None
+            raise
+        upstream = _upstream(dout, out, target is not None, np.random.default_rng([seed, _DOUT_STREAM]))
+        notes = runner.resolve(x, target, upstream)
+        values = runner.values()
+        rules = _rules(spec, x, values, runner.roles, kink)
+        refuse_long_sweep({"x": x, **values}, ("x", *values), method, "check the layer on a smaller x (a few rows do)")
+        return _Check(runner, rules, x, target, values, upstream, x_warm, method, rtol, seed, notes).report()
 
 
 # -- arguments ----------------------------------------------------------------------
+
+
+@contextmanager
+def _exit_refused(label: str) -> Iterator[None]:
+    """SystemExit raised by the user's layer becomes a LayerError; KeyboardInterrupt still propagates."""
+    try:
+        yield
+    except SystemExit as exc:
+        raise _exit_error(label, "forward() or backward()", exc) from None
+
+
+def _exit_error(label: str, method: str, exc: SystemExit) -> LayerError:
+    msg = (
+        f"your layer {label}'s {method} raised SystemExit({exc.code!r}) during the check: a layer must not "
+        "exit the process; raise an exception instead (one raised by backward() is reported as a failing row)"
+    )
+    return LayerError(msg)
 
 
 def _as_spec(spec: Any, *, loss: bool) -> Layer | None:
@@ -337,6 +357,8 @@ class _Runner:
         x_before = x_in.copy()
         try:
             dx, grads = self.backward(state, dout_in)
+        except SystemExit as exc:
+            raise _exit_error(self.label, "backward()", exc) from None
         except Exception as error:
             return _Run(out, error=error)
         if not np.array_equal(x_in, x_before):
@@ -691,6 +713,8 @@ class _Check:
         if raw is None:
             return None, f"{what} is None: backward() did not compute it"
         try:
+            if np.iscomplexobj(raw):  # np.array(..., dtype=float) would drop the imaginary part with a warning
+                return None, f"{what} is complex ({np.asarray(raw).dtype}): backward() must return real values"
             got = np.array(raw, dtype=float)
         except (TypeError, ValueError):
             return None, f"{what} is a {type(raw).__name__}, not an array of numbers"
@@ -895,7 +919,7 @@ def _gradient(run: _Run, name: str) -> Any:
 
 
 def _as_floats(value: Any) -> np.ndarray | None:
-    if value is None or value is _MISSING:
+    if value is None or value is _MISSING or np.iscomplexobj(value):
         return None
     try:
         return np.asarray(value, dtype=float)
