@@ -60,7 +60,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.check.compare import Comparison, compare, tolerance
+from symgrad.check.compare import TOLERANCES, Comparison, compare, noise_floor, tolerance
 from symgrad.check.diagnose import MATCH_RTOL, Evidence, diagnose, diagnose_error
 from symgrad.check.report import CheckReport, CheckRow, check_options, refuse_long_sweep
 from symgrad.check.rules import SpecRules, evaluate, spec_rules, to_text
@@ -728,11 +728,12 @@ class _Check:
         self, name: str, sym: Any, got: np.ndarray, num: np.ndarray, main: _Run, numeric: finite.FiniteResult
     ) -> CheckRow:
         exact, ntol = tolerance("exact", override=self.rtol), tolerance(self.method, override=self.rtol)
-        pairs: dict[str, tuple[Comparison, float]] = {"numeric vs backward": (compare(num, got), ntol)}
+        floor = self.numeric_floor(name, got, main, numeric)
+        pairs: dict[str, tuple[Comparison, float]] = {"numeric vs backward": (compare(num, got, floor), ntol)}
         if sym is not None:
             pairs = {
                 "backward vs symbolic": (compare(got, sym), exact),
-                "numeric vs symbolic": (compare(num, sym), ntol),
+                "numeric vs symbolic": (compare(num, sym, floor), ntol),
                 **pairs,
             }
         failing = {pair for pair, (c, tol) in pairs.items() if not c.passes(tol)}
@@ -759,6 +760,31 @@ class _Check:
         tols = {"exact": exact, self.method: ntol} if sym is not None else {self.method: ntol}
         return CheckRow(name, got.shape, sym, got, num, worst.rel_error, worst.elem_rel_error, worst.abs_error,
                         worst.worst_index, worst_pair, tols, status, message, diagnosis)
+
+    def numeric_floor(self, name: str, got: np.ndarray, main: _Run, numeric: finite.FiniteResult) -> float:
+        """The gradient scale below which finite differences of this forward are rounding noise.
+
+        A step that moves a parameter by 1e-5 moves the layer's value by about that much, which
+        is lost when the values are around 1e200 (b at x ~ 1e200): the difference quotient then
+        has an error of eps * |value| / step, far above the gradient. Errors are measured
+        against that noise, as :func:`symgrad.check.compare.noise_floor` says; such a gradient
+        is then checked by backward vs the spec's rule alone, and a note says so.
+        """
+        if numeric.method == "complex":  # no subtraction, no cancellation
+            return 0.0
+        magnitude = float(np.sum(np.abs(np.asarray(main.out, dtype=float) * np.asarray(self.dout, dtype=float))))
+        if not np.isfinite(magnitude):
+            return 0.0
+        step = float(np.min(numeric.steps[name]))
+        noise = noise_floor(numeric.method, magnitude, step) * TOLERANCES["float64"][numeric.method]
+        if magnitude > 1 and noise > float(np.max(np.abs(got), initial=0.0)):
+            checked = "against the spec's rule alone" if self.rules is not None else "by nothing: give a spec"
+            self.notes.append(
+                f"d{name}: finite differences cannot resolve it at this point: the layer's values are so large "
+                f"(about {magnitude:.3g}) that a step of d{name} is lost in rounding (noise about {noise:.3g}); "
+                f"d{name} is checked {checked}"
+            )
+        return noise / tolerance(self.method, override=self.rtol)
 
     def slightly_other_function(self, failing: set[str], pairs: Mapping[str, tuple[Comparison, float]]) -> bool:
         """Backward equals the spec's rule, and finite differences of forward() are only slightly off both."""
