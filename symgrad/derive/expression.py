@@ -133,6 +133,14 @@ def gradient(
         uses ``SIGALRM``, so it applies in the main thread on POSIX systems, when no other
         ``SIGALRM`` handler is installed.
 
+    Raises
+    ------
+    ParseError, UnsafeExpressionError, ComplexityError
+        The string is not a formula symgrad accepts (see :func:`symgrad.parse.parse_expression`).
+    UndefinedValueError
+        The expression or a partial derivative has no real value: ``zoo`` (``x/0``), an
+        infinity, ``nan``, or a complex constant such as ``I`` (``sqrt(-1)``).
+
     Examples
     --------
     >>> d = gradient("3*x + 4*y")
@@ -144,6 +152,10 @@ def gradient(
     Traceback (most recent call last):
     ...
     symgrad.errors.UnknownNameError: cannot differentiate with respect to 'z': the expression's variables are x, y
+    >>> gradient("sqrt(-1)*x")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    symgrad.errors.UndefinedValueError: the expression f = I*x has no real value: it contains the complex number I; ...
     """
     expression = _as_expression(expr)
     _check_defined("the expression f", expression)
