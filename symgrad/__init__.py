@@ -32,6 +32,7 @@ from symgrad.errors import (
     ShapeError,
     SpecError,
     SymgradError,
+    UndefinedValueError,
     UnknownNameError,
     UnsafeExpressionError,
 )
@@ -114,6 +115,7 @@ __all__ = [
     "Step",
     "SymgradError",
     "Tanh",
+    "UndefinedValueError",
     "UnknownNameError",
     "UnsafeExpressionError",
     "article_network",

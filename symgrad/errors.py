@@ -17,6 +17,7 @@ __all__ = [
     "ShapeError",
     "SpecError",
     "SymgradError",
+    "UndefinedValueError",
     "UnknownNameError",
     "UnsafeExpressionError",
 ]
@@ -52,6 +53,11 @@ class DTypeError(SymgradError, TypeError):
 
 class NonFiniteError(SymgradError, ValueError):
     """A value is NaN or infinite."""
+
+
+class UndefinedValueError(SymgradError, ValueError):
+    """A result has no real value: complex infinity (a division by zero), an infinity, NaN,
+    or a complex number from real inputs."""
 
 
 class LayerError(SymgradError):

@@ -161,7 +161,20 @@ class _Builder:
             self.fail(ComplexityError, f"a number here has more than {_MAX_DIGITS} digits", node)
         if result in _UNDEFINED:
             self.fail(ParseError, f"this part is undefined or infinite ({result}); a division by zero?", node)
+        if isinstance(result, (sp.Pow, sp.Mul)):
+            self.check_exponents(result, node)
         return result
+
+    def check_exponents(self, result: sp.Expr, node: ast.expr) -> None:
+        """Powers of powers and products of powers multiply or add their exponents: (x**1000)**1000 is
+        x**1000000, past the limit that each literal exponent keeps."""
+        for part in (result, *result.args) if isinstance(result, sp.Mul) else (result,):
+            if isinstance(part, sp.Pow) and part.exp.is_Number and abs(part.exp) > _MAX_EXPONENT:
+                msg = (
+                    f"this part makes {sp.sstr(part.base)} to the power {part.exp}, which is too large "
+                    f"(powers of powers multiply exponents, products of powers add them); the limit is {_MAX_EXPONENT}"
+                )
+                self.fail(ComplexityError, msg, node)
 
     def constant(self, node: ast.Constant) -> sp.Expr:
         value = node.value
@@ -211,7 +224,13 @@ class _Builder:
         rest = [(op, self.build(operand, depth + 1)) for op, operand in reversed(chain)]
         if group == "+":
             return sp.Add(first, *(-term if isinstance(op, ast.Sub) else term for op, term in rest))
-        return sp.Mul(first, *(sp.Pow(term, -1) if isinstance(op, ast.Div) else term for op, term in rest))
+        factors = [first]
+        for (op, term), (_, operand) in zip(rest, reversed(chain), strict=True):
+            factor = sp.Pow(term, -1) if isinstance(op, ast.Div) else term
+            if factor in _UNDEFINED:  # x/0 makes zoo*x, which the check of each node's result misses
+                self.fail(ParseError, f"division by {term} is undefined; expected a nonzero divisor", operand)
+            factors.append(factor)
+        return sp.Mul(*factors)
 
     def power(self, base: sp.Expr, exponent: sp.Expr, node: ast.BinOp) -> sp.Expr:
         if exponent.is_Number and abs(exponent) > _MAX_EXPONENT:
@@ -272,7 +291,8 @@ def parse_expression(
     ParseError
         For text that is not a valid expression, or is undefined (``1/0``).
     ComplexityError
-        For text over one of the limits, exponents above 1000 in magnitude and
+        For text over one of the limits, exponents above 1000 in magnitude (also where
+        powers of powers or products of powers combine them: ``(x**1000)**1000``) and
         numbers of more than 100 digits.
 
     Examples

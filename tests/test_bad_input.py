@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import sympy
 import sympy.parsing.sympy_parser
 
 import symgrad
@@ -35,6 +36,7 @@ from symgrad.errors import (
     ShapeError,
     SpecError,
     SymgradError,
+    UndefinedValueError,
     UnknownNameError,
     UnsafeExpressionError,
 )
@@ -125,6 +127,25 @@ class ForwardRaises(Affine):
         raise KeyError("boom")
 
 
+class BackwardExits(Affine):
+    def backward(self, dout):
+        raise SystemExit(3)
+
+
+class ForwardExitsLater(Affine):
+    """Exits in a forward pass of the finite-difference sweep, after the first calls succeeded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls > 4:
+            raise SystemExit("bye")
+        return super().forward(x)
+
+
 X = np.random.default_rng(1).standard_normal((4, 3))
 SPEC = symgrad.Affine(3, 2)
 
@@ -151,6 +172,11 @@ CATALOG = [
                  f"cannot differentiate with respect to '{MARK}'", id="check-wrt"),
     pytest.param(lambda: symgrad.derive(_net()).lambdify()(**_good(), **{MARK: 1.0}), UnknownNameError,
                  f"unknown input '{MARK}'", id="lambdify-kwargs"),
+    pytest.param(lambda: symgrad.derive(_net()).lambdify()(1.0, 2.0), UnknownNameError,
+                 "a compiled gradient takes its inputs by name, got 2 positional arguments: call it as grad(x=..., ",
+                 id="lambdify-positional"),  # was a raw TypeError
+    pytest.param(lambda: symgrad.gradient("3*x + 4*y").lambdify()(1.0, y=2.0), UnknownNameError,
+                 "got 1 positional argument: call it as grad(x=..., y=...)", id="gradient-lambdify-positional"),
     pytest.param(lambda: symgrad.gradient("3*x + 4*y").lambdify()(x=1.0, y=2.0, z=3.0), UnknownNameError,
                  "unknown input 'z'; this derivation takes x, y", id="gradient-lambdify-kwargs"),
     pytest.param(lambda: symgrad.gradient("3*x + 4*y", wrt=[MARK]), UnknownNameError,
@@ -174,8 +200,12 @@ CATALOG = [
     # options
     pytest.param(lambda: symgrad.check(_net(), seed=-1), UnknownNameError, "seed must be a non-negative integer",
                  id="check-seed"),
-    pytest.param(lambda: symgrad.check(_net(), rtol=MARK), UnknownNameError, "rtol must be a non-negative number",
+    pytest.param(lambda: symgrad.check(_net(), rtol=MARK), UnknownNameError, "rtol must be a positive number",
                  id="check-rtol"),
+    pytest.param(lambda: symgrad.check(_net(), rtol=0), UnknownNameError,
+                 "0 is not allowed: finite differences are never exact", id="check-rtol-zero"),  # was ZeroDivisionError
+    pytest.param(lambda: symgrad.check(_net(), rtol=0.0, mode="fast"), UnknownNameError, "rtol must be a positive",
+                 id="check-fast-rtol-zero"),
     pytest.param(lambda: symgrad.check(_net(), mode=MARK), UnknownNameError, "choose 'full' or 'fast'",
                  id="check-mode"),
     pytest.param(lambda: symgrad.check(_net(), method=MARK), UnknownNameError, "choose one of 'central'",
@@ -186,7 +216,9 @@ CATALOG = [
     pytest.param(lambda: symgrad.check(NET), UnknownNameError, "takes a symgrad Network", id="check-string"),
     pytest.param(lambda: symgrad.derive(NET), UnknownNameError, "for an expression use gradient()", id="derive-string"),
     pytest.param(_layer(seed="a"), UnknownNameError, "seed must be a non-negative integer", id="check-layer-seed"),
-    pytest.param(_layer(rtol=MARK), UnknownNameError, "rtol must be a non-negative number", id="check-layer-rtol"),
+    pytest.param(_layer(rtol=MARK), UnknownNameError, "rtol must be a positive number", id="check-layer-rtol"),
+    pytest.param(_layer(rtol=0), UnknownNameError, "0 is not allowed: finite differences are never exact",
+                 id="check-layer-rtol-zero"),  # was a raw ZeroDivisionError
     pytest.param(lambda: symgrad.gradient("x*y", time_limit=-1), UnknownNameError,
                  "time_limit must be a positive number", id="gradient-time-limit"),
     # shapes that do not match
@@ -250,6 +282,11 @@ CATALOG = [
     # layers that break the protocol (a backward that raises is reported, see below)
     pytest.param(lambda: symgrad.check_layer(ForwardRaises(), SPEC, x=X), LayerError,
                  "ForwardRaises's forward raised KeyError: 'boom' (x has shape (4, 3))", id="forward-raises"),
+    pytest.param(lambda: symgrad.check_layer(BackwardExits(), SPEC, x=X), LayerError,
+                 "your layer BackwardExits's backward() raised SystemExit(3) during the check", id="backward-exits"),
+    pytest.param(lambda: symgrad.check_layer(ForwardExitsLater(), SPEC, x=X), LayerError,
+                 "your layer ForwardExitsLater's forward() or backward() raised SystemExit('bye')",
+                 id="forward-exits-in-sweep"),
     pytest.param(lambda: symgrad.check_layer(object(), SPEC, x=X), LayerError,
                  "takes a layer with forward(x) and backward(dout) methods", id="not-a-layer"),
     pytest.param(lambda: symgrad.check_layer(Affine(), MARK, x=X), SpecError, "spec must be a symgrad layer",
@@ -305,6 +342,34 @@ CATALOG = [
                  id="expr-many-variables"),
     pytest.param(lambda: symgrad.gradient(TOWER, time_limit=0.3), ComplexityError,
                  "the gradient took more than 0.3 s of symbolic work", id="expr-time-limit"),
+    pytest.param(lambda: symgrad.gradient(f"((({MARK}**1000)**1000)**1000)"), ComplexityError,
+                 f"makes {MARK} to the power 1000000, which is too large (powers of powers multiply",
+                 id="expr-nested-powers"),  # each exponent was within the limit; their product was not checked
+    pytest.param(lambda: symgrad.gradient(f"{MARK}**1000 * {MARK}**1000"), ComplexityError,
+                 f"makes {MARK} to the power 2000", id="expr-product-of-powers"),
+    # undefined and complex values: never a result such as zoo, nor a complex value dropped to its real part
+    pytest.param(lambda: symgrad.gradient(f"{MARK}/0"), ParseError, "division by 0 is undefined; expected a nonzero",
+                 id="expr-divide-by-zero"),  # returned zoo
+    pytest.param(lambda: symgrad.gradient(f"{MARK} - {MARK}/(1 - 1)"), ParseError, "division by 0 is undefined",
+                 id="expr-minus-divide-by-zero"),  # lambdify() raised a raw KeyError: 'ComplexInfinity'
+    pytest.param(lambda: symgrad.gradient(sympy.Symbol("x") / 0), UndefinedValueError,
+                 "the expression f = zoo*x has no real value: it contains zoo, complex infinity (a division by zero)",
+                 id="sympy-divide-by-zero"),
+    pytest.param(lambda: symgrad.gradient(sympy.Symbol("x") - sympy.Symbol("x") / 0), UndefinedValueError,
+                 "contains zoo", id="sympy-minus-divide-by-zero"),
+    pytest.param(lambda: symgrad.gradient(sympy.oo * sympy.Symbol("x")), UndefinedValueError,
+                 "contains oo, an infinity", id="sympy-infinity"),
+    pytest.param(lambda: symgrad.gradient(f"sqrt(-1)*{MARK}"), UndefinedValueError,
+                 f"f = I*{MARK} has no real value: it contains the complex number I; expected an expression that",
+                 id="expr-sqrt-minus-one"),  # gave I symbolically, then 0.0 from lambdify()
+    pytest.param(lambda: symgrad.gradient(f"log(-1)*{MARK}"), UndefinedValueError, "the complex number I",
+                 id="expr-log-minus-one"),
+    pytest.param(lambda: symgrad.gradient(sympy.Rational(-1) ** sympy.Rational(1, 3) * sympy.Symbol("x")),
+                 UndefinedValueError, "the complex number (-1)**(1/3)", id="sympy-cube-root-minus-one"),
+    pytest.param(lambda: symgrad.gradient("sqrt(x)").lambdify()(x=-1.0), NonFiniteError,
+                 "the function's value is nan at these values", id="lambdify-outside-domain"),
+    pytest.param(lambda: symgrad.gradient("1/x").lambdify()(x=0.0), NonFiniteError,
+                 "is inf at these values", id="lambdify-pole"),
     pytest.param(lambda: symgrad.gradient(None), ParseError, "takes an expression string or a SymPy expression",
                  id="expr-none"),
     # sizes that would allocate or run for hours
@@ -332,7 +397,7 @@ def test_bad_input_raises_a_symgrad_error_naming_the_problem(call, error, phrase
 def test_the_catalog_covers_every_kind_of_symgrad_error():
     kinds = {param.values[1] for param in CATALOG}
     assert kinds == {ComplexityError, DTypeError, LayerError, NonFiniteError, ParseError, ShapeError, SpecError,
-                     UnknownNameError, UnsafeExpressionError}
+                     UndefinedValueError, UnknownNameError, UnsafeExpressionError}
 
 
 def test_a_huge_layer_is_built_and_derived_but_never_sampled():
@@ -349,6 +414,15 @@ def test_fast_mode_is_not_refused_where_a_full_sweep_is():
     assert report.ok
     with pytest.raises(ComplexityError):
         symgrad.check(_big_affine(2000))
+
+
+def test_a_keyboard_interrupt_in_a_users_backward_still_propagates():
+    class Interrupted(Affine):
+        def backward(self, dout):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        symgrad.check_layer(Interrupted(), SPEC, x=X)
 
 
 def test_python_integers_are_numbers_not_integer_arrays():
@@ -390,6 +464,18 @@ class BackwardNaN(Affine):
         return np.full(self.x.shape, np.nan)
 
 
+class BackwardComplex(Affine):
+    def backward(self, dout):
+        return super().backward(dout) + 1j
+
+
+class BackwardComplexDW(Affine):
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.dW = self.dW.astype(complex)  # an imaginary part of 0 still says the arithmetic went complex
+        return dx
+
+
 MISBEHAVING = [
     pytest.param(BackwardRaises, "x", "dx: backward() raised ZeroDivisionError: bad; expected dx = dout @ W.T",
                  id="backward-raises"),
@@ -398,6 +484,10 @@ MISBEHAVING = [
                  id="backward-wrong-shape"),
     pytest.param(BackwardNoDW, "W", "backward() did not store it", id="backward-no-dW"),
     pytest.param(BackwardNaN, "x", "holds NaN or infinity", id="backward-nan"),
+    # Regression: the imaginary part was dropped with a ComplexWarning and the row passed.
+    pytest.param(BackwardComplex, "x", "dx (backward()'s return value) is complex (complex128): backward() must return "
+                 "real values", id="backward-complex"),
+    pytest.param(BackwardComplexDW, "W", "dW (self.dW) is complex", id="backward-complex-dW"),
 ]
 
 
@@ -434,6 +524,8 @@ CLI = [
     pytest.param(["gradient", f"{MARK} + " * 12_500 + "x"], "the limit is 10000", id="gradient-100kB"),
     pytest.param(["gradient", "(" * 500 + MARK + ")" * 500], "too many nested", id="gradient-deep"),
     pytest.param(["gradient", "*".join(f"{MARK}{i}" for i in range(150))], "at most 100", id="gradient-variables"),
+    pytest.param(["gradient", f"{MARK}/0"], "division by 0 is undefined", id="gradient-divide-by-zero"),  # exited 1
+    pytest.param(["gradient", f"sqrt(-1)*{MARK}"], "contains the complex number I", id="gradient-complex"),
     pytest.param(["gradient", "3*x", "--wrt", MARK], f"cannot differentiate with respect to '{MARK}'",
                  id="gradient-wrt"),
 ]

@@ -53,13 +53,14 @@ input, so that a backward that uses a stale cache is caught.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from symgrad.check.compare import Comparison, compare, tolerance
+from symgrad.check.compare import TOLERANCES, Comparison, compare, noise_floor, tolerance
 from symgrad.check.diagnose import MATCH_RTOL, Evidence, diagnose, diagnose_error
 from symgrad.check.report import CheckReport, CheckRow, check_options, refuse_long_sweep
 from symgrad.check.rules import SpecRules, evaluate, spec_rules, to_text
@@ -127,7 +128,8 @@ def check_layer(
     method : {"central", "richardson", "complex"}
         Finite-difference method.
     rtol : float, optional
-        Override the relative tolerances (see :data:`symgrad.check.compare.TOLERANCES`).
+        Override the relative tolerances (see :data:`symgrad.check.compare.TOLERANCES`); a
+        positive number, since finite differences are never exact (rtol=0 is refused).
     kink : 0, 1/2 or 1
         The spec's derivative of ReLU at 0.
     dout : array_like or float, optional
@@ -199,28 +201,46 @@ def check_layer(
         msg = f"params must name the parameters (['W', 'b']) or map them ({{'W': 'dW'}}), got {params!r:.80}"
         raise UnknownNameError(msg)
     runner = _runner(layer, params, spec)
-    # Streams of their own (not default_rng(seed) itself, which users often draw x from too).
-    x_warm = np.random.default_rng([seed, _WARM_STREAM]).standard_normal(x.shape)
-    try:
-        out = runner.first_output(x, target)
-    except LayerError:  # a shape that does not fit the spec is the likely reason
-        in_features = getattr(spec, "in_features", None)
-        if in_features is not None and (x.ndim != 2 or x.shape[1] != in_features):
-            msg = f"the spec {spec!r} takes x of shape (N, {in_features}); x has shape {x.shape}"
-            raise ShapeError(msg) from None
-        if isinstance(spec, Loss) and target is not None and target.shape != x.shape:
-            msg = f"the spec {spec!r} takes t of the shape of x, {x.shape}; t has shape {target.shape}"
-            raise ShapeError(msg) from None
-        raise
-    upstream = _upstream(dout, out, target is not None, np.random.default_rng([seed, _DOUT_STREAM]))
-    notes = runner.resolve(x, target, upstream)
-    values = runner.values()
-    rules = _rules(spec, x, values, runner.roles, kink)
-    refuse_long_sweep({"x": x, **values}, ("x", *values), method, "check the layer on a smaller x (a few rows do)")
-    return _Check(runner, rules, x, target, values, upstream, x_warm, method, rtol, seed, notes).report()
+    with _exit_refused(runner.label):  # a layer calling sys.exit() must not end the caller's process
+        # Streams of their own (not default_rng(seed) itself, which users often draw x from too).
+        x_warm = np.random.default_rng([seed, _WARM_STREAM]).standard_normal(x.shape)
+        try:
+            out = runner.first_output(x, target)
+        except LayerError:  # a shape that does not fit the spec is the likely reason
+            in_features = getattr(spec, "in_features", None)
+            if in_features is not None and (x.ndim != 2 or x.shape[1] != in_features):
+                msg = f"the spec {spec!r} takes x of shape (N, {in_features}); x has shape {x.shape}"
+                raise ShapeError(msg) from None
+            if isinstance(spec, Loss) and target is not None and target.shape != x.shape:
+                msg = f"the spec {spec!r} takes t of the shape of x, {x.shape}; t has shape {target.shape}"
+                raise ShapeError(msg) from None
+            raise
+        upstream = _upstream(dout, out, target is not None, np.random.default_rng([seed, _DOUT_STREAM]))
+        notes = runner.resolve(x, target, upstream)
+        values = runner.values()
+        rules = _rules(spec, x, values, runner.roles, kink)
+        refuse_long_sweep({"x": x, **values}, ("x", *values), method, "check the layer on a smaller x (a few rows do)")
+        return _Check(runner, rules, x, target, values, upstream, x_warm, method, rtol, seed, notes).report()
 
 
 # -- arguments ----------------------------------------------------------------------
+
+
+@contextmanager
+def _exit_refused(label: str) -> Iterator[None]:
+    """SystemExit raised by the user's layer becomes a LayerError; KeyboardInterrupt still propagates."""
+    try:
+        yield
+    except SystemExit as exc:
+        raise _exit_error(label, "forward() or backward()", exc) from None
+
+
+def _exit_error(label: str, method: str, exc: SystemExit) -> LayerError:
+    msg = (
+        f"your layer {label}'s {method} raised SystemExit({exc.code!r}) during the check: a layer must not "
+        "exit the process; raise an exception instead (one raised by backward() is reported as a failing row)"
+    )
+    return LayerError(msg)
 
 
 def _as_spec(spec: Any, *, loss: bool) -> Layer | None:
@@ -337,6 +357,8 @@ class _Runner:
         x_before = x_in.copy()
         try:
             dx, grads = self.backward(state, dout_in)
+        except SystemExit as exc:
+            raise _exit_error(self.label, "backward()", exc) from None
         except Exception as error:
             return _Run(out, error=error)
         if not np.array_equal(x_in, x_before):
@@ -691,6 +713,8 @@ class _Check:
         if raw is None:
             return None, f"{what} is None: backward() did not compute it"
         try:
+            if np.iscomplexobj(raw):  # np.array(..., dtype=float) would drop the imaginary part with a warning
+                return None, f"{what} is complex ({np.asarray(raw).dtype}): backward() must return real values"
             got = np.array(raw, dtype=float)
         except (TypeError, ValueError):
             return None, f"{what} is a {type(raw).__name__}, not an array of numbers"
@@ -704,11 +728,12 @@ class _Check:
         self, name: str, sym: Any, got: np.ndarray, num: np.ndarray, main: _Run, numeric: finite.FiniteResult
     ) -> CheckRow:
         exact, ntol = tolerance("exact", override=self.rtol), tolerance(self.method, override=self.rtol)
-        pairs: dict[str, tuple[Comparison, float]] = {"numeric vs backward": (compare(num, got), ntol)}
+        floor = self.numeric_floor(name, got, main, numeric)
+        pairs: dict[str, tuple[Comparison, float]] = {"numeric vs backward": (compare(num, got, floor), ntol)}
         if sym is not None:
             pairs = {
                 "backward vs symbolic": (compare(got, sym), exact),
-                "numeric vs symbolic": (compare(num, sym), ntol),
+                "numeric vs symbolic": (compare(num, sym, floor), ntol),
                 **pairs,
             }
         failing = {pair for pair, (c, tol) in pairs.items() if not c.passes(tol)}
@@ -735,6 +760,31 @@ class _Check:
         tols = {"exact": exact, self.method: ntol} if sym is not None else {self.method: ntol}
         return CheckRow(name, got.shape, sym, got, num, worst.rel_error, worst.elem_rel_error, worst.abs_error,
                         worst.worst_index, worst_pair, tols, status, message, diagnosis)
+
+    def numeric_floor(self, name: str, got: np.ndarray, main: _Run, numeric: finite.FiniteResult) -> float:
+        """The gradient scale below which finite differences of this forward are rounding noise.
+
+        A step that moves a parameter by 1e-5 moves the layer's value by about that much, which
+        is lost when the values are around 1e200 (b at x ~ 1e200): the difference quotient then
+        has an error of eps * |value| / step, far above the gradient. Errors are measured
+        against that noise, as :func:`symgrad.check.compare.noise_floor` says; such a gradient
+        is then checked by backward vs the spec's rule alone, and a note says so.
+        """
+        if numeric.method == "complex":  # no subtraction, no cancellation
+            return 0.0
+        magnitude = float(np.sum(np.abs(np.asarray(main.out, dtype=float) * np.asarray(self.dout, dtype=float))))
+        if not np.isfinite(magnitude):
+            return 0.0
+        step = float(np.min(numeric.steps[name]))
+        noise = noise_floor(numeric.method, magnitude, step) * TOLERANCES["float64"][numeric.method]
+        if magnitude > 1 and noise > float(np.max(np.abs(got), initial=0.0)):
+            checked = "against the spec's rule alone" if self.rules is not None else "by nothing: give a spec"
+            self.notes.append(
+                f"d{name}: finite differences cannot resolve it at this point: the layer's values are so large "
+                f"(about {magnitude:.3g}) that a step of d{name} is lost in rounding (noise about {noise:.3g}); "
+                f"d{name} is checked {checked}"
+            )
+        return noise / tolerance(self.method, override=self.rtol)
 
     def slightly_other_function(self, failing: set[str], pairs: Mapping[str, tuple[Comparison, float]]) -> bool:
         """Backward equals the spec's rule, and finite differences of forward() are only slightly off both."""
@@ -895,7 +945,7 @@ def _gradient(run: _Run, name: str) -> Any:
 
 
 def _as_floats(value: Any) -> np.ndarray | None:
-    if value is None or value is _MISSING:
+    if value is None or value is _MISSING or np.iscomplexobj(value):
         return None
     try:
         return np.asarray(value, dtype=float)

@@ -183,7 +183,8 @@ def check(
     wrt : sequence of str, optional
         The gradients to check (for a Derivation, a subset of its ``wrt``); all by default.
     rtol : float, optional
-        Override the relative tolerances (see :data:`symgrad.check.compare.TOLERANCES`).
+        Override the relative tolerances (see :data:`symgrad.check.compare.TOLERANCES`); a
+        positive number, since finite differences are never exact (rtol=0 is refused).
         Gradients below the rounding noise of a method (exactly 0 at a stationary
         point, say) are measured against that noise (see
         :func:`symgrad.check.compare.noise_floor`).
@@ -344,8 +345,13 @@ def check_options(seed: Any, rtol: Any, progress: Any) -> None:
         msg = f"seed must be a non-negative integer, got {seed!r}"
         raise UnknownNameError(msg)
     if rtol is not None and (isinstance(rtol, bool) or not isinstance(rtol, (int, float, np.floating))
-                             or not 0 <= rtol < np.inf):
-        msg = f"rtol must be a non-negative number (a relative tolerance such as 1e-6), got {rtol!r}"
+                             or not 0 < rtol < np.inf):
+        # 0 is refused rather than taken as "exact": finite differences always carry rounding and
+        # truncation error (about 1e-10 relative at best), so rtol=0 would fail every correct gradient.
+        msg = (
+            f"rtol must be a positive number (a relative tolerance such as 1e-6), got {rtol!r}; "
+            "0 is not allowed: finite differences are never exact, so every check would fail"
+        )
         raise UnknownNameError(msg)
     if progress is not None and not callable(progress):
         msg = f"progress must be a function progress(done, total), got {type(progress).__name__}"

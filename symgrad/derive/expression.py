@@ -13,7 +13,7 @@ from symgrad.derive.derivation import Derivation
 from symgrad.derive.elementary import elementary_steps
 from symgrad.derive.steps import Step
 from symgrad.derive.verify import prove_equal
-from symgrad.errors import ComplexityError, ParseError, UnknownNameError
+from symgrad.errors import ComplexityError, ParseError, UndefinedValueError, UnknownNameError
 from symgrad.functions import kink_value, with_kink
 from symgrad.parse import parse_expression
 
@@ -23,6 +23,43 @@ __all__ = ["MAX_VARIABLES", "TIME_LIMIT", "gradient"]
 MAX_VARIABLES = 100
 #: Seconds of symbolic work :func:`gradient` allows by default.
 TIME_LIMIT = 5.0
+
+
+_UNDEFINED = {
+    sp.zoo: "zoo, complex infinity (a division by zero)",
+    sp.oo: "oo, an infinity",
+    sp.S.NegativeInfinity: "-oo, an infinity",
+    sp.nan: "nan, an undefined value (such as 0/0 or oo - oo)",
+}
+
+
+def _undefined_part(expr: sp.Expr) -> str:
+    """What makes ``expr`` have no real value for real inputs, or "" when nothing does.
+
+    The constant parts are what can be told apart symbolically: ``zoo`` (from ``x/0``), an
+    infinity, ``nan``, or a complex number such as ``I`` (from ``sqrt(-1)``) or ``(-1)**(1/3)``.
+    """
+    nodes = sp.preorder_traversal(expr)
+    for node in nodes:
+        if node in _UNDEFINED:
+            return _UNDEFINED[node]
+        if getattr(node, "is_number", False):
+            if node.is_extended_real is False:
+                return f"the complex number {sp.sstr(node)}"
+            nodes.skip()  # a real constant: nothing inside it matters
+    return ""
+
+
+def _check_defined(what: str, expr: sp.Expr) -> None:
+    problem = _undefined_part(expr)
+    if problem:
+        text = sp.sstr(expr)
+        text = text if len(text) <= 120 else text[:117] + "..."
+        msg = (
+            f"{what} = {text} has no real value: it contains {problem}; "
+            "expected an expression that is real and finite for real inputs"
+        )
+        raise UndefinedValueError(msg)
 
 
 def _as_expression(expr: Any) -> sp.Expr:
@@ -54,6 +91,14 @@ def gradient(
         (:mod:`symgrad.derive.deadline`), so the limit holds in any thread and under any
         signal handler, and no signal of the caller's is touched; with None it runs here.
 
+    Raises
+    ------
+    ParseError, UnsafeExpressionError, ComplexityError
+        The string is not a formula symgrad accepts (see :func:`symgrad.parse.parse_expression`).
+    UndefinedValueError
+        The expression or a partial derivative has no real value: ``zoo`` (``x/0``), an
+        infinity, ``nan``, or a complex constant such as ``I`` (``sqrt(-1)``).
+
     Examples
     --------
     >>> d = gradient("3*x + 4*y")
@@ -65,6 +110,10 @@ def gradient(
     Traceback (most recent call last):
     ...
     symgrad.errors.UnknownNameError: cannot differentiate with respect to 'z': the expression's variables are x, y
+    >>> gradient("sqrt(-1)*x")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    symgrad.errors.UndefinedValueError: the expression f = I*x has no real value: it contains the complex number I; ...
     """
     expression = _as_expression(expr)
     kink = kink_value(kink)
@@ -101,11 +150,13 @@ def _real_diff(expression: sp.Expr, var: sp.Symbol) -> sp.Expr:
 
 
 def _derive(expression: sp.Expr, symbols: dict[str, sp.Symbol], names: tuple[str, ...], kink: Any) -> Derivation:
+    _check_defined("the expression f", expression)  # inside the time limit: assumptions can take a while
     function = sp.Symbol("f")
     steps, results, program, outputs = {}, {}, [], {}
     for name in names:
         var = symbols[name]
         derivative = with_kink(_real_diff(expression, var), kink)
+        _check_defined(f"the partial derivative df/d{name}", derivative)
         lhs = sp.Symbol(f"df/d{name}")
         sub = elementary_steps(expression, var, kink=kink)
         ok = bool(sub) and prove_equal(sub[-1].rhs, derivative)

@@ -21,7 +21,7 @@ import numpy as np
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
-from symgrad.errors import ShapeError, UnknownNameError
+from symgrad.errors import NonFiniteError, ShapeError, UndefinedValueError, UnknownNameError
 from symgrad.layers.losses import log_softmax
 from symgrad.matrixexpr import BATCH, ZETA, ElementSum, RowSoftmax
 from symgrad.numeric.validate import as_float_array
@@ -153,7 +153,9 @@ class CompiledGradient:
         returning ``(E, {name: gradient})`` with no checks on the inputs."""
         return self._function
 
-    def __call__(self, **values: Any) -> dict[str, Any]:
+    def __call__(self, *args: Any, **values: Any) -> dict[str, Any]:
+        if args:
+            _refuse_positional(self.derivation.inputs, len(args))
         if self._checked is not None and len(values) == self._count:  # _trusted, inlined: this is the hot path
             try:
                 result = self._checked(*self._take(values))  # type: ignore[misc]
@@ -161,7 +163,10 @@ class CompiledGradient:
                 result = None
             if result is not None:
                 return result[1]  # type: ignore[no-any-return]
-        return self._validated(values, allow_complex=False)[1]
+        loss, grads = self._validated(values, allow_complex=False)
+        named = {f"the gradient with respect to {name!r}": value for name, value in grads.items()}
+        _require_finite({"the function's value": loss, **named})
+        return grads
 
     def loss(self, **values: Any) -> Any:
         """E at ``values``."""
@@ -193,22 +198,49 @@ class CompiledGradient:
     def _validated(self, values: Mapping[str, Any], *, allow_complex: bool) -> tuple[Any, dict[str, Any]]:
         arrays = _validate(self.derivation, values, allow_complex=allow_complex)
         try:
-            loss, grads = self._function(*(arrays[name] for name in self.derivation.inputs))
+            # NaN and infinity (sqrt(x) at x = -1, an overflow) are named by the callers, not warned about.
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                loss, grads = self._function(*(arrays[name] for name in self.derivation.inputs))
         except (ValueError, TypeError) as error:
             msg = f"could not evaluate the gradient at these values: {error}"
             raise ShapeError(msg) from None
-        out = {name: _like(grads[name], arrays[name], allow_complex) for name in self.derivation.wrt}
+        out = {name: _like(name, grads[name], arrays[name], allow_complex) for name in self.derivation.wrt}
         return loss, {name: (value.item() if np.ndim(value) == 0 else value) for name, value in out.items()}
 
 
-def _like(value: Any, template: np.ndarray, allow_complex: bool) -> np.ndarray:
+def _like(name: str, value: Any, template: np.ndarray, allow_complex: bool) -> np.ndarray:
     """``value`` shaped like ``template``: b's (1, M) row becomes (M,), a constant is broadcast."""
     array = np.asarray(value)
     fits = array.size == template.size
     array = np.reshape(array, template.shape) if fits else np.broadcast_to(array, template.shape)
-    if allow_complex and np.iscomplexobj(array):
-        return np.array(array, dtype=complex)
+    if np.iscomplexobj(array):
+        if allow_complex:
+            return np.array(array, dtype=complex)
+        if np.any(array.imag != 0):  # never dropped silently: the real part alone is a wrong answer
+            msg = f"the gradient with respect to {name!r} is complex at these values; expected real values"
+            raise UndefinedValueError(msg)
     return np.array(np.real(array), dtype=float)
+
+
+def _refuse_positional(inputs: tuple[str, ...], count: int) -> None:
+    msg = (
+        f"a compiled gradient takes its inputs by name, got {count} positional argument{'s' * (count > 1)}: "
+        f"call it as grad({', '.join(f'{name}=...' for name in inputs)}) "
+        "(CompiledGradient.function takes them by position, unchecked)"
+    )
+    raise UnknownNameError(msg)
+
+
+def _require_finite(results: Mapping[str, Any]) -> None:
+    for what, value in results.items():
+        if not np.all(np.isfinite(value)):
+            bad = float(np.asarray(value).flat[int(np.argmin(np.isfinite(value)))])
+            msg = (
+                f"{what} is {bad} at these values: the function or its derivative is undefined "
+                "or overflows there (outside the function's domain, such as sqrt(x) at x < 0); "
+                "expected values where it is finite"
+            )
+            raise NonFiniteError(msg)
 
 
 def _validate(derivation: Derivation, values: Mapping[str, Any], *, allow_complex: bool) -> dict[str, np.ndarray]:

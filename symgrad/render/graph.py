@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from html import escape
 
 from sympy.printing.conventions import split_super_sub
 
 from symgrad.network import Network
 from symgrad.render.document import Line, Math, Table, Text
+from symgrad.render.escape import escape_xml
 from symgrad.render.numbers import format_number, format_shape
 from symgrad.render.printer import name_latex
 from symgrad.render.values import PointValues
@@ -105,11 +105,11 @@ def quantities(
 def _name_svg(name: str) -> str:
     """``w1`` as ``w`` with a subscript ``1`` (SymPy's convention for names)."""
     base, supers, subs = split_super_sub(name)
-    text = f'<tspan font-style="italic">{escape(base)}</tspan>'
+    text = f'<tspan font-style="italic">{escape_xml(base)}</tspan>'
     if subs:
-        text += f'<tspan baseline-shift="sub" font-size="75%">{escape(",".join(subs))}</tspan>'
+        text += f'<tspan baseline-shift="sub" font-size="75%">{escape_xml(",".join(subs))}</tspan>'
     if supers:
-        text += f'<tspan baseline-shift="super" font-size="75%">{escape(",".join(supers))}</tspan>'
+        text += f'<tspan baseline-shift="super" font-size="75%">{escape_xml(",".join(supers))}</tspan>'
     return text
 
 
@@ -131,8 +131,8 @@ def _box(x: float, y: float, width: float, title: str, subtitle: str) -> Iterato
         f'fill="#f6f8fa" stroke="{_INK}" stroke-width="1.4"/>'
     )
     middle = x + width / 2
-    yield _text(middle, y + 24, escape(title), weight="bold")
-    yield _text(middle, y + 43, escape(subtitle), colour="#57606a")
+    yield _text(middle, y + 24, escape_xml(title), weight="bold")
+    yield _text(middle, y + 43, escape_xml(subtitle), colour="#57606a")
 
 
 def _horizontal(x1: float, x2: float, cy: float, quantity: Quantity, *, shapes: bool) -> Iterator[str]:
@@ -153,7 +153,7 @@ def _edge_text(quantity: Quantity, *, backward: bool, shapes: bool) -> str:
         name = f"∂E/∂{name}"
     if not text:
         return name
-    return f"{name}{' : ' if shapes else ' = '}{escape(text)}"
+    return f"{name}{' : ' if shapes else ' = '}{escape_xml(text)}"
 
 
 def _drops(cx: float, box_top: float, names: list[Quantity], layout: _Layout, *, shapes: bool) -> Iterator[str]:

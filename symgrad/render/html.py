@@ -10,8 +10,6 @@ table under their row. Every piece of user text is escaped.
 
 from __future__ import annotations
 
-from html import escape
-
 from symgrad.render.css import STYLE
 from symgrad.render.document import (
     Bullets,
@@ -28,6 +26,7 @@ from symgrad.render.document import (
     Text,
     Writer,
 )
+from symgrad.render.escape import escape_xml
 from symgrad.render.mathconv import latex_to_mathml
 
 __all__ = ["HtmlWriter", "write_html"]
@@ -49,7 +48,7 @@ class HtmlWriter(Writer):
     # -- inline --------------------------------------------------------------------
 
     def _write_Text(self, node: Text) -> str:
-        text = escape(node.text)
+        text = escape_xml(node.text)
         if node.style in _TEXT_TAGS:
             tag = _TEXT_TAGS[node.style]
             return f"<{tag}>{text}</{tag}>"
@@ -66,14 +65,14 @@ class HtmlWriter(Writer):
         if node.ok is None:
             return ""
         kind, symbol = _MARKS[node.ok]
-        title = f' title="{escape(node.title)}"' if node.title else ""
+        title = f' title="{escape_xml(node.title)}"' if node.title else ""
         label = "verified" if node.ok else "not verified"
         return f'<span class="mark {kind}"{title} aria-label="{label}">{symbol}</span>'
 
     # -- blocks --------------------------------------------------------------------
 
     def _write_Heading(self, node: Heading) -> str:
-        anchor = f' id="{escape(node.anchor)}"' if node.anchor else ""
+        anchor = f' id="{escape_xml(node.anchor)}"' if node.anchor else ""
         return f"<h{node.level}{anchor}>{self.line(node.line)}</h{node.level}>"
 
     def _write_Paragraph(self, node: Paragraph) -> str:
@@ -101,12 +100,12 @@ class HtmlWriter(Writer):
         # A top-level row without nested steps says how it was proven, unless the row above said the same.
         shown = (self.depth == 1 and row.detail is None and not repeated) or row.ok is False
         if row.proof and shown and row.proof != "definition":
-            proof = f'<div class="proof">{escape(row.proof)}</div>'
+            proof = f'<div class="proof">{escape_xml(row.proof)}</div>'
         shape = f'<td class="shape">{latex_to_mathml(row.shape, displaystyle=False)}</td>' if shapes else ""
         cells = (
             f'<td class="lhs">{latex_to_mathml(row.lhs)}</td><td class="eq">{latex_to_mathml("=")}</td>'
             f'<td class="rhs">{latex_to_mathml(row.rhs)}</td>{shape}'
-            f'<td class="rule">{escape(row.rule)}{proof}</td><td class="mark">{mark}</td>'
+            f'<td class="rule">{escape_xml(row.rule)}{proof}</td><td class="mark">{mark}</td>'
         )
         html = f'<tr class="step">{cells}</tr>'
         if row.detail is not None:
@@ -122,7 +121,7 @@ class HtmlWriter(Writer):
         head = "".join(f"<th>{self.line(cell)}</th>" for cell in node.header)
         body = []
         for index, row in enumerate(node.rows):
-            status = f' class="{escape(node.status[index])}"' if index < len(node.status) else ""
+            status = f' class="{escape_xml(node.status[index])}"' if index < len(node.status) else ""
             cells = "".join(self._cell(cell, node.numeric, column) for column, cell in enumerate(row))
             body.append(f"<tr{status}>{cells}</tr>")
         return f'<table class="data">{caption}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
@@ -141,7 +140,7 @@ class HtmlWriter(Writer):
 
     def body(self, document: Document) -> str:
         """The document inside ``<div class="symgrad">``."""
-        parts = [f"<h1>{escape(document.title)}</h1>", f'<p class="lead">{self.line(document.lead)}</p>']
+        parts = [f"<h1>{escape_xml(document.title)}</h1>", f'<p class="lead">{self.line(document.lead)}</p>']
         parts += [self.write(block) for block in document.blocks]
         parts.append(f"<footer>{_FOOTER}</footer>")
         return '<div class="symgrad">\n' + "\n".join(parts) + "\n</div>"
@@ -165,5 +164,5 @@ def write_html(document: Document, *, fragment: bool = False) -> str:
         '<html xmlns="http://www.w3.org/1999/xhtml" lang="en">\n<head>\n<meta charset="utf-8"/>\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1"/>\n'
         '<meta name="generator" content="symgrad"/>\n'
-        f"<title>{escape(document.title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+        f"<title>{escape_xml(document.title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
     )

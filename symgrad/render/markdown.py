@@ -25,7 +25,7 @@ from symgrad.render.document import (
     numeric_columns,
 )
 
-__all__ = ["MarkdownWriter", "escape_markdown", "write_markdown"]
+__all__ = ["MarkdownWriter", "escape_markdown", "escape_markdown_math", "write_markdown"]
 
 _SPECIAL = set("\\`*_[]<>|~$#!")
 
@@ -46,14 +46,27 @@ def escape_markdown(text: str) -> str:
             out.append("&amp;")
         elif char in "\n\r\t":
             out.append(" ")
+        elif not char.isprintable():  # an ANSI escape or a bidirectional override in a name
+            out.append("?")
         else:
             out.append(char)
     return "".join(out)
 
 
-def _math(tex: str) -> str:
-    # A "|" would end a table cell; \vert is the same bar in math.
-    return tex.replace("|", r"\vert ")
+#: LaTeX that Markdown would read as markup, spelled as MathJax and KaTeX read it: a "|" would end a
+#: table cell, and "<" or ">" could open an HTML tag before the math is typeset.
+_MATH_ESCAPES = str.maketrans({"|": r"\vert ", "<": r"\lt ", ">": r"\gt ", "`": r"\grave{}", "\n": " ", "\r": " "})
+
+
+def escape_markdown_math(tex: str) -> str:
+    r"""LaTeX math made safe between Markdown's ``$`` delimiters.
+
+    Examples
+    --------
+    >>> escape_markdown_math(r"\mathrm{<script>} |x|")
+    '\\mathrm{\\lt script\\gt } \\vert x\\vert '
+    """
+    return tex.translate(_MATH_ESCAPES)
 
 
 class MarkdownWriter(Writer):
@@ -68,7 +81,7 @@ class MarkdownWriter(Writer):
         return f"**{text}**" if node.style == "strong" and text.strip() else text
 
     def _write_Math(self, node: Math) -> str:
-        return f"${_math(node.tex)}$"
+        return f"${escape_markdown_math(node.tex)}$"
 
     def _write_Mark(self, node: Mark) -> str:
         return {True: "✓", False: "✗", None: ""}[node.ok]
@@ -99,8 +112,8 @@ class MarkdownWriter(Writer):
         return "\n\n".join(parts)
 
     def _row(self, row: Equation, *, shapes: bool) -> str:
-        step = f"${_math(row.lhs)} = {_math(row.rhs)}$"
-        shape = f" ${_math(row.shape)}$ |" if shapes else ""
+        step = f"${escape_markdown_math(row.lhs)} = {escape_markdown_math(row.rhs)}$"
+        shape = f" ${escape_markdown_math(row.shape)}$ |" if shapes else ""
         mark = self._write_Mark(Mark(row.ok))
         return f"| {step} |{shape} {escape_markdown(row.rule)} | {mark} |"
 

@@ -10,7 +10,6 @@ escaped, and the result is checked to be well-formed XML.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from html import escape
 
 from symgrad.render.document import (
     Bullets,
@@ -28,6 +27,7 @@ from symgrad.render.document import (
     Text,
     Writer,
 )
+from symgrad.render.escape import escape_xml
 from symgrad.render.mathconv import MATHML_NS, math_element
 
 __all__ = ["MathMLWriter", "write_mathml"]
@@ -43,7 +43,7 @@ def _inner(tex: str) -> str:
 
 
 def _mtext(text: str) -> str:
-    return f"<mtext>{escape(text, quote=False)}</mtext>" if text else ""
+    return f"<mtext>{escape_xml(text, quote=False)}</mtext>" if text else ""
 
 
 def _wide(content: str) -> str:

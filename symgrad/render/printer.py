@@ -25,10 +25,33 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-__all__ = ["TexPrinter", "escape_latex_text", "latex_of", "name_latex"]
+__all__ = ["TexPrinter", "escape_latex_name", "escape_latex_text", "latex_of", "name_latex"]
 
-#: "dE/dw1", "df/dx": the name of a gradient symbol.
-_GRADIENT = re.compile(r"d([A-Za-z])/d([A-Za-z_][A-Za-z0-9_]*)")
+#: "dE/dw1", "df/dx": the name of a gradient symbol (the variable's name is escaped like any other).
+_GRADIENT = re.compile(r"d([A-Za-z])/d(.+)", re.DOTALL)
+
+#: Names that SymPy's printer may typeset itself (w1 -> w_{1}, alpha -> \alpha): it emits only
+#: its own commands for them. Every other name goes through :func:`escape_latex_name`.
+_PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+#: Math-mode LaTeX for the characters of a name that TeX, MathJax, KaTeX or latex2mathml would
+#: read as markup; each is understood alike by all four. Letters, digits and harmless punctuation
+#: are kept; "<" and ">" are plain relations in TeX (the Markdown writer spells them \lt, \gt).
+_MATH_ESCAPES = {
+    "\\": r"\backslash ",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "&": r"\&",
+    "#": r"\#",
+    "%": r"\%",
+    "_": r"\_",
+    "^": r"\hat{}",
+    "~": r"\sim ",
+    "|": r"\vert ",
+    "`": r"\grave{}",
+    " ": r"\ ",
+}
 
 #: Text-mode LaTeX for characters that are special to TeX.
 _TEXT_ESCAPES = {
@@ -62,6 +85,15 @@ class TexPrinter(LatexPrinter):  # type: ignore[misc]
 
     def __init__(self) -> None:
         super().__init__({"order": "none"})
+
+    def _deal_with_super_sub(self, string: str, style: str = "plain") -> str:
+        # Every name SymPy prints (symbols, functions, matrix symbols) passes through here.
+        if _PLAIN_NAME.match(string) is None:
+            return escape_latex_name(string)
+        return super()._deal_with_super_sub(string, style=style)  # type: ignore[no-any-return]
+
+    def _print_Str(self, expr: Any) -> str:
+        return self._deal_with_super_sub(str(expr.name))
 
     def _print_Symbol(self, expr: Any, style: str = "plain") -> str:
         match = _GRADIENT.fullmatch(expr.name)
@@ -164,6 +196,38 @@ def _dim_latex(dim: Any) -> str:
     if isinstance(dim, sp.Basic):
         return latex_of(dim)
     return str(int(dim))
+
+
+def escape_latex_name(name: str) -> str:
+    r"""Any name as inert LaTeX math: ``\mathrm{...}`` with TeX's special characters spelled out.
+
+    A plain name (letters, digits, ``_``) is typeset by SymPy's rules instead (``w1`` as
+    ``w_{1}``, see :func:`name_latex`); this is for the rest, such as a SymPy symbol named
+    ``\input{file}``, which must print as text, never run as a command. Control characters
+    are dropped and other non-ASCII characters reduced to ASCII (``?`` when they have none),
+    so the result compiles with a plain ``pdflatex`` and converts with latex2mathml.
+
+    Examples
+    --------
+    >>> print(escape_latex_name(r"\input{/etc/passwd}"))
+    \mathrm{\backslash input\{/etc/passwd\}}
+    >>> print(escape_latex_name("a$b_c 100%"))
+    \mathrm{a\$b\_c\ 100\%}
+    """
+    out = []
+    for char in name:
+        if char in _MATH_ESCAPES:
+            out.append(_MATH_ESCAPES[char])
+        elif char.isspace():
+            out.append(r"\ ")
+        elif not char.isprintable():
+            continue
+        elif ord(char) > 127:
+            plain = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode("ascii")
+            out.append("".join(_MATH_ESCAPES.get(c, c) for c in plain if c.isalnum()) or "?")
+        else:
+            out.append(char)
+    return rf"\mathrm{{{''.join(out)}}}"
 
 
 def escape_latex_text(text: str) -> str:

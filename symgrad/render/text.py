@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from symgrad.derive.derivation import Derivation
     from symgrad.derive.steps import Step
 
-__all__ = ["derivation_text", "expr_text", "report_text"]
+__all__ = ["derivation_text", "escape_text", "expr_text", "report_text"]
 
 MARK = {True: "proven", False: "NOT proven"}
 
@@ -83,6 +83,23 @@ def _negated(term: sp.Basic) -> bool:
     return isinstance(term, sp.MatMul) and term.as_coeff_matrices()[0] == -1
 
 
+def escape_text(text: str) -> str:
+    r"""One line of terminal text: control and invisible characters written as escapes.
+
+    A name may hold a newline (which would forge a line of the report), an ANSI escape (which
+    would recolour or clear the terminal) or a bidirectional override; each is shown as Python
+    writes it in a string literal instead.
+
+    Examples
+    --------
+    >>> print(escape_text("x\n<ok>\x1b[2J\u202e"))
+    x\n<ok>\x1b[2J\u202e
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def expr_text(expr: sp.Basic) -> str:
     """An expression in plain text, products kept in the order they were built.
 
@@ -98,7 +115,7 @@ def expr_text(expr: sp.Basic) -> str:
     >>> expr_text(sp.Derivative(3*x, x))
     'd/dx[3*x]'
     """
-    return str(_TextPrinter().doprint(expr))
+    return escape_text(str(_TextPrinter().doprint(expr)))
 
 
 def _step_lines(step: Step, width: int, *, lhs: str | None = None, indent: str = "  ") -> list[str]:
@@ -151,7 +168,7 @@ def derivation_text(derivation: Derivation, *, elementary: bool = False) -> str:
             if elementary:
                 lines += _substep_lines(step.substeps, width, "      ")
             previous = step.lhs
-    return "\n".join(lines)
+    return "\n".join(escape_text(line) for line in lines)
 
 
 def _substep_lines(steps: tuple[Step, ...], width: int, indent: str) -> list[str]:
@@ -182,7 +199,7 @@ def report_text(report: CheckReport) -> str:
     """
     count = len(report.rows)
     verdict = f"all {count} gradients agree" if report.ok else f"{len(report.failures)} of {count} FAIL"
-    lines = [f"Three-way check of {report.title}: {verdict}", _method_line(report), ""]
+    lines = [f"Three-way check of {report.title}: {verdict}", *_method_line(report).split("\n"), ""]
     header = ("name", "shape", "symbolic", "backward()", "numeric", "rel error", "status")
     table = [header] + [_row_cells(row) for row in report.rows]
     widths = [max(len(cells[i]) for cells in table) for i in range(len(header))]
@@ -197,7 +214,7 @@ def report_text(report: CheckReport) -> str:
             lines.append(f"     diagnosis: {row.diagnosis}")
     for note in report.notes:
         lines.append(f"note: {note}")
-    return "\n".join(lines)
+    return "\n".join(escape_text(line) for line in lines)
 
 
 def _method_line(report: CheckReport) -> str:

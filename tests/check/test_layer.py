@@ -456,3 +456,44 @@ def test_forward_mismatch_reports_render():
         assert not report.ok
         assert report.to_html()
         assert report.to_markdown()
+
+
+# -- huge values: finite differences measured against their own rounding noise ----------------------
+
+
+@pytest.mark.parametrize("magnitude", [1e100, 1e200, 1e250])
+def test_a_correct_affine_at_huge_inputs_passes_regression_db_false_alarm(magnitude):
+    """Regression: at x ~ 1e200 a correct Affine failed on db. A step of b (about 1e-5) is lost in
+    rounding next to x W ~ 1e200, so finite differences gave db = 0; the comparison now measures
+    them against their noise, eps * |value| / step, and a note says db rests on the spec's rule."""
+    rng = np.random.default_rng(0)
+    layer = catalog.Affine(rng.standard_normal((3, 2)), np.zeros(2))
+    report = check_layer(layer, symgrad.Affine(3, 2), x=magnitude * rng.standard_normal((4, 3)))
+    assert report.ok, str(report)
+    assert [row.status for row in report.rows] == ["ok", "ok", "ok"]
+    assert any(note.startswith("db: finite differences cannot resolve it") and "spec's rule alone" in note
+               for note in report.notes), report.notes
+    assert report.row("W").rel_error < 1e-6  # W and x are still resolved by finite differences
+
+
+@pytest.mark.parametrize("wrong", ["AffineDbNoSum", "AffineDbMean", "AffineDxNoTranspose"])
+def test_a_wrong_affine_at_huge_inputs_still_fails(wrong):
+    rng = np.random.default_rng(0)
+    layer = getattr(catalog, wrong)(rng.standard_normal((3, 2)), np.zeros(2))
+    report = check_layer(layer, symgrad.Affine(3, 2), x=1e200 * rng.standard_normal((4, 3)))
+    assert not report.ok
+
+
+def test_without_a_spec_an_unresolvable_gradient_is_named_in_a_note():
+    rng = np.random.default_rng(0)
+    layer = catalog.Affine(rng.standard_normal((3, 2)), np.zeros(2))
+    report = check_layer(layer, x=1e200 * rng.standard_normal((4, 3)))
+    assert any("db is checked by nothing: give a spec" in note for note in report.notes), report.notes
+
+
+def test_no_noise_note_at_ordinary_values():
+    rng = np.random.default_rng(0)
+    layer = catalog.Affine(rng.standard_normal((3, 2)), np.zeros(2))
+    report = check_layer(layer, symgrad.Affine(3, 2), x=rng.standard_normal((4, 3)))
+    assert report.ok
+    assert not any("cannot resolve" in note for note in report.notes)

@@ -157,3 +157,31 @@ def test_regression_E_is_a_variable_not_eulers_number():
     d = symgrad.gradient("E + t")
     assert d.wrt == ("E", "t")
     assert d.gradient("E") == 1
+
+
+@pytest.mark.parametrize(
+    ("expr", "phrase"),
+    [
+        (sp.Symbol("x") / 0, "contains zoo, complex infinity (a division by zero)"),
+        (-sp.oo * sp.Symbol("x"), "contains -oo, an infinity"),
+        (sp.I * sp.pi * sp.Symbol("x"), "contains the complex number I"),
+        (sp.Integer(-2) ** sp.Rational(1, 3) * sp.Symbol("x"), "contains the complex number (-2)**(1/3)"),
+    ],
+)
+def test_an_expression_with_no_real_value_is_refused(expr, phrase):
+    with pytest.raises(symgrad.UndefinedValueError, match=r"^the expression f = .* has no real value") as caught:
+        symgrad.gradient(expr)
+    assert phrase in str(caught.value)
+
+
+def test_real_constants_pass_the_check():
+    d = symgrad.gradient(sp.sqrt(2) * sp.pi * sp.exp(1) * sp.Symbol("x") + sp.Rational(1, 3))
+    assert d.gradient("x") == sp.sqrt(2) * sp.pi * sp.E
+
+
+def test_an_undefined_partial_is_named(monkeypatch):
+    # No expression SymPy builds has a finite value and a zoo derivative; stand in for one.
+    expression = importlib.import_module("symgrad.derive.expression")
+    monkeypatch.setattr(expression, "_real_diff", lambda expr, var: sp.zoo * var if var.name == "y" else sp.S.One)
+    with pytest.raises(symgrad.UndefinedValueError, match=r"^the partial derivative df/dy = zoo\*y has no real value"):
+        symgrad.gradient("x + y")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -183,3 +184,30 @@ def test_complex_inputs_give_an_analytic_loss(small_net, small_gradient):
     stepped["W2"][1, 0] += 1e-30j
     value, _ = small_gradient.evaluate(stepped, allow_complex=True)
     assert value.imag / 1e-30 == pytest.approx(out["W2"][1, 0], rel=1e-13)
+
+
+def test_a_complex_result_is_an_error_not_its_real_part():
+    """Regression: lambdify() of sqrt(-1)*x returned 0.0, the real part of I. gradient() now refuses
+    such an expression; a derivation that still carries a complex constant is refused at evaluation."""
+    d = symgrad.gradient("x*y")
+    lhs = d.program[0][0]
+    carrying = replace(d, program=((lhs, sp.I * d.symbols["y"]), *d.program[1:]), _cache={})
+    with pytest.raises(symgrad.UndefinedValueError, match="the gradient with respect to 'x' is complex"):
+        carrying.lambdify()(x=1.0, y=2.0)
+    assert d.lambdify()(x=1.0, y=2.0) == {"x": 2.0, "y": 1.0}
+
+
+def test_positional_arguments_are_refused_by_name():
+    """Regression: grad(1.0, 2.0) raised a raw TypeError."""
+    grad = symgrad.gradient("x*y").lambdify()
+    with pytest.raises(UnknownNameError, match=r"takes its inputs by name, got 2 positional arguments: call it as "
+                                               r"grad\(x=\.\.\., y=\.\.\.\)"):
+        grad(1.0, 2.0)
+    assert grad.function(1.0, 2.0)[1] == {"x": 2.0, "y": 1.0}  # the unchecked function takes them by position
+
+
+def test_values_outside_the_domain_are_named_not_returned():
+    with pytest.raises(NonFiniteError, match="the function's value is nan at these values"):
+        symgrad.gradient("log(x)").lambdify()(x=-1.0)  # the gradient 1/x is finite there; f is not
+    with pytest.raises(NonFiniteError, match="the gradient with respect to 'x' is inf"):
+        symgrad.gradient("sqrt(x)").lambdify()(x=0.0)
