@@ -30,7 +30,6 @@ import inspect
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +181,8 @@ def store_verdict(key: str, ok: bool, how: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         entries = {**_read(path), key: entry}
         text = json.dumps({"format": FORMAT, "entries": entries}, indent=1, sort_keys=True) + "\n"
+        import tempfile  # only when a verdict is written, once per installation
+
         # Written beside the file and renamed over it: a reader sees the old file or the new, never half.
         handle, temporary = tempfile.mkstemp(prefix=".proofs-", suffix=".json", dir=path.parent)
         try:
