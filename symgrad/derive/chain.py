@@ -10,6 +10,7 @@ so the work does not grow with the width.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -86,7 +87,8 @@ def _rule(layer: Any, method: str, *args: Any, params: Mapping[str, sp.Basic] | 
         if len(_rules) > 1024:
             _rules.popitem(last=False)
     else:
-        _rules.move_to_end(key)
+        with contextlib.suppress(KeyError):  # another thread may have just evicted it
+            _rules.move_to_end(key)
     return dict(known) if isinstance(known, dict) else known
 
 

@@ -10,6 +10,7 @@ user reaches it.
 
 from __future__ import annotations
 
+import contextlib
 import keyword
 import math
 import operator
@@ -449,7 +450,8 @@ def compile_derivation(derivation: Derivation) -> CompiledGradient:
         if len(_compiled) > 256:
             _compiled.popitem(last=False)
     else:
-        _compiled.move_to_end(key)
+        with contextlib.suppress(KeyError):  # another thread may have just evicted it
+            _compiled.move_to_end(key)
     source, function, checked_function = known
     return CompiledGradient(derivation, source, function, checked_function)
 
