@@ -34,7 +34,13 @@ def mlp(width: int, depth: int, *, title: str | None = None) -> symgrad.Network:
 
 
 def derive_and_lambdify(width: int, depth: int) -> Any:
-    """What section 1 times: build the network, derive, compile."""
+    """What section 1 times: build the network, derive, compile (none of it remembered from an earlier call)."""
+    from symgrad.derive import chain
+    from symgrad.numeric import compile as compiled_code
+
+    # symgrad remembers layer rules and generated code in memory; section 1 times the work itself.
+    chain._rules.clear()
+    compiled_code._compiled.clear()
     return symgrad.derive(mlp(width, depth)).lambdify()
 
 

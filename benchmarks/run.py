@@ -9,8 +9,10 @@ to ``latest.md`` beside it. Sections:
 2. the lambdified gradient against a hand-written NumPy backward;
 3. the cost of a check (full, fast, one backward) in forward-pass equivalents;
 4. the accuracy of central, Richardson and complex-step differences;
-5. ``import symgrad`` and the ``symgrad`` command, end to end;
-6. symgrad.check against torch.autograd.gradcheck (when torch is installed).
+5. ``import symgrad`` and the ``symgrad`` command, end to end; the rule proofs
+   in a fresh process, with their verdicts on disk and without (``startup.py``);
+6. symgrad.check against torch.autograd.gradcheck (when torch is installed),
+   and the first check of a new network against gradcheck's fast mode (``startup.py``).
 
 ``--quick`` runs a small configuration of every section in well under 30 s (for
 the smoke test); its figures are noisier and cover fewer widths.
@@ -37,6 +39,7 @@ if str(HERE) not in sys.path:  # run as a script, benchmarks/ is already first o
     sys.path.insert(0, str(HERE))
 
 import sections  # noqa: E402
+import startup  # noqa: E402
 from report import Section, machine, markdown, today, write_json  # noqa: E402
 
 DEFAULT_JSON = HERE / "results" / "latest.json"
@@ -47,10 +50,12 @@ SECTIONS: tuple[Callable[[bool], Section], ...] = (
     sections.gradient_speed,
     sections.check_cost,
     sections.fd_accuracy,
-    sections.startup,
+    startup.startup,
+    startup.rule_proofs,
     sections.torch_side_by_side,
+    startup.first_check,
 )
-SECTION_NUMBERS = (1, 1, 2, 3, 4, 5, 6)
+SECTION_NUMBERS = (1, 1, 2, 3, 4, 5, 5, 6, 6)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from functools import partial
@@ -13,7 +12,7 @@ from typing import Any
 import models
 import numpy as np
 from report import Section, Target, fmt, ms
-from timing import commands_interleaved, interleaved, median, once, paired_ratio, run_command
+from timing import interleaved, median, once, paired_ratio, run_command
 
 import symgrad
 from symgrad.check.points import sample_values
@@ -364,55 +363,7 @@ def _relative(found: dict[str, np.ndarray], exact: dict[str, np.ndarray]) -> flo
     return float(diff / norm)
 
 
-# --- 5. import and the command --------------------------------------------------------------------
-
-
-def startup(quick: bool) -> Section:
-    repeats = 3 if quick else 9
-    cli = shutil.which("symgrad", path=str(Path(PYTHON).parent)) or shutil.which("symgrad")
-    commands = {
-        "python -c pass": [PYTHON, "-c", "pass"],
-        'python -c "import symgrad"': [PYTHON, "-c", "import symgrad"],
-        'python -c "import symgrad.cli"': [PYTHON, "-c", "import symgrad.cli"],
-    }
-    if cli is not None:
-        commands["symgrad (no arguments: the article's network)"] = [cli]
-    else:
-        commands["derive + check of the article's network (no symgrad command)"] = [
-            PYTHON,
-            "-c",
-            "import symgrad; symgrad.check(symgrad.derive(symgrad.article_network()))",
-        ]
-    times = commands_interleaved(commands, repeats)
-    section = Section(
-        5,
-        "Start-up: import and the command, wall time of a fresh process",
-        ["command", "time", "time / python -c pass"],
-    )
-    base = median(times["python -c pass"])
-    for name, samples in times.items():
-        section.rows.append([f"`{name}`", f"{median(samples):.3g} s", fmt(median(samples) / base)])
-        section.data[name] = {"seconds": median(samples), "ratio_to_python": median(samples) / base}
-    last = list(times)[-1]
-    section.targets.append(Target(f"`{last}` end to end", median(times[last]), 1.5, " s"))
-    section.notes.append(f"Medians of {repeats} runs each, in turns; `{cli or 'symgrad'}`.")
-    section.notes.append(_slowest_imports())
-    return section
-
-
-def _slowest_imports() -> str:
-    _, done = run_command([PYTHON, "-X", "importtime", "-c", "import symgrad.cli"])
-    rows = []
-    for line in done.stderr.splitlines():
-        parts = line.split("|")
-        if len(parts) == 3 and parts[1].strip().isdigit():
-            rows.append((int(parts[1]), parts[2].strip()))
-    rows.sort(reverse=True)
-    listed = ", ".join(f"{name} {us / 1e6:.2f} s" for us, name in rows[:6])
-    return (
-        "`import symgrad` loads its public names on first use (PEP 562); the command's imports are the bulk of "
-        f"its time. Largest cumulative imports of symgrad.cli (python -X importtime): {listed}."
-    )
+# --- 5. import and the command: see startup.py --------------------------------------------------
 
 
 # --- 6. torch.autograd.gradcheck ------------------------------------------------------------------

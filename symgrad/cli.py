@@ -14,19 +14,19 @@ import argparse
 import math
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import IO, Any
-
-import numpy as np
+from typing import IO, TYPE_CHECKING, Any
 
 from symgrad import __version__
-from symgrad.check.report import CheckReport, cached_derivation, check, refuse_long_sweep
-from symgrad.derive.derivation import Derivation
-from symgrad.derive.expression import gradient
 from symgrad.errors import SymgradError
-from symgrad.network import Network, article_network, network_from_spec
-from symgrad.numeric.finite import total_evaluations
-from symgrad.render.text import derivation_text, expr_text
+
+# SymPy and NumPy take most of a second to import: the parser and --help need neither, so each
+# sub-command imports what it uses when it runs (tests/test_cli.py pins that --help stays light).
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from symgrad.check.report import CheckReport
+    from symgrad.derive.derivation import Derivation
+    from symgrad.network import Network
 
 __all__ = ["main"]
 
@@ -86,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="finite-difference method (default: central)")
     check_p.add_argument("--batch", type=int, default=4, help="batch size of the random point (default: 4)")
     check_p.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
-    check_p.add_argument("-o", "--output", type=Path, help="write to FILE instead of standard output")
+    check_p.add_argument("-o", "--output", type=_path, help="write to FILE instead of standard output")
     _common(check_p)
     grad_p = sub.add_parser("gradient", help='the gradient of an expression, e.g. symgrad gradient "3*x + 4*y"')
     grad_p.add_argument("expression",
@@ -111,9 +111,15 @@ def _seconds(text: str) -> float | None:
     return seconds
 
 
+def _path(text: str) -> Path:
+    from pathlib import Path  # pathlib is a tenth of the parser's import time
+
+    return Path(text)
+
+
 def _output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
-    parser.add_argument("-o", "--output", type=Path, help="write to FILE instead of standard output")
+    parser.add_argument("-o", "--output", type=_path, help="write to FILE instead of standard output")
     parser.add_argument("--elementary", action="store_true", help="text format: also print the elementary steps")
 
 
@@ -130,6 +136,8 @@ def _kink(text: str) -> Any:
 
 
 def _network(spec: str | None) -> Network:
+    from symgrad.network import article_network, network_from_spec
+
     return article_network() if spec is None else network_from_spec(spec)
 
 
@@ -160,6 +168,11 @@ def _progress(stderr: IO[str]) -> Callable[[int, int], None] | None:
 
 
 def _run_check(network: Network, args: argparse.Namespace, stderr: IO[str]) -> CheckReport:
+    import numpy as np
+
+    from symgrad.check.report import cached_derivation, check, refuse_long_sweep
+    from symgrad.numeric.finite import total_evaluations
+
     mode, method = getattr(args, "mode", "full"), getattr(args, "method", "central")
     derivation = cached_derivation(network, args.wrt, _kink(args.kink))
     if mode == "full":
@@ -187,7 +200,10 @@ def _shape(network: Network, name: str, batch: int) -> tuple[int, ...]:
 
 
 def _cmd_default(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
-    network = article_network()
+    from symgrad.check.report import cached_derivation
+    from symgrad.render.text import derivation_text
+
+    network = _network(None)
     derivation = cached_derivation(network, None, 0)
     report = _run_check(network, args, stderr)
     stdout.write(derivation_text(derivation) + "\n\n" + str(report) + "\n")
@@ -195,6 +211,9 @@ def _cmd_default(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> 
 
 
 def _cmd_derive(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    from symgrad.check.report import cached_derivation
+    from symgrad.render.text import derivation_text
+
     network = _network(args.spec)
     derivation = cached_derivation(network, args.wrt, _kink(args.kink))
     report = None if args.no_check else _run_check(network, args, stderr)
@@ -220,6 +239,9 @@ def _cmd_check(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> in
 
 
 def _cmd_gradient(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    from symgrad.derive.expression import gradient
+    from symgrad.render.text import derivation_text, expr_text
+
     derivation = gradient(args.expression, args.wrt, time_limit=args.time_limit)
     if args.format == "text":
         lines = [derivation_text(derivation, elementary=args.elementary), ""]

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from symgrad.errors import ComplexityError, ShapeError, SpecError, UnknownNameError
 from symgrad.layers import CATALOG, LOSSES, Affine, HalfSquaredError, Layer, Loss
-from symgrad.parse import LayerSpec, parse_network_spec
+
+if TYPE_CHECKING:
+    from symgrad.parse import LayerSpec
 
 __all__ = ["MAX_LAYERS", "Network", "ParamInfo", "article_network", "network_from_spec"]
 
@@ -197,6 +199,8 @@ def network_from_spec(text: str) -> Network:
     ...
     symgrad.errors.SpecError: unknown layer 'softmax' at column 15; known layers: affine, sigmoid, tanh, ...
     """
+    from symgrad.parse import parse_network_spec  # the spec grammar loads when a spec is given
+
     specs = parse_network_spec(text)
     layers = [_layer_from_spec(spec) for spec in specs]
     if specs[-1].name not in LOSSES:

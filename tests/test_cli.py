@@ -129,6 +129,21 @@ def test_help_explains_the_default_and_the_subcommands() -> None:
         assert word in result.stdout
 
 
+def test_help_and_the_parser_import_neither_sympy_nor_numpy() -> None:
+    # Start-up (issue 13): --help must not pay for the heavy imports; each command imports what it uses.
+    code = (
+        "import sys, contextlib, io\n"
+        "import symgrad.cli\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    symgrad.cli.main(['--help'])\n"
+        "symgrad.cli._parser().parse_args(['check', 'affine(2,2) > half-squared-error', '-o', 'x.txt'])\n"
+        "print(sorted(m for m in ('sympy', 'numpy', 'symgrad.check', 'symgrad.render') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def test_installed_console_script_runs() -> None:
     script = shutil.which("symgrad", path=str(Path(sys.executable).parent))
     assert script is not None, "the symgrad console script is not installed next to this Python"

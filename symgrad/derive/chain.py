@@ -10,7 +10,10 @@ so the work does not grow with the width.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+import functools
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +59,37 @@ class _Builder:
 def _symbolic_shape(shape: tuple[Any, ...]) -> tuple[Any, Any]:
     # Vectors (b) are rows, so that ones(N, 1) * b broadcasts over the batch.
     return (1, shape[0]) if len(shape) == 1 else (shape[0], shape[1])
+
+
+#: Methods a layer's matrix rules are built from; a layer whose resolved methods are all symgrad's own is pure.
+_RULE_METHODS = ("matrix_forward", "matrix_vjp", "matrix_loss", "matrix_grad", "function")
+#: The matrix rules of symgrad's own layers, by layer, rule and symbols (the last 1024, least recent first):
+#: SymPy takes tens of microseconds per matrix product, and a new network mostly repeats known layers.
+_rules: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+
+
+def _rule(layer: Any, method: str, *args: Any, params: Mapping[str, sp.Basic] | None = None, **options: Any) -> Any:
+    """``layer.<method>(*args, [params], **options)``, remembered for symgrad's own layer types."""
+    kind = type(layer)
+    methods = tuple(getattr(kind, name, None) for name in _RULE_METHODS)
+    call = getattr(layer, method)
+    arguments = args if params is None else (*args, params)
+    own = all(
+        getattr(m, "__module__", "symgrad.").startswith("symgrad.") for m in (kind, *methods) if m is not None
+    )
+    if not own or any(name in vars(layer) for name in _RULE_METHODS):
+        return call(*arguments, **options)  # a user's class may hold more than its description shows
+    key = (method, kind, methods, layer.describe(), args, None if params is None else tuple(params.items()),
+           tuple(sorted(options.items())))
+    known = _rules.get(key)
+    if known is None:
+        known = _rules[key] = call(*arguments, **options)
+        if len(_rules) > 1024:
+            _rules.popitem(last=False)
+    else:
+        with contextlib.suppress(KeyError):  # another thread may have just evicted it
+            _rules.move_to_end(key)
+    return dict(known) if isinstance(known, dict) else known
 
 
 def derive(network: Network, wrt: Sequence[str] | str | None = None, *, kink: Any = 0) -> Derivation:
@@ -143,14 +177,17 @@ def _forward(b: _Builder) -> tuple[Step, ...]:
             info = net.param(f"{role if batched else role.lower()}{net.layer_names[index]}")
             params[role] = b.symbol(info.name, shapes[role])
         features = layer.output_features(features)
-        rhs = layer.matrix_forward(current, params) if batched else layer.scalar_forward(current, params)
+        if batched:
+            rhs = _rule(layer, "matrix_forward", current, params=params)
+        else:
+            rhs = layer.scalar_forward(current, params)
         node = b.symbol(net.nodes[index], (BATCH, features) if batched else ())
         b.defs[node] = rhs
         b.program.append((node, rhs))
         steps.append(Step(node, rhs, f"forward: {layer.kind}", True, "definition", _forward_note(layer, index)))
         current = node
     t = b.symbol("t", (BATCH, features) if batched else ())
-    loss = net.loss.matrix_loss(current, t) if batched else net.loss.scalar_loss(current, t)
+    loss = _rule(net.loss, "matrix_loss", current, t) if batched else net.loss.scalar_loss(current, t)
     steps.append(Step(sp.Symbol("E"), loss, f"loss: {net.loss.kind}", True, "definition", "The loss E."))
     return tuple(steps)
 
@@ -163,7 +200,7 @@ def _backward(b: _Builder, names: tuple[str, ...]) -> None:
     net = b.network
     y, t = b.symbols["y"], b.symbols["t"]
     if net.batched:
-        rhs = net.loss.matrix_grad(y, t)
+        rhs = _rule(net.loss, "matrix_grad", y, t)
         proven = matrix_rule_proof(net.loss, b.kink)
         sub: tuple[Step, ...] = ()
     else:
@@ -194,7 +231,7 @@ def _layer_backward(b: _Builder, index: int, names: tuple[str, ...], *, need_inp
     if need_input:
         wanted.append(("input", x))
     if net.batched:
-        rules = layer.matrix_vjp(upstream, x, params, kink=b.kink)
+        rules = _rule(layer, "matrix_vjp", upstream, x, params=params, kink=b.kink)
         proven = matrix_rule_proof(layer, b.kink)
         for role, sym in wanted:
             _record(b, str(sym), rules[role], "chain rule (matrix form)", proven, _note(layer, out_name, str(sym)))
@@ -228,24 +265,9 @@ def _assemble(b: _Builder, names: tuple[str, ...], forward: tuple[Step, ...]) ->
     in_inputs = _inputs_map(b)
     loss = forward[-1].rhs
     loss_inputs = loss.xreplace(in_inputs) if not net.batched else _substitute(loss, in_inputs)
-    steps, results = {}, {}
-    for name in names:
-        path = _path(b, name)
-        final = _substitute(b.grads[name].lhs, _grad_map(b))
-        result = _substitute(final, in_inputs)
-        if not net.batched:
-            path = _verify_scalar(b, path, loss_inputs, in_inputs)
-            result = sp.factor_terms(result)
-        shape = path[-1].shape
-        proof = path[-1].proof
-        verified = all(s.verified for s in path)
-        tail = (
-            Step(path[-1].lhs, final, "substitute the upstream gradients", verified, proof,
-                 "The chain collected into one expression.", shape=shape),
-            Step(path[-1].lhs, result, "substitute the forward pass", verified, proof,
-                 "The same gradient in the inputs alone.", shape=shape),
-        )
-        steps[name], results[name] = path + tail, result
+    gradients = _Gradients(lambda: _gradients(b, names, loss_inputs, in_inputs), names)
+    if not net.batched:
+        gradients.parts  # noqa: B018  scalar steps are proven against the composed E now, not on first reading
     return Derivation(
         title=net.title or net.describe(),
         loss=loss_inputs,
@@ -260,9 +282,70 @@ def _assemble(b: _Builder, names: tuple[str, ...], forward: tuple[Step, ...]) ->
         batched=net.batched,
         kink=b.kink,
         network=net,
-        _steps=steps,
-        _results=results,
+        _steps=_Part(gradients, 0),
+        _results=_Part(gradients, 1),
     )
+
+
+def _gradients(
+    b: _Builder, names: tuple[str, ...], loss_inputs: sp.Basic, in_inputs: dict[sp.Basic, sp.Basic]
+) -> tuple[dict[str, tuple[Step, ...]], dict[str, sp.Basic]]:
+    """The steps of each gradient and its expression in the inputs alone."""
+    steps, results = {}, {}
+    for name in names:
+        path = _path(b, name)
+        final = _substitute(b.grads[name].lhs, _grad_map(b))
+        result = _substitute(final, in_inputs)
+        if not b.network.batched:
+            path = _verify_scalar(b, path, loss_inputs, in_inputs)
+            result = sp.factor_terms(result)
+        shape = path[-1].shape
+        proof = path[-1].proof
+        verified = all(s.verified for s in path)
+        tail = (
+            Step(path[-1].lhs, final, "substitute the upstream gradients", verified, proof,
+                 "The chain collected into one expression.", shape=shape),
+            Step(path[-1].lhs, result, "substitute the forward pass", verified, proof,
+                 "The same gradient in the inputs alone.", shape=shape),
+        )
+        steps[name], results[name] = path + tail, result
+    return steps, results
+
+
+class _Gradients:
+    """The steps and results of a derivation, computed on first use.
+
+    ``check()`` needs only the staged program (what the compiled gradient runs);
+    collecting each batched gradient into one expression of the inputs is a
+    third of the derivation's time, so it waits until someone reads a step.
+    """
+
+    def __init__(self, compute: Callable[[], tuple[dict[str, Any], dict[str, Any]]], names: tuple[str, ...]) -> None:
+        self._compute: Callable[[], tuple[dict[str, Any], dict[str, Any]]] | None = compute
+        self.names = names
+
+    @functools.cached_property
+    def parts(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        assert self._compute is not None
+        parts = self._compute()
+        self._compute = None  # the builder it holds is no longer needed
+        return parts
+
+
+class _Part(Mapping[str, Any]):
+    """One of :class:`_Gradients`' two mappings (0: steps, 1: results), read-only."""
+
+    def __init__(self, gradients: _Gradients, index: int) -> None:
+        self._gradients, self._index = gradients, index
+
+    def __getitem__(self, name: str) -> Any:
+        return self._gradients.parts[self._index][name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._gradients.names)
+
+    def __len__(self) -> int:
+        return len(self._gradients.names)
 
 
 def _substitute(expr: sp.Basic, mapping: dict[sp.Basic, sp.Basic]) -> sp.Basic:
@@ -301,12 +384,9 @@ def _path(b: _Builder, name: str) -> tuple[Step, ...]:
 
 
 def _upstream_names(step: Step) -> list[str]:
-    return [str(sym).removeprefix("dE/d") for sym in _grad_symbols(step.rhs)]
-
-
-def _grad_symbols(expr: sp.Basic) -> Iterable[sp.Basic]:
-    found = {s for s in expr.atoms(sp.Symbol, sp.MatrixSymbol) if str(s).startswith("dE/d")}
-    return sorted(found, key=sp.default_sort_key)
+    # Order does not matter here (the caller collects a set), so no sort by default_sort_key.
+    labels = (str(symbol) for symbol in step.rhs.atoms(sp.Symbol, sp.MatrixSymbol))
+    return [label.removeprefix("dE/d") for label in labels if label.startswith("dE/d")]
 
 
 def _verify_scalar(

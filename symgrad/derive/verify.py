@@ -4,7 +4,8 @@ Scalar steps are proven exactly: the difference simplifies to 0. A matrix rule
 (a layer's ``matrix_vjp`` or a loss's ``matrix_grad``) is proven entrywise: on
 small shapes with a symbol per entry, each entry of the rule equals
 ``sympy.diff`` of the scalar sum(G o forward) (or of the loss) with respect to
-that entry. A rule is proven once per layer type and kink setting and cached.
+that entry. A rule is proven once per layer type and kink setting: the verdict is kept in
+memory, and for symgrad's own layers on disk (:mod:`symgrad.derive.proofcache`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import sympy as sp
 
+from symgrad.derive import proofcache
 from symgrad.functions import with_kink
 from symgrad.layers import Layer, Loss
 from symgrad.matrixexpr import BATCH
@@ -40,14 +42,27 @@ def prove_equal(a: sp.Basic, b: sp.Basic) -> bool:
 
 
 def matrix_rule_proof(layer: Layer, kink: Any) -> tuple[bool, str]:
-    """Prove ``layer``'s matrix rule (cached): (proven, how it was proven or why it failed)."""
+    """Prove ``layer``'s matrix rule (cached): (proven, how it was proven or why it failed).
+
+    A verdict is kept for the process, and for symgrad's own layer types on disk
+    (see :mod:`symgrad.derive.proofcache`), so a rule is proven once per installation.
+    """
     kind: Any = type(layer)
-    return _prove_cached(kind, sp.sympify(kink))
+    # The resolved rule methods are part of the key: a method patched onto the class is proven anew.
+    methods = tuple(getattr(kind, name, None) for name in proofcache.RULE_METHODS)
+    return _prove_cached(kind, sp.sympify(kink), methods)
 
 
 @functools.cache
-def _prove_cached(kind: Any, kink: sp.Expr) -> tuple[bool, str]:
-    return prove_matrix_rule(kind, kink)
+def _prove_cached(kind: Any, kink: sp.Expr, methods: tuple[Any, ...]) -> tuple[bool, str]:
+    key = proofcache.fingerprint(kind, kink)
+    known = None if key is None else proofcache.load_verdict(key)
+    if known is not None:
+        return known
+    ok, how = prove_matrix_rule(kind, kink)
+    if key is not None:
+        proofcache.store_verdict(key, ok, how)
+    return ok, how
 
 
 def _entries(name: str, rows: int, cols: int) -> sp.ImmutableMatrix:

@@ -10,10 +10,12 @@ user reaches it.
 
 from __future__ import annotations
 
+import contextlib
 import keyword
 import math
 import operator
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -472,8 +474,37 @@ def compile_derivation(derivation: Derivation) -> CompiledGradient:
     >>> grad(x=2.0, t=1.0, w1=0.5, b1=0.0, w2=3.0, b2=0.0)["w1"]
     12.0
     """
-    source, checked = _sources(derivation)
-    return CompiledGradient(derivation, source, _exec(source), None if checked is None else _exec(checked))
+    key = _structure(derivation)
+    known = _compiled.get(key)
+    if known is None:
+        source, checked = _sources(derivation)
+        known = _compiled[key] = (source, _exec(source), None if checked is None else _exec(checked))
+        if len(_compiled) > 256:
+            _compiled.popitem(last=False)
+    else:
+        with contextlib.suppress(KeyError):  # another thread may have just evicted it
+            _compiled.move_to_end(key)
+    source, function, checked_function = known
+    return CompiledGradient(derivation, source, function, checked_function)
+
+
+#: Generated functions by the structure they were printed from (the last 256, least recent first):
+#: a new network of known layers (a test suite builds one per test) reuses the printed code.
+_compiled: OrderedDict[tuple[Any, ...], tuple[str, Callable[..., Any], Callable[..., Any] | None]] = OrderedDict()
+
+
+def _structure(derivation: Derivation) -> tuple[Any, ...]:
+    """Everything :func:`_sources` reads from a derivation (SymPy expressions compare by structure)."""
+    return (
+        derivation.batched,
+        derivation.inputs,
+        derivation.wrt,
+        tuple(derivation.symbols[name] for name in derivation.inputs),
+        derivation.program,
+        derivation.loss_value,
+        tuple(derivation.outputs[name] for name in derivation.wrt),
+        tuple(sorted(derivation.shapes.items())),
+    )
 
 
 def _exec(source: str) -> Callable[..., Any]:

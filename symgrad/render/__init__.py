@@ -30,12 +30,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from symgrad.render.dispatch import SUFFIXES, export, render
 from symgrad.render.options import FORMATS
 
 if TYPE_CHECKING:
     from symgrad.check import CheckReport
     from symgrad.derive import Derivation
+    from symgrad.render.dispatch import SUFFIXES, export, render
+
+
+# The writers (and latex2mathml) load on first use: the command's text output needs none of them.
+def __getattr__(name: str) -> Any:
+    if name in ("SUFFIXES", "export", "render"):
+        from symgrad.render import dispatch
+
+        value = getattr(dispatch, name)
+        globals()[name] = value
+        return value
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
+def _render(obj: Derivation | CheckReport, fmt: str, **options: Any) -> str:
+    from symgrad.render.dispatch import render
+
+    return render(obj, fmt, **options)
 
 __all__ = ["FORMATS", "SUFFIXES", "export", "render", "to_html", "to_json", "to_latex", "to_markdown", "to_mathml"]
 
@@ -56,7 +74,7 @@ def to_latex(obj: Derivation | CheckReport, **options: Any) -> str:
     >>> to_latex(symgrad.gradient("x"), notebook=True).startswith("$$")
     True
     """
-    return render(obj, "latex", **options)
+    return _render(obj, "latex", **options)
 
 
 def to_mathml(obj: Derivation | CheckReport, **options: Any) -> str:
@@ -69,7 +87,7 @@ def to_mathml(obj: Derivation | CheckReport, **options: Any) -> str:
     >>> root.tag
     '{http://www.w3.org/1998/Math/MathML}math'
     """
-    return render(obj, "mathml", **options)
+    return _render(obj, "mathml", **options)
 
 
 def to_markdown(obj: Derivation | CheckReport, **options: Any) -> str:
@@ -81,7 +99,7 @@ def to_markdown(obj: Derivation | CheckReport, **options: Any) -> str:
     >>> "| Step | Rule | Proven |" in to_markdown(symgrad.gradient("3*x + 4*y"))
     True
     """
-    return render(obj, "markdown", **options)
+    return _render(obj, "markdown", **options)
 
 
 def to_html(obj: Derivation | CheckReport, **options: Any) -> str:
@@ -96,7 +114,7 @@ def to_html(obj: Derivation | CheckReport, **options: Any) -> str:
     >>> page.startswith("<!DOCTYPE html>") and "<script" not in page
     True
     """
-    return render(obj, "html", **options)
+    return _render(obj, "html", **options)
 
 
 def to_json(obj: Derivation | CheckReport, **options: Any) -> str:
@@ -109,4 +127,4 @@ def to_json(obj: Derivation | CheckReport, **options: Any) -> str:
     >>> data["gradients"]["x"]["result"], data["gradients"]["x"]["verified"]
     ('3', True)
     """
-    return render(obj, "json", **options)
+    return _render(obj, "json", **options)

@@ -23,8 +23,8 @@ TARGETS = {
     2: ["lambdify() gradient / hand-written"],
     3: ["random-direction check) in forward passes", "whole check(mode='fast') call in forward passes"],
     4: ["central", "richardson", "complex"],
-    5: ["end to end"],
-    6: ["full check / gradcheck", "fast check / gradcheck"],
+    5: ["end to end", "`symgrad --help` / `python -c pass`", "rules proven again in a fresh process"],
+    6: ["full check / gradcheck", "fast check / gradcheck", "first check of a new network of known layers"],
 }
 
 
@@ -76,7 +76,7 @@ def test_json_holds_every_figure_and_the_markdown_is_written_beside_it(quick_run
             assert len(row) == len(section["columns"])
         for target in section["targets"]:
             assert target["met"] in (True, False, None)
-            assert target["limit"] > 0
+            assert target["limit"] >= 0
     measured = [t for s in document["sections"] if s["number"] in (1, 2, 4, 5) for t in s["targets"]]
     assert all(isinstance(t["value"], float) and t["value"] >= 0 for t in measured)
     assert out.with_suffix(".md").read_text() in done.stdout

@@ -287,3 +287,46 @@ def test_derivation_and_check_are_identical_across_processes():
         outputs.append(run.stdout)
     assert outputs[0] == outputs[1]
     assert "dE/dW1" in outputs[0]
+
+
+def _titled(title: str) -> Network:
+    layers = [Affine(3, 4), Sigmoid(), Affine(4, 4), ReLU(), Affine(4, 2)]
+    return Network(layers, loss=SoftmaxCrossEntropy(), title=title)
+
+
+def _pass_through_rule(self, upstream, x, params, *, kink=0):
+    return {"input": upstream}
+
+
+def test_a_rule_patched_after_a_derivation_is_used_not_the_remembered_one(monkeypatch):
+    # derive() remembers each layer's matrix rule by layer and symbols; a patched method is a different rule.
+    before = symgrad.derive(_titled("before"))
+    # As if activations.py had been edited (a rule from elsewhere is never remembered at all).
+    monkeypatch.setattr(_pass_through_rule, "__module__", "symgrad.layers.activations")
+    monkeypatch.setattr(Sigmoid, "matrix_vjp", _pass_through_rule)
+    after = symgrad.derive(_titled("after"))
+    assert dict(before.program) != dict(after.program)
+    assert not after.verified
+    values = symgrad.check(before, seed=1).values
+    grad_before, grad_after = before.lambdify()(**values), after.lambdify()(**values)
+    assert not np.allclose(grad_before["W1"], grad_after["W1"])
+
+
+def test_a_new_network_of_known_layers_reuses_the_compiled_code_and_gets_its_own_steps():
+    first = symgrad.derive(_titled("first"))
+    second = symgrad.derive(_titled("second"))
+    relu = symgrad.derive(_titled("third"), kink=1)
+    assert first.lambdify().function is second.lambdify().function  # printed once, by structure
+    assert relu.lambdify().function is not first.lambdify().function  # relu'(0) = 1 is another program
+    assert second.lambdify().derivation is second
+    assert second.title == "second"
+    assert [str(s) for s in first.steps("W1")] == [str(s) for s in second.steps("W1")]
+
+
+def test_check_does_not_collect_the_steps_it_does_not_need():
+    d = symgrad.derive(_titled("lazy steps"))
+    assert symgrad.check(d, mode="fast").ok
+    assert "parts" not in vars(d._steps._gradients)  # the steps are collected on first reading
+    assert d.steps("W1")[-1].rule == "substitute the forward pass"
+    assert "parts" in vars(d._steps._gradients)
+    assert list(d._results) == list(d.wrt)
