@@ -110,14 +110,16 @@ def assert_gradients_match(
     -------
     CheckReport
         The report, when every gradient agrees (rows with status ``"kink"``, a
-        finite-difference stencil across a kink, count as agreeing).
+        finite-difference stencil across a kink, count as agreeing) and the
+        check could have failed (no ``report.warnings``).
 
     Raises
     ------
     GradientMismatchError
         An ``AssertionError`` naming, for each wrong gradient, the worst element,
         the three values there, the tolerance, the expected formula and the
-        likely mistake (see :func:`failure_message`).
+        likely mistake (see :func:`failure_message`); also when the check was
+        vacuous (gradients zero on every side, nothing compared), with what to change.
     SymgradError
         Bad arguments (an integer ``x``, a spec that does not fit, a forward
         that raises): these are errors in the test, not failed checks.
@@ -148,7 +150,7 @@ def assert_gradients_match(
     report = check_layer(
         layer, spec, x=x, t=t, seed=seed, params=params, method=method, rtol=rtol, kink=kink, dout=dout
     )
-    if not report.ok:
+    if not report.ok or report.warnings:
         raise GradientMismatchError(failure_message(report, spec=spec), report)
     return report
 
@@ -214,8 +216,15 @@ def failure_message(
     failures = report.failures
     verdict = f"{len(failures)} of {len(report.rows)} gradients FAIL" if failures else (
         f"all {len(report.rows)} gradients agree")
+    if not failures and report.warnings:
+        verdict = "the check could not fail (see the warning)"
     how = "finite differences along a random direction" if report.mode == "fast" else f"{report.method} differences"
-    lines = [f"symgrad: {report.title}: {verdict} (seed {report.seed}; numeric side: {how})"]
+    dtype = "" if report.dtype is None else f"; computed in {report.dtype}"
+    lines = [f"symgrad: {report.title}: {verdict} (seed {report.seed}; numeric side: {how}{dtype})"]
+    if report.dtype is not None:
+        checked = ", ".join(_gradient_label(row.name, True) for row in report.rows if row.name != "forward")
+        lines.append(f"gradients checked: {checked or 'none'}")
+    lines += [f"warning: {warning}" for warning in report.warnings]
     formulas = _formulas(report, spec, network, kink)
     for row in failures:
         lines += ["", *_row_lines(row, report, formulas.get(row.name, ""), network)]
@@ -264,8 +273,9 @@ def _row_lines(row: CheckRow, report: CheckReport, formula: str, network: Networ
         lines.append(f"  expected        {formula}")
     if row.diagnosis:
         lines.append(f"  likely mistake  {row.diagnosis}")
-    elif shown and row.message and "give a spec" in row.message:
-        lines.append("  hint            give a spec such as symgrad.Affine(3, 2) to have the likely mistake named")
+    elif shown and "(give the spec " in row.message:
+        hint = row.message.split("(give the spec ", 1)[1].rsplit(")", 1)[0]
+        lines.append(f"  hint            give the spec {hint}")
     return lines
 
 

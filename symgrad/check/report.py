@@ -126,6 +126,12 @@ class CheckReport(Documented):
     evaluations: int
     directional: finite.DirectionalResult | None = None
     notes: tuple[str, ...] = field(default=())
+    #: The dtype the checked code computes in, when it was measured (users' layers): steps and
+    #: tolerances follow it.
+    dtype: str | None = None
+    #: Why the check could not fail (gradients zero on every side, nothing compared), and what to
+    #: change; ``ok`` stays as the comparisons say, the pytest helpers fail on a warning.
+    warnings: tuple[str, ...] = field(default=())
 
     @property
     def ok(self) -> bool:

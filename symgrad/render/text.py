@@ -214,6 +214,8 @@ def report_text(report: CheckReport) -> str:
             lines.append(f"     diagnosis: {row.diagnosis}")
     for note in report.notes:
         lines.append(f"note: {note}")
+    for warning in report.warnings:
+        lines.append(f"warning: {warning}")
     return "\n".join(escape_text(line) for line in lines)
 
 
@@ -233,10 +235,18 @@ def _method_line(report: CheckReport) -> str:
             f"<u, grad E> along the direction: finite differences {found.directional[0]:.10g}, "
             f"symbolic {found.claimed[0]:.10g}, relative error {found.max_rel_error:.1e}{limit}"
         )
-    return (
+    line = (
         f"seed {report.seed}; numeric side: {report.method} differences, {report.evaluations} forward evaluations "
         "(backprop needs 1 forward + 1 backward)"
     )
+    if report.dtype is None:
+        return line
+    tolerances: dict[str, float] = {}
+    for row in report.rows:
+        tolerances.update(row.tolerances)
+    shown = ", ".join(f"{name} {value:.0e}" for name, value in tolerances.items() if name != "forward")
+    tolerated = f"; relative tolerances for {report.dtype}: {shown}" if shown else ""
+    return f"{line}\ncomputed in {report.dtype}{tolerated}"
 
 
 def _row_cells(row: CheckRow) -> tuple[str, ...]:
