@@ -121,6 +121,8 @@ class Runner:
         except Exception as error:
             shapes = ", ".join(f"{name} has shape {v.shape}" for name, v in point.inputs.items())
             msg = f"{self.label}'s forward raised {type(error).__name__}: {error} ({shapes})"
+            if isinstance(error, IndexError) and isinstance(point.t, np.ndarray) and point.t.dtype.kind == "f":
+                msg += f"; t is a float array ({point.t.dtype}): class labels index, so pass them as integers"
             raise LayerError(msg) from error
 
     def run(self, point: Point, values: Mapping[str, np.ndarray], douts: tuple[Any, ...],

@@ -227,7 +227,7 @@ def nondeterminism(runner: Runner, point: Point, values: Mapping[str, np.ndarray
             values_at = f" {at(a_arr, idx)} then {at(b_arr, idx)} at element {index_text(idx) or '()'}" \
                 if a_arr.shape == b_arr.shape else ""
             message = (
-                f"forward() is not deterministic: called {label} with the same input it gave different outputs"
+                f"forward() is nondeterministic: called {label} with the same input it gave different outputs"
                 f"{which}:{values_at}. No gradient was compared: finite differences compare forward() at nearby points "
                 "and would measure the randomness, not the derivative. A random mask drawn at every call (an unseeded "
                 "dropout) does this: seed it (draw the mask from np.random.default_rng(seed) created in forward()), or "
@@ -236,7 +236,7 @@ def nondeterminism(runner: Runner, point: Point, values: Mapping[str, np.ndarray
             shape = np.shape(a)
             return CheckRow("forward", shape, None, a_arr, b_arr if a_arr.shape == b_arr.shape else None,
                             float("inf"), float("inf"), float(np.max(diff)), idx, "forward vs forward", {},
-                            "FAIL", message, "a forward() that is not deterministic")
+                            "FAIL", message, "a nondeterministic forward(): seed its randomness, or pass the mask")
     return None
 
 

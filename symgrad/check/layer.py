@@ -181,8 +181,8 @@ def check_layer(
     ):
         msg = f"params must name the parameters (['W', 'b']) or map them ({{'W': 'dW'}}), got {params!r:.80}"
         raise UnknownNameError(msg)
-    runner = make_runner(layer, params, spec)
     _fits_spec(spec, point)
+    runner = make_runner(layer, params, spec)
     with _exit_refused(runner.label):  # a layer calling sys.exit() must not end the caller's process
         outs = _first_outputs(runner, point, spec)
         loss = point.t is not None or not runner.takes_dout
