@@ -270,7 +270,7 @@ def conv_backward_naive(dout, cache):
 
 
 def conv_backward_no_window_sum(dout, cache):
-    dx, dw, db = conv_backward_naive(dout, cache)
+    dx, dw, _ = conv_backward_naive(dout, cache)
     return dx, dw, dout[:, :, 0, 0].sum(axis=0)  # db from one output position only
 
 
@@ -369,7 +369,8 @@ def test_cs231n_lstm_step_with_three_inputs_and_two_outputs(seed):
     report = check_layer((lstm_step_forward, lstm_step_backward), x=inputs, params=params, seed=seed)
     assert report.ok, str(report)
     assert [row.name for row in report.rows] == ["x0", "x1", "x2", "Wx", "Wh", "b"]
-    assert isinstance(report.values["dout"], tuple) and len(report.values["dout"]) == 2
+    assert isinstance(report.values["dout"], tuple)
+    assert len(report.values["dout"]) == 2
 
 
 def test_named_inputs_name_the_rows():
