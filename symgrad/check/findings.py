@@ -169,13 +169,14 @@ def reentered(check: LayerCheck, rows: list[CheckRow], main: Run) -> list[CheckR
     return result
 
 # -- vacuous checks --
-def vacuous(check: LayerCheck, rows: list[CheckRow], numeric: FiniteResult, main: Run) -> list[str]:
+def vacuous(check: LayerCheck, rows: list[CheckRow], numeric: FiniteResult | None, main: Run) -> list[str]:
     """Warnings for a check that cannot fail: nothing compared, or gradients zero on every side."""
     if not rows:
         return [
             f"the check compared nothing: {check.runner.label} has no float input and symgrad found no parameter "
             "with a gradient; pass params= naming the parameters (or give a float input)"
         ]
+    assert numeric is not None
     zero = [row.name for row in rows if row.status == "ok" and zero_everywhere(check, row, numeric, main)]
     if not zero:
         return []
@@ -188,10 +189,8 @@ def vacuous(check: LayerCheck, rows: list[CheckRow], numeric: FiniteResult, main
     ]
 
 def zero_everywhere(check: LayerCheck, row: CheckRow, numeric: FiniteResult, main: Run) -> bool:
-    limit = max(check.noise(row.name, main.outs, numeric), 1e-300)
-    sides = [row.backward, row.numeric, row.symbolic]
-    return all(side is None or float(np.max(np.abs(np.asarray(side, dtype=float)), initial=0.0)) <= limit
-               for side in sides)
+    noise = max(check.noise(row.name, main.outs, numeric), 1e-300)
+    return check.negligible([row.backward, row.numeric, row.symbolic], noise)
 
 def zero_cause(check: LayerCheck) -> str:
     if check.given_dout and any(np.size(d) > 1 and np.ptp(np.asarray(d, dtype=float)) == 0 for d in check.douts):

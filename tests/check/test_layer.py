@@ -44,6 +44,10 @@ def test_right_layer_passes_at_100_points_without_false_alarms(case):
     for seed in SEEDS:
         report = _report(case, seed)
         assert report.ok, str(report)
+        if report.warnings:  # only where the point makes a gradient exactly zero (every ReLU input negative)
+            zero = [row.name for row in report.rows if not np.any(row.backward)]
+            assert zero, (seed, report.warnings)
+            assert all(f"d{name}" in report.warnings[0] for name in zero), (seed, report.warnings)
         for phrase in case.notes:
             assert any(phrase in note for note in report.notes), (seed, phrase, report.notes)
         unexpected = [n for n in report.notes if not any(p in n for p in (*case.notes, *case.may_note))]

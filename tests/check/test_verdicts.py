@@ -115,7 +115,7 @@ def test_a_float64_layer_keeps_float64_tolerances():
 
 def test_the_complex_step_is_refused_for_a_float32_layer():
     x = np.ones((2, 2), dtype=np.float32)
-    with pytest.raises(DTypeError, match="computes in float32.*use method='central'"):
+    with pytest.raises(DTypeError, match=r"computes in float32.*use method='central'"):
         check_layer(Sigmoid(), x=x, method="complex")
 
 
