@@ -195,9 +195,11 @@ class ObjectRunner(Runner):
         elif spec is not None:
             self.grad_attr = {role: f"d{role}" for role in spec.roles}
         self.names = tuple(self.grad_attr) if (params is not None or spec is not None) else None
+        self.named = params is not None
         self.roles = roles(self.names or (), spec)
         self.where = {name: f"self.{attr}" for name, attr in self.grad_attr.items()}
         self.dtypes = {}
+        self.unstored: set[str] = set()
 
     def new(self) -> Any:
         try:
@@ -225,7 +227,10 @@ class ObjectRunner(Runner):
         for name in self.names or ():
             value = self.given.get(name, getattr(self.layer, name, MISSING))
             if value is MISSING:
-                msg = f"your layer {self.label} has no attribute {name!r}; pass params= naming its parameters"
+                floats = sorted(k for k, v in attributes(self.layer).items() if is_float_array(v))
+                has = f"its float array attributes are {', '.join(floats)}" if floats else "it has no float array"
+                how = "params= names" if self.named else "the spec's roles name"
+                msg = f"your layer {self.label} has no attribute {name!r}, which {how} as a parameter; {has}"
                 raise UnknownNameError(msg)
             found[name] = as_float_array(name, value)
             self.dtypes[name] = np.asarray(value).dtype
@@ -251,15 +256,36 @@ class ObjectRunner(Runner):
                 for name in kept
                 if is_float_array(after.get(f"d{name}")) and after[f"d{name}"] is not before.get(f"d{name}")
             }
+        # A float array the output depends on, with no gradient stored, is a parameter left unchecked:
+        # a failing row (backward() did not store it), never a silent pass.
+        self.unstored = {name for name in kept if name not in self.grad_attr
+                         and self.moves_output(point, douts, name, np.asarray(kept[name]))}
+        self.grad_attr = {name: f"d{name}" for name in kept if name in self.grad_attr or name in self.unstored}
         self.names = tuple(self.grad_attr)
         self.roles = {name: name for name in self.names}
         self.where = {name: f"self.{attr}" for name, attr in self.grad_attr.items()}
         return [
-            f"{name} is an array attribute of {self.label} but backward() stored no d{name} of its shape: "
-            f"if {name} is a parameter, store its gradient in self.d{name} (or name it in params=)"
+            f"{name} is an array attribute of {self.label} but backward() stored no d{name} of its shape, and the "
+            f"output does not depend on it here: if {name} is a parameter, store its gradient in self.d{name} (or "
+            "name it in params=)"
             for name in kept
             if name not in self.grad_attr
         ]
+
+    def moves_output(self, point: Point, douts: tuple[Any, ...], name: str, value: np.ndarray) -> bool:
+        """Does E = sum(out * dout) move when the attribute ``name`` moves (along a seeded direction)?"""
+        direction = np.random.default_rng(0).standard_normal(value.shape)
+        step = 1e-3 * max(1.0, float(np.max(np.abs(value), initial=0.0)))
+        energies = []
+        for sign in (1.0, -1.0):
+            try:
+                outs = self.forward(self.new(), point, {name: value + sign * step * direction})
+                energies.append(sum(float(np.sum(np.asarray(o, dtype=float) * np.asarray(d, dtype=float)))
+                                    for o, d in zip(outs, douts, strict=True)))
+            except Exception:  # the layer does not take the moved value: no evidence it is a parameter
+                return False
+        scale = sum(abs(e) for e in energies)
+        return abs(energies[0] - energies[1]) > 1e-6 * scale and np.isfinite(scale)
 
 
 class ListRunner(Runner):

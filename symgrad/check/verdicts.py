@@ -246,10 +246,15 @@ class LayerCheck:
     def valid(self, name: str, raw: Any) -> tuple[np.ndarray | None, str]:
         where = self.where(name)
         what = f"d{name} ({where})"
+        unstored = ""
+        if name in getattr(self.runner, "unstored", ()):
+            unstored = (f" ({name} is a float array attribute that the output depends on, so symgrad takes it for a "
+                        f"parameter: store its gradient in self.d{name}, or name the parameters with params=[...] "
+                        f"if {name} is a constant)")
         if raw is MISSING:
-            return None, f"d{name}: backward() did not store it: the layer has no {where} after backward()"
+            return None, f"d{name}: backward() did not store it: the layer has no {where} after backward(){unstored}"
         if raw is None:
-            return None, f"{what} is None: backward() did not compute it"
+            return None, f"{what} is None: backward() did not compute it{unstored}"
         try:
             if np.iscomplexobj(raw):  # np.array(..., dtype=float) would drop the imaginary part with a warning
                 return None, f"{what} is complex ({np.asarray(raw).dtype}): backward() must return real values"
