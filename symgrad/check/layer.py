@@ -81,20 +81,33 @@ def check_layer(
 
     Parameters
     ----------
-    layer : object or (callable, callable)
-        A layer in the article's protocol: ``forward(x)`` (``forward(x, t)`` for a
-        loss) and ``backward(dout)`` returning ``dx`` and storing ``d<name>`` for
-        each parameter ``<name>``; or a pair ``(forward, backward)`` with
-        ``forward(x, *params) -> (out, cache)`` (``forward(x, t, *params)`` for a
-        loss) and ``backward(dout, cache) -> (dx, *dparams)`` (or just ``dx``).
+    layer : object, (callable, callable) or callable
+        The layer as you wrote it, in one of these conventions:
+
+        * an object with ``forward(x)`` (``forward(x, t)`` for a loss) and
+          ``backward(dout)`` returning ``dx`` and storing ``self.d<name>`` for
+          each parameter attribute ``self.<name>`` (the article, DLFS1);
+        * an object with lists ``self.params`` and ``self.grads`` that
+          ``backward`` fills (DLFS2): every entry is checked, as ``params[i]``;
+        * a pair ``(forward, backward)`` with ``forward(x, *params) -> (out,
+          cache)`` and ``backward(dout, cache) -> (dx, *dparams)`` (cs231n);
+        * a loss function ``f(x, t, *params) -> (loss, dx, *dparams)`` (cs231n's
+          ``softmax_loss``).
+
+        Several inputs come as a tuple ``x=``; several outputs are returned as a
+        tuple (``forward`` returns ``(h, c)``, ``backward(dh, dc)`` takes one
+        upstream gradient per output and returns one gradient per float input).
     spec : symgrad layer, optional
         The layer it should implement, e.g. ``symgrad.Affine(3, 2)``; its rules
         are the symbolic side. Without it, backward is checked against finite
-        differences alone (any layer: convolution, batch norm, pooling).
-    x : array_like
-        The input (a float array; integer arrays are refused).
+        differences alone (any layer: convolution, batch norm, pooling, LSTM).
+    x : array_like, tuple or mapping
+        The input; a tuple ``(x, h, c)`` (rows ``x0``, ``x1``, ``x2``) or a
+        mapping ``{"x": x, "h": h}`` (rows named by its keys) for several. Float
+        inputs keep their dtype and are differentiated; integer ones (indices,
+        labels) are passed as they are and are not.
     t : array_like, optional
-        The target; giving it makes the layer a loss layer.
+        The target (float, or integer class labels); giving it makes the layer a loss.
     seed : int
         Seed of the random ``dout`` and of the earlier input of the stale-cache
         test (drawn from streams of their own, never ``default_rng(seed)``
@@ -103,27 +116,37 @@ def check_layer(
         The parameters. For an object: their attribute names (``["W", "b"]``) or
         a mapping to the gradient attribute (``{"W": "dW"}``) or to a value to
         use; by default the spec's roles, or else every float array attribute
-        (set before forward and kept by it) for which backward stores a
-        ``d<name>`` (of another shape, that is a failing row). With a spec, the
-        names are matched to its roles in order. For a pair: the values, in the
-        order ``forward`` takes them (``{"W": W, "b": b}``).
+        that forward keeps and the output depends on (one without a stored
+        ``d<name>`` is a failing row, never a silent pass). For DLFS2 lists:
+        names for the entries of ``self.params``, in order. With a spec, the
+        names are matched to its roles in order. For a pair or a loss function:
+        the arguments after the inputs, in order (``{"w": w, "b": b,
+        "conv_param": {...}}``): float arrays are parameters, anything else is
+        passed as it is.
     method : {"central", "richardson", "complex"}
-        Finite-difference method.
+        Finite-difference method; its steps follow the dtype the layer
+        computes in (complex only for float64).
     rtol : float, optional
-        Override the relative tolerances (see :data:`symgrad.check.compare.TOLERANCES`); a
-        positive number, since finite differences are never exact (rtol=0 is refused).
+        Override the relative tolerances (by default those of the layer's dtype in
+        :data:`symgrad.check.compare.TOLERANCES`); a positive number, since
+        finite differences are never exact (rtol=0 is refused).
     kink : 0, 1/2 or 1
         The spec's derivative of ReLU at 0.
-    dout : array_like or float, optional
-        The upstream gradient; seeded standard normal by default (1 for a loss).
+    dout : array_like, float or tuple, optional
+        The upstream gradient (a tuple, one per output); seeded standard normal
+        by default (1 for a loss). A constant one can hide a wrong backward: the
+        report warns when the gradients it leaves are zero.
 
     Returns
     -------
     CheckReport
-        A row per gradient (``x``, then each parameter); ``report.ok`` is False
-        when a gradient is wrong, and each failing row's ``diagnosis`` names the
-        likely mistake. ``report.notes`` holds findings that leave the gradients
-        right (dout written in place, ...).
+        A row per gradient checked (each float input, then each parameter);
+        ``report.ok`` is False when a gradient is wrong, and each failing row's
+        ``diagnosis`` names the likely mistake. ``report.dtype`` is the dtype
+        the layer computes in, whose tolerances were used. ``report.notes``
+        holds findings that leave the gradients right (dout written in place,
+        ...); ``report.warnings`` says why a check could not fail (gradients
+        zero on every side, nothing compared) and what to change.
 
     Raises
     ------
@@ -167,6 +190,33 @@ def check_layer(
     >>> report = check_layer(square, symgrad.Affine(3, 3), x=rng.normal(size=(3, 3)))
     >>> report.ok, report.row("W").diagnosis
     (False, 'matches a missing transpose: dW = x @ dout; expected dW = x.T @ dout')
+
+    A DLFS2 layer in float32, its gradients in a list:
+
+    >>> class MatMul:
+    ...     def __init__(self, W):
+    ...         self.params, self.grads = [W], [np.zeros_like(W)]
+    ...     def forward(self, x):
+    ...         self.x = x
+    ...         return x @ self.params[0]
+    ...     def backward(self, dout):
+    ...         self.grads[0][...] = self.x.T @ dout
+    ...         return dout @ self.params[0].T
+    >>> W32, x32 = rng.normal(size=(3, 2)).astype("float32"), rng.normal(size=(4, 3)).astype("float32")
+    >>> report = check_layer(MatMul(W32), x=x32)
+    >>> report.ok, report.dtype, [row.name for row in report.rows]
+    (True, 'float32', ['x', 'params[0]'])
+
+    A cs231n pair, its parameters passed in the order forward takes them:
+
+    >>> def affine_forward(x, w, b):
+    ...     return x @ w + b, (x, w)
+    >>> def affine_backward(dout, cache):
+    ...     x, w = cache
+    ...     return dout @ w.T, x.T @ dout, dout.sum(axis=0)
+    >>> params = {"w": rng.normal(size=(3, 2)), "b": np.zeros(2)}
+    >>> check_layer((affine_forward, affine_backward), x=rng.normal(size=(4, 3)), params=params).ok
+    True
     """
     if method not in finite.METHODS:
         msg = f"unknown method {method!r}; choose one of {', '.join(finite.METHODS)}"
