@@ -248,3 +248,56 @@ def test_a_missing_sum_is_still_named_as_such():
     report = check_layer(layer, symgrad.Affine(3, 2), x=rng.standard_normal((4, 3)))
     assert "no sum over the batch" in report.row("b").diagnosis
     assert "shape mismatch" not in report.row("b").diagnosis
+
+
+# -- the whole catalog in float32 -------------------------------------------------------------------------------
+
+
+def _catalog():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).with_name("wrong_layers.py")
+    spec = importlib.util.spec_from_file_location("symgrad_tests_wrong_layers_f32", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+CATALOG = _catalog()
+
+
+def _in_float32(case, seed):
+    """The catalog's layer and arguments, every float array made float32."""
+    layer, kwargs = case.make(np.random.default_rng(seed))
+    if isinstance(layer, tuple):
+        if "params" in kwargs:
+            kwargs["params"] = {k: v.astype(np.float32) for k, v in kwargs["params"].items()}
+    else:
+        for name, value in list(vars(layer).items()):
+            if isinstance(value, np.ndarray) and value.dtype == np.float64:
+                setattr(layer, name, value.astype(np.float32))
+    kwargs["x"] = kwargs["x"].astype(np.float32)
+    if "t" in kwargs:
+        kwargs["t"] = kwargs["t"].astype(np.float32)
+    return layer, kwargs
+
+
+@pytest.mark.parametrize("case", CATALOG.RIGHT, ids=lambda case: case.name)
+def test_every_right_catalog_layer_passes_in_float32(case):
+    for seed in range(10):
+        layer, kwargs = _in_float32(case, seed)
+        report = check_layer(layer, seed=seed, **kwargs)
+        assert report.ok, (seed, str(report))
+        assert report.dtype == "float32"
+
+
+@pytest.mark.parametrize("case", CATALOG.WRONG, ids=lambda case: case.name)
+def test_every_wrong_catalog_layer_still_fails_in_float32(case):
+    layer, kwargs = _in_float32(case, 0)
+    report = check_layer(layer, **kwargs)
+    assert report.row(case.row).status == "FAIL", str(report)
