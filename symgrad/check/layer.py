@@ -237,21 +237,19 @@ def check_layer(
         outs = _first_outputs(runner, point, spec)
         loss = point.t is not None or not runner.takes_dout
         douts = _upstream(dout, outs, loss, runner, np.random.default_rng([seed, _DOUT_STREAM]))
-        values = runner.values() if runner.names is not None else {}
-        unsettled = runner.names is None
-        dtype = _computing_dtype(point, runner, values, outs, method)
-        check = LayerCheck(runner, None, point, values, douts, None, method, rtol, seed, dtype, [],
-                           given_dout=dout is not None)
-        unsteady = nondeterminism(runner, point, runner.start_values() if unsettled else values)
+        known = runner.values() if runner.names is not None else runner.start_values()
+        unsteady = nondeterminism(runner, point, known)  # before any gradient is compared
         if unsteady is not None:
-            return check.build([unsteady])
-        check.notes += runner.resolve(point, douts)
-        check.values = runner.values()
-        check.dtype = _computing_dtype(point, runner, check.values, outs, method)
-        check.rules = _rules(spec, point, check.values, runner.roles, kink)
-        check.warm = _warm(point, seed)
-        sweep = {"x": np.asarray(next(iter(point.inputs.values()))), **check.inputs, **check.values}
+            dtype = _computing_dtype(point, runner, known, outs, method)
+            return LayerCheck(runner, None, point, known, douts, None, method, rtol, seed, dtype, []).build([unsteady])
+        notes = runner.resolve(point, douts)  # the parameters, when neither params= nor a spec names them
+        values = runner.values()
+        dtype = _computing_dtype(point, runner, values, outs, method)
+        rules = _rules(spec, point, values, runner.roles, kink)
+        check = LayerCheck(runner, rules, point, values, douts, _warm(point, seed), method, rtol, seed, dtype, notes,
+                           given_dout=dout is not None)
         if check.names:
+            sweep = {"x": np.asarray(next(iter(point.inputs.values()))), **check.inputs, **values}
             refuse_long_sweep(sweep, check.names, method, "check the layer on a smaller x (a few rows do)")
         return check.report()
 
