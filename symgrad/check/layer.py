@@ -431,5 +431,28 @@ def _rules(
     if getattr(spec, "in_features", None) is not None and features != spec.in_features:  # type: ignore[attr-defined]
         msg = f"the spec {spec!r} takes x of shape (N, {spec.in_features}); x has shape {x.shape}"  # type: ignore[attr-defined]
         raise ShapeError(msg)
+    if isinstance(spec, Loss):
+        _fits_loss(spec, x, point.t)
     x_shape = (x.shape[0], features) if x.ndim > 2 and features is not None else x.shape
     return spec_rules(spec, x_shape=x_shape, param_shapes=shapes, kink=kink)
+
+
+def _fits_loss(spec: Loss, x: np.ndarray, t: np.ndarray) -> None:
+    """A loss spec takes t of x's shape, or integer class labels, one per row of x."""
+    if t.shape == x.shape:
+        return
+    labels = t.dtype.kind in "iu" and x.ndim == 2 and t.shape == x.shape[:1]
+    if labels and t.size and int(t.min()) >= 0 and int(t.max()) < x.shape[1]:
+        return
+    if labels:
+        msg = (
+            f"the class labels in t must lie in 0 .. {x.shape[1] - 1} (x has {x.shape[1]} columns); "
+            f"t holds {t.min()} .. {t.max()}"
+        )
+        raise ShapeError(msg)
+    advice = ": pass class labels as integers (t.astype(int))" if t.dtype.kind == "f" and t.shape == x.shape[:1] else ""
+    msg = (
+        f"the spec {spec!r} takes t of the shape of x, {x.shape}, or integer class labels of shape {x.shape[:1]}; "
+        f"t has shape {t.shape} and dtype {t.dtype}{advice}"
+    )
+    raise ShapeError(msg)

@@ -475,3 +475,17 @@ def test_the_helpers_take_every_convention_too():
     assert assert_gradients_match((lstm_step_forward, lstm_step_backward), x=inputs, params=params).ok
     with pytest.raises(GradientMismatchError, match="gradients checked: dx0, dx1, dx2, dWx, dWh, db"):
         assert_gradients_match((lstm_step_forward, lstm_step_backward_forgets_dnext_c), x=inputs, params=params)
+
+
+class LabelCasting(SoftmaxWithLoss):
+    def forward(self, x, t):
+        return super().forward(x, t.astype(int))
+
+
+def test_float_labels_against_a_loss_spec_give_a_shape_error_not_a_numpy_one():
+    x = np.random.default_rng(17).standard_normal((5, 3))
+    with pytest.raises(symgrad.errors.ShapeError, match=r"or integer class labels of shape \(5,\); t has shape \(5,\) "
+                                                        r"and dtype float64: pass class labels as integers"):
+        check_layer(LabelCasting(), symgrad.SoftmaxCrossEntropy(), x=x, t=np.array([0.0, 1, 2, 0, 1]))
+    with pytest.raises(symgrad.errors.ShapeError, match=r"class labels in t must lie in 0 \.\. 2"):
+        check_layer(LabelCasting(), symgrad.SoftmaxCrossEntropy(), x=x, t=np.array([0, 1, 2, 0, -1]))
