@@ -468,6 +468,8 @@ class LayerCase:
         rng = np.random.default_rng(seed)
         layer = self.layer_factory(rng)
         x = rng.standard_normal(self.x_shape)
+        if isinstance(self.spec, ReLU) and not np.any(x > 0):
+            x = -x  # every ReLU input negative makes the gradient zero on every side: a check that cannot fail
         target = _TARGETS.get(self.target) if isinstance(self.target, str) else self.target
         if isinstance(self.target, str) and target is None:
             msg = f"case {self.id!r}: unknown target {self.target!r}; use 'normal', 'one-hot' or a function"
