@@ -213,30 +213,43 @@ def nondeterminism(runner: Runner, point: Point, values: Mapping[str, np.ndarray
     """A failing row when forward() gives different outputs for the same input (an unseeded dropout)."""
     state = runner.new()
     first = runner.forward(state, point, values)
-    for label, other in (("twice on the same layer object", lambda: runner.forward(state, point, values)),
-                         ("on two copies of the layer", lambda: runner.forward(runner.new(), point, values))):
-        outs = other()
+    copies = runner.forward(runner.new(), point, values)
+    again = runner.forward(state, point, values)
+    for carried, outs in ((False, copies), (True, again)):
         for k, (a, b) in enumerate(zip(first, outs, strict=True)):
-            if same(a, b):
-                continue
-            a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-            diff = np.abs(a_arr - b_arr) if a_arr.shape == b_arr.shape else np.ones(1)
-            idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape)) if diff.ndim else ()
-            which = "" if len(first) == 1 else f" (output {k})"
-            values_at = f" {at(a_arr, idx)} then {at(b_arr, idx)} at element {index_text(idx) or '()'}" \
-                if a_arr.shape == b_arr.shape else ""
-            message = (
-                f"forward() is nondeterministic: called {label} with the same input it gave different outputs"
-                f"{which}:{values_at}. No gradient was compared: finite differences compare forward() at nearby points "
-                "and would measure the randomness, not the derivative. A random mask drawn at every call (an unseeded "
-                "dropout) does this: seed it (draw the mask from np.random.default_rng(seed) created in forward()), or "
-                "pass the mask (set it on the layer and skip drawing it), or check the layer in test mode"
-            )
-            shape = np.shape(a)
-            return CheckRow("forward", shape, None, a_arr, b_arr if a_arr.shape == b_arr.shape else None,
-                            float("inf"), float("inf"), float(np.max(diff)), idx, "forward vs forward", {},
-                            "FAIL", message, "a nondeterministic forward(): seed its randomness, or pass the mask")
+            if not same(a, b):
+                return _unsteady(first, k, np.asarray(a, dtype=float), np.asarray(b, dtype=float), carried=carried)
     return None
+
+
+def _unsteady(first: tuple[Any, ...], k: int, a: np.ndarray, b: np.ndarray, *, carried: bool) -> CheckRow:
+    diff = np.abs(a - b) if a.shape == b.shape else np.ones(1)
+    idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape)) if diff.ndim else ()
+    which = "" if len(first) == 1 else f" (output {k})"
+    values_at = f" {at(a, idx)} then {at(b, idx)} at element {index_text(idx) or '()'}" if a.shape == b.shape else ""
+    if carried:  # two copies agree, one object called twice does not: state kept from call to call
+        how = "twice on the same layer object"
+        cause = (
+            "forward() keeps state from call to call: a random generator the layer holds (a dropout drawing from "
+            "its own np.random.default_rng) or a carried hidden state (a stateful RNN). For a generator: seed it "
+            "in forward() (create np.random.default_rng(seed) there), or pass the mask (set it on the layer and "
+            "skip drawing it); for a hidden state: reset it, or check with stateful=False"
+        )
+    else:
+        how = "on two copies of the layer"
+        cause = (
+            "A random mask drawn at every call (an unseeded dropout) does this: seed it (draw the mask from "
+            "np.random.default_rng(seed) created in forward()), or pass the mask (set it on the layer and skip "
+            "drawing it), or check the layer in test mode"
+        )
+    message = (
+        f"forward() is nondeterministic: called {how} with the same input it gave different outputs{which}:"
+        f"{values_at}. No gradient was compared: finite differences compare forward() at nearby points and would "
+        f"measure that, not the derivative. {cause}"
+    )
+    return CheckRow("forward", a.shape, None, a, b if a.shape == b.shape else None, float("inf"), float("inf"),
+                    float(np.max(diff)), idx, "forward vs forward", {}, "FAIL", message,
+                    "a nondeterministic forward(): seed its randomness, or pass the mask")
 
 
 def matching_spec(check: LayerCheck, main: Run) -> Layer | None:

@@ -489,3 +489,52 @@ def test_float_labels_against_a_loss_spec_give_a_shape_error_not_a_numpy_one():
         check_layer(LabelCasting(), symgrad.SoftmaxCrossEntropy(), x=x, t=np.array([0.0, 1, 2, 0, 1]))
     with pytest.raises(symgrad.errors.ShapeError, match=r"class labels in t must lie in 0 \.\. 2"):
         check_layer(LabelCasting(), symgrad.SoftmaxCrossEntropy(), x=x, t=np.array([0, 1, 2, 0, -1]))
+
+
+def word_embedding_forward(x, W):
+    return W[x], (x, W)
+
+
+def word_embedding_backward(dout, cache):
+    x, W = cache
+    dW = np.zeros_like(W)
+    np.add.at(dW, x, dout)
+    return dW
+
+
+def test_cs231n_pair_with_an_integer_input_returns_only_the_parameter_gradient():
+    rng = np.random.default_rng(18)
+    x = np.array([[0, 3, 3], [2, 1, 0]])  # (N, T) word indices
+    report = check_layer((word_embedding_forward, word_embedding_backward), x=x,
+                         params={"W": rng.standard_normal((4, 5))})
+    assert report.ok, str(report)
+    assert [row.name for row in report.rows] == ["W"]
+
+
+def batchnorm_forward(x, gamma, beta, bn_param):
+    momentum = bn_param.get("momentum", 0.9)
+    mean, var = x.mean(axis=0), x.var(axis=0)
+    bn_param["running_mean"] = momentum * bn_param.get("running_mean", np.zeros_like(mean)) + (1 - momentum) * mean
+    xhat = (x - mean) / np.sqrt(var + bn_param.get("eps", 1e-5))
+    return gamma * xhat + beta, (xhat, gamma, np.sqrt(var + bn_param.get("eps", 1e-5)))
+
+
+def batchnorm_backward_alt(dout, cache):
+    xhat, gamma, std = cache
+    n = dout.shape[0]
+    dxhat = dout * gamma
+    dx = (n * dxhat - dxhat.sum(axis=0) - xhat * np.sum(dxhat * xhat, axis=0)) / (n * std)
+    return dx, np.sum(dout * xhat, axis=0), dout.sum(axis=0)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_cs231n_batchnorm_pair_with_a_parameter_dict_it_writes_into(seed):
+    rng = np.random.default_rng(seed)
+    bn_param = {"mode": "train"}
+    params = {"gamma": 1 + rng.standard_normal(3) / 2, "beta": rng.standard_normal(3), "bn_param": bn_param}
+    report = check_layer((batchnorm_forward, batchnorm_backward_alt), x=rng.standard_normal((5, 3)), params=params,
+                         seed=seed)
+    assert report.ok, str(report)
+    assert report.warnings == ()
+    assert [row.name for row in report.rows] == ["x", "gamma", "beta"]
+    assert bn_param == {"mode": "train"}  # each call gets a copy: the caller's dict is not written

@@ -301,3 +301,42 @@ def test_every_wrong_catalog_layer_still_fails_in_float32(case):
     layer, kwargs = _in_float32(case, 0)
     report = check_layer(layer, **kwargs)
     assert report.row(case.row).status == "FAIL", str(report)
+
+
+class StatefulRNN(RNN):
+    """DLFS2's TimeRNN habit: with stateful=True the hidden state carries over from call to call."""
+
+    def __init__(self, Wx, Wh, b, stateful=True):
+        super().__init__(Wx, Wh, b)
+        self.stateful, self.h = stateful, None
+
+    def forward(self, x):
+        h_prev = self.h if self.stateful and self.h is not None else np.zeros((x.shape[0], self.params[1].shape[0]))
+        self.h = super().forward(x, h_prev)
+        return self.h
+
+    def backward(self, dh_next):
+        dx, _ = super().backward(dh_next)
+        return dx
+
+
+@pytest.mark.parametrize("stateful", [True, False])
+def test_state_carried_from_call_to_call_is_named(stateful):
+    rng = np.random.default_rng(12)
+    layer, (x, _) = _rnn(RNN, rng, "float64")
+    report = check_layer(StatefulRNN(*layer.params, stateful=stateful), x=x)
+    if stateful:
+        message = report.row("forward").message
+        assert message.startswith("forward() is nondeterministic: called twice on the same layer object")
+        assert "stateful=False" in message
+        assert [row.name for row in report.rows] == ["forward"]
+    else:
+        assert report.ok, str(report)
+        assert [row.name for row in report.rows] == ["x", "params[0]", "params[1]", "params[2]"]
+
+
+def test_a_generator_held_by_the_layer_is_named_as_state():
+    report = check_layer(GeneratorDropout(), x=np.random.default_rng(13).standard_normal((4, 5)))
+    assert "a random generator the layer holds" in report.row("forward").message
+    global_rng = check_layer(Dropout(), x=np.random.default_rng(13).standard_normal((4, 5)))
+    assert "called on two copies of the layer" in global_rng.row("forward").message
