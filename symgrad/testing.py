@@ -233,7 +233,7 @@ def failure_message(
     if failures:
         layer_report = _is_layer_report(report, network)
         lines += ["", "All gradients:", *_table(report, layer_report)]
-        if layer_report and np.ndim(report.values["dout"]):
+        if layer_report and any(np.ndim(v) for k, v in report.values.items() if k.startswith("dout")):
             lines += ["", f"(dout, the upstream gradient, was drawn at random from seed {report.seed}; "
                           "pass dout=... to choose it)"]
     return "\n".join(lines)
@@ -280,7 +280,7 @@ def _row_lines(row: CheckRow, report: CheckReport, formula: str, network: Networ
 
 
 def _is_layer_report(report: CheckReport, network: Network | None) -> bool:
-    return network is None and "dout" in report.values
+    return network is None and ("dout" in report.values or report.dtype is not None)
 
 
 def _odd_one_out(row: CheckRow, layer_report: bool) -> str:

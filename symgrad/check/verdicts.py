@@ -109,7 +109,8 @@ class LayerCheck:
         return self.build(rows)
 
     def build(self, rows: list[CheckRow]) -> CheckReport:
-        point: dict[str, Any] = {**self.point.inputs, **self.values, "dout": self.dout}
+        upstream = {"dout": self.dout} if len(self.douts) == 1 else {f"dout{k}": d for k, d in enumerate(self.douts)}
+        point: dict[str, Any] = {**self.point.inputs, **self.values, **upstream}
         if self.t is not None:
             point["t"] = self.t
         return CheckReport(

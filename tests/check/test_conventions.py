@@ -369,8 +369,8 @@ def test_cs231n_lstm_step_with_three_inputs_and_two_outputs(seed):
     report = check_layer((lstm_step_forward, lstm_step_backward), x=inputs, params=params, seed=seed)
     assert report.ok, str(report)
     assert [row.name for row in report.rows] == ["x0", "x1", "x2", "Wx", "Wh", "b"]
-    assert isinstance(report.values["dout"], tuple)
-    assert len(report.values["dout"]) == 2
+    assert report.values["dout0"].shape == report.values["dout1"].shape == (3, 2)  # one per output, (h, c)
+    assert "dout" not in report.values
 
 
 def test_named_inputs_name_the_rows():
@@ -538,3 +538,33 @@ def test_cs231n_batchnorm_pair_with_a_parameter_dict_it_writes_into(seed):
     assert report.warnings == ()
     assert [row.name for row in report.rows] == ["x", "gamma", "beta"]
     assert bn_param == {"mode": "train"}  # each call gets a copy: the caller's dict is not written
+
+
+class TwoOutputsOfTwoShapes:
+    def forward(self, x):
+        return x * 2, x.sum(axis=1)
+
+    def backward(self, dscaled, dsum):
+        return dscaled * 2 + dsum[:, None]
+
+
+def _reports():
+    rng = np.random.default_rng(19)
+    inputs, params = _lstm_point(rng)
+    return [
+        check_layer(MatMul(rng.standard_normal((3, 2))), x=rng.standard_normal((4, 3))),
+        check_layer(LSTM(*params.values()), x=inputs),
+        check_layer(Embedding(rng.standard_normal((4, 3))), x=np.array([0, 2, 0])),
+        check_layer(TwoOutputsOfTwoShapes(), x=rng.standard_normal((4, 3))),
+        check_layer(SoftmaxWithLoss(), symgrad.SoftmaxCrossEntropy(), x=rng.standard_normal((4, 3)),
+                    t=np.array([0, 1, 2, 1])),
+    ]
+
+
+def test_reports_of_every_convention_render_in_every_format():
+    for report in _reports():
+        assert report.ok, str(report)
+        for render in (str, repr, lambda r: r.to_json(), lambda r: r.to_markdown(), lambda r: r.to_html(),
+                       lambda r: r.to_latex(), lambda r: r.to_mathml()):
+            assert render(report)
+        assert "computed in float64" in str(report)
