@@ -32,7 +32,7 @@ from symgrad.errors import LayerError, UnknownNameError
 from symgrad.layers import Layer
 from symgrad.numeric.validate import as_float_array
 
-__all__: list[str] = []
+__all__: list[str] = []  # check_layer's parts, not an interface of their own
 
 MISSING = object()
 RESERVED = ("x", "t", "dout")

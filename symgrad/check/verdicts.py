@@ -30,7 +30,7 @@ from symgrad.check.report import CheckReport, CheckRow
 from symgrad.check.rules import SpecRules, evaluate, to_text
 from symgrad.numeric import finite
 
-__all__ = ["SLIGHTLY_OTHER", "LayerCheck"]
+__all__ = ["SLIGHTLY_OTHER"]  # LayerCheck is check_layer's, not an interface of its own
 
 #: When backward() equals the spec's rule exactly and finite differences of the layer's forward()
 #: disagree with both by at most this (relative), the forward computes a slightly different function
