@@ -225,3 +225,28 @@ def test_a_stale_cache_is_named(spec, seed):
     row = report.row("W")
     assert row.status == "FAIL"
     assert "a stale cache: backward() used values kept from an earlier forward() call" in row.diagnosis
+
+
+class MatMulAccumulates:
+    """DLFS2 style, but adding into self.grads instead of writing it."""
+
+    def __init__(self, W):
+        self.params, self.grads = [W], [np.zeros_like(W)]
+        self.x = None
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.params[0]
+
+    def backward(self, dout):
+        self.grads[0] += self.x.T @ dout
+        return dout @ self.params[0].T
+
+
+def test_a_list_layer_that_adds_into_its_gradients_is_named():
+    rng = np.random.default_rng(9)
+    report = check_layer(MatMulAccumulates(rng.standard_normal((3, 2))), x=rng.standard_normal((4, 3)))
+    row = report.row("params[0]")
+    assert row.status == "FAIL"
+    assert "rather than add to it with +=" in row.message
+    assert report.row("x").status == "ok"
