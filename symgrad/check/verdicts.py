@@ -252,6 +252,11 @@ class LayerCheck:
             unstored = (f" ({name} is a float array attribute that the output depends on, so symgrad takes it for a "
                         f"parameter: store its gradient in self.d{name}, or name the parameters with params=[...] "
                         f"if {name} is a constant)")
+        if raw is MISSING and self.runner.kind == "params/grads lists" and name in self.values:
+            return None, (
+                f"d{name}: backward() did not write {where}: symgrad fills self.grads with NaN before backward(), "
+                f"and {where} is NaN still; write the gradient ({where}[...] = d{name}) rather than add to it with +="
+            )
         if raw is MISSING:
             return None, f"d{name}: backward() did not store it: the layer has no {where} after backward(){unstored}"
         if raw is None:
