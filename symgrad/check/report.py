@@ -17,11 +17,10 @@ import numpy as np
 
 from symgrad.check.compare import Comparison, compare, noise_floor, tolerance
 from symgrad.check.points import sample_values
-from symgrad.derive.chain import derive
+from symgrad.derive.artifacts import StoredDerivation
 from symgrad.derive.derivation import Derivation
 from symgrad.documents import Documented
 from symgrad.errors import ComplexityError, NonFiniteError, UnknownNameError
-from symgrad.functions import kink_value
 from symgrad.layers import (
     Affine,
     HalfSquaredError,
@@ -46,6 +45,14 @@ _derivations: weakref.WeakKeyDictionary[Network, dict[Any, Derivation]] = weakre
 _STRUCTURAL = (Affine, Sigmoid, Tanh, ReLU, HalfSquaredError, MeanSquaredError, SoftmaxCrossEntropy)
 #: The derivations of the last 64 network structures (of _STRUCTURAL layers only), least recent first.
 _by_structure: OrderedDict[tuple[Any, ...], Derivation] = OrderedDict()
+
+
+def derive(network: Network, wrt: Sequence[str] | None, *, kink: Any) -> Derivation:
+    """:func:`symgrad.derive.chain.derive`, imported when first needed: a check of a derivation restored
+    from disk (:class:`~symgrad.derive.artifacts.StoredDerivation`) runs with no SymPy loaded."""
+    from symgrad.derive.chain import derive as derive_network
+
+    return derive_network(network, wrt, kink=kink)
 
 
 def cached_derivation(network: Network, wrt: Sequence[str] | None, kink: Any) -> Derivation:
@@ -146,12 +153,12 @@ class CheckReport(Documented):
         return tuple(row for row in self.rows if not row.passed)
 
     def __str__(self) -> str:
-        from symgrad.render.text import report_text  # rendering lives upstairs
+        from symgrad.render.reporttext import report_text  # rendering lives upstairs
 
         return report_text(self)
 
 def check(
-    network: Network | Derivation,
+    network: Network | Derivation | StoredDerivation,
     values: Mapping[str, Any] | None = None,
     *,
     seed: int = 0,
@@ -204,7 +211,7 @@ def check(
     >>> report.row("w1").rel_error < 1e-9
     True
     """
-    derivation = network if isinstance(network, Derivation) else None
+    derivation = network if isinstance(network, (Derivation, StoredDerivation)) else None
     net = derivation.network if derivation is not None else network
     if not isinstance(net, Network):
         msg = f"check() takes a symgrad Network or a Derivation of one, got {type(network).__name__}"
@@ -218,7 +225,7 @@ def check(
         raise UnknownNameError(msg)
     if derivation is None:
         derivation = cached_derivation(net, wrt, 0 if kink is None else kink)
-    elif kink is not None and kink_value(kink) != derivation.kink:
+    elif kink is not None and _kink_value(kink) != derivation.kink:
         msg = (
             f"this derivation takes relu'(0) = {derivation.kink}, but check() was asked for kink={kink!r}; "
             "derive again with derive(network, kink=...) or check the network itself"
@@ -250,6 +257,12 @@ def check(
                 derivation.title, objective, arrays, names, symbolic, backward, method, seed, rtol, point, loss
             )
         return _with_point_notes(report, net, arrays)
+
+
+def _kink_value(kink: Any) -> Any:
+    from symgrad.functions import kink_value  # SymPy, only when a kink is given with a derivation
+
+    return kink_value(kink)
 
 
 def _require_finite(loss: Any, symbolic: Mapping[str, Any], names: Sequence[str]) -> None:
@@ -322,7 +335,7 @@ def _point_notes(net: Network, arrays: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
-def _rows(derivation: Derivation, wrt: Sequence[str] | str | None) -> tuple[str, ...]:
+def _rows(derivation: Derivation | StoredDerivation, wrt: Sequence[str] | str | None) -> tuple[str, ...]:
     """The names to check: ``wrt`` (a subset of the derivation's), or all of them."""
     if wrt is None:
         return derivation.wrt
