@@ -252,11 +252,13 @@ def _read(path: Path) -> Any:
         handle = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
         return None
-    with os.fdopen(handle, "rb") as stream:
-        info = os.fstat(stream.fileno())
-        if not _trusted(info):
-            return None
-        data = stream.read(MAX_BYTES + 1)
+    try:
+        with os.fdopen(handle, "rb") as stream:
+            if not _trusted(os.fstat(stream.fileno())):
+                return None
+            data = stream.read(MAX_BYTES + 1)
+    except OSError:
+        return None
     if len(data) > MAX_BYTES:
         return None
     try:
@@ -267,9 +269,11 @@ def _read(path: Path) -> Any:
 
 def _trusted(info: os.stat_result) -> bool:
     """A regular file of this user that no one else may write: the entry holds code that is run."""
-    if not stat.S_ISREG(info.st_mode) or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    if not stat.S_ISREG(info.st_mode):
         return False
-    return not hasattr(os, "getuid") or info.st_uid == os.getuid()
+    if not hasattr(os, "getuid"):  # Windows: no POSIX owner or mode bits to read
+        return True
+    return info.st_uid == os.getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
 def _restore(payload: Mapping[str, Any], network: Network) -> StoredDerivation | None:

@@ -212,7 +212,7 @@ def test_a_damaged_entry_reads_as_absent(cache: Path, damage: Callable[[Path], N
 
 
 @pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX file modes")
-def test_an_entry_others_may_write_is_not_read(cache: Path) -> None:
+def test_an_entry_others_may_write_is_not_read(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     network = symgrad.article_network()
     _store(network)
     path = _entry(cache)
@@ -221,6 +221,9 @@ def test_an_entry_others_may_write_is_not_read(cache: Path) -> None:
     assert load_artifacts(network) is None
     path.chmod(0o644)
     assert load_artifacts(network) is not None
+    owner = path.stat().st_uid
+    monkeypatch.setattr(os, "getuid", lambda: owner + 1)  # the file belongs to someone else
+    assert load_artifacts(network) is None
 
 
 def test_an_unproven_derivation_is_not_stored(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
