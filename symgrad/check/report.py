@@ -33,6 +33,7 @@ from symgrad.layers import (
 )
 from symgrad.network import Network
 from symgrad.numeric import finite
+from symgrad.numeric.directional import DirectionalResult, directional_check, stencil_ends
 from symgrad.numeric.reference import reference_backward, reference_loss, relu_inputs
 
 __all__ = ["CheckReport", "CheckRow", "check"]
@@ -124,7 +125,7 @@ class CheckReport(Documented):
     seed: int
     values: Mapping[str, Any]
     evaluations: int
-    directional: finite.DirectionalResult | None = None
+    directional: DirectionalResult | None = None
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -246,7 +247,7 @@ def check(
             report = CheckReport(derivation.title, rows, method, mode, seed, point, result.evaluations)
         else:
             report = _fast(
-                derivation.title, objective, arrays, names, symbolic, backward, method, seed, rtol, point, loss
+                derivation.title, net, objective, arrays, names, symbolic, backward, method, seed, rtol, point, loss
             )
         return _with_point_notes(report, net, arrays)
 
@@ -441,14 +442,13 @@ def _straddles(net: Network, arrays: dict[str, Any], name: str, worst: Compariso
 
 
 def _fast(
-    title: str, objective: Callable[[Mapping[str, Any]], Any], arrays: dict[str, Any], names: tuple[str, ...],
-    symbolic: dict[str, Any], backward: dict[str, Any], method: str, seed: int, rtol: float | None,
-    point: Mapping[str, Any], loss: Any = 0.0,
+    title: str, net: Network, objective: Callable[[Mapping[str, Any]], Any], arrays: dict[str, Any],
+    names: tuple[str, ...], symbolic: dict[str, Any], backward: dict[str, Any], method: str, seed: int,
+    rtol: float | None, point: Mapping[str, Any], loss: Any = 0.0,
 ) -> CheckReport:
-    direction = finite.directional_check(objective, arrays, names, symbolic, seed=seed, method=method)
-    evaluations = direction.evaluations
     dtol, exact = tolerance("directional", override=rtol), tolerance("exact", override=rtol)
-    global_ok = direction.max_rel_error <= dtol
+    direction = directional_check(objective, arrays, names, symbolic, seed=seed, method=method, rtol=dtol)
+    evaluations = direction.evaluations
     rows = []
     for name in names:
         sym, back = np.asarray(symbolic[name], dtype=float), np.asarray(backward[name], dtype=float)
@@ -460,16 +460,46 @@ def _fast(
                 f"{name}{_index(c.worst_index)}: symbolic {float(sym[c.worst_index]):.10g}, "
                 f"backward {float(back[c.worst_index]):.10g}; relative error {c.rel_error:.3g} > tolerance {exact:.0e}"
             )
-        if not global_ok:
-            per_name = finite.directional_check(objective, arrays, (name,), {name: sym}, seed=seed, method=method)
+        if not direction.passed:  # which gradient? Each alone along the same direction
+            per_name = directional_check(objective, arrays, (name,), {name: sym}, seed=seed, method=method, rtol=dtol)
             evaluations += per_name.evaluations
-            if per_name.max_rel_error > dtol:
-                status = "FAIL"
-                message = (message + "; " if message else "") + (
-                    f"along a random direction the symbolic gradient of {name} disagrees with finite differences "
-                    f"(relative error {per_name.max_rel_error:.3g})"
-                )
+            status, message = _directional_verdict(net, arrays, name, per_name, status, message)
         tols = {"exact": exact, "directional": dtol}
         rows.append(CheckRow(name, sym.shape, sym, back, None, c.rel_error, c.elem_rel_error, c.abs_error,
                              c.worst_index, "backward vs symbolic", tols, status, message))
     return CheckReport(title, tuple(rows), method, "fast", seed, point, evaluations, direction)
+
+
+def _directional_verdict(
+    net: Network, arrays: dict[str, Any], name: str, found: DirectionalResult, status: str, message: str
+) -> tuple[str, str]:
+    """The status and message of row ``name`` after its own directional check ``found``."""
+    if found.passed:
+        return status, message
+    kinks = _kinked_layers(net, arrays, name, found)
+    if kinks and status == "ok":
+        return "kink", (
+            f"{name}: along a random direction the finite-difference stencil crosses a ReLU kink "
+            f"(in {', '.join(kinks)}), so the numeric value is not a derivative there; symbolic and backward agree"
+        )
+    estimate = found.error_estimates[0] / max(abs(found.directional[0]), abs(found.claimed[0]), 1e-300)
+    text = (
+        f"along a random direction the symbolic gradient of {name} disagrees with finite differences "
+        f"(relative error {found.max_rel_error:.3g} > tolerance {found.rtol:.0e} plus the difference's "
+        f"estimated error {estimate:.1e})"
+    )
+    return "FAIL", (message + "; " if message else "") + text
+
+
+def _kinked_layers(net: Network, arrays: dict[str, Any], name: str, found: DirectionalResult) -> list[str]:
+    """The ReLU layers whose inputs change sign between the ends of the directional stencil and the point."""
+    relus = [index for index, layer in enumerate(net.layers) if isinstance(layer, ReLU)]
+    if not relus:
+        return []
+    base = [z > 0 for z in relu_inputs(net, arrays)]
+    kinked: set[int] = set()
+    for end in stencil_ends(arrays, (name,), found.seed, found.step):
+        for index, z, sign in zip(relus, relu_inputs(net, end), base, strict=True):
+            if np.any((z > 0) != sign):
+                kinked.add(index)
+    return [f"layer {index + 1} ({type(net.layers[index]).__name__})" for index in sorted(kinked)]
