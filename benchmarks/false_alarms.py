@@ -21,6 +21,7 @@ with hypothesis's ``draw`` in place of a seeded generator.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -49,7 +50,7 @@ def random_network(pick: Pick) -> symgrad.Network:
     widths = [pick(1, 8) for _ in range(depth)]
     widths.append(pick(2 if loss is symgrad.SoftmaxCrossEntropy else 1, 8))
     layers: list[Layer] = []
-    for inputs, outputs in zip(widths, widths[1:], strict=False):
+    for inputs, outputs in itertools.pairwise(widths):
         layers.append(symgrad.Affine(inputs, outputs))
         activation = ACTIVATIONS[pick(0, len(ACTIVATIONS) - 1)]
         if activation is not None:

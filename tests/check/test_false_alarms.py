@@ -1,4 +1,4 @@
-"""check(mode="fast"): no false alarms at kinks and large points, yet real mistakes still fail.
+"""No false alarms at kinks and large points (fast mode, and full mode at large points), yet real mistakes fail.
 
 The mistakes are in both the symbolic rule and the reference backward at once, so that
 symbolic and backward agree with each other and only the directional check can see them
@@ -11,8 +11,11 @@ import numpy as np
 import pytest
 
 import symgrad
+import symgrad.numeric.finite
 from symgrad import Affine, HalfSquaredError, Network, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
+from symgrad.check.compare import compare
 from symgrad.check.points import sample_values
+from symgrad.numeric.reference import reference_loss
 
 MISTAKES = {
     "dropped transpose": (lambda rule: rule.T, lambda grad: grad.T),
@@ -72,3 +75,26 @@ def test_large_points_raise_no_false_alarm(seed):
     report = symgrad.check(net, {**values, **large}, mode="fast", seed=seed)
     assert report.ok, str(report)
     assert {row.status for row in report.rows} == {"ok"}
+
+
+def test_full_mode_takes_a_second_look_where_the_step_is_too_large_for_the_curvature():
+    """A saturated sigmoid at a large point: central differences alone are off by 2e-6 relative."""
+    spec = "affine(7, 1) > affine(1, 5) > sigmoid > affine(5, 7) > sigmoid > half-squared-error"
+    net = symgrad.network_from_spec(spec)
+    values = sample_values(net, seed=0, batch=1)
+    rng = np.random.default_rng(166785113)
+    values = {name: 10.0 * rng.standard_normal(np.shape(value)) for name, value in values.items()}
+    report = symgrad.check(net, values)
+    assert report.ok, str(report)
+    coarse = symgrad.numeric.finite.gradient(lambda v: reference_loss(net, v), values, ["W1"])
+    assert compare(coarse.gradients["W1"], report.row("W1").symbolic).rel_error > 1e-6  # the alarm it was
+    assert report.row("W1").rel_error < 1e-6  # the numeric side shown is the refined one
+    sweep = 2 * sum(np.size(values[name]) for name in net.names if name != "t")
+    assert report.evaluations > sweep  # the second look's evaluations are counted too
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_full_mode_second_look_does_not_explain_a_mistake_away(mistake):
+    net = Network([consistently_wrong(mistake)(4, 4), Tanh(), Affine(4, 3)], loss=HalfSquaredError())
+    report = symgrad.check(net, seed=1)
+    assert [row.name for row in report.failures] == ["W1"]
