@@ -19,18 +19,19 @@ The claim agrees when ``|numeric - claimed| <= rtol * max(|numeric|, |claimed|) 
 A kink (a ReLU input changing sign inside the stencil) is for the caller to recognise;
 :func:`stencil_ends` gives it the two ends of the widest stencil.
 
-The directions are drawn chunk by chunk (``numpy.random.default_rng`` keyed by the seed,
-the direction's number and the name) and never stored whole: each pass over the parameters
-draws a chunk, steps the working copy along it and adds its share of ``<claimed, u>``
-while the chunk is in cache, so a check costs two passes over the parameters besides the
-evaluations of ``f``, and one working copy of memory. The inner product uses the step the
-floats actually took, ``fl(v + h u) - v``, so rounding ``v + h u`` is not counted as an error.
+A direction is cheap to draw and never stored whole (see ``_Direction``): each pass over
+the parameters forms a chunk of it, steps the working copy along it and (the first time)
+adds its share of ``<claimed, d>`` while the chunk is in cache, so a check costs two passes
+over the parameters besides the evaluations of ``f``, and one working copy of memory.
+Rounding ``v + h d`` to floats moves the point a little off the line; that error (about
+``eps |claimed| max|v| / h``) is part of the rounding floor.
 """
 
 from __future__ import annotations
 
 import math
 import zlib
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -57,8 +58,12 @@ __all__ = ["DirectionalResult", "directional_check", "stencil_ends"]
 
 FloatArray = npt.NDArray[np.float64]
 
-#: Elements drawn and stepped at a time: 512 KiB of float64, which stays in cache.
-CHUNK = 1 << 16
+#: Elements stepped at a time: 256 KiB of float64, which stays in cache.
+CHUNK = 1 << 15
+#: Vectors up to this long get independent random entries; longer ones a cheaper construction.
+IID = 4096
+#: Directions up to this long are kept whole (2 MiB), longer ones formed a chunk at a time.
+FULL = 1 << 18
 #: The default relative tolerance of the comparison.
 RTOL = 1e-6
 #: An error estimate is capped at this many times the tolerance (relative to the values compared).
@@ -197,22 +202,23 @@ def directional_check(
             kind = "positive" if least else "non-negative"
             msg = f"{what} must be a {kind} integer, got {number!r}"
             raise SymgradError(msg)
-    bases = {name: as_float_array(name, values[name], copy=False) for name in names}  # only read
-    grads = _claimed_arrays(claimed, bases)
+    # Only read (C order, so that flat views need no copy).
+    bases = {name: np.ascontiguousarray(as_float_array(name, values[name], copy=False)) for name in names}
+    grads = {name: np.ascontiguousarray(grad) for name, grad in _claimed_arrays(claimed, bases).items()}
     size = sum(base.size for base in bases.values())
     scale = max(1.0, *(_largest_magnitude(base) for base in bases.values()))
-    # The direction is drawn uniform on [-1/2, 1/2) per element, with norm about sqrt(size / 12):
-    # h makes the step about c * scale long, as for a unit direction.
-    h = _STEP_FACTOR[method] * scale / math.sqrt(size / 12)
+    # The entries of a direction have a variance of 1/12 or 1/6 (see _Direction): h makes the
+    # step about c * scale long, as for a unit direction.
+    h = _STEP_FACTOR[method] * scale / math.sqrt(size / 8)
     complex_input = method == "complex"
-    works = {name: np.empty(base.shape, dtype=np.complex128 if complex_input else np.float64) for name, base in
-             bases.items()}
+    dtype = np.complex128 if complex_input else np.float64
+    works = {name: np.empty(base.shape, dtype=dtype) for name, base in bases.items()}
     evaluate = _Evaluator(f, _inputs(values, works), total=int(directions) * 2, complex_input=complex_input)
-    line = _Line(evaluate, bases, works, grads, int(seed))
+    line = _Line(evaluate, bases, works, grads, int(seed), scale, h)
     found = []
     with _complex_warnings_as_errors(on=complex_input):
         for index in range(int(directions)):
-            found.append(_one_direction(line, index, h, method, rtol))
+            found.append(_one_direction(line, index, method, rtol))
     if not all(math.isfinite(inner) for _, inner, _ in found):
         for name, grad in grads.items():
             check_finite(f"claimed gradient of {name}", grad)  # NaN or inf in the claim: name the element
@@ -249,8 +255,11 @@ def stencil_ends(
             base = np.asarray(values[name], dtype=np.float64)
             moved = np.array(base, dtype=np.float64, order="C")
             flat = moved.reshape(-1)
-            for start, d in _chunks(_rng(seed, index, name), base.size):
-                flat[start : start + d.size] += sign * step * d
+            direction, out = _direction(int(seed), index, name, base.size, step), np.empty(min(CHUNK, base.size))
+            for start in range(0, base.size, CHUNK):
+                stop = min(start + CHUNK, base.size)
+                ufunc = np.add if sign > 0 else np.subtract
+                ufunc(flat[start:stop], direction.chunk(start, stop, out), out=flat[start:stop])
             point[name] = moved
         ends.append(point)
     return ends[0], ends[1]
@@ -263,21 +272,27 @@ def _agrees(numeric: float, claimed: float, estimate: float, rtol: float) -> boo
     return abs(numeric - claimed) <= rtol * max(abs(numeric), abs(claimed)) + estimate
 
 
-def _one_direction(line: _Line, index: int, h: float, method: str, rtol: float) -> tuple[float, float, float]:
+def _one_direction(line: _Line, index: int, method: str, rtol: float) -> tuple[float, float, float]:
     """(numeric, claimed, error estimate) along direction ``index``, per unit length of it."""
     if method == "complex":
-        value, inner, norm = line.imaginary(index, h)
-        return value / norm, inner / norm, 0.0
-    levels = [line.central(index, h / 2**j) for j in range(2 if method == "richardson" else 1)]
-    norm = line.norm
-    if method == "richardson":
-        numeric, claimed, floor = _extrapolate(levels[0], levels[1])
-    else:
-        numeric, claimed, floor = levels[0]
+        value, inner = line.imaginary(index)
+        return value / line.norm(index), inner / line.norm(index), 0.0
+    levels = [line.central(index, 0.5**j) for j in range(2 if method == "richardson" else 1)]
+    norm = line.norm(index)
+    numeric, claimed, floor = _extrapolate(levels[0], levels[1]) if method == "richardson" else levels[0]
+    if _agrees(numeric, claimed, floor, rtol):
+        return numeric / norm, claimed / norm, floor / norm
+    # Rounding v + h d to floats moves each element by up to eps |v| / 2 off the line; summed with the
+    # gradient's weights that is about eps |claimed| max|v| (a pass over the claim: only when needed).
+    extra = line.rounding_of_steps()
+    levels = [(n, c, floor + extra * 2**j) for j, (n, c, floor) in enumerate(levels)]
+    numeric, claimed, floor = _extrapolate(levels[0], levels[1]) if method == "richardson" else levels[0]
     if _agrees(numeric, claimed, floor, rtol):
         return numeric / norm, claimed / norm, floor / norm
     # Disagreement at the first step: two more levels, and the spread of the last two extrapolations.
-    levels += [line.central(index, h / 2**j) for j in range(len(levels), len(levels) + 2)]
+    for j in range(len(levels), len(levels) + 2):
+        n, c, floor = line.central(index, 0.5**j)
+        levels.append((n, c, floor + extra * 2**j))
     last, before = _extrapolate(levels[-2], levels[-1]), _extrapolate(levels[-3], levels[-2])
     numeric, claimed, floor = last
     spread = abs((last[0] - last[1]) - (before[0] - before[1]))
@@ -294,7 +309,10 @@ def _extrapolate(wide: tuple[float, float, float], narrow: tuple[float, float, f
 
 
 class _Line:
-    """Steps the working copies along the directions and evaluates ``f`` there."""
+    """Steps the working copies along the directions (scaled by the step ``h``) and evaluates ``f`` there.
+
+    Derivatives here are along ``h d`` (:meth:`norm` long), the claim is ``<claimed, h d>``.
+    """
 
     def __init__(
         self,
@@ -303,53 +321,74 @@ class _Line:
         works: Mapping[str, np.ndarray],
         grads: Mapping[str, FloatArray],
         seed: int,
+        scale: float,
+        h: float,
     ) -> None:
-        self.evaluate, self.bases, self.works, self.grads, self.seed = evaluate, bases, works, grads, seed
-        self.norm = 1.0  # of the last direction stepped along
+        self.evaluate, self.bases, self.works, self.grads = evaluate, bases, works, grads
+        self.seed, self.scale, self.h = seed, scale, h
+        self._inner: dict[int, float] = {}
+        self._claimed_norm: float | None = None
+        largest = min(CHUNK, max(base.size for base in bases.values()))
+        self._buffers = (np.empty(largest), np.empty(largest))
 
-    def central(self, index: int, h: float) -> tuple[float, float, float]:
-        """``(f(v + h d) - f(v - h d)) / 2h``, ``<claimed, d>`` over the steps taken, and the rounding floor."""
-        inner_up = self._step(index, h)
-        f_up = self.evaluate.real(("v", -1, f"+ {h:.3g} u"))
-        inner_down = self._step(index, -h)
-        f_down = self.evaluate.real(("v", -1, f"- {h:.3g} u"))
-        floor = 10 * _EPS * max(1.0, abs(f_up), abs(f_down)) / h
-        return (f_up - f_down) / (2 * h), (inner_up - inner_down) / (2 * h), floor
+    def central(self, index: int, factor: float) -> tuple[float, float, float]:
+        """At step ``factor h``: the central difference, the claim, and the rounding floor of f's values."""
+        self._step(index, factor)
+        f_up = self.evaluate.real(("v", -1, f"+ {self.h * factor:.3g} u"))
+        self._step(index, -factor)
+        f_down = self.evaluate.real(("v", -1, f"- {self.h * factor:.3g} u"))
+        noise = 10 * _EPS * max(1.0, abs(f_up), abs(f_down))  # ten times eps |f| each, to be safe
+        return (f_up - f_down) / (2 * factor), self._inner[index], noise / factor
 
-    def imaginary(self, index: int, h: float) -> tuple[float, float, float]:
-        """``Im f(v + i h d) / h``, ``<claimed, d>`` and the norm of ``d``."""
-        inner = self._step(index, h, imaginary=True)
+    def imaginary(self, index: int) -> tuple[float, float]:
+        """``Im f(v + i h d)`` and the claim."""
+        self._step(index, 1.0, imaginary=True)
         before = self.evaluate.real_outputs
         value = self.evaluate.complex(("v", -1, "+ i h u"))
         if self.evaluate.real_outputs > before:
-            self._expose_dropped_imaginary(index, h)
-        return value.imag / h, inner / h, self.norm
+            self._expose_dropped_imaginary(index)
+        return value.imag, self._inner[index]
 
-    def _step(self, index: int, h: float, *, imaginary: bool = False) -> float:
-        """Set the working copies to ``v + h d`` (``v + i h d``); return ``<claimed, step taken>``."""
-        inner = norm2 = 0.0
+    def norm(self, index: int) -> float:
+        """The length of ``h d``."""
+        squares = sum(_direction(self.seed, index, name, base.size, self.h).norm2 for name, base in self.bases.items())
+        return math.sqrt(squares) or 1.0
+
+    def rounding_of_steps(self) -> float:
+        """``eps |claimed| max|v|``: what rounding ``v + h d`` to floats may add to a difference."""
+        if self._claimed_norm is None:
+            squares = (float(np.dot(g.reshape(-1), g.reshape(-1))) for g in self.grads.values())
+            self._claimed_norm = math.sqrt(sum(squares))
+        return _EPS * self._claimed_norm * self.scale
+
+    def _step(self, index: int, factor: float, *, imaginary: bool = False) -> None:
+        """Set the working copies to ``v + factor h d`` (or ``v + i h d``); the first time, take ``<claimed, h d>``."""
+        first = index not in self._inner
+        inner = 0.0
+        scaled, summed = self._buffers
         for name, base in self.bases.items():
-            flat_base = base.reshape(-1)
-            flat_work = self.works[name].reshape(-1)
+            flat_base, flat_work = base.reshape(-1), self.works[name].reshape(-1)
             flat_grad = self.grads[name].reshape(-1)
-            for start, d in _chunks(_rng(self.seed, index, name), base.size):
-                stop = start + d.size
-                norm2 += float(np.dot(d, d))
+            direction = _direction(self.seed, index, name, base.size, self.h)
+            for start in range(0, base.size, CHUNK):
+                stop = min(start + CHUNK, base.size)
+                step = direction.chunk(start, stop, summed)
+                if first:
+                    inner += float(np.dot(flat_grad[start:stop], step))
                 if imaginary:
-                    flat_work[start:stop] = flat_base[start:stop] + 1j * h * d
-                    inner += h * float(np.dot(flat_grad[start:stop], d))
+                    flat_work.real[start:stop] = flat_base[start:stop]
+                    flat_work.imag[start:stop] = step
                     continue
-                d *= h
-                up = flat_base[start:stop] + d
-                flat_work[start:stop] = up
-                np.subtract(up, flat_base[start:stop], out=d)  # the step the floats took
-                inner += float(np.dot(flat_grad[start:stop], d))
-        self.norm = math.sqrt(norm2) or 1.0
-        return inner
+                if abs(factor) != 1:
+                    step = np.multiply(step, abs(factor), out=scaled[: stop - start])  # exact for powers of 2
+                ufunc = np.add if factor > 0 else np.subtract
+                ufunc(flat_base[start:stop], step, out=flat_work[start:stop])
+        if first:
+            self._inner[index] = inner
 
-    def _expose_dropped_imaginary(self, index: int, h: float) -> None:
+    def _expose_dropped_imaginary(self, index: int) -> None:
         """``f`` returned a real number for complex input: raise unless it ignores the input."""
-        slope = self.central(index, _STEP_FACTOR["central"] * h / _STEP_FACTOR["complex"])[0]
+        slope = self.central(index, _STEP_FACTOR["central"] / _STEP_FACTOR["complex"])[0]
         if slope != 0:
             names = ", ".join(repr(name) for name in self.bases)
             msg = (
@@ -360,17 +399,82 @@ class _Line:
             raise SymgradError(msg)
 
 
-def _rng(seed: int, index: int, name: str) -> np.random.Generator:
-    """The generator of direction ``index`` for ``name``: the same for a name alone or among others."""
-    return np.random.default_rng([seed, index, zlib.crc32(name.encode())])
+# --- the directions ---------------------------------------------------------------------------
 
 
-def _chunks(rng: np.random.Generator, size: int) -> Any:
-    """(start, entries uniform on [-1/2, 1/2)) chunk by chunk, the same for the same generator."""
-    for start in range(0, size, CHUNK):
-        d = rng.random(min(CHUNK, size - start))
-        d -= 0.5
-        yield start, d
+class _Direction:
+    """``h d``: entries of ``d`` i.i.d. on [-1/2, 1/2), or for a long vector a sum of two such, repeated.
+
+    Drawing a random number costs several times a pass over the parameters, so for more than
+    :data:`IID` entries two short random vectors ``r1``, ``r2`` of prime lengths ``p1 < p2``
+    (both above ``sqrt(size)``) are added, repeated: ``d[i] = r1[i % p1] + r2[i % p2]``. By the
+    Chinese remainder theorem no two entries share both parts, and a fixed error ``e != 0`` is
+    missed only if its sums over every residue class modulo ``p1`` and modulo ``p2`` vanish:
+    with probability 0 for continuous ``r1``, ``r2`` unless ``e`` has that structure, which no
+    shape of a layer gives it. ``h`` is applied once, when the direction is drawn.
+    """
+
+    def __init__(self, rng: np.random.Generator, size: int, h: float) -> None:
+        self.periods: tuple[int, int] = (0, 0)
+        self.tiles: tuple[FloatArray, FloatArray] | None = None
+        if size <= IID:
+            self.full = rng.random(size)
+            self.full -= 0.5
+            self.full *= h
+            self.norm2 = float(np.dot(self.full, self.full))
+            return
+        p1 = _prime_at_least(int(1.5 * math.sqrt(size)) + 7)
+        p2 = _prime_at_least(p1 + 1)
+        length = size if size <= FULL else CHUNK  # a direction up to FULL long is kept whole
+        parts = []
+        for p in (p1, p2):
+            r = rng.random(p)
+            r -= 0.5
+            r *= h
+            parts.append(np.resize(r, length + p))  # repeated, so any window is a slice
+        if size <= FULL:
+            self.full = parts[0][:size] + parts[1][:size]
+            self.norm2 = float(np.dot(self.full, self.full))
+            return
+        self.periods, self.tiles, self.full = (p1, p2), (parts[0], parts[1]), np.empty(0)
+        out = np.empty(CHUNK)
+        self.norm2 = 0.0
+        for start in range(0, size, CHUNK):
+            chunk = self.chunk(start, min(start + CHUNK, size), out)
+            self.norm2 += float(np.dot(chunk, chunk))
+
+    def chunk(self, start: int, stop: int, out: FloatArray) -> FloatArray:
+        """Entries ``start:stop`` (at most :data:`CHUNK` of them): a view, or written into ``out``."""
+        if self.tiles is None:
+            return self.full[start:stop]
+        p1, p2 = self.periods
+        a, b = start % p1, start % p2
+        return np.add(self.tiles[0][a : a + stop - start], self.tiles[1][b : b + stop - start], out=out[: stop - start])
+
+
+#: Directions drawn lately, by (seed, index, name, size, h): checking the same point again draws nothing.
+_DIRECTIONS: OrderedDict[tuple[int, int, str, int, float], _Direction] = OrderedDict()
+
+
+def _direction(seed: int, index: int, name: str, size: int, h: float) -> _Direction:
+    """Direction ``index`` for ``name``, times ``h``: the same for a name alone or among others."""
+    key = (seed, index, name, size, h)
+    found = _DIRECTIONS.get(key)
+    if found is None:
+        rng = np.random.default_rng([seed, index, zlib.crc32(name.encode())])
+        found = _DIRECTIONS[key] = _Direction(rng, size, h)
+        while len(_DIRECTIONS) > 8:  # each at most about 6 MiB
+            _DIRECTIONS.popitem(last=False)
+    else:
+        _DIRECTIONS.move_to_end(key)
+    return found
+
+
+def _prime_at_least(n: int) -> int:
+    candidate = max(n, 2)
+    while any(candidate % k == 0 for k in range(2, math.isqrt(candidate) + 1)):
+        candidate += 1
+    return candidate
 
 
 def _claimed_arrays(claimed: Mapping[str, npt.ArrayLike], bases: Mapping[str, FloatArray]) -> dict[str, FloatArray]:

@@ -34,10 +34,11 @@ def test_directions_are_seeded_uniform_and_the_same_for_a_name_alone():
 
 def test_entries_are_not_just_signs_and_span_chunks():
     """Random signs (+-1/sqrt(n)) would miss e = (d, -d) whenever the two signs agree: half the time."""
-    size = directional.CHUNK + 1000
-    d = _direction({"x": np.zeros(size)}, ["x"])["x"]
-    assert len(np.unique(np.abs(d))) == size
-    assert abs(float(np.mean(d[directional.CHUNK :]))) < 0.05  # the last chunk is drawn too
+    for size in (directional.IID, directional.CHUNK + 1000, directional.FULL + 1000):  # i.i.d., whole, chunked
+        d = _direction({"x": np.zeros(size)}, ["x"])["x"]
+        assert len(np.unique(np.abs(d))) == size
+        assert abs(float(np.mean(d[-1000:]))) < 0.05  # the last chunk is drawn too
+        assert 0.2 < float(np.std(d[-1000:])) < 0.5
 
 
 def test_a_transposed_gradient_is_caught_for_every_seed():
