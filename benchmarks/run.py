@@ -10,7 +10,10 @@ to ``latest.md`` beside it. Sections:
 3. the cost of a check (full, fast, one backward) in forward-pass equivalents;
 4. the accuracy of central, Richardson and complex-step differences;
 5. ``import symgrad`` and the ``symgrad`` command, end to end;
-6. symgrad.check against torch.autograd.gradcheck (when torch is installed).
+6. symgrad.check against torch.autograd.gradcheck (when torch is installed);
+7. the whole fast check in forward passes, widths 16 to 1024 (``fastcheck.py``);
+8. the fast check against torch's fast gradcheck at widths 16 to 1024;
+9. the peak memory of a fast check against the sampling guard's promise.
 
 ``--quick`` runs a small configuration of every section in well under 30 s (for
 the smoke test); its figures are noisier and cover fewer widths.
@@ -36,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # run as a script, benchmarks/ is already first on sys.path
     sys.path.insert(0, str(HERE))
 
+import fastcheck  # noqa: E402
 import sections  # noqa: E402
 from report import Section, machine, markdown, today, write_json  # noqa: E402
 
@@ -49,8 +53,11 @@ SECTIONS: tuple[Callable[[bool], Section], ...] = (
     sections.fd_accuracy,
     sections.startup,
     sections.torch_side_by_side,
+    fastcheck.fast_check_cost,
+    fastcheck.fast_vs_torch,
+    fastcheck.fast_check_memory,
 )
-SECTION_NUMBERS = (1, 1, 2, 3, 4, 5, 6)
+SECTION_NUMBERS = (1, 1, 2, 3, 4, 5, 6, 7, 8, 9)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -203,10 +203,14 @@ def directional_check(
             msg = f"{what} must be a {kind} integer, got {number!r}"
             raise SymgradError(msg)
     # Only read (C order, so that flat views need no copy).
-    bases = {name: np.ascontiguousarray(as_float_array(name, values[name], copy=False)) for name in names}
+    bases = {name: _base(name, values[name]) for name in names}
     grads = {name: np.ascontiguousarray(grad) for name, grad in _claimed_arrays(claimed, bases).items()}
     size = sum(base.size for base in bases.values())
-    scale = max(1.0, *(_largest_magnitude(base) for base in bases.values()))
+    largest = {name: _largest_magnitude(base.reshape(-1)) for name, base in bases.items()}
+    for name, magnitude in largest.items():
+        if not math.isfinite(magnitude):  # NaN or infinity (max and min propagate them)
+            as_float_array(name, values[name], copy=False)  # raises, naming the element
+    scale = max(1.0, *largest.values())
     # The entries of a direction have a variance of 1/12 or 1/6 (see _Direction): h makes the
     # step about c * scale long, as for a unit direction.
     h = _STEP_FACTOR[method] * scale / math.sqrt(size / 8)
@@ -475,6 +479,13 @@ def _prime_at_least(n: int) -> int:
     while any(candidate % k == 0 for k in range(2, math.isqrt(candidate) + 1)):
         candidate += 1
     return candidate
+
+
+def _base(name: str, value: object) -> FloatArray:
+    """``value`` as a C-ordered float64 array to read (finiteness is checked with the scale)."""
+    if type(value) is np.ndarray and value.dtype == np.float64 and value.size:
+        return np.ascontiguousarray(value)
+    return np.ascontiguousarray(as_float_array(name, value, copy=False))
 
 
 def _claimed_arrays(claimed: Mapping[str, npt.ArrayLike], bases: Mapping[str, FloatArray]) -> dict[str, FloatArray]:

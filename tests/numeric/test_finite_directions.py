@@ -110,3 +110,11 @@ def test_the_ends_are_the_points_f_was_evaluated_at():
     up, down = stencil_ends(values, ["x"], result.seed, result.step)
     np.testing.assert_allclose(seen[0], up["x"], rtol=0, atol=1e-15)
     np.testing.assert_allclose(seen[1], down["x"], rtol=0, atol=1e-15)
+
+
+def test_a_value_that_is_not_finite_is_named():
+    from symgrad.errors import NonFiniteError
+
+    values = {"x": np.array([1.0, np.nan, 2.0])}
+    with pytest.raises(NonFiniteError, match=r"x\[1\] = nan"):
+        directional_check(lambda v: float(np.sum(v["x"])), values, ["x"], {"x": np.ones(3)})
