@@ -491,9 +491,10 @@ def _fast(
     backward, loss = reference.gradients, reference.loss
     _require_finite(loss, symbolic, ())
     rows = []
+    floor, agreed = noise_floor("exact", float(np.real(loss))), direction.passed
     for name in names:
         sym, back = np.asarray(symbolic[name], dtype=float), np.asarray(backward[name], dtype=float)
-        c = compare(back, sym, noise_floor("exact", float(np.real(loss))))
+        c = compare(back, sym, floor)
         status, message = "ok", ""
         if not c.passes(exact):
             status = "FAIL"
@@ -501,7 +502,7 @@ def _fast(
                 f"{name}{_index(c.worst_index)}: symbolic {float(sym[c.worst_index]):.10g}, "
                 f"backward {float(back[c.worst_index]):.10g}; relative error {c.rel_error:.3g} > tolerance {exact:.0e}"
             )
-        if not direction.passed:  # which gradient? Each alone along the same direction
+        if not agreed:  # which gradient? Each alone along the same direction
             per_name = directional_check(objective, arrays, (name,), {name: sym}, seed=seed, method=method, rtol=dtol)
             evaluations += per_name.evaluations
             status, message = _directional_verdict(net, arrays, name, per_name, status, message)
