@@ -181,7 +181,9 @@ def check(
         "full" sweeps every element (two forward passes each, for central
         differences); "fast" checks the gradient along one random direction
         (<u, grad E> against a directional difference): a few forward passes
-        at any width.
+        at any width. The difference estimates its own error (rounding, and
+        Richardson levels when it disagrees at first), and a ReLU kink inside
+        its stencil makes the row "kink", naming the layer, not "FAIL".
     wrt : sequence of str, optional
         The gradients to check (for a Derivation, a subset of its ``wrt``); all by default.
     rtol : float, optional
