@@ -265,7 +265,8 @@ def _require_finite(loss: Any, symbolic: Mapping[str, Any], names: Sequence[str]
     sides = [("the loss E", loss)] + [(f"the symbolic dE/d{n}", symbolic[n]) for n in names]
     for what, value in sides:
         # A finite sum (one pass, no temporary) means every element is finite.
-        if not np.isfinite(np.sum(value)) and not np.all(np.isfinite(value)):
+        total = value.sum() if isinstance(value, np.ndarray) else value
+        if not np.isfinite(total) and not np.all(np.isfinite(value)):
             msg = (
                 f"{what} is not finite at this point (NaN or infinity): the values overflow the float64 range; "
                 "check at smaller values"

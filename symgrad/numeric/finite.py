@@ -343,7 +343,7 @@ def _resolve_steps(
 
 def _largest_magnitude(value: FloatArray) -> float:
     """max |v| without the temporary array that np.abs would allocate."""
-    return max(float(np.max(value)), -float(np.min(value)))
+    return max(float(value.max()), -float(value.min()))  # methods: no np.max dispatch per call
 
 
 # --- calling f ----------------------------------------------------------------
