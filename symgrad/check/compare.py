@@ -115,9 +115,10 @@ _CHUNK = 1 << 15
 def _compare_in_chunks(a: np.ndarray, b: np.ndarray, floor: float) -> Comparison | None:
     """:func:`compare` in one pass over ``a`` and ``b``; None when a value is not finite (the general path says how)."""
     flat_a, flat_b = np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1)
-    scale = max(_largest_magnitude(flat_a), _largest_magnitude(flat_b))  # reductions: no temporaries
-    if not np.isfinite(scale):
+    extremes = (float(flat_a.max()), float(flat_a.min()), float(flat_b.max()), float(flat_b.min()))
+    if not all(np.isfinite(x) for x in extremes):  # (Python's max() would pass a NaN over)
         return None
+    scale = max(abs(x) for x in extremes)  # reductions: no temporaries
     threshold = 1e-8 * scale  # elements below it are negligibly small (see _element_relative)
     diff, big, ratio = np.empty(_CHUNK), np.empty(_CHUNK), np.empty(_CHUNK)
     mask = np.empty(_CHUNK, dtype=bool)
@@ -129,6 +130,8 @@ def _compare_in_chunks(a: np.ndarray, b: np.ndarray, floor: float) -> Comparison
         np.subtract(flat_a[start:stop], flat_b[start:stop], out=d)
         np.abs(d, out=d)
         largest = float(np.max(d))
+        if not np.isfinite(largest):
+            return None
         if largest > abs_error:  # strictly: the first of equal errors, as np.argmax
             abs_error, worst = largest, start + int(np.argmax(d))
         if largest == 0:
