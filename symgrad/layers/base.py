@@ -109,6 +109,11 @@ class Layer:
 
     def fresh(self) -> Layer:
         """A copy with empty caches, so a check never disturbs the original."""
+        cls = type(self)
+        if cls.__reduce_ex__ is object.__reduce_ex__ and not hasattr(cls, "__copy__") and hasattr(self, "__dict__"):
+            clone = cls.__new__(cls)  # what copy.copy does for a plain object, without its generic machinery
+            clone.__dict__.update(self.__dict__)
+            return clone
         return copy.copy(self)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
