@@ -49,7 +49,7 @@ def _no_symbolic_work(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return original(*args)
 
     monkeypatch.setattr(check_report, "cached_derivation", refuse)
-    monkeypatch.setattr(check_report, "derive", refuse)
+    monkeypatch.setattr(check_report, "_derive", refuse)
     monkeypatch.setattr(cli, "_default_derived", counting)
     return calls
 

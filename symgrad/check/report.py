@@ -49,7 +49,7 @@ _STRUCTURAL = (Affine, Sigmoid, Tanh, ReLU, HalfSquaredError, MeanSquaredError, 
 _by_structure: OrderedDict[tuple[Any, ...], Derivation] = OrderedDict()
 
 
-def derive(network: Network, wrt: Sequence[str] | None, *, kink: Any) -> Derivation:
+def _derive(network: Network, wrt: Sequence[str] | None, *, kink: Any) -> Derivation:
     """:func:`symgrad.derive.chain.derive`, imported when first needed: a check of a derivation restored
     from disk (:class:`~symgrad.derive.artifacts.StoredDerivation`) runs with no SymPy loaded."""
     from symgrad.derive.chain import derive as derive_network
@@ -66,7 +66,7 @@ def cached_derivation(network: Network, wrt: Sequence[str] | None, kink: Any) ->
     requested = (wrt,) if isinstance(wrt, str) else wrt
     names_only = isinstance(requested, (list, tuple)) and all(isinstance(name, str) for name in requested)
     if requested is not None and not names_only:
-        return derive(network, wrt, kink=kink)  # not a list of names: derive() says what wrt should be
+        return _derive(network, wrt, kink=kink)  # not a list of names: derive() says what wrt should be
     key = (None if requested is None else tuple(requested), str(kink))
     per_network = _derivations.setdefault(network, {})
     if key not in per_network:
@@ -77,11 +77,11 @@ def cached_derivation(network: Network, wrt: Sequence[str] | None, kink: Any) ->
 def _derive_by_structure(network: Network, wrt: Sequence[str] | None, kink: Any, key: tuple[Any, ...]) -> Derivation:
     parts = (*network.layers, network.loss)
     if type(network) is not Network or any(type(part) not in _STRUCTURAL for part in parts):
-        return derive(network, wrt, kink=kink)  # a user's layer class may hold more than its description
+        return _derive(network, wrt, kink=kink)  # a user's layer class may hold more than its description
     structure = (network.title, key, *((type(part), part.describe(), part.name) for part in parts))
     known = _by_structure.get(structure)
     if known is None:
-        known = _by_structure[structure] = derive(network, wrt, kink=kink)
+        known = _by_structure[structure] = _derive(network, wrt, kink=kink)
         if len(_by_structure) > 64:
             _by_structure.popitem(last=False)
         return known

@@ -119,6 +119,20 @@ class StoredDerivation:
 def artifact_key(network: Network, wrt: Sequence[str] | None = None, kink: Any = 0) -> str | None:
     """The key of ``network``'s entry for these options, or None when it may not be stored.
 
+    Parameters
+    ----------
+    network : Network
+        The network; only a ``Network`` of symgrad's own layer types has a key.
+    wrt, kink
+        The options it is derived with, as given to :func:`symgrad.derive`.
+
+    Returns
+    -------
+    str or None
+        A sha256 hex digest (see the module's docstring for what it covers), or
+        None when an entry may not be kept (a user's layer class, an unreadable
+        source file of symgrad, SymPy's version not found).
+
     Examples
     --------
     >>> from symgrad.network import article_network, network_from_spec
@@ -202,6 +216,20 @@ def _checksum(key: str, payload: Mapping[str, Any]) -> str:
 
 def load_artifacts(network: Network, wrt: Sequence[str] | None = None, kink: Any = 0) -> StoredDerivation | None:
     """``network``'s stored derivation for these options, or None (absent, off, or anything in doubt).
+
+    Parameters
+    ----------
+    network : Network
+        The network, as it will be checked: the entry must agree with its names and shapes.
+    wrt, kink
+        The options it was derived with (see :func:`artifact_key`).
+
+    Returns
+    -------
+    StoredDerivation or None
+        None unless the entry's file is the user's and no one else may write it, it
+        parses, carries this format and its own key, matches its checksum, agrees
+        with ``network`` and its code compiles.
 
     Examples
     --------
@@ -325,9 +353,35 @@ def store_artifacts(
 ) -> bool:
     """Keep ``derivation`` of ``network`` (derived with these options) and its ``text``; True when written.
 
-    Nothing is written for a derivation with an unproven step, a network that
-    may not be stored (see :func:`artifact_key`), or a cache that is off or
-    cannot be written.
+    Parameters
+    ----------
+    network : Network
+        The network that was derived.
+    wrt, kink
+        The options it was derived with, as the next :func:`load_artifacts` will give them.
+    derivation : Derivation
+        ``derive(network, wrt, kink=kink)``; its compiled gradient's source is stored.
+    text : str
+        The derivation as the command prints it.
+
+    Returns
+    -------
+    bool
+        False, and nothing written, for a derivation with an unproven step, a
+        network that may not be stored (see :func:`artifact_key`), or a cache that
+        is off or cannot be written.
+
+    Examples
+    --------
+    >>> import os
+    >>> from symgrad.derive.chain import derive
+    >>> from symgrad.network import article_network
+    >>> saved = os.environ.get("SYMGRAD_CACHE_DIR")
+    >>> os.environ["SYMGRAD_CACHE_DIR"] = ""  # off
+    >>> net = article_network()
+    >>> store_artifacts(net, None, 0, derive(net), "text")
+    False
+    >>> os.environ.pop("SYMGRAD_CACHE_DIR") if saved is None else os.environ.update(SYMGRAD_CACHE_DIR=saved)
     """
     key = artifact_key(network, wrt, kink)
     path = None if key is None else _path(key)

@@ -228,6 +228,20 @@ def compiled_from_source(
 ) -> CompiledGradient:
     r"""A :class:`CompiledGradient` from generated source (see :func:`symgrad.numeric.compile.generate_source`).
 
+    Parameters
+    ----------
+    signature : GradientSignature
+        The names and shapes the generated function takes and returns.
+    source : str
+        Python source defining ``_gradient(v0, v1, ...)``, which returns ``(E, {name: gradient})``.
+    checked_source : str, optional
+        The checked variant behind the fast path of batched derivations.
+
+    Returns
+    -------
+    CompiledGradient
+        With no ``derivation`` (None): it needs no SymPy.
+
     Examples
     --------
     >>> signature = GradientSignature(("x", "w"), ("w",), {"x": (), "w": ()}, batched=False)
