@@ -60,10 +60,10 @@ FORMAT = 1
 SUBDIRECTORY = "derivations"
 #: Entries kept at most; the least recently written go first.
 MAX_ENTRIES = 32
-#: A larger file is not read (the article network's entry is about 5 kB).
+#: A larger file is not read (the article network's entry is about 3 kB).
 MAX_BYTES = 4_000_000
 
-_digests: dict[str, str | None] = {}  # "symgrad" / "sympy" -> hash of the package's sources / version
+_digests: dict[str, str | None] = {}  # "symgrad": hash of its sources; "sympy-file": the version in its release file
 
 
 @dataclass(frozen=True, eq=False)
