@@ -12,7 +12,10 @@ to ``latest.md`` beside it. Sections:
 5. ``import symgrad`` and the ``symgrad`` command, end to end; the rule proofs
    in a fresh process, with their verdicts on disk and without (``startup.py``);
 6. symgrad.check against torch.autograd.gradcheck (when torch is installed),
-   and the first check of a new network against gradcheck's fast mode (``startup.py``).
+   and the first check of a new network against gradcheck's fast mode (``startup.py``);
+7. the whole fast check in forward passes, widths 16 to 1024 (``fastcheck.py``);
+8. the fast check against torch's fast gradcheck at widths 16 to 1024;
+9. the peak memory of a fast check against the sampling guard's promise.
 
 ``--quick`` runs a small configuration of every section in well under 30 s (for
 the smoke test); its figures are noisier and cover fewer widths.
@@ -38,6 +41,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # run as a script, benchmarks/ is already first on sys.path
     sys.path.insert(0, str(HERE))
 
+import fastcheck  # noqa: E402
 import sections  # noqa: E402
 import startup  # noqa: E402
 from report import Section, machine, markdown, today, write_json  # noqa: E402
@@ -54,8 +58,11 @@ SECTIONS: tuple[Callable[[bool], Section], ...] = (
     startup.rule_proofs,
     sections.torch_side_by_side,
     startup.first_check,
+    fastcheck.fast_check_cost,
+    fastcheck.fast_vs_torch,
+    fastcheck.fast_check_memory,
 )
-SECTION_NUMBERS = (1, 1, 2, 3, 4, 5, 5, 6, 6)
+SECTION_NUMBERS = (1, 1, 2, 3, 4, 5, 5, 6, 6, 7, 8, 9)
 
 
 def _parser() -> argparse.ArgumentParser:

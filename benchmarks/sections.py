@@ -17,6 +17,7 @@ from timing import interleaved, median, once, paired_ratio, run_command
 import symgrad
 from symgrad.check.points import sample_values
 from symgrad.numeric import finite
+from symgrad.numeric.directional import directional_check
 from symgrad.numeric.reference import reference_backward, reference_loss
 
 HERE = Path(__file__).resolve().parent
@@ -280,7 +281,7 @@ def _check_row(width: int, repeats: int, full_budget: float, batch: int = 4) -> 
         {
             "forward": lambda: reference_loss(net, values),
             "backward": lambda: reference_backward(net, values, wrt),
-            "directional": lambda: finite.directional_check(objective, values, wrt, symbolic),
+            "directional": lambda: directional_check(objective, values, wrt, symbolic),
             "fast": lambda: symgrad.check(net, values, mode="fast"),
         },
         repeats,

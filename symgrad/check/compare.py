@@ -96,6 +96,10 @@ def compare(a: np.ndarray, b: np.ndarray, floor: float = 0.0) -> Comparison:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.size == 0:
         return Comparison(0.0, 0.0, 0.0, ())
+    if a.size > _CHUNK and a.shape == b.shape:
+        found = _compare_in_chunks(a, b, floor)
+        if found is not None:
+            return found
     diff = np.asarray(a - b)  # a 0-d array, not a NumPy scalar, for scalars
     np.abs(diff, out=diff)
     scale = max(_largest_magnitude(a), _largest_magnitude(b))
@@ -105,6 +109,49 @@ def compare(a: np.ndarray, b: np.ndarray, floor: float = 0.0) -> Comparison:
     denominator = max(scale, floor)
     rel = abs_error / denominator if denominator > 0 else 0.0
     return Comparison(abs_error, rel, _element_relative(a, b, diff, scale), tuple(int(i) for i in worst))
+
+
+#: Large gradients are compared a chunk at a time (256 KiB of float64 per buffer, in cache):
+#: each temporary array the size of a gradient costs about as much as a forward pass.
+_CHUNK = 1 << 15
+
+
+def _compare_in_chunks(a: np.ndarray, b: np.ndarray, floor: float) -> Comparison | None:
+    """:func:`compare` in one pass over ``a`` and ``b``; None when a value is not finite (the general path says how)."""
+    flat_a, flat_b = np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1)
+    extremes = (float(flat_a.max()), float(flat_a.min()), float(flat_b.max()), float(flat_b.min()))
+    if not all(np.isfinite(x) for x in extremes):  # (Python's max() would pass a NaN over)
+        return None
+    scale = max(abs(x) for x in extremes)  # reductions: no temporaries
+    threshold = 1e-8 * scale  # elements below it are negligibly small (see _element_relative)
+    diff, big, ratio = np.empty(_CHUNK), np.empty(_CHUNK), np.empty(_CHUNK)
+    mask = np.empty(_CHUNK, dtype=bool)
+    abs_error, worst, elem = -1.0, 0, 0.0
+    for start in range(0, flat_a.size, _CHUNK):
+        stop = min(start + _CHUNK, flat_a.size)
+        n = stop - start
+        d, g, r, m = diff[:n], big[:n], ratio[:n], mask[:n]
+        np.subtract(flat_a[start:stop], flat_b[start:stop], out=d)
+        np.abs(d, out=d)
+        largest = float(np.max(d))
+        if not np.isfinite(largest):
+            return None
+        if largest > abs_error:  # strictly: the first of equal errors, as np.argmax
+            abs_error, worst = largest, start + int(np.argmax(d))
+        if largest == 0:
+            continue
+        np.abs(flat_a[start:stop], out=g)
+        np.abs(flat_b[start:stop], out=r)
+        np.maximum(g, r, out=g)
+        np.greater(g, threshold, out=m)
+        np.divide(d, g, out=r, where=m)
+        elem = max(elem, float(np.max(r, where=m, initial=0.0)))
+    if not np.isfinite(abs_error):
+        return None
+    denominator = max(scale, floor)
+    rel = abs_error / denominator if denominator > 0 else 0.0
+    index = tuple(int(k) for k in np.unravel_index(worst, a.shape))
+    return Comparison(abs_error, rel, elem if scale > 0 else 0.0, index)
 
 
 def _largest_magnitude(a: np.ndarray) -> float:

@@ -15,9 +15,8 @@ how ``f`` moves, by one of three methods:
     no cancellation, accurate to a few units in the last place. It needs a
     forward pass that is analytic and accepts complex input.
 
-:func:`directional_check` is the fast mode: a random unit direction ``u`` over
-all parameters at once and the identity ``<grad f, u> = d/ds f(v + s u)``
-check a whole claimed gradient with 2 (central) evaluations per direction.
+The fast mode, a claimed gradient along a random direction, is in
+:mod:`symgrad.numeric.directional`; it shares the evaluation machinery here.
 
 Every function works on copies; the caller's arrays are never written to, and
 ``f`` receives read-only arrays, so a forward pass that writes into its input
@@ -48,10 +47,8 @@ from symgrad.numeric.validate import as_float_array, check_finite
 
 __all__ = [
     "METHODS",
-    "DirectionalResult",
     "FiniteResult",
     "default_step",
-    "directional_check",
     "gradient",
     "total_evaluations",
 ]
@@ -109,43 +106,6 @@ class FiniteResult:
     evaluations: int
     method: str
     steps: dict[str, FloatArray]
-
-
-@dataclass(frozen=True)
-class DirectionalResult:
-    """A claimed gradient compared with ``f`` along random directions.
-
-    Attributes
-    ----------
-    directional : tuple of float
-        The numeric directional derivatives ``d/ds f(v + s u)``, one per direction.
-    claimed : tuple of float
-        The inner products ``<claimed, u>`` with the same directions.
-    abs_errors : tuple of float
-        ``|directional - claimed|``.
-    rel_errors : tuple of float
-        ``|directional - claimed| / max(|directional|, |claimed|, tiny)``;
-        0 when both are 0, 1 when exactly one is.
-    evaluations : int
-        How many times ``f`` was called.
-    seed : int
-        The seed of ``numpy.random.default_rng`` that drew the directions.
-    method : str
-        ``"central"``, ``"richardson"`` or ``"complex"``.
-    """
-
-    directional: tuple[float, ...]
-    claimed: tuple[float, ...]
-    abs_errors: tuple[float, ...]
-    rel_errors: tuple[float, ...]
-    evaluations: int
-    seed: int
-    method: str = "central"
-
-    @property
-    def max_rel_error(self) -> float:
-        """The largest of :attr:`rel_errors`."""
-        return max(self.rel_errors)
 
 
 def default_step(value: npt.ArrayLike, method: str) -> FloatArray:
@@ -324,111 +284,6 @@ def gradient(
     return FiniteResult(gradients, evaluate.count, method, used)
 
 
-def directional_check(
-    f: Objective,
-    values: Mapping[str, object],
-    wrt: Sequence[str] | str,
-    claimed: Mapping[str, npt.ArrayLike],
-    *,
-    directions: int = 1,
-    seed: int = 0,
-    method: str = "central",
-) -> DirectionalResult:
-    """Compare a claimed gradient with ``f`` along random unit directions.
-
-    For each direction ``u`` (one unit vector over all names in ``wrt`` at
-    once, drawn from ``numpy.random.default_rng(seed)``) the identity
-    ``<grad f, u> = d/ds f(v + s u)`` is tested: the right side by a finite
-    difference along ``u`` (2 evaluations for ``"central"``, 4 for
-    ``"richardson"``, 1 for ``"complex"``), the left side with the claimed
-    gradient. A handful of forward passes thus check a whole gradient; a
-    correct gradient agrees to about 1e-9 relative (central), a wrong one
-    almost surely does not.
-
-    The step along ``u`` is ``c * max(1, max |v|)`` with ``c`` as in
-    :func:`default_step`. The inner product uses the direction actually
-    taken, ``(fl(v + s u) - fl(v - s u)) / 2s``, so rounding ``v + s u`` to
-    floats does not count as an error.
-
-    Parameters
-    ----------
-    f : callable
-        ``f(values) -> float``, as for :func:`gradient`.
-    values : mapping of str to array_like
-        The point.
-    wrt : sequence of str
-        The names the claimed gradient covers.
-    claimed : mapping of str to array_like
-        The gradient to check: an array shaped like ``values[name]`` for each
-        name in ``wrt`` (other keys are ignored).
-    directions : int, optional
-        How many random directions to try. Default 1.
-    seed : int, optional
-        Seed of the random directions. Default 0.
-    method : {"central", "richardson", "complex"}, optional
-        How to differentiate along ``u``. Default ``"central"``.
-
-    Returns
-    -------
-    DirectionalResult
-
-    Raises
-    ------
-    UnknownNameError
-        An unknown method, a name in ``wrt`` missing from ``values``, or a
-        name in ``wrt`` with no claimed gradient.
-    DTypeError, ShapeError, NonFiniteError
-        As for :func:`gradient`; also a claimed gradient of the wrong shape.
-    LayerError
-        ``f`` raised.
-    SymgradError
-        ``directions`` is not a positive integer.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> def f(v):
-    ...     return np.sum(v["x"] ** 2)
-    >>> x = np.array([1.0, 2.0])
-    >>> good = directional_check(f, {"x": x}, ["x"], {"x": 2 * x})
-    >>> good.max_rel_error < 1e-9, good.evaluations
-    (True, 2)
-    >>> bad = directional_check(f, {"x": x}, ["x"], {"x": x}, directions=3)
-    >>> [round(e, 2) for e in bad.rel_errors]
-    [0.5, 0.5, 0.5]
-    """
-    _check_method(method)
-    names = _check_names(values, wrt)
-    is_int = isinstance(directions, int | np.integer) and not isinstance(directions, bool)
-    if not is_int or directions < 1:
-        msg = f"directions must be a positive integer, got {directions!r}"
-        raise SymgradError(msg)
-    bases = {name: as_float_array(name, values[name], copy=False) for name in names}  # only read
-    grads = _claimed_arrays(claimed, bases)
-    scale = max(1.0, *(_largest_magnitude(base) for base in bases.values()))
-    along = _ALONG[method]
-    complex_input = method == "complex"
-    works = _working_copies(bases, complex_input=complex_input)
-    total = int(directions) * _EVALUATIONS_PER_ELEMENT[method]
-    evaluate = _Evaluator(f, _inputs(values, works), total=total, complex_input=complex_input)
-    rng = np.random.default_rng(seed)
-    numeric: list[float] = []
-    inner: list[float] = []
-    with _complex_warnings_as_errors(on=complex_input):
-        for _ in range(int(directions)):
-            u = _random_direction(rng, bases)
-            real_before = evaluate.real_outputs
-            num, taken = along(evaluate, bases, works, u, _STEP_FACTOR[method] * scale)
-            if evaluate.real_outputs > real_before:
-                _expose_dropped_imaginary(evaluate, bases, works, u)
-            numeric.append(num)
-            inner.append(sum(float(np.vdot(grads[name], taken[name])) for name in names))
-    abs_errors = tuple(abs(n - c) for n, c in zip(numeric, inner, strict=True))
-    tiny = float(np.finfo(np.float64).tiny)
-    rel_errors = tuple(e / max(abs(n), abs(c), tiny) for e, n, c in zip(abs_errors, numeric, inner, strict=True))
-    return DirectionalResult(tuple(numeric), tuple(inner), abs_errors, rel_errors, evaluate.count, seed, method)
-
-
 # --- checking arguments -------------------------------------------------------
 
 
@@ -486,26 +341,9 @@ def _resolve_steps(
     return steps
 
 
-def _claimed_arrays(claimed: Mapping[str, npt.ArrayLike], bases: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
-    result = {}
-    for name, base in bases.items():
-        if name not in claimed:
-            known = ", ".join(repr(key) for key in claimed) or "(none)"
-            msg = f"no claimed gradient for {name!r}; the claimed gradients are named: {known}"
-            raise UnknownNameError(msg)
-        label = f"claimed gradient of {name}"
-        value = claimed[name]
-        if type(value) is np.ndarray and value.dtype == np.float64 and value.shape == base.shape:
-            check_finite(label, value)  # only read (an inner product): no copy needed
-            result[name] = value
-        else:
-            result[name] = as_float_array(label, value, expected_shape=base.shape)
-    return result
-
-
 def _largest_magnitude(value: FloatArray) -> float:
     """max |v| without the temporary array that np.abs would allocate."""
-    return max(float(np.max(value)), -float(np.min(value)))
+    return max(float(value.max()), -float(value.min()))  # methods: no np.max dispatch per call
 
 
 # --- calling f ----------------------------------------------------------------
@@ -715,7 +553,7 @@ _SWEEPS: dict[str, _Sweep] = {
 }
 
 
-# --- along a direction ----------------------------------------------------------------
+# --- along a direction: the probe for a dropped imaginary part ---------------------------
 
 
 def _random_direction(rng: np.random.Generator, bases: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
@@ -736,81 +574,23 @@ def _random_direction(rng: np.random.Generator, bases: Mapping[str, FloatArray])
     return u
 
 
-def _set(works: Mapping[str, np.ndarray], points: Mapping[str, np.ndarray]) -> None:
-    for name, point in points.items():
-        works[name][...] = point
-
-
 def _central_along(
     evaluate: _Evaluator,
     bases: Mapping[str, FloatArray],
     works: Mapping[str, np.ndarray],
     u: Mapping[str, FloatArray],
     s: float,
-    label: str = "",
-) -> tuple[float, dict[str, FloatArray]]:
-    """``(f(v + s u) - f(v - s u)) / 2s`` and the direction the floats actually took."""
-    # In place, with one new array per name: at large widths each new array and each
-    # pass over the parameters costs about as much as a forward pass.
+) -> float:
+    """``(f(v + s u) - f(v - s u)) / 2s``, the working copies restored to ``v`` afterwards."""
     for name in u:
-        np.multiply(u[name], s, out=works[name])
-        np.add(works[name], bases[name], out=works[name])  # = v + s u, bit for bit
-    f_up = evaluate.real(("v", -1, f"+ {label}s u"))
-    taken = {name: np.real(works[name]).copy() for name in u}  # v + s u, as rounded
+        works[name][...] = bases[name] + s * u[name]
+    f_up = evaluate.real(("v", -1, "+ s u"))
     for name in u:
-        np.multiply(u[name], s, out=works[name])
-        np.subtract(bases[name], works[name], out=works[name])
-    f_down = evaluate.real(("v", -1, f"- {label}s u"))
-    for name, up in taken.items():
-        np.subtract(up, np.real(works[name]), out=up)
-        up /= 2 * s
+        works[name][...] = bases[name] - s * u[name]
+    f_down = evaluate.real(("v", -1, "- s u"))
+    for name in u:
         works[name][...] = bases[name]
-    return (f_up - f_down) / (2 * s), taken
-
-
-def _richardson_along(
-    evaluate: _Evaluator,
-    bases: Mapping[str, FloatArray],
-    works: Mapping[str, np.ndarray],
-    u: Mapping[str, FloatArray],
-    s: float,
-) -> tuple[float, dict[str, FloatArray]]:
-    wide, taken_wide = _central_along(evaluate, bases, works, u, s)
-    narrow, taken_narrow = _central_along(evaluate, bases, works, u, s / 2, "(1/2) ")
-    # The same combination of the two directions taken keeps <claimed, u> consistent.
-    taken = {name: (4 * taken_narrow[name] - taken_wide[name]) / 3 for name in u}
-    return (4 * narrow - wide) / 3, taken
-
-
-def _complex_along(
-    evaluate: _Evaluator,
-    bases: Mapping[str, FloatArray],
-    works: Mapping[str, np.ndarray],
-    u: Mapping[str, FloatArray],
-    s: float,
-) -> tuple[float, dict[str, FloatArray]]:
-    imag = {name: s * u[name] for name in u}
-    _set(works, {name: bases[name] + 1j * imag[name] for name in u})
-    value = evaluate.complex(("v", -1, "+ i s u"))
-    _set(works, {name: bases[name] for name in u})
-    return value.imag / s, {name: imag[name] / s for name in u}
-
-
-_Along = Callable[
-    [
-        _Evaluator,
-        Mapping[str, FloatArray],
-        Mapping[str, np.ndarray],
-        Mapping[str, FloatArray],
-        float,
-    ],
-    tuple[float, dict[str, FloatArray]],
-]
-_ALONG: dict[str, _Along] = {
-    "central": _central_along,
-    "richardson": _richardson_along,
-    "complex": _complex_along,
-}
+    return (f_up - f_down) / (2 * s)
 
 
 def _expose_dropped_imaginary(
@@ -827,7 +607,7 @@ def _expose_dropped_imaginary(
     """
     scale = max(1.0, *(float(np.max(np.abs(bases[name]))) for name in u))
     s = _STEP_FACTOR["central"] * scale
-    slope, _ = _central_along(evaluate, bases, works, u, s)
+    slope = _central_along(evaluate, bases, works, u, s)
     if slope != 0:
         names = ", ".join(repr(name) for name in u)
         msg = (

@@ -93,14 +93,14 @@ def _stored(layer: Any, index: int, role: str, param: Any) -> Any:
 
 
 def _require_shape(layer: Any, index: int, what: str, grad: Any, shape: tuple[int, ...], of: str) -> None:
+    reason = ""
     try:
         array = np.asarray(grad)  # no copy of an array
     except ValueError as error:  # ragged
         array = np.asarray(None)
         reason = str(error)
-    else:
-        reason = f"dtype {array.dtype}"
     if array.dtype.kind not in "biufc":
+        reason = reason or f"dtype {array.dtype}"  # built only for the error: formatting a dtype is slow
         msg = f"layer {index + 1}, {layer!r}: backward() gave {what} that is not an array of numbers ({reason})"
         raise LayerError(msg)
     if array.shape != tuple(shape) and not (array.size == 1 and int(np.prod(shape)) == 1):

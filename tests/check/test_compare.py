@@ -71,3 +71,31 @@ def test_tolerances_per_kind_dtype_and_override():
     assert tolerance("central", np.float32) == TOLERANCES["float32"]["central"]
     assert tolerance("complex", override=1e-3) == 1e-3
     assert tolerance("complex") < tolerance("richardson") < tolerance("central")
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_large_gradients_compared_a_chunk_at_a_time_give_the_same_comparison(case, monkeypatch):
+    """Chunks hold the temporaries in cache; the result must be the one-pass result, bit for bit."""
+    from symgrad.check import compare as module
+
+    rng = np.random.default_rng(case)
+    n = int(rng.integers(module._CHUNK + 1, 3 * module._CHUNK))
+    a = rng.standard_normal(n) * 10.0 ** rng.integers(-12, 3, n)  # many negligibly small elements
+    b = a * (1 + 1e-9 * rng.standard_normal(n))
+    if case % 3 == 0:
+        b[rng.integers(0, n, 5)] += 1e-3
+    if case % 4 == 0:
+        a[rng.integers(0, n, 3)] = 0.0
+    if case == 5:
+        b = a.copy()  # exact agreement
+    a, b = a.reshape(1, n), b.reshape(1, n)
+    chunked = compare(a, b, 1e-3)
+    monkeypatch.setattr(module, "_CHUNK", 10**12)
+    assert chunked == compare(a, b, 1e-3)
+
+
+def test_a_nan_in_a_large_gradient_is_still_reported():
+    a = np.ones(100_000)
+    b = a.copy()
+    b[70_000] = np.nan
+    assert not compare(a, b).passes(1e-6)

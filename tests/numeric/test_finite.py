@@ -24,12 +24,11 @@ from symgrad.errors import (
     SymgradError,
     UnknownNameError,
 )
+from symgrad.numeric.directional import DirectionalResult, directional_check
 from symgrad.numeric.finite import (
     METHODS,
-    DirectionalResult,
     FiniteResult,
     default_step,
-    directional_check,
     gradient,
     total_evaluations,
 )
