@@ -40,15 +40,18 @@ def diagnosis(check: LayerCheck, name: str, got: np.ndarray | None, sym: Any, nu
     single = len(check.point.differentiable) == 1 and len(check.douts) == 1
     warm = None if check.warm is None or not single else np.asarray(check.warm.inputs[check.names[0]], dtype=float)
     dout_after = main.dout_after[0] if main.dout_after is not None and single else None
+    expected = np.asarray(sym if exact else num, dtype=float)
+    if exact and name in check.point.inputs and got is not None and got.shape == expected.shape:
+        got, expected = check.spec_x(got), check.spec_x(expected)  # compared as the spec's rules compute them
     evidence = Evidence(
         name,
         got,
-        np.asarray(sym if exact else num, dtype=float),
+        expected,
         check.env(),
         check.rules if exact else None,
         expected_with=None if exact or not single else (lambda changes: numeric_with(check, name, changes)),
-        x_warm=warm,
-        dout_after=None if dout_after is None else np.asarray(dout_after, dtype=float),
+        x_warm=check.spec_x(warm) if exact else warm,
+        dout_after=None if dout_after is None else check.spec_dout(np.asarray(dout_after, dtype=float)),
         rtol=MATCH_RTOL if exact else check.tolerance(check.method),
         role=check.role(name),
         names=check.user_names(),

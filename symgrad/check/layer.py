@@ -247,7 +247,7 @@ def check_layer(
         dtype = _computing_dtype(point, runner, values, outs, method)
         rules = _rules(spec, point, values, runner.roles, kink)
         check = LayerCheck(runner, rules, point, values, douts, _warm(point, seed), method, rtol, seed, dtype, notes,
-                           given_dout=dout is not None)
+                           given_dout=dout is not None, view=None if spec is None else _view(spec, point))
         if check.names:
             sweep = {"x": np.asarray(next(iter(point.inputs.values()))), **check.inputs, **values}
             refuse_long_sweep(sweep, check.names, method, "check the layer on a smaller x (a few rows do)")
@@ -418,7 +418,8 @@ def _rules(
     if spec is None:
         return None
     x = point.inputs["x"]
-    features = int(np.prod(x.shape[1:])) if x.ndim >= 2 else None
+    view = _view(spec, point)
+    features = view[1] if x.ndim >= 2 else None
     declared = spec.param_shapes(features) if spec.batched else {}
     shapes = {}
     for name, role in roles.items():
@@ -433,8 +434,21 @@ def _rules(
         raise ShapeError(msg)
     if isinstance(spec, Loss):
         _fits_loss(spec, x, point.t)
-    x_shape = (x.shape[0], features) if x.ndim > 2 and features is not None else x.shape
-    return spec_rules(spec, x_shape=x_shape, param_shapes=shapes, kink=kink)
+    return spec_rules(spec, x_shape=view if x.ndim > 2 else x.shape, param_shapes=shapes, kink=kink)
+
+
+def _view(spec: Layer, point: Point) -> tuple[int, int]:
+    """x as the matrix the spec takes: (N, features) with each sample flattened (DLFS1's Affine on
+    images), or, when the last axis alone fits the spec, every leading axis a row (a time-distributed
+    layer on (N, T, D), as DLFS2's TimeAffine)."""
+    x = point.inputs["x"]
+    if x.ndim < 2:
+        return (x.shape[0] if x.ndim else 1, 1)
+    flat = int(np.prod(x.shape[1:]))
+    in_features = getattr(spec, "in_features", None)
+    if x.ndim > 2 and in_features is not None and flat != in_features and x.shape[-1] == in_features:
+        return (int(np.prod(x.shape[:-1])), in_features)
+    return (x.shape[0], flat)
 
 
 def _fits_loss(spec: Loss, x: np.ndarray, t: np.ndarray) -> None:

@@ -62,6 +62,7 @@ class LayerCheck:
     notes: list[str]
     warnings: list[str] = field(default_factory=list)
     given_dout: bool = False
+    view: tuple[int, int] | None = None  # x as the matrix the spec takes
     evaluations: int = 0
     numeric_cache: dict[str, Any] = field(default_factory=dict)
 
@@ -157,11 +158,22 @@ class LayerCheck:
 
     def env(self, **changes: Any) -> dict[str, Any]:
         x = np.asarray(self.x, dtype=float)
-        env: dict[str, Any] = {"x": x.reshape(x.shape[0], -1) if x.ndim > 2 else x, "dout": self.dout,
-                               "t": _spec_target(self.t, x)}
+        env: dict[str, Any] = {"x": self.spec_x(x), "dout": self.spec_dout(self.dout), "t": _spec_target(self.t, x)}
         env.update({self.runner.roles[name]: value for name, value in self.values.items()})
         env.update(changes)
         return env
+
+    def spec_x(self, x: Any) -> Any:
+        """An array of x's shape as the matrix the spec takes (see :attr:`view`)."""
+        if self.view is None or x is None or np.ndim(x) <= 2 or np.size(x) != self.view[0] * self.view[1]:
+            return x
+        return np.reshape(x, self.view)
+
+    def spec_dout(self, dout: Any) -> Any:
+        """dout as the spec takes it: a row per row of :meth:`spec_x`."""
+        if self.view is None or dout is None or np.ndim(dout) <= 2:
+            return dout
+        return np.reshape(dout, (self.view[0], -1))
 
     def symbolic(self) -> dict[str, np.ndarray]:
         if self.rules is None:
@@ -199,7 +211,8 @@ class LayerCheck:
         out = _wide(outs[0])
         tol = self.tolerance(self.method)
         formula = to_text(self.rules.forward)
-        if len(outs) == 1 and spec_out.size == out.size and np.squeeze(spec_out).shape == np.squeeze(out).shape:
+        same_shape = np.squeeze(spec_out).shape == np.squeeze(out).shape or self.x.ndim > 2
+        if len(outs) == 1 and spec_out.size == out.size and same_shape:
             c = compare(out.reshape(spec_out.shape), spec_out)
             if c.passes(tol):
                 return None

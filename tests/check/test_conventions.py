@@ -568,3 +568,63 @@ def test_reports_of_every_convention_render_in_every_format():
                        lambda r: r.to_latex(), lambda r: r.to_mathml()):
             assert render(report)
         assert "computed in float64" in str(report)
+
+
+class TimeAffine:
+    """DLFS2's TimeAffine: one affine map applied at every time step of (N, T, D)."""
+
+    def __init__(self, W, b):
+        self.params = [W, b]
+        self.grads = [np.zeros_like(W), np.zeros_like(b)]
+        self.x = None
+
+    def forward(self, x):
+        n, t, _ = x.shape
+        W, b = self.params
+        self.x = x
+        return (x.reshape(n * t, -1).dot(W) + b).reshape(n, t, -1)
+
+    def backward(self, dout):
+        n, t, _ = self.x.shape
+        W, _ = self.params
+        dout = dout.reshape(n * t, -1)
+        rx = self.x.reshape(n * t, -1)
+        self.grads[0][...] = np.dot(rx.T, dout)
+        self.grads[1][...] = np.sum(dout, axis=0)
+        return np.dot(dout, W.T).reshape(*self.x.shape)
+
+
+class TimeAffineDbOverTimeOnly(TimeAffine):
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.grads[1][...] = np.sum(dout[0], axis=0)  # the first sample's time steps only
+        return dx
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_time_distributed_layer_on_3d_input_against_the_affine_spec(seed):
+    rng = np.random.default_rng(seed)
+    layer = TimeAffine(rng.standard_normal((4, 3)), rng.standard_normal(3))
+    x = rng.standard_normal((2, 5, 4))  # (N, T, D): the spec's rows are the N * T time steps
+    report = check_layer(layer, symgrad.Affine(4, 3), x=x, params=["W", "b"], seed=seed)
+    assert report.ok, str(report)
+    assert report.row("x").symbolic.shape == (2, 5, 4)
+    assert report.row("W").rel_error < 1e-6
+    wrong = check_layer(TimeAffineDbOverTimeOnly(layer.params[0], layer.params[1]), symgrad.Affine(4, 3), x=x,
+                        params=["W", "b"], seed=seed)
+    assert wrong.row("b").status == "FAIL"
+    assert [wrong.row(name).status for name in ("x", "W")] == ["ok", "ok"]
+
+
+class FlatteningAffineNoTranspose(FlatteningAffine):
+    def backward(self, dout):
+        dx = super().backward(dout)
+        return np.dot(dout, self.W).reshape(dx.shape)  # W.T forgotten (W square)
+
+
+def test_a_wrong_dx_on_4d_input_is_diagnosed_in_the_spec_s_terms():
+    rng = np.random.default_rng(20)
+    layer = FlatteningAffineNoTranspose(rng.standard_normal((12, 12)) / 3, rng.standard_normal(12))
+    report = check_layer(layer, symgrad.Affine(12, 12), x=rng.standard_normal((2, 3, 2, 2)))
+    assert report.row("x").status == "FAIL"
+    assert report.row("x").diagnosis == "matches a missing transpose: dx = dout @ W; expected dx = dout @ W.T"
