@@ -204,8 +204,17 @@ def nondeterminism(runner: Runner, point: Point, values: Mapping[str, np.ndarray
     """A failing row when forward() gives different outputs for the same input (an unseeded dropout)."""
     state = runner.new()
     first = runner.forward(state, point, values)
-    copies = runner.forward(runner.new(), point, values)
-    again = runner.forward(state, point, values)
+    try:
+        copies = runner.forward(runner.new(), point, values)
+        again = runner.forward(state, point, values)
+    except Exception as error:  # noqa: BLE001  (any exception of the user's code is the finding)
+        message = (
+            f"forward() raised {type(error).__name__} when called again with the same input: {error}. No gradient "
+            "was compared: finite differences call forward() many times, so it must accept being called again"
+        )
+        shape = np.shape(first[0])
+        return CheckRow("forward", shape, None, None, None, float("inf"), float("inf"), float("inf"), (), "forward",
+                        {}, "FAIL", message)
     for carried, outs in ((False, copies), (True, again)):
         for k, (a, b) in enumerate(zip(first, outs, strict=True)):
             if not same(a, b):

@@ -340,3 +340,17 @@ def test_a_generator_held_by_the_layer_is_named_as_state():
     assert "a random generator the layer holds" in report.row("forward").message
     global_rng = check_layer(Dropout(), x=np.random.default_rng(13).standard_normal((4, 5)))
     assert "called on two copies of the layer" in global_rng.row("forward").message
+
+
+class OnlyOnce(Sigmoid):
+    def forward(self, x):
+        if getattr(self, "out", None) is not None:
+            raise RuntimeError("forward() called twice without backward()")
+        return super().forward(x)
+
+
+def test_a_forward_that_cannot_be_called_again_is_a_failing_row():
+    report = check_layer(OnlyOnce(), x=np.random.default_rng(14).standard_normal((2, 3)))
+    assert [row.name for row in report.rows] == ["forward"]
+    assert report.row("forward").message.startswith(
+        "forward() raised RuntimeError when called again with the same input: forward() called twice")
