@@ -207,7 +207,7 @@ def nondeterminism(runner: Runner, point: Point, values: Mapping[str, np.ndarray
     try:
         copies = runner.forward(runner.new(), point, values)
         again = runner.forward(state, point, values)
-    except Exception as error:  # noqa: BLE001  (any exception of the user's code is the finding)
+    except Exception as error:  # any exception of the user's code is the finding
         message = (
             f"forward() raised {type(error).__name__} when called again with the same input: {error}. No gradient "
             "was compared: finite differences call forward() many times, so it must accept being called again"
