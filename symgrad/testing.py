@@ -7,8 +7,10 @@ index, the three values there (symbolic, your ``backward()``, finite
 differences), the tolerance, the formula that was expected and the likely
 mistake:
 
-* :func:`assert_gradients_match` checks one layer of your own (the article's
-  protocol, or a ``(forward, backward)`` pair) with :func:`symgrad.check_layer`;
+* :func:`assert_gradients_match` checks one layer of your own (in any convention
+  :func:`symgrad.check_layer` takes: the article's, DLFS2's lists, cs231n's pairs
+  and loss functions) and fails on a wrong gradient or on a check that could not
+  fail (``report.warnings``);
 * :func:`assert_network_consistent` checks a whole :class:`~symgrad.Network`
   with :func:`symgrad.check`.
 
