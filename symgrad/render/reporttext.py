@@ -54,6 +54,8 @@ def report_text(report: CheckReport) -> str:
     """
     count = len(report.rows)
     verdict = f"all {count} gradients agree" if report.ok else f"{len(report.failures)} of {count} FAIL"
+    if report.warnings:
+        verdict += ", but the check could not fail (see the warning)"
     lines = [f"Three-way check of {report.title}: {verdict}", *_method_line(report).split("\n"), ""]
     header = ("name", "shape", "symbolic", "backward()", "numeric", "rel error", "status")
     table = [header] + [_row_cells(row) for row in report.rows]
