@@ -104,7 +104,7 @@ _SWEEP_STEP = {"central": (1.5 * _EPS ** (1 / 3), 1 / 3), "richardson": (3.2 * _
 # Rounding amplification of each stencil, in units of eps max|f| / h (with a margin for the
 # rounding inside f, which grows with its number of terms): central 1/2 per point pair;
 # the table (64 D(h/4) - 20 D(h/2) + D(h)) / 45 about 6.6.
-_ROUNDING = {"central": 4.0, "richardson": 16.0}
+_ROUNDING = {"central": 4.0, "richardson": 8.0}
 
 
 @dataclass(frozen=True)
@@ -584,8 +584,19 @@ def _sweep_richardson(
         wide = (4 * quotients[1] - quotients[0]) / 3  # the h^2 terms cancel
         narrow = (4 * quotients[2] - quotients[1]) / 3
         grad[i] = (16 * narrow - wide) / 15  # and the h^4 terms
-        error[i] = abs(grad[i] - narrow) + _rounding("richardson", np.array(seen), levels[0][2][i])
+        error[i] = _table_error(grad[i], narrow, wide) + _rounding("richardson", np.array(seen), levels[0][2][i])
     return grad.reshape(base.shape), levels[0][3].reshape(base.shape), error.reshape(base.shape)
+
+
+def _table_error(best: float, narrow: float, wide: float) -> float:
+    """The truncation error of the table's last entry, from the spread of its column.
+
+    ``|best - narrow|`` is the error of ``narrow`` (as numdifftools estimates it); the
+    column converges geometrically, so the next entry is off by that times the ratio
+    ``|best - narrow| / |narrow - wide|`` (at most 1).
+    """
+    spread, previous = abs(best - narrow), abs(narrow - wide)
+    return spread if previous <= spread else spread * spread / previous
 
 
 def _sweep_complex(
@@ -602,7 +613,8 @@ def _sweep_complex(
         flat[i] = origin[i]
     # No subtraction, so no cancellation: a few units in the last place of the derivative
     # (the truncation error, h^2 / 6 times the third derivative, vanishes at h = 1e-30).
-    error = 4 * _EPS * np.abs(grad) + np.finfo(np.float64).tiny
+    # Terms cancel inside f, so an element small beside the others keeps the others' rounding.
+    error = 4 * _EPS * (np.abs(grad) + float(np.max(np.abs(grad)))) + np.finfo(np.float64).tiny
     return grad.reshape(base.shape), np.array(h, dtype=np.float64), error.reshape(base.shape)
 
 

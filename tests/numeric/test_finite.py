@@ -605,3 +605,34 @@ def test_central_matches_analytic_gradient_property(problem: tuple[np.ndarray, n
     scale = max(1.0, float(np.max(np.abs(exact))))
     assert float(np.max(np.abs(result.gradients["x"] - exact))) <= 1e-8 * scale
     assert result.evaluations == 3 * x.size + 1
+
+
+# --- error estimates -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_value_carries_an_error_estimate_that_bounds_its_error(case: str, method: str) -> None:
+    f, grad, values, wrt = CASES[case]
+    result = gradient(f, values, wrt, method=method)
+    exact = grad(values)
+    assert all(result.errors[name].shape == result.gradients[name].shape for name in wrt)
+    actual = np.concatenate([np.abs(result.gradients[name] - exact[name]).ravel() for name in wrt])
+    estimate = np.concatenate([result.errors[name].ravel() for name in wrt])
+    # An estimate, not a bound: nearly every element within it, and none far outside ...
+    assert np.mean(actual <= estimate) >= 0.9
+    assert np.all(actual <= 2 * estimate)
+    # ... and not so loose that it says nothing.
+    assert np.linalg.norm(estimate) <= 1e4 * max(float(np.linalg.norm(actual)), 1e-17)
+
+
+@pytest.mark.parametrize(("method", "step"), [("central", 1e-4), ("richardson", 1e-3)])
+def test_a_step_too_large_for_the_curvature_shows_in_the_estimate(method: str, step: float) -> None:
+    """sin(300 x) curves on a scale of 1/300: these steps leave a truncation error the estimate sees."""
+    x = np.array([0.2, -0.7, 1.1])
+    f = lambda v: float(np.sum(np.sin(300 * v["x"])))  # noqa: E731
+    result = gradient(f, {"x": x}, ["x"], method=method, step=step)
+    actual = np.abs(result.gradients["x"] - 300 * np.cos(300 * x))
+    assert np.all(actual > 1e-10)  # the step is too large ...
+    assert np.all(actual <= 1.1 * result.errors["x"])  # ... and the estimate says how far off
+    assert np.all(result.errors["x"] <= 50 * actual)  # without crying wolf
