@@ -115,6 +115,9 @@ class CheckRow:
     status: str
     message: str = ""
     diagnosis: str = ""
+    #: The largest estimated error of the numeric values, relative to the gradient's largest
+    #: element like ``rel_error`` (None where no finite-difference value was taken).
+    numeric_error: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -389,7 +392,7 @@ def _full_row(
     name: str, sym: Any, back: Any, result: finite.FiniteResult, rtol: float | None,
     net: Network, arrays: dict[str, Any], loss: Any = 0.0, objective: Callable[[Mapping[str, Any]], Any] | None = None,
 ) -> CheckRow:
-    num = result.gradients[name]
+    num, errors = result.gradients[name], result.errors[name]
     sym, back = np.asarray(sym, dtype=float), np.asarray(back, dtype=float)
     exact, numeric = tolerance("exact", override=rtol), tolerance(result.method, override=rtol)
     # Below the noise floors a gradient (0 at a stationary point, say) has no digits to be relative to.
@@ -413,10 +416,12 @@ def _full_row(
                 f"{name}{_index(worst.worst_index)}: the finite-difference stencil straddles a ReLU kink, "
                 "so the numeric value is not a derivative there; symbolic and backward agree"
             )
+        elif numeric_only and _within_estimates(num, errors, sym, back, numeric, numeric_floor):
+            status, message = "ok", ""  # each disagreement within the tolerance plus the value's error estimate
         elif numeric_only and objective is not None and (
             refined := _refined(objective, arrays, name, num, sym, back, result, numeric, numeric_floor)
         ) is not None:
-            status, message, num = "ok", "", refined
+            status, message, (num, errors) = "ok", "", refined
             worst = compare(num, sym, numeric_floor)
         elif any(np.any(z == 0) for z in relu_inputs(net, arrays)):
             message += (
@@ -424,19 +429,42 @@ def _full_row(
                 "derive(kink=...) and a backward's mask may legitimately differ there."
             )
     tols = {"exact": exact, result.method: numeric}
+    if status == "FAIL" and worst_pair != "backward vs symbolic":
+        at = worst.worst_index
+        message += (
+            f" The numeric value's own error there is estimated at {float(np.asarray(errors)[at]):.1e} "
+            "(its method's truncation plus rounding), far below the disagreement."
+        )
+    scale = max(float(np.max(np.abs(sym), initial=0.0)), float(np.max(np.abs(back), initial=0.0)), numeric_floor)
+    estimate = float(np.max(errors, initial=0.0)) / scale
     return CheckRow(name, sym.shape, sym, back, num, worst.rel_error, worst.elem_rel_error, worst.abs_error,
-                    worst.worst_index, worst_pair, tols, status, message)
+                    worst.worst_index, worst_pair, tols, status, message, numeric_error=estimate)
 
 
 #: At most this many elements of a gradient get a second look (6 evaluations each) in full mode.
 MAX_REFINED = 32
 
 
+def _allowed(sym: np.ndarray, back: np.ndarray, tol: float, floor: float, errors: np.ndarray) -> np.ndarray:
+    """Per element: the tolerance, plus the numeric value's error estimate (at most ESTIMATE_CAP tolerances)."""
+    bound = tol * max(float(np.max(np.abs(sym), initial=0.0)), float(np.max(np.abs(back), initial=0.0)), floor)
+    return bound + np.minimum(errors, ESTIMATE_CAP * bound)
+
+
+def _within_estimates(
+    num: np.ndarray, errors: np.ndarray, sym: np.ndarray, back: np.ndarray, tol: float, floor: float
+) -> bool:
+    """True when every numeric value is within the tolerance plus its own error estimate of both claims."""
+    allowed = _allowed(sym, back, tol, floor, errors)
+    return all(bool(np.all(np.abs(num - claim) <= allowed)) for claim in (sym, back))
+
+
 def _refined(
     objective: Callable[[Mapping[str, Any]], Any], arrays: dict[str, Any], name: str, num: np.ndarray,
     sym: np.ndarray, back: np.ndarray, result: finite.FiniteResult, tol: float, floor: float,
-) -> np.ndarray | None:
-    """``num`` with its disagreeing elements re-measured, when each then agrees within tol plus its error estimate.
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``num`` and its error estimates with its disagreeing elements re-measured, when each then agrees
+    within tol plus its error estimate.
 
     None when there are too many such elements, the method is the complex step, or one still disagrees.
     """
@@ -452,9 +480,10 @@ def _refined(
     for claim in (sym, back):
         if np.any(np.abs(values - claim.reshape(-1)[bad]) > allowed):
             return None
-    better = np.array(num, dtype=float)
+    better, errors = np.array(num, dtype=float), np.array(result.errors[name], dtype=float)
     better.reshape(-1)[bad] = values
-    return better
+    errors.reshape(-1)[bad] = estimates
+    return better, errors
 
 
 def _index(index: tuple[int, ...]) -> str:

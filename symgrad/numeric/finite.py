@@ -101,6 +101,7 @@ _STEP_FACTOR = {"central": _EPS ** (1 / 3), "richardson": _EPS ** (1 / 5), "comp
 # 1.2-1.9x of the best step on the larger functions, Richardson <= 2e-12 on all.
 _SWEEP_STEP = {"central": (1.5 * _EPS ** (1 / 3), 1 / 3), "richardson": (3.2 * _EPS ** (1 / 7), 1 / 7),
                "complex": (1e-30, 0.0)}
+_SCALE_CAP = 1e6
 # Rounding amplification of each stencil, in units of eps max|f| / h (with a margin for the
 # rounding inside f, which grows with its number of terms): central 1/2 per point pair;
 # the table (64 D(h/4) - 20 D(h/2) + D(h)) / 45 about 6.6.
@@ -154,7 +155,8 @@ def default_step(value: npt.ArrayLike, method: str, *, scale: float = 1.0) -> Fl
     method : str
         One of :data:`METHODS`.
     scale : float, optional
-        ``|f|`` at the point (:func:`gradient` passes it). Default 1.
+        ``|f|`` at the point (:func:`gradient` passes it), counted up to 1e6.
+        Default 1.
 
     Returns
     -------
@@ -179,7 +181,9 @@ def default_step(value: npt.ArrayLike, method: str, *, scale: float = 1.0) -> Fl
     _check_method(method)
     magnitude = np.abs(np.asarray(value, dtype=np.float64))
     factor, power = _SWEEP_STEP[method]
-    return np.asarray(factor * max(1.0, abs(float(scale))) ** power * np.maximum(1.0, magnitude))
+    # Capped: where |f| is huge, |v| is usually huge too and already widens the step.
+    growth = min(max(1.0, abs(float(scale))), _SCALE_CAP) ** power
+    return np.asarray(factor * growth * np.maximum(1.0, magnitude))
 
 
 def total_evaluations(values: Mapping[str, object], wrt: Sequence[str] | str, method: str) -> int:

@@ -107,6 +107,7 @@ def _row_data(row: CheckRow) -> dict[str, Any]:
         "numeric": None if row.numeric is None else _plain(np.asarray(row.numeric, dtype=float)),
         "rel_error": _plain(row.rel_error),
         "elem_rel_error": _plain(row.elem_rel_error),
+        "numeric_error": None if row.numeric_error is None else _plain(row.numeric_error),
         "abs_error": _plain(row.abs_error),
         "worst_index": _plain(row.worst_index),
         "worst_pair": row.worst_pair,

@@ -57,7 +57,7 @@ def report_text(report: CheckReport) -> str:
     if report.warnings:
         verdict += ", but the check could not fail (see the warning)"
     lines = [f"Three-way check of {report.title}: {verdict}", *_method_line(report).split("\n"), ""]
-    header = ("name", "shape", "symbolic", "backward()", "numeric", "rel error", "status")
+    header = ("name", "shape", "symbolic", "backward()", "numeric", "numeric ±", "rel error", "status")
     table = [header] + [_row_cells(row) for row in report.rows]
     widths = [max(len(cells[i]) for cells in table) for i in range(len(header))]
     for cells in table:
@@ -96,6 +96,11 @@ def _method_line(report: CheckReport) -> str:
         f"seed {report.seed}; numeric side: {report.method} differences, {report.evaluations} forward evaluations "
         "(backprop needs 1 forward + 1 backward)"
     )
+    if any(row.numeric_error is not None for row in report.rows):
+        line += (
+            "\nnumeric ±: the finite differences' estimated error (relative, as rel error); "
+            "a disagreement within tolerance + estimate passes"
+        )
     if report.dtype is None:
         return line
     tolerances: dict[str, float] = {}
@@ -109,4 +114,5 @@ def _method_line(report: CheckReport) -> str:
 def _row_cells(row: CheckRow) -> tuple[str, ...]:
     shape = "x".join(str(d) for d in row.shape) or "scalar"
     values = (_value(row.symbolic), _value(row.backward), _value(row.numeric))
-    return (row.name, shape, *values, f"{row.rel_error:.1e}", row.status)
+    estimate = "-" if row.numeric_error is None else f"{row.numeric_error:.0e}"
+    return (row.name, shape, *values, estimate, f"{row.rel_error:.1e}", row.status)
