@@ -429,11 +429,13 @@ def _full_row(
                 "derive(kink=...) and a backward's mask may legitimately differ there."
             )
     tols = {"exact": exact, result.method: numeric}
-    if status == "FAIL" and worst_pair != "backward vs symbolic":
-        at = worst.worst_index
-        message += (
+    numeric_pairs = [pair for pair in ("numeric vs symbolic", "numeric vs backward") if pair in failing]
+    if status == "FAIL" and numeric_pairs:
+        at = failing[numeric_pairs[0]].worst_index
+        message = message.rstrip(".") + "." + (
             f" The numeric value's own error there is estimated at {float(np.asarray(errors)[at]):.1e} "
-            "(its method's truncation plus rounding), far below the disagreement."
+            f"(its method's truncation plus rounding) beside a disagreement of "
+            f"{float(np.abs(num - (sym if numeric_pairs[0] == 'numeric vs symbolic' else back))[at]):.1e}."
         )
     scale = max(float(np.max(np.abs(sym), initial=0.0)), float(np.max(np.abs(back), initial=0.0)), numeric_floor)
     estimate = float(np.max(errors, initial=0.0)) / scale

@@ -360,3 +360,24 @@ def test_scalar_depth4_network_checks():
         report = symgrad.check(net, seed=seed)
         assert report.ok, [row.message for row in report.failures]
         assert [row.name for row in report.rows] == ["w1", "b1", "w2", "b2", "w3", "b3", "w4", "b4", "x"]
+
+
+def test_each_row_shows_the_numeric_values_estimated_error():
+    report = symgrad.check(symgrad.article_network())
+    for row in report.rows:
+        # relative like rel_error: the central differences' error at the default step, about 1e-11
+        assert row.numeric_error is not None and 1e-14 < row.numeric_error < 1e-8
+        assert row.rel_error <= row.tolerances["central"]
+    (header,) = [line for line in str(report).splitlines() if line.startswith("  name")]
+    assert header.split() == ["name", "shape", "symbolic", "backward()", "numeric", "numeric", "±", "rel", "error",
+                              "status"]
+    assert "numeric ±: the finite differences' estimated error" in str(report)
+
+
+def test_a_failure_against_finite_differences_says_how_far_off_they_could_be():
+    net = Network([Affine(3, 4), Sigmoid(), DoubledRuleAffine(4, 2)], loss=HalfSquaredError())
+    row = symgrad.check(net).row("W2")
+    assert row.status == "FAIL"
+    assert "The numeric value's own error there is estimated at" in row.message
+    assert "beside a disagreement of" in row.message
+    assert row.numeric_error is not None and row.numeric_error < 1e-6 < row.rel_error
