@@ -366,7 +366,8 @@ def test_each_row_shows_the_numeric_values_estimated_error():
     report = symgrad.check(symgrad.article_network())
     for row in report.rows:
         # relative like rel_error: the central differences' error at the default step, about 1e-11
-        assert row.numeric_error is not None and 1e-14 < row.numeric_error < 1e-8
+        assert row.numeric_error is not None
+        assert 1e-14 < row.numeric_error < 1e-8
         assert row.rel_error <= row.tolerances["central"]
     (header,) = [line for line in str(report).splitlines() if line.startswith("  name")]
     assert header.split() == ["name", "shape", "symbolic", "backward()", "numeric", "numeric", "±", "rel", "error",
@@ -380,4 +381,5 @@ def test_a_failure_against_finite_differences_says_how_far_off_they_could_be():
     assert row.status == "FAIL"
     assert "The numeric value's own error there is estimated at" in row.message
     assert "beside a disagreement of" in row.message
-    assert row.numeric_error is not None and row.numeric_error < 1e-6 < row.rel_error
+    assert row.numeric_error is not None
+    assert row.numeric_error < 1e-6 < row.rel_error
