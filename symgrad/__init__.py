@@ -38,7 +38,7 @@ from symgrad.errors import (
 )
 
 if TYPE_CHECKING:
-    from symgrad.check import CheckReport, CheckRow, check, check_layer
+    from symgrad.check import CheckReport, CheckRow, HessianReport, check, check_hessian, check_layer
     from symgrad.derive import Derivation, Step, derive, gradient
     from symgrad.layers import Affine, HalfSquaredError, MeanSquaredError, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
     from symgrad.network import Network, article_network, network_from_spec
@@ -46,7 +46,9 @@ if TYPE_CHECKING:
 
 #: Where each lazily imported public name lives.
 _LAZY = {
-    **dict.fromkeys(("CheckReport", "CheckRow", "check", "check_layer"), "symgrad.check"),
+    **dict.fromkeys(
+        ("CheckReport", "CheckRow", "HessianReport", "check", "check_hessian", "check_layer"), "symgrad.check"
+    ),
     **dict.fromkeys(("Derivation", "Step", "derive", "gradient"), "symgrad.derive"),
     **dict.fromkeys(
         ("Affine", "HalfSquaredError", "MeanSquaredError", "ReLU", "Sigmoid", "SoftmaxCrossEntropy", "Tanh"),
@@ -102,6 +104,7 @@ __all__ = [
     "DTypeError",
     "Derivation",
     "HalfSquaredError",
+    "HessianReport",
     "LayerError",
     "MeanSquaredError",
     "Network",
@@ -120,6 +123,7 @@ __all__ = [
     "UnsafeExpressionError",
     "article_network",
     "check",
+    "check_hessian",
     "check_layer",
     "derive",
     "export",

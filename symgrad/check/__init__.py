@@ -7,12 +7,16 @@ from typing import TYPE_CHECKING
 from symgrad._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from symgrad.check.hessian import HessianReport, check_hessian
     from symgrad.check.layer import check_layer
     from symgrad.check.report import CheckReport, CheckRow, check
 
-__all__ = ["CheckReport", "CheckRow", "check", "check_layer"]
+__all__ = ["CheckReport", "CheckRow", "HessianReport", "check", "check_hessian", "check_layer"]
 
-_LAZY = {"CheckReport": "report", "CheckRow": "report", "check": "report", "check_layer": "layer"}
+_LAZY = {
+    "CheckReport": "report", "CheckRow": "report", "check": "report", "check_layer": "layer",
+    "HessianReport": "hessian", "check_hessian": "hessian",
+}
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from symgrad.check.hessian import HessianReport
     from symgrad.check.report import CheckReport, CheckRow
 
-__all__ = ["escape_text", "report_text"]
+__all__ = ["escape_text", "hessian_text", "report_text"]
 
 
 def escape_text(text: str) -> str:
@@ -116,3 +117,42 @@ def _row_cells(row: CheckRow) -> tuple[str, ...]:
     values = (_value(row.symbolic), _value(row.backward), _value(row.numeric))
     estimate = "-" if row.numeric_error is None else f"{row.numeric_error:.0e}"
     return (row.name, shape, *values, estimate, f"{row.rel_error:.1e}", row.status)
+
+
+def hessian_text(report: HessianReport) -> str:
+    """A second-order check as a table: each gradient source's Hessian-vector products against the loss's.
+
+    Examples
+    --------
+    >>> from symgrad import article_network
+    >>> from symgrad.check.hessian import check_hessian
+    >>> print(hessian_text(check_hessian(article_network())).splitlines()[0])
+    Hessian-vector check of The article's network: all 2 gradient sources agree with the loss's curvature
+    """
+    count = len(report.rows)
+    failed = [row for row in report.rows if not row.passed]
+    agree = f"all {count} gradient sources agree" if count > 1 else f"{report.rows[0].source} agrees"
+    verdict = f"{agree} with the loss's curvature" if not failed else f"{len(failed)} of {count} FAIL"
+    lines = [
+        f"Hessian-vector check of {report.title}: {verdict}",
+        f"seed {report.seed}; two random unit directions u, w; H u, H w by differences of each gradient "
+        f"({report.gradient_calls} gradient evaluations),",
+        f"against second differences of the loss ({report.loss_calls} evaluations); "
+        f"relative tolerance {report.rtol:.0e} + the estimated errors",
+        "",
+    ]
+    header = ("source", "product", "from the gradient", "from the loss", "rel error", "estimate", "status")
+    table = [header]
+    for row in report.rows:
+        for c in row.comparisons:
+            status = "ok" if c.passed else row.status
+            table.append((row.source, c.what, f"{c.from_gradient:.10g}", f"{c.from_loss:.10g}",
+                          f"{c.rel_error:.1e}", f"{c.estimate:.0e}", status))
+    widths = [max(len(cells[i]) for cells in table) for i in range(len(header))]
+    for cells in table:
+        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+    messages = [row for row in report.rows if row.message]
+    if messages:
+        lines.append("")
+    lines += [f"{row.status} {row.message}" for row in messages]
+    return "\n".join(escape_text(line) for line in lines)
