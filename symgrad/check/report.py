@@ -416,7 +416,7 @@ def _full_row(
                 f"{name}{_index(worst.worst_index)}: the finite-difference stencil straddles a ReLU kink, "
                 "so the numeric value is not a derivative there; symbolic and backward agree"
             )
-        elif numeric_only and _within_estimates(num, errors, sym, back, numeric, numeric_floor):
+        elif numeric_only and within_estimates(num, errors, sym, back, numeric, numeric_floor):
             status, message = "ok", ""  # each disagreement within the tolerance plus the value's error estimate
         elif numeric_only and objective is not None and (
             refined := _refined(objective, arrays, name, num, sym, back, result, numeric, numeric_floor)
@@ -437,8 +437,7 @@ def _full_row(
             f"(its method's truncation plus rounding) beside a disagreement of "
             f"{float(np.abs(num - (sym if numeric_pairs[0] == 'numeric vs symbolic' else back))[at]):.1e}."
         )
-    scale = max(float(np.max(np.abs(sym), initial=0.0)), float(np.max(np.abs(back), initial=0.0)), numeric_floor)
-    estimate = float(np.max(errors, initial=0.0)) / scale
+    estimate = relative_estimate(errors, np.maximum(np.abs(sym), np.abs(back)), numeric_floor)
     return CheckRow(name, sym.shape, sym, back, num, worst.rel_error, worst.elem_rel_error, worst.abs_error,
                     worst.worst_index, worst_pair, tols, status, message, numeric_error=estimate)
 
@@ -453,7 +452,12 @@ def _allowed(sym: np.ndarray, back: np.ndarray, tol: float, floor: float, errors
     return bound + np.minimum(errors, ESTIMATE_CAP * bound)
 
 
-def _within_estimates(
+def relative_estimate(errors: np.ndarray, claim: np.ndarray, floor: float) -> float:
+    """The largest estimated error of numeric values, relative to the gradient like ``rel_error``."""
+    return float(np.max(errors, initial=0.0)) / max(float(np.max(np.abs(claim), initial=0.0)), floor)
+
+
+def within_estimates(
     num: np.ndarray, errors: np.ndarray, sym: np.ndarray, back: np.ndarray, tol: float, floor: float
 ) -> bool:
     """True when every numeric value is within the tolerance plus its own error estimate of both claims."""

@@ -383,3 +383,25 @@ def test_a_failure_against_finite_differences_says_how_far_off_they_could_be():
     assert "beside a disagreement of" in row.message
     assert row.numeric_error is not None
     assert row.numeric_error < 1e-6 < row.rel_error
+
+
+def test_a_users_layer_rows_carry_the_numeric_error_estimate_too():
+    class MyAffine:
+        def __init__(self, W, b):
+            self.W, self.b = W, b
+
+        def forward(self, x):
+            self.x = x
+            return x @ self.W + self.b
+
+        def backward(self, dout):
+            self.dW, self.db = self.x.T @ dout, dout.sum(axis=0)
+            return dout @ self.W.T
+
+    rng = np.random.default_rng(0)
+    layer = MyAffine(rng.standard_normal((3, 2)), np.zeros(2))
+    report = symgrad.check_layer(layer, symgrad.Affine(3, 2), x=rng.standard_normal((4, 3)))
+    assert report.ok
+    for row in report.rows:
+        assert row.numeric_error is not None
+        assert 1e-14 < row.numeric_error < 1e-8
