@@ -224,7 +224,10 @@ class _Collector(ast.NodeVisitor):
             self._add(node, ast.Constant(1.0 if value == 0.0 else value + 1.0))
 
     def visit_Return(self, node: ast.Return) -> None:
-        if node.value is not None and not (isinstance(node.value, ast.Constant) and node.value.value is None):
+        # `return False` -> `return None` is left out: falsy either way, and the flip to True is made
+        if node.value is not None and not (
+            isinstance(node.value, ast.Constant) and (node.value.value is None or node.value.value is False)
+        ):
             self._add(node, ast.Return(ast.Constant(None)), statement=True)
         self.generic_visit(node)
 
