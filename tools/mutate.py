@@ -288,12 +288,18 @@ def sample(mutants: list[Mutant], size: int, seed: int) -> list[Mutant]:
 # --- running the tests ----------------------------------------------------------------------
 
 def mirror_tests(path: str, root: Path) -> list[str]:
-    """``symgrad/<pkg>/<mod>.py`` -> its doctests and ``tests/<pkg>/test_<mod>.py``, ``test_<mod>_*.py``."""
+    """``symgrad/<pkg>/<mod>.py`` -> its doctests and ``tests/<pkg>/test_<mod>.py``, ``test_<mod>_*.py``.
+
+    A module without test files of its own (``layers/affine.py`` is tested by ``tests/layers/``
+    as a whole) gets its package's test folder; [] when there is none.
+    """
     parts = Path(path).parts
     stem = Path(path).stem
     tests_dir = root / "tests" / Path(*parts[1:-1]) if len(parts) > 2 else root / "tests"
     names = sorted(tests_dir.glob(f"test_{stem}.py")) + sorted(tests_dir.glob(f"test_{stem}_*.py"))
-    return [path, *(str(p.relative_to(root)) for p in names)] if names else []
+    if not names and tests_dir != root / "tests" and tests_dir.is_dir():
+        names = [tests_dir]
+    return [path, *(p.relative_to(root).as_posix() for p in names)] if names else []
 
 
 def _run_pytest(args: Sequence[str], cwd: Path, timeout: float) -> tuple[int | None, str]:
