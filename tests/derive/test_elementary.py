@@ -361,6 +361,14 @@ def test_huge_expression_raises_complexity_error() -> None:
         elementary_steps(huge, sp.Symbol("z0"))
 
 
+def test_a_wrong_rule_with_a_stray_symbol_is_caught_at_numeric_probes(monkeypatch: pytest.MonkeyPatch) -> None:
+    stray = sp.Symbol("stray")
+    monkeypatch.setitem(elementary._OUTER_RULES, sp.exp, ("exp rule", lambda u, kink: sp.exp(u) * (1 + stray)))
+    (step,) = elementary_steps(sp.exp(x), x)
+    assert not step.verified
+    assert step.proof.startswith("NOT equal to sympy.diff: at stray=3/7, x=-5/11 the step gives ")
+
+
 def test_an_expression_of_exactly_max_nodes_is_derived() -> None:
     terms = sp.symbols(f"z0:{MAX_NODES - 1}")
     largest = sp.Add(*terms)  # the sum and its MAX_NODES - 1 terms
