@@ -154,6 +154,8 @@ class _Collector(ast.NodeVisitor):
         self.generic_visit(node)
 
     def _visit_scope(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
+        if any(ast.unparse(d).split(".")[-1] == "overload" for d in node.decorator_list):
+            return  # a typing stub: never run
         for decorator in node.decorator_list:
             self.visit(decorator)
         if isinstance(node, ast.ClassDef):

@@ -62,6 +62,11 @@ def test_generates_the_expected_single_token_mutants_in_source_order():
     ]
 
 
+def test_typing_overload_stubs_are_left_alone():
+    source = "import typing\n\n@typing.overload\ndef f(x: int = 0) -> int: ...\ndef f(x=1):\n    return x\n"
+    assert [(m.line, m.change) for m in mutate.generate(source)] == [(5, "1 -> 0"), (6, "return x -> return None")]
+
+
 def test_docstrings_all_annotations_messages_and_asserts_are_left_alone():
     lines = {line for line, _ in _changes(SOURCE)}
     assert lines.isdisjoint({1, 2, 6, 8, 9})  # docstring, __all__, docstring, raise with f-string, assert
