@@ -193,3 +193,10 @@ def test_the_entrywise_proof_here_rejects_a_wrong_rule():
     rules = _DoubledAffine(D, M).matrix_vjp(G, x, {"W": W, "b": b})
     with pytest.raises(AssertionError, match=r"entry \(0, 0\)"):
         assert_entrywise(explicit(rules["W"], {x: X, W: Wm, b: bm, G: Gm}), scalar, Wm)
+
+
+def test_relu_rule_takes_the_mask_convention_by_default():
+    G, X = sp.MatrixSymbol("G", BATCH, M), sp.MatrixSymbol("x", BATCH, M)
+    default = ReLU().matrix_vjp(G, X, {})["input"]
+    assert default == ReLU().matrix_vjp(G, X, {}, kink=0)["input"]
+    assert default != ReLU().matrix_vjp(G, X, {}, kink=1)["input"]
