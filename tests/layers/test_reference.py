@@ -178,3 +178,12 @@ def test_affine_describes_its_shapes_and_refuses_an_input_of_another_width():
     assert scalar.param_shapes(None) == {"W": (), "b": ()}
     w, x, b = sp.symbols("w x b")
     assert scalar.scalar_forward(x, {"W": w, "b": b}) == w * x + b
+
+
+def test_activations_keep_the_width_have_no_parameters_and_print_their_name():
+    layer = Tanh(name="act")
+    assert layer.output_features(5) == 5
+    assert layer.output_features(None) is None
+    assert layer.param_shapes(5) == {}
+    assert (repr(layer), repr(ReLU()), repr(Affine(2, 3, name="fc"))) == ("Tanh(name='act')", "ReLU()",
+                                                                          "Affine(2, 3, name='fc')")
