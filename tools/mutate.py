@@ -301,7 +301,8 @@ def mirror_tests(path: str, root: Path) -> list[str]:
     names = sorted(tests_dir.glob(f"test_{stem}.py")) + sorted(tests_dir.glob(f"test_{stem}_*.py"))
     if not names and tests_dir != root / "tests" and tests_dir.is_dir():
         names = [tests_dir]
-    return [path, *(p.relative_to(root).as_posix() for p in names)] if names else []
+    # the doctests last: collected first, the module would be imported before its package (twice)
+    return [*(p.relative_to(root).as_posix() for p in names), path] if names else []
 
 
 def _run_pytest(args: Sequence[str], cwd: Path, timeout: float) -> tuple[int | None, str]:

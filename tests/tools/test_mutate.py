@@ -108,11 +108,11 @@ def test_sample_is_deterministic_per_file_and_sorted():
 
 def test_mirror_tests_are_the_module_doctests_and_its_test_files_else_its_package_tests():
     assert mutate.mirror_tests("symgrad/numeric/compile.py", ROOT) == [
-        "symgrad/numeric/compile.py",
         "tests/numeric/test_compile.py",
         "tests/numeric/test_compile_fast_path.py",
+        "symgrad/numeric/compile.py",
     ]
-    assert mutate.mirror_tests("symgrad/layers/affine.py", ROOT) == ["symgrad/layers/affine.py", "tests/layers"]
+    assert mutate.mirror_tests("symgrad/layers/affine.py", ROOT) == ["tests/layers", "symgrad/layers/affine.py"]
     assert mutate.mirror_tests("symgrad/nonexistent.py", ROOT) == []
 
 
