@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -320,3 +321,18 @@ def test_chain_rule_steps_say_in_words_which_local_derivative_they_take(article,
     assert step.note == (
         f"The upstream gradient dE/dy times the local derivative of affine's output with respect to {name}."
     )
+
+
+def test_steps_are_frozen_and_unverified_unless_said():
+    step = Step(x, 1, "identity")
+    assert (step.verified, step.proof, step.note, step.substeps, step.shape) == (False, "", "", (), None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        step.verified = True  # type: ignore[misc]
+
+
+def test_a_derivation_is_frozen_and_equal_only_to_itself(article):
+    again = symgrad.derive(symgrad.article_network())
+    assert article != again
+    assert len({article, again}) == 2  # hashable by identity: caches key on it
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        article.wrt = ("x",)  # type: ignore[misc]
