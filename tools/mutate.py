@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import dataclasses
 import hashlib
 import json
 import os
@@ -75,6 +76,7 @@ class Mutant:
     original: str
     mutated: str
     source: str  # the whole mutated file
+    occurrence: int = 1  # the same change in the same scope, counted in source order
 
     @property
     def where(self) -> str:
@@ -91,7 +93,8 @@ class Mutant:
     @property
     def key(self) -> str:
         """What identifies the mutant across line shifts: file, scope and the change itself."""
-        return f"{self.path}::{self.scope}: {self.change}"
+        suffix = f" #{self.occurrence}" if self.occurrence > 1 else ""
+        return f"{self.path}::{self.scope}: {self.change}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -258,7 +261,12 @@ def generate(source: str, path: str = "<string>") -> list[Mutant]:
         original = data[start:end].decode()
         mutants.append(Mutant(path, node.lineno, node.col_offset, scope, original,  # type: ignore[attr-defined]
                               replacement if statement else replacement[1:-1], mutated_source))
-    return sorted(mutants, key=lambda m: (m.line, m.col))
+    counts: dict[tuple[str, str], int] = {}
+    numbered = []
+    for m in sorted(mutants, key=lambda m: (m.line, m.col)):
+        n = counts[m.scope, m.change] = counts.get((m.scope, m.change), 0) + 1
+        numbered.append(dataclasses.replace(m, occurrence=n))
+    return numbered
 
 
 def _line_starts(data: bytes) -> list[int]:

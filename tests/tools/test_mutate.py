@@ -96,6 +96,12 @@ def test_non_ascii_text_does_not_shift_the_change():
     assert mutated["x < 1 -> x <= 1"] == 'def g(x):\n    s = "σ²"; return (x <= 1)\n'
 
 
+def test_the_same_change_twice_in_a_scope_is_numbered_in_the_key():
+    keys = [m.key for m in mutate.generate("def g(a):\n    return a[0] + a[0]\n", "pkg/mod.py")]
+    assert keys == ["pkg/mod.py::g: return a[0] + a[0] -> return None", "pkg/mod.py::g: a[0] + a[0] -> a[0] - a[0]",
+                    "pkg/mod.py::g: 0 -> 1", "pkg/mod.py::g: 0 -> 1 #2"]
+
+
 def test_sample_is_deterministic_per_file_and_sorted():
     mutants = mutate.generate(SOURCE, "pkg/mod.py")
     first, second = mutate.sample(mutants, 5, seed=0), mutate.sample(list(mutants), 5, seed=0)
