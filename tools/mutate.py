@@ -387,9 +387,12 @@ def make_copy(root: Path, into: Path) -> Path:
     return workdir
 
 
-def run_all(mutants: list[Mutant], runner: Runner, jobs: int, log: bool = True) -> dict[Mutant, Outcome]:
-    """Every mutant's outcome; temporary copies are removed however this ends (Ctrl-C included)."""
-    results: dict[Mutant, Outcome] = {}
+def run_all(
+    mutants: list[Mutant], runner: Runner, jobs: int, log: bool = True, results: dict[Mutant, Outcome] | None = None
+) -> dict[Mutant, Outcome]:
+    """Every mutant's outcome, added to ``results`` as each ends (so an interrupted run keeps the finished
+    ones); temporary copies are removed however this ends (Ctrl-C included)."""
+    results = {} if results is None else results
     if not mutants:
         return results
     with tempfile.TemporaryDirectory(prefix="symgrad-mutants-") as tmp:
@@ -529,9 +532,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = {m: previous[(m.key, m.digest)] for m in mutants if (m.key, m.digest) in previous}
     start = time.perf_counter()
     try:
-        results.update(run_all([m for m in mutants if m not in results], runner, args.jobs))
+        run_all([m for m in mutants if m not in results], runner, args.jobs, results=results)
     except KeyboardInterrupt:
         print("interrupted: the working tree was never touched; temporary copies removed", file=sys.stderr)
+        print(report(results, read_equivalent()))
+        print(f"\ninterrupted after {len(results)} of {len(mutants)} mutants")
         return 130
     judged = read_equivalent()
     print(report(results, judged))
