@@ -467,6 +467,11 @@ def summarize(results: dict[Mutant, Outcome], judged: dict[str, str]) -> dict[st
     return table
 
 
+def _label(m: Mutant) -> str:
+    """The mutant's function, and its number when the same change occurs more than once there."""
+    return m.scope + (f" #{m.occurrence}" if m.occurrence > 1 else "")
+
+
 def report(results: dict[Mutant, Outcome], judged: dict[str, str]) -> str:
     table = summarize(results, judged)
     lines = ["", f"{'package / module':<40} {'mutants':>7} {'killed':>6} {'timeout':>7} {'equiv':>5} "
@@ -478,7 +483,7 @@ def report(results: dict[Mutant, Outcome], judged: dict[str, str]) -> str:
                      f"{row['equivalent']:>5.0f} {row['survived']:>5.0f} {row['score']:>5.1f}%")
     survivors = sorted((m for m, o in results.items() if o.status == "survived"), key=lambda m: (m.path, m.line, m.col))
     alive = [m for m in survivors if m.key not in judged]
-    lines += ["", f"Surviving mutants ({len(alive)}):"] + [f"  {m.where}: {m.change}   [{m.scope}]" for m in alive]
+    lines += ["", f"Surviving mutants ({len(alive)}):"] + [f"  {m.where}: {m.change}   [{_label(m)}]" for m in alive]
     equivalent = [m for m in survivors if m.key in judged]
     if equivalent:
         lines += ["", f"Judged equivalent ({len(equivalent)}):"]
@@ -524,7 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     mutants = list(collect(args.paths, root, args.sample, args.seed))
     if args.list:
         for m in mutants:
-            print(f"{m.where}: {m.change}   [{m.scope}]")
+            print(f"{m.where}: {m.change}   [{_label(m)}]")
         print(f"{len(mutants)} mutants", file=sys.stderr)
         return 0
     runner = Runner(root, None if args.mirror_only else tuple(shlex.split(args.wide)))
