@@ -99,3 +99,18 @@ def test_a_nan_in_a_large_gradient_is_still_reported():
     b = a.copy()
     b[70_000] = np.nan
     assert not compare(a, b).passes(1e-6)
+
+
+def test_noise_floor_is_ten_rounding_errors_over_the_tolerance_divided_by_the_step():
+    eps = np.finfo(np.float64).eps
+    assert noise_floor("exact") == pytest.approx(10 * eps / TOLERANCES["float64"]["exact"], rel=1e-12)
+    assert noise_floor("central") == pytest.approx(10 * eps / TOLERANCES["float64"]["central"], rel=1e-12)
+    assert noise_floor("central", loss=300.0, step=1e-4) == pytest.approx(
+        10 * eps * 300.0 / 1e-4 / TOLERANCES["float64"]["central"], rel=1e-12)
+    assert noise_floor("exact", loss=300.0, step=1e-4) == pytest.approx(noise_floor("exact", loss=300.0), rel=1e-12)
+
+
+def test_elements_negligible_next_to_the_largest_do_not_count_in_the_element_error():
+    a, b = np.array([1e6, 1e-3, 2.0]), np.array([1e6, 2e-3, 2.0 + 1e-6])
+    c = compare(a, b)
+    assert c.elem_rel_error == pytest.approx(1e-6 / (2.0 + 1e-6))

@@ -22,8 +22,10 @@ from symgrad import (
     Tanh,
     UnknownNameError,
 )
+from symgrad.check import report
 from symgrad.check.compare import compare
 from symgrad.check.points import sample_values
+from symgrad.numeric import finite
 from symgrad.numeric.reference import relu_inputs
 
 ARTICLE_NAMES = ["w1", "b1", "w2", "b2", "x"]
@@ -405,3 +407,26 @@ def test_a_users_layer_rows_carry_the_numeric_error_estimate_too():
     for row in report.rows:
         assert row.numeric_error is not None
         assert 1e-14 < row.numeric_error < 1e-8
+
+
+def test_the_sweep_cost_counts_each_parameter_once_per_row_of_x(monkeypatch):
+    rng = np.random.default_rng(5)
+    arrays = {"x": rng.standard_normal((4, 3)), "t": rng.standard_normal((4, 2)),
+              "W1": rng.standard_normal((3, 2)), "b1": rng.standard_normal(2)}
+    names = ("x", "W1", "b1")
+    evaluations = finite.total_evaluations(arrays, names, "central")
+    per_forward = 4 * 3 + 4 * 2 + 4 * (3 * 2) + 4 * 2  # x and t once; W and b once per row
+    monkeypatch.setattr(report, "MAX_SWEEP_WORK", evaluations * per_forward)
+    report.refuse_long_sweep(arrays, names, "central")  # exactly at the limit: allowed
+    monkeypatch.setattr(report, "MAX_SWEEP_WORK", evaluations * per_forward - 1)
+    with pytest.raises(symgrad.ComplexityError, match=f"{evaluations:,} forward evaluations of about {per_forward:,} "
+                                                      "operations each"):
+        report.refuse_long_sweep(arrays, names, "central")
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "0"], ids=repr)
+@pytest.mark.parametrize("mode", ["fast", "full"])
+def test_a_bad_seed_is_refused_with_given_values_too(small_net, seed, mode):
+    values = sample_values(small_net, seed=0)
+    with pytest.raises(UnknownNameError, match=f"seed must be a non-negative integer, got {seed!r}"):
+        symgrad.check(small_net, values, seed=seed, mode=mode)

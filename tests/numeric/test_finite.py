@@ -636,3 +636,13 @@ def test_a_step_too_large_for_the_curvature_shows_in_the_estimate(method: str, s
     assert np.all(actual > 1e-10)  # the step is too large ...
     assert np.all(actual <= 1.1 * result.errors["x"])  # ... and the estimate says how far off
     assert np.all(result.errors["x"] <= 50 * actual)  # without crying wolf
+
+
+def test_other_errors_of_f_are_reported_without_the_read_only_hint() -> None:
+    def raises(v: Values) -> Any:
+        msg = "bad input"
+        raise ValueError(msg)
+
+    with pytest.raises(LayerError, match=r"f raised ValueError: bad input \(at ") as info:
+        gradient(raises, {"x": np.array([1.0, 2.0])}, ["x"])
+    assert "read-only" not in str(info.value)
