@@ -20,11 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from symgrad.check.compare import tolerance
 from symgrad.check.points import sample_values
 from symgrad.check.report import cached_derivation, check_options
 from symgrad.derive.artifacts import StoredDerivation
 from symgrad.derive.derivation import Derivation
-from symgrad.errors import UnknownNameError
+from symgrad.errors import DTypeError, UnknownNameError
 from symgrad.network import Network
 from symgrad.numeric.hessian import HessianComparison, HessianResult, hessian_vector_check
 from symgrad.numeric.reference import reference_backward, reference_loss, relu_inputs
@@ -62,6 +63,8 @@ class HessianReport:
     gradient_calls: int
     loss_calls: int
     values: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    #: The dtype a user's layer computes in (steps and tolerance follow it); float64 for a network.
+    dtype: str = "float64"
 
     @property
     def ok(self) -> bool:
@@ -102,7 +105,8 @@ def check_hessian(
     seed : int, optional
         Seeds the point, ``dout`` and the two random directions.
     rtol : float, optional
-        Relative tolerance on top of the estimated errors; default 1e-6.
+        Relative tolerance on top of the estimated errors; default 1e-6 (a float32
+        layer: 1e-2, with steps for that precision; float16 is refused).
     batch : int, optional
         A network's batch size when the point is sampled.
 
@@ -144,10 +148,18 @@ def check_hessian(
         raise UnknownNameError(msg)
     from symgrad.check.hessianlayer import layer_functions  # check_layer's conventions, loaded when needed
 
-    title, f, g, point, names = layer_functions(thing, x=x, t=t, params=params, dout=dout, seed=seed)
-    result = hessian_vector_check(f, g, point, names, seed=seed, rtol=tol)
+    title, f, g, point, names, dtype = layer_functions(thing, x=x, t=t, params=params, dout=dout, seed=seed)
+    # Steps, rounding floors and the tolerance follow the precision the layer computes in.
+    tol = tolerance("central", dtype, override=rtol) if dtype != np.float64 else tol
+    eps = float(np.finfo(dtype).eps)
+    if eps > np.finfo(np.float32).eps:
+        msg = (f"{title} computes in {np.dtype(dtype).name}, where second differences keep no digits "
+               "(rounding eps/s^2 is larger than the curvature); check its second order in float32 or float64")
+        raise DTypeError(msg)
+    result = hessian_vector_check(f, g, point, names, seed=seed, rtol=tol, eps=eps)
     row = _row("backward()", result, kink=False)
-    return HessianReport(title, (row,), names, seed, tol, result.gradient_calls, result.loss_calls, point)
+    return HessianReport(title, (row,), names, seed, tol, result.gradient_calls, result.loss_calls, point,
+                         dtype=np.dtype(dtype).name)
 
 
 def _network(thing: Any, values: Mapping[str, Any] | None, seed: int, tol: float, batch: int) -> HessianReport:

@@ -23,8 +23,8 @@ __all__ = ["layer_functions"]
 def layer_functions(
     layer: Any, *, x: Any, t: Any, params: Mapping[str, Any] | Sequence[str] | None, dout: Any, seed: int
 ) -> tuple[str, Callable[[dict[str, Any]], Any], Callable[[dict[str, Any]], dict[str, Any]], dict[str, Any],
-           tuple[str, ...]]:
-    """(title, L, its gradient by backward, the point, the names differentiated) for ``layer``."""
+           tuple[str, ...], np.dtype[Any]]:
+    """(title, L, its gradient by backward, the point, the names differentiated, the dtype computed in)."""
     point = Point(_inputs(x), None if t is None else _target(t))
     runner = make_runner(layer, params, None)
     outs = _first_outputs(runner, point, None)
@@ -58,7 +58,11 @@ def layer_functions(
         return found
 
     start = {**{name: np.asarray(point.inputs[name], dtype=float) for name in point.differentiable}, **values}
-    return f"your {runner.label}", energy, gradient, start, names
+    kinds = [point.inputs[name].dtype for name in point.differentiable]
+    kinds += [np.dtype(runner.dtypes.get(name, np.float64)) for name in values]
+    kinds += [np.asarray(out).dtype for out in outs if np.asarray(out).dtype.kind == "f"]
+    dtype = max(kinds, key=lambda kind: np.finfo(kind).eps)  # the least precise
+    return f"your {runner.label}", energy, gradient, start, names, dtype
 
 
 def _point_at(

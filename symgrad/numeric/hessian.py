@@ -38,9 +38,7 @@ GradientFunction = Callable[[dict[str, Any]], Mapping[str, Any]]
 
 # Steps relative to max(1, max |v|): a two-level Richardson table of central differences of g
 # (truncation s^4, rounding eps/s: s ~ eps^(1/5)), and of second differences of f (truncation s^4,
-# rounding eps/s^2: s ~ eps^(1/6)).
-_GRADIENT_STEP = _EPS ** (1 / 5)
-_LOSS_STEP = _EPS ** (1 / 6)
+# rounding eps/s^2: s ~ eps^(1/6)), eps that of the precision computed in.
 # Rounding amplification of the two tables, in units of eps |g| / s and eps |f| / s^2.
 _GRADIENT_ROUNDING = 4.0
 _LOSS_ROUNDING = 32.0
@@ -92,6 +90,7 @@ def hessian_vector_check(
     *,
     seed: int = 0,
     rtol: float = 1e-6,
+    eps: float = _EPS,
 ) -> HessianResult:
     """Check ``g``'s derivative along two random directions against second differences of ``f``.
 
@@ -110,6 +109,9 @@ def hessian_vector_check(
         Seeds the two directions.
     rtol : float, optional
         Relative tolerance on top of the estimated errors.
+    eps : float, optional
+        The machine epsilon of the precision ``f`` and ``g`` compute in
+        (float32's for a float32 layer): it sets the steps and rounding floors.
 
     Returns
     -------
@@ -155,13 +157,14 @@ def hessian_vector_check(
             raise NonFiniteError(msg)
         return value
 
-    hu, hu_error = _along(gradient_at, at, u, _GRADIENT_STEP * scale)
-    hw, hw_error = _along(gradient_at, at, w, _GRADIENT_STEP * scale)
+    hu, hu_error = _along(gradient_at, at, u, eps ** (1 / 5) * scale, eps)
+    hw, hw_error = _along(gradient_at, at, w, eps ** (1 / 5) * scale, eps)
     f0 = loss_at(dict(values))
     plus = {name: u[name] + w[name] for name in names}
     minus = {name: u[name] - w[name] for name in names}
-    s = _LOSS_STEP * scale
-    quadratic = {key: _quadratic(loss_at, at, d, s, f0) for key, d in (("u", u), ("w", w), ("+", plus), ("-", minus))}
+    s = eps ** (1 / 6) * scale
+    directions = {"u": u, "w": w, "+": plus, "-": minus}
+    quadratic = {key: _quadratic(loss_at, at, d, s, f0, eps) for key, d in directions.items()}
     w_h_u = (quadratic["+"][0] - quadratic["-"][0]) / 4
     w_h_u_error = (quadratic["+"][1] + quadratic["-"][1]) / 4
     # The scale: the products' own size, from either side (a gradient that does not move has H u = 0).
@@ -186,6 +189,7 @@ def _along(
     at: Callable[[Mapping[str, FloatArray], float], dict[str, Any]],
     direction: Mapping[str, FloatArray],
     s: float,
+    eps: float,
 ) -> tuple[dict[str, FloatArray], dict[str, FloatArray]]:
     """``H d`` by a two-level Richardson table of central differences of the gradient, and its error estimate."""
     levels = []
@@ -196,7 +200,7 @@ def _along(
     best, errors = {}, {}
     for name in wide:
         best[name] = (4 * narrow[name] - wide[name]) / 3
-        rounding = _GRADIENT_ROUNDING * _EPS * np.maximum(np.abs(up[name]), np.abs(down[name])) / s
+        rounding = _GRADIENT_ROUNDING * eps * np.maximum(np.abs(up[name]), np.abs(down[name])) / s
         errors[name] = np.abs(best[name] - narrow[name]) + rounding
     return best, errors
 
@@ -207,13 +211,14 @@ def _quadratic(
     direction: Mapping[str, FloatArray],
     s: float,
     f0: float,
+    eps: float,
 ) -> tuple[float, float]:
     """``d'Hd`` by second differences of ``f`` (two Richardson levels), and its error estimate."""
     levels = []
     for step in (s, s / 2):
         levels.append((loss_at(at(direction, step)) - 2 * f0 + loss_at(at(direction, -step))) / step**2)
     best = (4 * levels[1] - levels[0]) / 3
-    return best, abs(best - levels[1]) + _LOSS_ROUNDING * _EPS * max(1.0, abs(f0)) / s**2
+    return best, abs(best - levels[1]) + _LOSS_ROUNDING * eps * max(1.0, abs(f0)) / s**2
 
 
 def _dot(a: Mapping[str, FloatArray], b: Mapping[str, FloatArray]) -> float:

@@ -138,7 +138,8 @@ def hessian_text(report: HessianReport) -> str:
         f"seed {report.seed}; two random unit directions u, w; H u, H w by differences of each gradient "
         f"({report.gradient_calls} gradient evaluations),",
         f"against second differences of the loss ({report.loss_calls} evaluations); "
-        f"relative tolerance {report.rtol:.0e} + the estimated errors",
+        f"relative tolerance {report.rtol:.0e} + the estimated errors"
+        + ("" if report.dtype == "float64" else f"; computed in {report.dtype}, steps for its precision"),
         "",
     ]
     header = ("source", "product", "from the gradient", "from the loss", "rel error", "estimate", "status")

@@ -9,7 +9,7 @@ import pytest
 
 import symgrad
 from symgrad import Affine, HalfSquaredError, Network, Sigmoid
-from symgrad.errors import ShapeError, UnknownNameError
+from symgrad.errors import DTypeError, ShapeError, UnknownNameError
 from symgrad.numeric.hessian import hessian_vector_check
 
 
@@ -181,3 +181,15 @@ def test_a_symmetric_but_wrong_hessian_is_still_caught_by_the_loss() -> None:
     w_hu, u_hw = result.comparisons[:2]
     assert w_hu.from_gradient == pytest.approx(u_hw.from_gradient, rel=1e-8)
     assert w_hu.from_gradient == pytest.approx(2 * w_hu.from_loss, rel=1e-6)
+
+
+def test_a_float32_layer_is_checked_at_its_precision_and_float16_is_refused() -> None:
+    x32 = X.astype(np.float32)
+    report = symgrad.check_hessian(UserSigmoid(), x=x32)
+    assert report.ok, str(report)
+    assert report.dtype == "float32"
+    assert report.rtol == 1e-2
+    assert "computed in float32" in str(report)
+    assert not symgrad.check_hessian(FirstCallSigmoid(), x=x32).ok  # still catches the stale cache
+    with pytest.raises(DTypeError, match="computes in float16, where second differences keep no digits"):
+        symgrad.check_hessian(UserSigmoid(), x=X.astype(np.float16))
