@@ -30,6 +30,7 @@ Rounding ``v + h d`` to floats moves the point a little off the line; that error
 from __future__ import annotations
 
 import math
+import sys
 import zlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -52,6 +53,7 @@ from symgrad.numeric.finite import (
     _inputs,
     _largest_magnitude,
 )
+from symgrad.numeric.scratch import borrow, give_back
 from symgrad.numeric.validate import as_float_array, check_finite
 
 __all__ = ["DirectionalResult", "directional_check", "stencil_ends"]
@@ -206,7 +208,7 @@ def directional_check(
     bases = {name: _base(name, values[name]) for name in names}
     grads = {name: np.ascontiguousarray(grad) for name, grad in _claimed_arrays(claimed, bases).items()}
     size = sum(base.size for base in bases.values())
-    largest = {name: _largest_magnitude(base.reshape(-1)) for name, base in bases.items()}
+    largest = {name: _largest_in_chunks(base.reshape(-1)) for name, base in bases.items()}
     for name, magnitude in largest.items():
         if not math.isfinite(magnitude):  # NaN or infinity (max and min propagate them)
             as_float_array(name, values[name], copy=False)  # raises, naming the element
@@ -216,13 +218,17 @@ def directional_check(
     h = _STEP_FACTOR[method] * scale / math.sqrt(size / 8)
     complex_input = method == "complex"
     dtype = np.complex128 if complex_input else np.float64
-    works = {name: np.empty(base.shape, dtype=dtype) for name, base in bases.items()}
+    works = {name: borrow(base.shape, dtype) for name, base in bases.items()}
     evaluate = _Evaluator(f, _inputs(values, works), total=int(directions) * 2, complex_input=complex_input)
     line = _Line(evaluate, bases, works, grads, int(seed), scale, h)
     found = []
     with _complex_warnings_as_errors(on=complex_input):
         for index in range(int(directions)):
             found.append(_one_direction(line, index, method, rtol))
+    count = evaluate.count
+    give_back(line.buffers)
+    del evaluate, line
+    _give_back_unshared(works)
     if not all(math.isfinite(inner) for _, inner, _ in found):
         for name, grad in grads.items():
             check_finite(f"claimed gradient of {name}", grad)  # NaN or inf in the claim: name the element
@@ -231,8 +237,17 @@ def directional_check(
     tiny = float(np.finfo(np.float64).tiny)
     rel_errors = tuple(e / max(abs(n), abs(c), tiny) for e, n, c in zip(abs_errors, numeric, inner, strict=True))
     return DirectionalResult(
-        numeric, inner, abs_errors, rel_errors, evaluate.count, int(seed), method, estimates, float(rtol), h
+        numeric, inner, abs_errors, rel_errors, count, int(seed), method, estimates, float(rtol), h
     )
+
+
+def _give_back_unshared(works: dict[str, np.ndarray]) -> None:
+    """Give the working copies back to the scratch pool unless ``f`` kept a view of one (its base)."""
+    while works:
+        _, array = works.popitem()
+        # References: ``array`` here and getrefcount's argument; a view that f kept would be a third.
+        if sys.getrefcount(array) <= 2:
+            give_back((array,))
 
 
 def stencil_ends(
@@ -333,7 +348,7 @@ class _Line:
         self._inner: dict[int, float] = {}
         self._claimed_norm: float | None = None
         largest = min(CHUNK, max(base.size for base in bases.values()))
-        self._buffers = (np.empty(largest), np.empty(largest))
+        self.buffers = (borrow(largest), borrow(largest))
 
     def central(self, index: int, factor: float) -> tuple[float, float, float]:
         """At step ``factor h``: the central difference, the claim, and the rounding floor of f's values."""
@@ -369,7 +384,7 @@ class _Line:
         """Set the working copies to ``v + factor h d`` (or ``v + i h d``); the first time, take ``<claimed, h d>``."""
         first = index not in self._inner
         inner = 0.0
-        scaled, summed = self._buffers
+        scaled, summed = self.buffers
         for name, base in self.bases.items():
             flat_base, flat_work = base.reshape(-1), self.works[name].reshape(-1)
             flat_grad = self.grads[name].reshape(-1)
@@ -479,6 +494,18 @@ def _prime_at_least(n: int) -> int:
     while any(candidate % k == 0 for k in range(2, math.isqrt(candidate) + 1)):
         candidate += 1
     return candidate
+
+
+def _largest_in_chunks(flat: FloatArray) -> float:
+    """max |v| (NaN if there is one): max and min of each chunk while it is in cache."""
+    largest = 0.0
+    for start in range(0, flat.size, CHUNK):
+        magnitude = _largest_magnitude(flat[start : start + CHUNK])
+        if not magnitude <= largest:  # larger, or NaN (which Python's max() would pass over)
+            largest = magnitude
+            if not math.isfinite(magnitude):
+                return magnitude
+    return largest
 
 
 def _base(name: str, value: object) -> FloatArray:
