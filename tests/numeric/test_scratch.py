@@ -21,7 +21,7 @@ def empty_pool():
 
 def test_an_array_given_back_is_lent_again_once():
     a = scratch.borrow((3, 4))
-    assert a.shape == (3, 4) and a.dtype == np.float64 and a.flags.c_contiguous
+    assert (a.shape, a.dtype, a.flags.c_contiguous) == ((3, 4), np.float64, True)
     scratch.give_back([a])
     assert scratch.borrow((3, 4)) is a
     assert scratch.borrow((3, 4)) is not a
