@@ -7,6 +7,7 @@ out, at which element, and why that is likely.
 
 from __future__ import annotations
 
+import copy
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -79,7 +80,9 @@ def _derive_by_structure(network: Network, wrt: Sequence[str] | None, kink: Any,
             _by_structure.popitem(last=False)
         return known
     _by_structure.move_to_end(structure)
-    return replace(known, network=network, _cache=known._cache)
+    shared = copy.copy(known)  # every field shared (the compiled gradient in _cache too), but the network
+    object.__setattr__(shared, "network", network)
+    return shared
 
 
 @dataclass(frozen=True)

@@ -349,6 +349,10 @@ class _Line:
         self._claimed_norm: float | None = None
         largest = min(CHUNK, max(base.size for base in bases.values()))
         self.buffers = (borrow(largest), borrow(largest))
+        # (name, flat base, flat working copy, flat claim) of each name: formed once, used in every step.
+        self._flat = [
+            (name, base.reshape(-1), works[name].reshape(-1), grads[name].reshape(-1)) for name, base in bases.items()
+        ]
 
     def central(self, index: int, factor: float) -> tuple[float, float, float]:
         """At step ``factor h``: the central difference, the claim, and the rounding floor of f's values."""
@@ -385,12 +389,18 @@ class _Line:
         first = index not in self._inner
         inner = 0.0
         scaled, summed = self.buffers
-        for name, base in self.bases.items():
-            flat_base, flat_work = base.reshape(-1), self.works[name].reshape(-1)
-            flat_grad = self.grads[name].reshape(-1)
-            direction = _direction(self.seed, index, name, base.size, self.h)
-            for start in range(0, base.size, CHUNK):
-                stop = min(start + CHUNK, base.size)
+        ufunc = np.add if factor > 0 else np.subtract
+        for name, flat_base, flat_work, flat_grad in self._flat:
+            size = flat_base.size
+            direction = _direction(self.seed, index, name, size, self.h)
+            if size <= CHUNK and not imaginary and abs(factor) == 1:  # one chunk: the loop below, unrolled
+                step = direction.chunk(0, size, summed)
+                if first:
+                    inner += float(flat_grad.dot(step))
+                ufunc(flat_base, step, out=flat_work)
+                continue
+            for start in range(0, size, CHUNK):
+                stop = min(start + CHUNK, size)
                 step = direction.chunk(start, stop, summed)
                 if first:
                     inner += float(np.dot(flat_grad[start:stop], step))
@@ -400,7 +410,6 @@ class _Line:
                     continue
                 if abs(factor) != 1:
                     step = np.multiply(step, abs(factor), out=scaled[: stop - start])  # exact for powers of 2
-                ufunc = np.add if factor > 0 else np.subtract
                 ufunc(flat_base[start:stop], step, out=flat_work[start:stop])
         if first:
             self._inner[index] = inner
