@@ -203,6 +203,15 @@ def check(
     progress : callable, optional
         ``progress(done, total)`` during a full finite-difference sweep.
 
+    Notes
+    -----
+    A check holds about three arrays the size of the point at once: the point, the symbolic
+    gradient and the layers' gradient, which the report keeps (in fast mode the directional
+    check's working copy comes and goes before the layers' backward runs). A random point is
+    refused above :data:`symgrad.check.points.MAX_ELEMENTS` numbers. Fast mode compares the
+    layers' backward with the symbolic gradient element by element; each row's
+    ``elem_rel_error`` is computed when first read.
+
     Examples
     --------
     >>> from symgrad.network import article_network
