@@ -23,7 +23,9 @@ def test_an_array_given_back_is_lent_again_once():
     a = scratch.borrow((3, 4))
     assert (a.shape, a.dtype, a.flags.c_contiguous) == ((3, 4), np.float64, True)
     scratch.give_back([a])
+    assert scratch._POOL.bytes == a.nbytes
     assert scratch.borrow((3, 4)) is a
+    assert scratch._POOL.bytes == 0  # what is lent is not counted as kept
     assert scratch.borrow((3, 4)) is not a
     assert scratch.borrow((4, 3)) is not a
 
