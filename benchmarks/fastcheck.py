@@ -39,8 +39,8 @@ def fast_check_cost(quick: bool) -> Section:
     section = Section(
         7,
         "The whole fast check in forward-pass equivalents (depth 2, batch 4 and 32)",
-        ["batch", "width", "one forward", "check(mode='fast')", "its symbolic gradient", "its layers' backward",
-         "its directional check", "the three together"],
+        ["batch", "width", "one forward", "check(mode='fast')", "the same among its parts", "its symbolic gradient",
+         "its layers' backward", "its directional check", "the three together"],
     )
     for batch in (4, 32):
         for width, repeats in plan.items():
@@ -51,10 +51,13 @@ def fast_check_cost(quick: bool) -> Section:
             if not symgrad.check(net, values, mode="fast").ok:
                 msg = f"the fast check failed on a correct network (width {width}, batch {batch})"
                 raise RuntimeError(msg)
+            forward = lambda net=net, values=values: reference_loss(net, values)  # noqa: E731
+            fast = lambda net=net, values=values: symgrad.check(net, values, mode="fast")  # noqa: E731
+            alone = interleaved({"forward": forward, "fast": fast}, repeats, warmup=2)
             times = interleaved(
                 {
-                    "forward": lambda net=net, values=values: reference_loss(net, values),
-                    "fast": lambda net=net, values=values: symgrad.check(net, values, mode="fast"),
+                    "forward": forward,
+                    "fast": fast,
                     "symbolic": lambda compiled=compiled, values=values: compiled.evaluate(values),
                     "backward": lambda net=net, values=values: reference_backward(net, values, NAMES),
                     "directional": lambda net=net, values=values, symbolic=symbolic: directional_check(
@@ -64,21 +67,25 @@ def fast_check_cost(quick: bool) -> Section:
                 repeats,
                 warmup=2,
             )
-            sides = ("fast", "symbolic", "backward", "directional")
-            row = {side: paired_ratio(times, side, "forward") for side in sides}
+            parts = ("symbolic", "backward", "directional")
+            row = {side: paired_ratio(times, side, "forward") for side in parts}
+            row["fast"] = paired_ratio(alone, "fast", "forward")
+            row["fast_among_parts"] = paired_ratio(times, "fast", "forward")
             row["parts"] = row["symbolic"] + row["backward"] + row["directional"]
-            row["forward_seconds"] = median(times["forward"])
+            row["forward_seconds"] = median(alone["forward"])
             section.data[f"batch{batch}_width{width}"] = row
-            section.rows.append(
-                [str(batch), str(width), ms(row["forward_seconds"]), *(fmt(row[side]) for side in (*sides, "parts"))]
-            )
+            columns = ("fast", "fast_among_parts", *parts, "parts")
+            section.rows.append([str(batch), str(width), ms(row["forward_seconds"]), *(fmt(row[c]) for c in columns)])
             if width >= 256:
                 what = f"whole check(mode='fast') in forward passes, batch {batch}, width {width}"
                 section.targets.append(Target(what, row["fast"], 10.0))
     section.notes += [
         "A forward-pass equivalent is the time of one reference forward pass (the layers' NumPy forward and the "
         "loss) at the same point; each ratio is the median of per-round ratios against a forward run in the "
-        "same round (ABBA order), on a network checked before (derivation and compiled gradient cached).",
+        "same round (ABBA order), on a network checked before (derivation and compiled gradient cached). "
+        "`check(mode='fast')` (the target) runs in turns with the forward pass alone; `the same among its parts` "
+        "is the same call timed in turns with the forward pass and the three parts (which allocate and free "
+        "arrays of the same sizes): the two columns differ by the machine's noise and the allocator's state.",
         "The fast check runs the compiled symbolic gradient, the directional check of it (2 forward passes at "
         "v + h u and v - h u, each after writing the working copy of every parameter, and one inner product), "
         "then the layers' backward, and compares the two gradients element by element (one pass over both). "
