@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from symgrad.errors import SymgradError, UnknownNameError
+from symgrad.errors import NonFiniteError, SymgradError, UnknownNameError
 from symgrad.numeric.finite import (
     _COMPLEX_NEEDS,
     _EPS,
@@ -66,6 +66,8 @@ CHUNK = 1 << 15
 IID = 4096
 #: Directions up to this long are kept whole (2 MiB), longer ones formed a chunk at a time.
 FULL = 1 << 18
+#: The step is scaled by the largest magnitude among this many evenly spaced entries of each array.
+SAMPLED = 1 << 13
 #: The default relative tolerance of the comparison.
 RTOL = 1e-6
 #: An error estimate is capped at this many times the tolerance (relative to the values compared).
@@ -145,8 +147,11 @@ def directional_check(
     1 for ``"complex"``; 4 more for a real difference that disagrees at first, to
     estimate its own error), the left side with the claimed gradient.
 
-    The step along ``u`` is ``c * max(1, max |v|)`` with ``c`` as in
-    :func:`symgrad.numeric.finite.default_step`.
+    The step along ``u`` is ``c * max(1, m)`` with ``c`` as in
+    :func:`symgrad.numeric.finite.default_step` and ``m`` the largest ``|v|`` among
+    :data:`SAMPLED` evenly spaced entries of each array (all entries of a smaller one):
+    a pass over every parameter would cost about a forward pass at batch 4. The
+    rounding floor of a disagreeing difference uses the true ``max |v|``.
 
     Parameters
     ----------
@@ -208,11 +213,11 @@ def directional_check(
     bases = {name: _base(name, values[name]) for name in names}
     grads = {name: np.ascontiguousarray(grad) for name, grad in _claimed_arrays(claimed, bases).items()}
     size = sum(base.size for base in bases.values())
-    largest = {name: _largest_in_chunks(base.reshape(-1)) for name, base in bases.items()}
+    largest = {name: _largest_sampled(base.reshape(-1)) for name, base in bases.items()}
     for name, magnitude in largest.items():
         if not math.isfinite(magnitude):  # NaN or infinity (max and min propagate them)
             as_float_array(name, values[name], copy=False)  # raises, naming the element
-    scale = max(1.0, *largest.values())
+    scale = max(1.0, *largest.values())  # about max |v| (see SAMPLED)
     # The entries of a direction have a variance of 1/12 or 1/6 (see _Direction): h makes the
     # step about c * scale long, as for a unit direction.
     h = _STEP_FACTOR[method] * scale / math.sqrt(size / 8)
@@ -220,11 +225,16 @@ def directional_check(
     dtype = np.complex128 if complex_input else np.float64
     works = {name: borrow(base.shape, dtype) for name, base in bases.items()}
     evaluate = _Evaluator(f, _inputs(values, works), total=int(directions) * 2, complex_input=complex_input)
-    line = _Line(evaluate, bases, works, grads, int(seed), scale, h)
+    line = _Line(evaluate, bases, works, grads, int(seed), h)
     found = []
     with _complex_warnings_as_errors(on=complex_input):
-        for index in range(int(directions)):
-            found.append(_one_direction(line, index, method, rtol))
+        try:
+            for index in range(int(directions)):
+                found.append(_one_direction(line, index, method, rtol))
+        except NonFiniteError:
+            for name in bases:  # a NaN or infinity between the sampled entries: name it
+                check_finite(name, bases[name])
+            raise
     count = evaluate.count
     give_back(line.buffers)
     del evaluate, line
@@ -340,13 +350,13 @@ class _Line:
         works: Mapping[str, np.ndarray],
         grads: Mapping[str, FloatArray],
         seed: int,
-        scale: float,
         h: float,
     ) -> None:
         self.evaluate, self.bases, self.works, self.grads = evaluate, bases, works, grads
-        self.seed, self.scale, self.h = seed, scale, h
+        self.seed, self.h = seed, h
         self._inner: dict[int, float] = {}
         self._claimed_norm: float | None = None
+        self._scale = 1.0
         largest = min(CHUNK, max(base.size for base in bases.values()))
         self.buffers = (borrow(largest), borrow(largest))
         # (name, flat base, flat working copy, flat claim) of each name: formed once, used in every step.
@@ -382,7 +392,9 @@ class _Line:
         if self._claimed_norm is None:
             squares = (float(np.dot(g.reshape(-1), g.reshape(-1))) for g in self.grads.values())
             self._claimed_norm = math.sqrt(sum(squares))
-        return _EPS * self._claimed_norm * self.scale
+            # The true max |v| (h took a sampled one): a pass over the point, also only when needed.
+            self._scale = max(1.0, *(_largest_in_chunks(base.reshape(-1)) for base in self.bases.values()))
+        return _EPS * self._claimed_norm * self._scale
 
     def _step(self, index: int, factor: float, *, imaginary: bool = False) -> None:
         """Set the working copies to ``v + factor h d`` (or ``v + i h d``); the first time, take ``<claimed, h d>``."""
@@ -503,6 +515,13 @@ def _prime_at_least(n: int) -> int:
     while any(candidate % k == 0 for k in range(2, math.isqrt(candidate) + 1)):
         candidate += 1
     return candidate
+
+
+def _largest_sampled(flat: FloatArray) -> float:
+    """max |v| over :data:`SAMPLED` evenly spaced entries (all of them in a shorter array), NaN if one is."""
+    if flat.size <= SAMPLED:
+        return _largest_magnitude(flat)
+    return _largest_magnitude(flat[:: flat.size // SAMPLED])
 
 
 def _largest_in_chunks(flat: FloatArray) -> float:
