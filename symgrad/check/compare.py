@@ -170,9 +170,10 @@ _CHUNK = 1 << 15
 def _compare_in_chunks(a: np.ndarray, b: np.ndarray, floor: float) -> Comparison | None:
     """:func:`compare` in one pass over ``a`` and ``b``; None when a value is not finite (the general path says how).
 
-    Each chunk is read from memory once: its difference and the extremes of ``a``, ``b`` and the
+    Each chunk is read from memory once: its difference and the extremes of ``a`` and of the
     difference are reductions over it while it is in cache (max|d| is max(max d, -min d): no
-    absolute values). The element-wise relative error waits until it is read.
+    absolute values); ``b``'s only where they could matter. The element-wise relative error
+    waits until it is read.
     """
     flat_a, flat_b = np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1)
     diff = borrow(min(_CHUNK, flat_a.size))
@@ -192,23 +193,35 @@ def _compare_in_chunks(a: np.ndarray, b: np.ndarray, floor: float) -> Comparison
 
 
 def _extremes_in_chunks(flat_a: np.ndarray, flat_b: np.ndarray, diff: np.ndarray) -> tuple[float, float, int] | None:
-    """(max(max|a|, max|b|), max|a - b|, its first flat index), or None if a value is not finite."""
+    """(max(max|a|, max|b|), max|a - b|, its first flat index), or None if a value is not finite.
+
+    ``b``'s extremes are read only where they could exceed ``a``'s: ``|b| <= |a| + |a - b|``,
+    so a chunk whose largest ``|a|`` plus twice its largest difference (rounding) stays below
+    the largest ``|a|`` cannot hold the largest ``|b|``. Where the two agree to rounding, that
+    is one chunk in all. (A NaN or infinity in ``b`` shows as one in ``a - b``.)
+    """
     scale, abs_error, worst = 0.0, -1.0, 0
+    spans = []  # (start, stop, largest |a|, largest |a - b|) of each chunk
     for start in range(0, flat_a.size, _CHUNK):
         stop = min(start + _CHUNK, flat_a.size)
-        chunk_a, chunk_b, d = flat_a[start:stop], flat_b[start:stop], diff[: stop - start]
-        np.subtract(chunk_a, chunk_b, out=d)
-        high, low = float(d.max()), float(d.min())
-        # A NaN or an infinity in a or b makes one of these NaN (max and min propagate NaN).
-        extremes = (high, low, float(chunk_a.max()), float(chunk_a.min()), float(chunk_b.max()), float(chunk_b.min()))
-        if not all(math.isfinite(x) for x in extremes):
+        chunk_a, d = flat_a[start:stop], diff[: stop - start]
+        np.subtract(chunk_a, flat_b[start:stop], out=d)
+        extremes = (float(d.max()), float(d.min()), float(chunk_a.max()), float(chunk_a.min()))
+        if not all(math.isfinite(x) for x in extremes):  # max and min propagate NaN
             return None
-        scale = max(scale, *(abs(x) for x in extremes[2:]))
-        largest = max(high, -low)
+        high, low = extremes[0], extremes[1]
+        largest, magnitude = max(high, -low), max(extremes[2], -extremes[3])
+        scale = max(scale, magnitude)
+        spans.append((start, stop, magnitude, largest))
         if largest > abs_error:  # strictly: the first of equal errors, as np.argmax of |d|
             abs_error = largest
             worst = start + (int(np.argmax(np.abs(d))) if high == -low else
                              int(np.argmax(d)) if high > -low else int(np.argmin(d)))
+    bound = scale
+    for start, stop, magnitude, largest in spans:
+        if largest > 0 and magnitude + 2 * largest >= bound:
+            chunk_b = flat_b[start:stop]
+            scale = max(scale, float(chunk_b.max()), -float(chunk_b.min()))
     return scale, abs_error, worst
 
 

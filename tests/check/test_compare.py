@@ -123,3 +123,13 @@ def test_a_chunked_comparison_finds_the_worst_element_of_either_sign():
     b[[60_000, 70_000]] = [2.0, -2.0]  # equal magnitudes: the first, as np.argmax(|a - b|)
     b[77_777] = b[88_888] = 0.0
     assert compare(a, b).worst_index == (60_000,)
+
+
+def test_a_chunked_comparison_scales_by_the_larger_of_the_two():
+    a = np.ones(100_000)
+    b = a.copy()
+    b[70_000] = -5.0  # b's largest magnitude, in a chunk where a's is 1
+    c = compare(a, b)
+    assert (c.abs_error, c.rel_error, c.worst_index) == (6.0, 6.0 / 5.0, (70_000,))
+    b = a * (1 + 1e-12)  # b slightly larger everywhere: its own largest element is the scale
+    assert compare(a, b).rel_error == float(np.max(np.abs(a - b))) / float(b.max())
