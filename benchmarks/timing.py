@@ -67,20 +67,29 @@ def once(fn: Callable[[], Any]) -> tuple[float, Any]:
         return time.perf_counter() - start, result
 
 
-def run_command(argv: Sequence[str], *, timeout: float = 120.0) -> tuple[float, subprocess.CompletedProcess[str]]:
-    """(wall seconds, completed process) of one run of a command, output captured."""
+def run_command(
+    argv: Sequence[str], *, timeout: float = 120.0, env: Mapping[str, str] | None = None
+) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """(wall seconds, completed process) of one run of a command, output captured (``env``: its environment)."""
     start = time.perf_counter()
-    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+    done = subprocess.run(
+        list(argv), capture_output=True, text=True, timeout=timeout, check=False, env=None if env is None else dict(env)
+    )
     return time.perf_counter() - start, done
 
 
-def commands_interleaved(commands: Mapping[str, Sequence[str]], repeats: int) -> dict[str, list[float]]:
-    """Wall seconds of each command, run in turns (ABBA order); a failing command raises."""
+def commands_interleaved(
+    commands: Mapping[str, Sequence[str]], repeats: int, *, envs: Mapping[str, Mapping[str, str]] | None = None
+) -> dict[str, list[float]]:
+    """Wall seconds of each command, run in turns (ABBA order); a failing command raises.
+
+    ``envs`` gives some commands their own environment (by name); the others inherit this one.
+    """
     names = list(commands)
     times: dict[str, list[float]] = {name: [] for name in names}
     for round_ in range(repeats):
         for name in names if round_ % 2 == 0 else names[::-1]:
-            seconds, done = run_command(commands[name])
+            seconds, done = run_command(commands[name], env=(envs or {}).get(name))
             if done.returncode != 0:
                 msg = f"{' '.join(commands[name])} exited with {done.returncode}: {done.stderr.strip()[-500:]}"
                 raise RuntimeError(msg)

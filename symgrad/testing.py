@@ -7,8 +7,10 @@ index, the three values there (symbolic, your ``backward()``, finite
 differences), the tolerance, the formula that was expected and the likely
 mistake:
 
-* :func:`assert_gradients_match` checks one layer of your own (the article's
-  protocol, or a ``(forward, backward)`` pair) with :func:`symgrad.check_layer`;
+* :func:`assert_gradients_match` checks one layer of your own (in any convention
+  :func:`symgrad.check_layer` takes: the article's, DLFS2's lists, cs231n's pairs
+  and loss functions) and fails on a wrong gradient or on a check that could not
+  fail (``report.warnings``);
 * :func:`assert_network_consistent` checks a whole :class:`~symgrad.Network`
   with :func:`symgrad.check`.
 
@@ -110,14 +112,16 @@ def assert_gradients_match(
     -------
     CheckReport
         The report, when every gradient agrees (rows with status ``"kink"``, a
-        finite-difference stencil across a kink, count as agreeing).
+        finite-difference stencil across a kink, count as agreeing) and the
+        check could have failed (no ``report.warnings``).
 
     Raises
     ------
     GradientMismatchError
         An ``AssertionError`` naming, for each wrong gradient, the worst element,
         the three values there, the tolerance, the expected formula and the
-        likely mistake (see :func:`failure_message`).
+        likely mistake (see :func:`failure_message`); also when the check was
+        vacuous (gradients zero on every side, nothing compared), with what to change.
     SymgradError
         Bad arguments (an integer ``x``, a spec that does not fit, a forward
         that raises): these are errors in the test, not failed checks.
@@ -148,7 +152,7 @@ def assert_gradients_match(
     report = check_layer(
         layer, spec, x=x, t=t, seed=seed, params=params, method=method, rtol=rtol, kink=kink, dout=dout
     )
-    if not report.ok:
+    if not report.ok or report.warnings:
         raise GradientMismatchError(failure_message(report, spec=spec), report)
     return report
 
@@ -214,8 +218,15 @@ def failure_message(
     failures = report.failures
     verdict = f"{len(failures)} of {len(report.rows)} gradients FAIL" if failures else (
         f"all {len(report.rows)} gradients agree")
+    if not failures and report.warnings:
+        verdict = "the check could not fail (see the warning)"
     how = "finite differences along a random direction" if report.mode == "fast" else f"{report.method} differences"
-    lines = [f"symgrad: {report.title}: {verdict} (seed {report.seed}; numeric side: {how})"]
+    dtype = "" if report.dtype is None else f"; computed in {report.dtype}"
+    lines = [f"symgrad: {report.title}: {verdict} (seed {report.seed}; numeric side: {how}{dtype})"]
+    if report.dtype is not None:
+        checked = ", ".join(_gradient_label(row.name, True) for row in report.rows if row.name != "forward")
+        lines.append(f"gradients checked: {checked or 'none'}")
+    lines += [f"warning: {warning}" for warning in report.warnings]
     formulas = _formulas(report, spec, network, kink)
     for row in failures:
         lines += ["", *_row_lines(row, report, formulas.get(row.name, ""), network)]
@@ -224,7 +235,7 @@ def failure_message(
     if failures:
         layer_report = _is_layer_report(report, network)
         lines += ["", "All gradients:", *_table(report, layer_report)]
-        if layer_report and np.ndim(report.values["dout"]):
+        if layer_report and any(np.ndim(v) for k, v in report.values.items() if k.startswith("dout")):
             lines += ["", f"(dout, the upstream gradient, was drawn at random from seed {report.seed}; "
                           "pass dout=... to choose it)"]
     return "\n".join(lines)
@@ -264,13 +275,14 @@ def _row_lines(row: CheckRow, report: CheckReport, formula: str, network: Networ
         lines.append(f"  expected        {formula}")
     if row.diagnosis:
         lines.append(f"  likely mistake  {row.diagnosis}")
-    elif shown and row.message and "give a spec" in row.message:
-        lines.append("  hint            give a spec such as symgrad.Affine(3, 2) to have the likely mistake named")
+    elif shown and "(give the spec " in row.message:
+        hint = row.message.split("(give the spec ", 1)[1].rsplit(")", 1)[0]
+        lines.append(f"  hint            give the spec {hint}")
     return lines
 
 
 def _is_layer_report(report: CheckReport, network: Network | None) -> bool:
-    return network is None and "dout" in report.values
+    return network is None and ("dout" in report.values or report.dtype is not None)
 
 
 def _odd_one_out(row: CheckRow, layer_report: bool) -> str:
@@ -458,6 +470,8 @@ class LayerCase:
         rng = np.random.default_rng(seed)
         layer = self.layer_factory(rng)
         x = rng.standard_normal(self.x_shape)
+        if isinstance(self.spec, ReLU) and not np.any(x > 0):
+            x = -x  # every ReLU input negative makes the gradient zero on every side: a check that cannot fail
         target = _TARGETS.get(self.target) if isinstance(self.target, str) else self.target
         if isinstance(self.target, str) and target is None:
             msg = f"case {self.id!r}: unknown target {self.target!r}; use 'normal', 'one-hot' or a function"

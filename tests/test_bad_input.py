@@ -186,7 +186,7 @@ CATALOG = [
     pytest.param(lambda: symgrad.derive(_net()).steps(MARK), UnknownNameError,
                  f"no gradient with respect to '{MARK}'", id="derivation-steps"),
     pytest.param(lambda: symgrad.check_layer(Affine(), x=X, params=[MARK]), UnknownNameError,
-                 f"has no attribute '{MARK}'; pass params=", id="check-layer-params"),
+                 f"has no attribute '{MARK}', which params= names", id="check-layer-params"),
     pytest.param(lambda: symgrad.derive(_net(), wrt=5), UnknownNameError,
                  "wrt must be a name or a list of names, got int", id="derive-wrt-int"),
     pytest.param(lambda: symgrad.check(_net(), wrt=5), UnknownNameError, "wrt must be a name or a list of names",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from symgrad.pytest_plugin import Tally
+from symgrad.pytest_plugin import SymgradCheck, Tally
 
 USER_TESTS = '''
 import numpy as np
@@ -214,3 +214,24 @@ def test_tally_counts_merges_and_reads_worker_data_defensively():
     assert tally.summary() == "symgrad: 3 layers and 1 network checked, 12 gradients, 1 disagree"
     assert Tally.from_dict("garbage").summary() == ""
     assert Tally.from_dict({"layer": -4, "network": "x"}).summary() == ""
+
+
+def test_the_fixture_fails_and_counts_a_vacuous_check():
+    import numpy as np
+
+    from symgrad.testing import GradientMismatchError
+
+    class Centering:  # a batch statistic: on one sample its gradient is zero on every side
+        def forward(self, x):
+            return x - x.mean(axis=0)
+
+        def backward(self, dout):
+            return dout - dout.mean(axis=0)
+
+    tally = Tally()
+    check = SymgradCheck(tally)
+    with pytest.raises(GradientMismatchError, match="single sample"):
+        check.layer(Centering(), x=np.array([[0.5, -1.5, 2.0]]))
+    assert tally.summary() == "symgrad: 1 layer checked, 1 gradient, 1 disagree"
+    check.layer(Centering(), x=np.random.default_rng(0).standard_normal((4, 3)))
+    assert tally.summary() == "symgrad: 2 layers checked, 2 gradients, 1 disagree"

@@ -152,7 +152,21 @@ def test_layer_without_spec_and_without_a_known_mistake_gets_a_hint():
 
     with pytest.raises(GradientMismatchError) as caught:
         assert_gradients_match(Cosine(), x=np.linspace(0.1, 1.2, 6).reshape(2, 3))
-    assert "give a spec such as symgrad.Affine(3, 2)" in str(caught.value)
+    assert "give the spec" not in str(caught.value)  # no symgrad layer computes sin: no spec is named
+
+
+def test_a_hint_names_the_spec_whose_forward_matches_the_layer():
+    class NoBatchSum(CorrectAffine):
+        def backward(self, dout):
+            dx = super().backward(dout)
+            self.db = dout[0] * 2.0  # neither a sum nor any mistake symgrad knows
+            return dx
+
+    rng = np.random.default_rng(3)
+    layer = NoBatchSum(rng.standard_normal((3, 2)), rng.standard_normal(2))
+    with pytest.raises(GradientMismatchError) as caught:
+        assert_gradients_match(layer, x=rng.standard_normal((4, 3)))
+    assert "give the spec symgrad.Affine(3, 2), whose forward() matches yours" in str(caught.value)
 
 
 def test_bad_arguments_raise_symgrad_errors_not_assertion_errors():

@@ -22,6 +22,7 @@ _EPS = float(np.finfo(np.float64).eps)
 TOLERANCES: dict[str, dict[str, float]] = {
     "float64": {"exact": 1e-9, "central": 1e-6, "richardson": 1e-8, "complex": 1e-11, "directional": 1e-6},
     "float32": {"exact": 1e-4, "central": 1e-2, "richardson": 1e-2, "complex": 1e-4, "directional": 1e-2},
+    "float16": {"exact": 1e-2, "central": 5e-2, "richardson": 5e-2, "complex": 1e-2, "directional": 5e-2},
 }
 
 
@@ -32,10 +33,13 @@ def tolerance(kind: str, dtype: npt.DTypeLike = "float64", override: float | Non
     --------
     >>> tolerance("central"), tolerance("exact", "float32"), tolerance("central", override=1e-3)
     (1e-06, 0.0001, 0.001)
+    >>> tolerance("central", "float16")
+    0.05
     """
     if override is not None:
         return float(override)
-    table = TOLERANCES["float32" if np.dtype(dtype) in (np.float32, np.float16) else "float64"]
+    name = np.dtype(dtype).name
+    table = TOLERANCES[name if name in ("float32", "float16") else "float64"]
     return table[kind]
 
 

@@ -18,11 +18,10 @@ import numpy as np
 
 from symgrad.check.compare import Comparison, Lazy, compare, lazy_fields, noise_floor, tolerance
 from symgrad.check.points import sample_values
-from symgrad.derive.chain import derive
+from symgrad.derive.artifacts import StoredDerivation
 from symgrad.derive.derivation import Derivation
 from symgrad.documents import Documented
 from symgrad.errors import ComplexityError, NonFiniteError, UnknownNameError
-from symgrad.functions import kink_value
 from symgrad.layers import (
     Affine,
     HalfSquaredError,
@@ -51,6 +50,14 @@ _STRUCTURAL = (Affine, Sigmoid, Tanh, ReLU, HalfSquaredError, MeanSquaredError, 
 _by_structure: OrderedDict[tuple[Any, ...], Derivation] = OrderedDict()
 
 
+def _derive(network: Network, wrt: Sequence[str] | None, *, kink: Any) -> Derivation:
+    """:func:`symgrad.derive.chain.derive`, imported when first needed: a check of a derivation restored
+    from disk (:class:`~symgrad.derive.artifacts.StoredDerivation`) runs with no SymPy loaded."""
+    from symgrad.derive.chain import derive as derive_network
+
+    return derive_network(network, wrt, kink=kink)
+
+
 def cached_derivation(network: Network, wrt: Sequence[str] | None, kink: Any) -> Derivation:
     """``derive(network, wrt, kink=kink)``, derived once per network and arguments.
 
@@ -60,7 +67,7 @@ def cached_derivation(network: Network, wrt: Sequence[str] | None, kink: Any) ->
     requested = (wrt,) if isinstance(wrt, str) else wrt
     names_only = isinstance(requested, (list, tuple)) and all(isinstance(name, str) for name in requested)
     if requested is not None and not names_only:
-        return derive(network, wrt, kink=kink)  # not a list of names: derive() says what wrt should be
+        return _derive(network, wrt, kink=kink)  # not a list of names: derive() says what wrt should be
     key = (None if requested is None else tuple(requested), str(kink))
     per_network = _derivations.setdefault(network, {})
     if key not in per_network:
@@ -71,11 +78,11 @@ def cached_derivation(network: Network, wrt: Sequence[str] | None, kink: Any) ->
 def _derive_by_structure(network: Network, wrt: Sequence[str] | None, kink: Any, key: tuple[Any, ...]) -> Derivation:
     parts = (*network.layers, network.loss)
     if type(network) is not Network or any(type(part) not in _STRUCTURAL for part in parts):
-        return derive(network, wrt, kink=kink)  # a user's layer class may hold more than its description
+        return _derive(network, wrt, kink=kink)  # a user's layer class may hold more than its description
     structure = (network.title, key, *((type(part), part.describe(), part.name) for part in parts))
     known = _by_structure.get(structure)
     if known is None:
-        known = _by_structure[structure] = derive(network, wrt, kink=kink)
+        known = _by_structure[structure] = _derive(network, wrt, kink=kink)
         if len(_by_structure) > 64:
             _by_structure.popitem(last=False)
         return known
@@ -132,6 +139,12 @@ class CheckReport(Documented):
     evaluations: int
     directional: DirectionalResult | None = None
     notes: tuple[str, ...] = field(default=())
+    #: The dtype the checked code computes in, when it was measured (users' layers): steps and
+    #: tolerances follow it.
+    dtype: str | None = None
+    #: Why the check could not fail (gradients zero on every side, nothing compared), and what to
+    #: change; ``ok`` stays as the comparisons say, the pytest helpers fail on a warning.
+    warnings: tuple[str, ...] = field(default=())
 
     @property
     def ok(self) -> bool:
@@ -152,12 +165,12 @@ class CheckReport(Documented):
         return tuple(row for row in self.rows if not row.passed)
 
     def __str__(self) -> str:
-        from symgrad.render.text import report_text  # rendering lives upstairs
+        from symgrad.render.reporttext import report_text  # rendering lives upstairs
 
         return report_text(self)
 
 def check(
-    network: Network | Derivation,
+    network: Network | Derivation | StoredDerivation,
     values: Mapping[str, Any] | None = None,
     *,
     seed: int = 0,
@@ -221,7 +234,7 @@ def check(
     >>> report.row("w1").rel_error < 1e-9
     True
     """
-    derivation = network if isinstance(network, Derivation) else None
+    derivation = network if isinstance(network, (Derivation, StoredDerivation)) else None
     net = derivation.network if derivation is not None else network
     if not isinstance(net, Network):
         msg = f"check() takes a symgrad Network or a Derivation of one, got {type(network).__name__}"
@@ -235,7 +248,7 @@ def check(
         raise UnknownNameError(msg)
     if derivation is None:
         derivation = cached_derivation(net, wrt, 0 if kink is None else kink)
-    elif kink is not None and kink_value(kink) != derivation.kink:
+    elif kink is not None and _kink_value(kink) != derivation.kink:
         msg = (
             f"this derivation takes relu'(0) = {derivation.kink}, but check() was asked for kink={kink!r}; "
             "derive again with derive(network, kink=...) or check the network itself"
@@ -269,6 +282,12 @@ def check(
         refined = sum(int(np.count_nonzero(row.numeric != result.gradients[row.name])) for row in rows)
         report = CheckReport(derivation.title, rows, method, mode, seed, point, result.evaluations + 6 * refined)
         return _with_point_notes(report, net, arrays)
+
+
+def _kink_value(kink: Any) -> Any:
+    from symgrad.functions import kink_value  # SymPy, only when a kink is given with a derivation
+
+    return kink_value(kink)
 
 
 def _require_finite(loss: Any, symbolic: Mapping[str, Any], names: Sequence[str]) -> None:
@@ -343,7 +362,7 @@ def _point_notes(net: Network, arrays: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
-def _rows(derivation: Derivation, wrt: Sequence[str] | str | None) -> tuple[str, ...]:
+def _rows(derivation: Derivation | StoredDerivation, wrt: Sequence[str] | str | None) -> tuple[str, ...]:
     """The names to check: ``wrt`` (a subset of the derivation's), or all of them."""
     if wrt is None:
         return derivation.wrt

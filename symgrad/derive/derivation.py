@@ -10,13 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import sympy as sp
-
 from symgrad.derive.steps import Step
 from symgrad.documents import Documented
 from symgrad.errors import UnknownNameError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: check() imports this module, and need not load SymPy
+    import sympy as sp
+
     from symgrad.network import Network
     from symgrad.numeric.compile import CompiledGradient
 

@@ -7,8 +7,10 @@ Steps are frozen; renderers read them and never compute math.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import sympy as sp
+if TYPE_CHECKING:  # annotations only: a derivation restored from disk reads steps without SymPy
+    import sympy as sp
 
 __all__ = ["Step"]
 

@@ -8,15 +8,15 @@ dE/dx = G o f'(x).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import sympy as sp
-from sympy.matrices.expressions.matexpr import MatrixExpr
 
-from symgrad.functions import relu, sigmoid, with_kink
 from symgrad.layers.base import Layer
-from symgrad.matrixexpr import ZETA, Elementwise
+
+if TYPE_CHECKING:  # the symbolic methods import SymPy when they run (see symgrad.layers.base)
+    import sympy as sp
+    from sympy.matrices.expressions.matexpr import MatrixExpr
 
 __all__ = ["Activation", "ReLU", "Sigmoid", "Tanh"]
 
@@ -32,11 +32,18 @@ class Activation(Layer):
         return self.function(x)
 
     def matrix_forward(self, x: MatrixExpr, params: Mapping[str, MatrixExpr]) -> MatrixExpr:
+        from symgrad.matrixexpr import ZETA, Elementwise
+
         return Elementwise(self.function(ZETA), x)
 
     def matrix_vjp(
         self, upstream: MatrixExpr, x: MatrixExpr, params: Mapping[str, MatrixExpr], *, kink: Any = 0
     ) -> dict[str, MatrixExpr]:
+        import sympy as sp
+
+        from symgrad.functions import with_kink
+        from symgrad.matrixexpr import ZETA, Elementwise
+
         derivative = with_kink(sp.diff(self.function(ZETA), ZETA), kink)
         return {"input": sp.HadamardProduct(upstream, Elementwise(derivative, x))}
 
@@ -61,6 +68,8 @@ class Sigmoid(Activation):
         self.out: Any = None
 
     def function(self, z: sp.Expr) -> sp.Expr:
+        from symgrad.functions import sigmoid
+
         return sigmoid(z)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -91,6 +100,8 @@ class Tanh(Activation):
         self.out: Any = None
 
     def function(self, z: sp.Expr) -> sp.Expr:
+        import sympy as sp
+
         return sp.tanh(z)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -121,6 +132,8 @@ class ReLU(Activation):
         self.mask: Any = None
 
     def function(self, z: sp.Expr) -> sp.Expr:
+        from symgrad.functions import relu
+
         return relu(z)
 
     def forward(self, x: np.ndarray) -> np.ndarray:

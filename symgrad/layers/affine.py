@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import sympy as sp
-from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from symgrad.errors import ShapeError
 from symgrad.layers.base import Layer
-from symgrad.matrixexpr import BATCH
+
+if TYPE_CHECKING:  # the symbolic methods import SymPy when they run (see symgrad.layers.base)
+    import sympy as sp
+    from sympy.matrices.expressions.matexpr import MatrixExpr
 
 __all__ = ["Affine"]
 
@@ -86,12 +87,20 @@ class Affine(Layer):
         return params["W"] * x + params["b"]
 
     def matrix_forward(self, x: MatrixExpr, params: Mapping[str, MatrixExpr]) -> MatrixExpr:
+        import sympy as sp
+
+        from symgrad.matrixexpr import BATCH
+
         # b is a row (1 x M); the ones column broadcasts it over the batch.
         return x * params["W"] + sp.OneMatrix(BATCH, 1) * params["b"]
 
     def matrix_vjp(
         self, upstream: MatrixExpr, x: MatrixExpr, params: Mapping[str, MatrixExpr], *, kink: Any = 0
     ) -> dict[str, MatrixExpr]:
+        import sympy as sp
+
+        from symgrad.matrixexpr import BATCH
+
         return {
             "input": upstream * params["W"].T,
             "W": x.T * upstream,

@@ -10,6 +10,11 @@ A layer knows three things and nothing else:
   scalar forward, so it is not written a second time;
 * a NumPy reference implementation in the article's protocol: ``forward(x)``
   and ``backward(dout)`` returning ``dx`` and storing ``dW``, ``db``.
+
+The symbolic methods import SymPy when they run, never at import time: the
+NumPy references are the check's second side, and the ``symgrad`` command runs
+them with no SymPy loaded when its symbolic results are on disk
+(:mod:`symgrad.derive.artifacts`).
 """
 
 from __future__ import annotations
@@ -17,13 +22,15 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import sympy as sp
-from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from symgrad.errors import ShapeError, UnknownNameError
+
+if TYPE_CHECKING:
+    import sympy as sp
+    from sympy.matrices.expressions.matexpr import MatrixExpr
 
 __all__ = ["Layer", "Loss"]
 

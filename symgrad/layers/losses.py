@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import sympy as sp
-from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from symgrad.errors import ShapeError
 from symgrad.layers.base import Loss
-from symgrad.matrixexpr import BATCH, ZETA, ElementSum, Elementwise, RowSoftmax
+
+if TYPE_CHECKING:  # the symbolic methods import SymPy when they run (see symgrad.layers.base)
+    import sympy as sp
+    from sympy.matrices.expressions.matexpr import MatrixExpr
 
 __all__ = ["HalfSquaredError", "MeanSquaredError", "SoftmaxCrossEntropy"]
 
@@ -39,6 +40,10 @@ class HalfSquaredError(Loss):
         return (y - t) ** 2 / 2
 
     def matrix_loss(self, y: MatrixExpr, t: MatrixExpr) -> sp.Expr:
+        import sympy as sp
+
+        from symgrad.matrixexpr import ElementSum
+
         return ElementSum(sp.HadamardPower(y - t, 2)) / 2
 
     def matrix_grad(self, y: MatrixExpr, t: MatrixExpr) -> MatrixExpr:
@@ -76,9 +81,15 @@ class MeanSquaredError(Loss):
         return (y - t) ** 2
 
     def matrix_loss(self, y: MatrixExpr, t: MatrixExpr) -> sp.Expr:
+        import sympy as sp
+
+        from symgrad.matrixexpr import BATCH, ElementSum
+
         return ElementSum(sp.HadamardPower(y - t, 2)) / (BATCH * y.shape[1])
 
     def matrix_grad(self, y: MatrixExpr, t: MatrixExpr) -> MatrixExpr:
+        from symgrad.matrixexpr import BATCH
+
         return (2 / (BATCH * y.shape[1])) * (y - t)
 
     def forward(self, x: np.ndarray, t: np.ndarray | None = None) -> Any:
@@ -126,10 +137,16 @@ class SoftmaxCrossEntropy(Loss):
             raise ShapeError(msg)
 
     def matrix_loss(self, y: MatrixExpr, t: MatrixExpr) -> sp.Expr:
+        import sympy as sp
+
+        from symgrad.matrixexpr import BATCH, ZETA, ElementSum, Elementwise, RowSoftmax
+
         log_probs = Elementwise(sp.log(ZETA), RowSoftmax(y))
         return -ElementSum(sp.HadamardProduct(t, log_probs)) / BATCH
 
     def matrix_grad(self, y: MatrixExpr, t: MatrixExpr) -> MatrixExpr:
+        from symgrad.matrixexpr import BATCH, RowSoftmax
+
         # Uses that each row of t sums to 1 (one-hot targets).
         return (1 / BATCH) * (RowSoftmax(y) - t)
 

@@ -5,56 +5,29 @@ gradient and its NumPy printer cannot print elementwise matrix functions, so
 symgrad prints the derivation's own program instead: the forward quantities
 (h1, h2, ..., y), then each upstream gradient once, as a hand-written backward
 would. The generated source names every value ``v0, v1, ...``; no text from a
-user reaches it.
+user reaches it. :mod:`symgrad.numeric.staged` runs it, and needs no SymPy.
 """
 
 from __future__ import annotations
 
 import contextlib
 import keyword
-import math
-import operator
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
-from symgrad.errors import NonFiniteError, ShapeError, UndefinedValueError, UnknownNameError
-from symgrad.layers.losses import log_softmax
+from symgrad.errors import ShapeError, UnknownNameError
 from symgrad.matrixexpr import BATCH, ZETA, ElementSum, RowSoftmax
-from symgrad.numeric.validate import as_float_array
+from symgrad.numeric.staged import CompiledGradient, GradientSignature, _exec
 
 if TYPE_CHECKING:
     from symgrad.derive.derivation import Derivation
 
 __all__ = ["CompiledGradient", "compile_derivation"]
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    shifted = x - np.max(np.real(x), axis=-1, keepdims=True)
-    exps = np.exp(shifted)
-    return exps / np.sum(exps, axis=-1, keepdims=True)  # type: ignore[no-any-return]
-
-
-def _t_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a.T @ b`` over a batch of rows (a weight's gradient), a large result in blocks of rows.
-
-    The BLAS zeroes the result and then adds the product into it: for a batch of a few rows and a
-    result larger than the cache, that is three passes over the result in memory, a third more
-    than the whole forward pass at batch 4. A block of 256 KiB of the result stays in cache.
-    """
-    rows, cols = a.shape[-1], b.shape[-1]
-    if a.ndim != 2 or b.ndim != 2 or a.shape[0] > 16 or rows * cols < 1 << 18:
-        return a.T @ b  # type: ignore[no-any-return]
-    out = np.empty((rows, cols), dtype=np.result_type(a, b))
-    block = max(1, (1 << 15) // cols)
-    for start in range(0, rows, block):
-        np.matmul(a[:, start : start + block].T, b, out=out[start : start + block])
-    return out
 
 
 class _StagedPrinter(NumPyPrinter):  # type: ignore[misc]
@@ -143,159 +116,6 @@ def _negated(term: sp.Basic) -> bool:
         return False
     coeff = term.as_coeff_mmul()[0]
     return bool(coeff.is_Number and coeff < 0)
-
-
-class CompiledGradient:
-    """The NumPy gradient of a Derivation; call it with the inputs by keyword.
-
-    Attributes
-    ----------
-    source : str
-        The generated Python source, for reading.
-    """
-
-    def __init__(
-        self,
-        derivation: Derivation,
-        source: str,
-        function: Callable[..., Any],
-        checked: Callable[..., Any] | None = None,
-    ) -> None:
-        self.derivation = derivation
-        self.source = source
-        self._function = function
-        self._checked = checked  # the fast path, see _trusted
-        self._count = len(derivation.inputs)
-        self._take = operator.itemgetter(*derivation.inputs) if len(derivation.inputs) > 1 else None
-
-    @property
-    def function(self) -> Callable[..., Any]:
-        """The generated function alone, for hot loops: inputs by position (``derivation.inputs``),
-        returning ``(E, {name: gradient})`` with no checks on the inputs."""
-        return self._function
-
-    def __call__(self, *args: Any, **values: Any) -> dict[str, Any]:
-        if args:
-            _refuse_positional(self.derivation.inputs, len(args))
-        if self._checked is not None and len(values) == self._count:  # _trusted, inlined: this is the hot path
-            try:
-                result = self._checked(*self._take(values))  # type: ignore[misc]
-            except (LookupError, AttributeError, ValueError, TypeError, ArithmeticError, Warning):
-                result = None
-            if result is not None:
-                return result[1]  # type: ignore[no-any-return]
-        loss, grads = self._validated(values, allow_complex=False)
-        named = {f"the gradient with respect to {name!r}": value for name, value in grads.items()}
-        _require_finite({"the function's value": loss, **named})
-        return grads
-
-    def loss(self, **values: Any) -> Any:
-        """E at ``values``."""
-        return self.evaluate(values)[0]
-
-    def evaluate(self, values: Mapping[str, Any], *, allow_complex: bool = False) -> tuple[Any, dict[str, Any]]:
-        """(E, {name: gradient}) at ``values``; the inputs are validated.
-
-        float64 arrays of the right shapes are used as they are, uncopied (the
-        generated code never writes to its inputs), and proven finite after the
-        fact from a few batch-sized values; anything else is first converted
-        and checked by :func:`~symgrad.numeric.validate.as_float_array`.
-        """
-        result = None if allow_complex else self._trusted(values)
-        return result if result is not None else self._validated(values, allow_complex=allow_complex)
-
-    # The hot path: float64 arrays of the right shapes go straight to the generated code, which never
-    # writes to its inputs, so they need no copy; their finiteness is proven after the fact from a few
-    # cheap values (see _finiteness_witnesses). Anything else (None) takes the validating path, which
-    # names the problem (a NaN in W1, a wrong shape, ...).
-    def _trusted(self, values: Mapping[str, Any]) -> tuple[Any, dict[str, Any]] | None:
-        if self._checked is None or self._take is None or len(values) != self._count:
-            return None
-        try:
-            return self._checked(*self._take(values))  # type: ignore[no-any-return]
-        except (LookupError, AttributeError, ValueError, TypeError, ArithmeticError, Warning):
-            return None
-
-    def _validated(self, values: Mapping[str, Any], *, allow_complex: bool) -> tuple[Any, dict[str, Any]]:
-        arrays = _validate(self.derivation, values, allow_complex=allow_complex)
-        try:
-            # NaN and infinity (sqrt(x) at x = -1, an overflow) are named by the callers, not warned about.
-            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-                loss, grads = self._function(*(arrays[name] for name in self.derivation.inputs))
-        except (ValueError, TypeError) as error:
-            msg = f"could not evaluate the gradient at these values: {error}"
-            raise ShapeError(msg) from None
-        out = {name: _like(name, grads[name], arrays[name], allow_complex) for name in self.derivation.wrt}
-        return loss, {name: (value.item() if np.ndim(value) == 0 else value) for name, value in out.items()}
-
-
-def _like(name: str, value: Any, template: np.ndarray, allow_complex: bool) -> np.ndarray:
-    """``value`` shaped like ``template``: b's (1, M) row becomes (M,), a constant is broadcast."""
-    array = np.asarray(value)
-    fits = array.size == template.size
-    array = np.reshape(array, template.shape) if fits else np.broadcast_to(array, template.shape)
-    if np.iscomplexobj(array):
-        if allow_complex:
-            return np.array(array, dtype=complex)
-        if np.any(array.imag != 0):  # never dropped silently: the real part alone is a wrong answer
-            msg = f"the gradient with respect to {name!r} is complex at these values; expected real values"
-            raise UndefinedValueError(msg)
-    return np.array(np.real(array), dtype=float)
-
-
-def _refuse_positional(inputs: tuple[str, ...], count: int) -> None:
-    msg = (
-        f"a compiled gradient takes its inputs by name, got {count} positional argument{'s' * (count > 1)}: "
-        f"call it as grad({', '.join(f'{name}=...' for name in inputs)}) "
-        "(CompiledGradient.function takes them by position, unchecked)"
-    )
-    raise UnknownNameError(msg)
-
-
-def _require_finite(results: Mapping[str, Any]) -> None:
-    for what, value in results.items():
-        if not np.all(np.isfinite(value)):
-            bad = float(np.asarray(value).flat[int(np.argmin(np.isfinite(value)))])
-            msg = (
-                f"{what} is {bad} at these values: the function or its derivative is undefined "
-                "or overflows there (outside the function's domain, such as sqrt(x) at x < 0); "
-                "expected values where it is finite"
-            )
-            raise NonFiniteError(msg)
-
-
-def _validate(derivation: Derivation, values: Mapping[str, Any], *, allow_complex: bool) -> dict[str, np.ndarray]:
-    missing = [name for name in derivation.inputs if name not in values]
-    unknown = [name for name in values if name not in derivation.inputs]
-    if unknown:
-        msg = f"unknown input {unknown[0]!r}; this derivation takes {', '.join(derivation.inputs)}"
-        raise UnknownNameError(msg)
-    if missing:
-        names = ", ".join(repr(m) for m in missing)
-        msg = f"missing value for {names}; this derivation takes {', '.join(derivation.inputs)}"
-        raise UnknownNameError(msg)
-    arrays = {}
-    for name in derivation.inputs:
-        shape = _expected_shape(derivation, name, values)
-        arrays[name] = as_float_array(name, values[name], allow_complex=allow_complex, expected_shape=shape)
-    return arrays
-
-
-def _expected_shape(derivation: Derivation, name: str, values: Mapping[str, Any]) -> tuple[int, ...] | None:
-    shape = derivation.shapes.get(name)
-    if shape is None:
-        return None
-    if not derivation.batched:
-        return ()
-    try:
-        x_shape = np.shape(values["x"])
-    except ValueError:  # ragged lists: as_float_array names the problem
-        return None
-    if len(x_shape) != 2:
-        features = derivation.shapes["x"][1]
-        msg = f"'x' has shape {x_shape}; expected (N, {features}): a batch of N rows of {features} features"
-        raise ShapeError(msg)
-    return tuple(x_shape[0] if dim == BATCH else int(dim) for dim in shape)
 
 
 def _identifier(index: int) -> str:
@@ -497,19 +317,42 @@ def compile_derivation(derivation: Derivation) -> CompiledGradient:
     known = _compiled.get(key)
     if known is None:
         source, checked = _sources(derivation)
-        known = _compiled[key] = (source, _exec(source), None if checked is None else _exec(checked))
+        known = _compiled[key] = (source, checked, _exec(source), None if checked is None else _exec(checked))
         if len(_compiled) > 256:
             _compiled.popitem(last=False)
     else:
         with contextlib.suppress(KeyError):  # another thread may have just evicted it
             _compiled.move_to_end(key)
-    source, function, checked_function = known
-    return CompiledGradient(derivation, source, function, checked_function)
+    source, checked_source, function, checked_function = known
+    return CompiledGradient(
+        signature_of(derivation), source, function, checked_function,
+        checked_source=checked_source, derivation=derivation,
+    )
 
 
-#: Generated functions by the structure they were printed from (the last 256, least recent first):
-#: a new network of known layers (a test suite builds one per test) reuses the printed code.
-_compiled: OrderedDict[tuple[Any, ...], tuple[str, Callable[..., Any], Callable[..., Any] | None]] = OrderedDict()
+def signature_of(derivation: Derivation) -> GradientSignature:
+    """The names and shapes of ``derivation``'s compiled gradient, as plain data (N, the batch, as None).
+
+    Examples
+    --------
+    >>> from symgrad.derive.chain import derive
+    >>> from symgrad.network import network_from_spec
+    >>> signature = signature_of(derive(network_from_spec("affine(3,2) > half-squared-error")))
+    >>> signature.inputs, signature.shapes["x"], signature.shapes["b1"]
+    (('x', 't', 'W1', 'b1'), (None, 3), (2,))
+    """
+    shapes = {
+        name: tuple(None if dim == BATCH else int(dim) for dim in derivation.shapes[name]) for name in derivation.inputs
+    }
+    return GradientSignature(derivation.inputs, derivation.wrt, shapes, derivation.batched)
+
+
+#: Generated code by the structure it was printed from (the last 256, least recent first): the source,
+#: the checked variant's source (batched only) and both functions. A new network of known layers (a test
+#: suite builds one per test) reuses the printed code.
+_compiled: OrderedDict[
+    tuple[Any, ...], tuple[str, str | None, Callable[..., Any], Callable[..., Any] | None]
+] = OrderedDict()
 
 
 def _structure(derivation: Derivation) -> tuple[Any, ...]:
@@ -524,18 +367,3 @@ def _structure(derivation: Derivation) -> tuple[Any, ...]:
         tuple(derivation.outputs[name] for name in derivation.wrt),
         tuple(sorted(derivation.shapes.items())),
     )
-
-
-def _exec(source: str) -> Callable[..., Any]:
-    namespace: dict[str, Any] = {
-        "numpy": np,
-        "_softmax": _softmax,
-        "_t_matmul": _t_matmul,
-        "_log_softmax": log_softmax,
-        "_total": np.add.reduce,
-        "_isfinite": math.isfinite,
-        "_ndarray": np.ndarray,
-        "_float64": np.dtype(np.float64),
-    }
-    exec(compile(source, "<symgrad-generated>", "exec"), namespace)  # noqa: S102  generated from symbols only
-    return namespace["_gradient"]  # type: ignore[no-any-return]

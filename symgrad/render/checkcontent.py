@@ -76,6 +76,10 @@ def _tolerances(report: CheckReport) -> str:
     return ", ".join(f"{name} {value:.0e}" for name, value in sorted(tolerances.items()))
 
 
+def _dtype(report: CheckReport) -> str:
+    return "" if report.dtype is None else f" (the layer computes in {report.dtype})"
+
+
 def _failure(row: CheckRow) -> Line:
     diagnosis = f" {row.diagnosis}" if row.diagnosis else ""
     return (Mark(False), Text(f" {row.message}{diagnosis}"))
@@ -113,11 +117,12 @@ def check_blocks(report: CheckReport, *, level: int = 2) -> tuple[Block, ...]:
         _point_table(report),
         Paragraph(summary_line(report)),
         _check_table(report),
-        Paragraph((Text(f"Relative tolerances: {_tolerances(report)}."),)),
+        Paragraph((Text(f"Relative tolerances{_dtype(report)}: {_tolerances(report)}."),)),
     ]
     messages: list[Line] = [_failure(row) for row in report.failures]
     messages += [(Mark(None), Text(" " + row.message)) for row in report.rows if row.status == "kink"]
     messages += [(Text(note),) for note in report.notes]
+    messages += [(Mark(False), Text(f" Warning: {warning}")) for warning in report.warnings]
     if messages:
         blocks.append(Bullets(tuple(messages)))
     return tuple(blocks)

@@ -9,7 +9,7 @@ piece of text it did not write itself:
 * Markdown: :func:`symgrad.render.markdown.escape_markdown`, and
   :func:`symgrad.render.markdown.escape_markdown_math` between ``$`` delimiters;
 * HTML, SVG and MathML: :func:`escape_xml` (here);
-* terminal text: :func:`symgrad.render.text.escape_text`; JSON: ``json.dumps``.
+* terminal text: :func:`symgrad.render.reporttext.escape_text`; JSON: ``json.dumps``.
 """
 
 from __future__ import annotations

@@ -134,6 +134,8 @@ def report_data(report: CheckReport) -> dict[str, Any]:
         "rows": [_row_data(row) for row in report.rows],
         "messages": [row.message for row in report.rows if row.message],
         "notes": list(report.notes),
+        "warnings": list(report.warnings),
+        "dtype": report.dtype,
         "directional": None if direction is None else _plain({
             "directional": direction.directional, "claimed": direction.claimed, "abs_errors": direction.abs_errors,
             "rel_errors": direction.rel_errors, "evaluations": direction.evaluations, "method": direction.method,

@@ -1,4 +1,4 @@
-"""Plain text for terminals: a derivation's steps and a check report's table.
+"""Plain text for terminals: a derivation's steps (and, from :mod:`symgrad.render.reporttext`, a check report's table).
 
 This is what the ``symgrad`` command prints and what ``str(report)`` shows.
 """
@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from symgrad.matrixexpr import ZETA
+from symgrad.render.reporttext import escape_text, report_text
 
 if TYPE_CHECKING:
-    from symgrad.check.report import CheckReport, CheckRow
     from symgrad.derive.derivation import Derivation
     from symgrad.derive.steps import Step
 
@@ -81,23 +80,6 @@ class _TextPrinter(StrPrinter):  # type: ignore[misc]
 
 def _negated(term: sp.Basic) -> bool:
     return isinstance(term, sp.MatMul) and term.as_coeff_matrices()[0] == -1
-
-
-def escape_text(text: str) -> str:
-    r"""One line of terminal text: control and invisible characters written as escapes.
-
-    A name may hold a newline (which would forge a line of the report), an ANSI escape (which
-    would recolour or clear the terminal) or a bidirectional override; each is shown as Python
-    writes it in a string literal instead.
-
-    Examples
-    --------
-    >>> print(escape_text("x\n<ok>\x1b[2J\u202e"))
-    x\n<ok>\x1b[2J\u202e
-    """
-    if text.isprintable():
-        return text
-    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def expr_text(expr: sp.Basic) -> str:
@@ -177,69 +159,3 @@ def _substep_lines(steps: tuple[Step, ...], width: int, indent: str) -> list[str
         lines += _step_lines(sub, width, indent=indent)
         lines += _substep_lines(sub.substeps, width, indent + "    ")
     return lines
-
-
-def _value(value: Any) -> str:
-    if value is None:
-        return "-"
-    array = np.asarray(value, dtype=float)
-    if array.ndim == 0:
-        return f"{float(array):.10g}"
-    return f"|{np.max(np.abs(array)):.6g}|max"
-
-
-def report_text(report: CheckReport) -> str:
-    """A check report as a table, then what went wrong and where.
-
-    Examples
-    --------
-    >>> from symgrad import check, article_network
-    >>> print(report_text(check(article_network())).splitlines()[0])
-    Three-way check of The article's network: all 5 gradients agree
-    """
-    count = len(report.rows)
-    verdict = f"all {count} gradients agree" if report.ok else f"{len(report.failures)} of {count} FAIL"
-    lines = [f"Three-way check of {report.title}: {verdict}", *_method_line(report).split("\n"), ""]
-    header = ("name", "shape", "symbolic", "backward()", "numeric", "rel error", "status")
-    table = [header] + [_row_cells(row) for row in report.rows]
-    widths = [max(len(cells[i]) for cells in table) for i in range(len(header))]
-    for cells in table:
-        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
-    problems = [row for row in report.rows if row.message]
-    if problems:
-        lines.append("")
-    for row in problems:
-        lines.append(f"{row.status} {row.message}")
-        if row.diagnosis:
-            lines.append(f"     diagnosis: {row.diagnosis}")
-    for note in report.notes:
-        lines.append(f"note: {note}")
-    return "\n".join(escape_text(line) for line in lines)
-
-
-def _method_line(report: CheckReport) -> str:
-    if report.mode == "fast":
-        line = (
-            f"seed {report.seed}; numeric side: {report.method} difference along a random direction "
-            f"({report.evaluations} forward evaluations in all)"
-        )
-        found = report.directional
-        if found is None:
-            return line
-        tol = next((row.tolerances.get("directional") for row in report.rows), None)
-        limit = "" if tol is None else f" (tolerance {tol:.0e})"
-        return (
-            f"{line}\n"
-            f"<u, grad E> along the direction: finite differences {found.directional[0]:.10g}, "
-            f"symbolic {found.claimed[0]:.10g}, relative error {found.max_rel_error:.1e}{limit}"
-        )
-    return (
-        f"seed {report.seed}; numeric side: {report.method} differences, {report.evaluations} forward evaluations "
-        "(backprop needs 1 forward + 1 backward)"
-    )
-
-
-def _row_cells(row: CheckRow) -> tuple[str, ...]:
-    shape = "x".join(str(d) for d in row.shape) or "scalar"
-    values = (_value(row.symbolic), _value(row.backward), _value(row.numeric))
-    return (row.name, shape, *values, f"{row.rel_error:.1e}", row.status)

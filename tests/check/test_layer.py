@@ -44,6 +44,10 @@ def test_right_layer_passes_at_100_points_without_false_alarms(case):
     for seed in SEEDS:
         report = _report(case, seed)
         assert report.ok, str(report)
+        if report.warnings:  # only where the point makes a gradient exactly zero (every ReLU input negative)
+            zero = [row.name for row in report.rows if not np.any(row.backward)]
+            assert zero, (seed, report.warnings)
+            assert all(f"d{name}" in report.warnings[0] for name in zero), (seed, report.warnings)
         for phrase in case.notes:
             assert any(phrase in note for note in report.notes), (seed, phrase, report.notes)
         unexpected = [n for n in report.notes if not any(p in n for p in (*case.notes, *case.may_note))]
@@ -146,12 +150,33 @@ def test_backward_changing_a_parameter_is_a_note():
     assert any("changed the parameter W" in note for note in report.notes)
 
 
-def test_array_attribute_without_gradient_is_a_note_without_spec():
+def test_a_parameter_without_gradient_is_a_failing_row_not_a_silent_pass():
     rng = np.random.default_rng(5)
     layer = catalog.AffineDWNotStored(rng.standard_normal((3, 2)), np.zeros(2))
     report = check_layer(layer, x=rng.standard_normal((4, 3)))
-    assert [row.name for row in report.rows] == ["x", "b"]
-    assert any("W is an array attribute of AffineDWNotStored but backward() stored no dW" in n for n in report.notes)
+    assert [row.name for row in report.rows] == ["x", "W", "b"]
+    assert report.row("W").status == "FAIL"
+    assert "the output depends on, so symgrad takes it for a parameter" in report.row("W").message
+    assert [report.row(name).status for name in ("x", "b")] == ["ok", "ok"]
+
+
+def test_an_array_attribute_the_output_does_not_depend_on_is_a_note():
+    class Scaled(catalog.Sigmoid):
+        def __init__(self):
+            super().__init__()
+            self.unused = np.ones(3)  # kept by forward, read by nothing
+
+    report = check_layer(Scaled(), x=np.random.default_rng(5).standard_normal((4, 3)))
+    assert report.ok
+    assert [row.name for row in report.rows] == ["x"]
+    assert any("unused is an array attribute of Scaled" in n and "does not depend on it" in n for n in report.notes)
+
+
+def test_a_named_parameter_the_layer_lacks_is_a_clear_error():
+    layer = catalog.Affine(np.ones((3, 2)), np.zeros(2))
+    with pytest.raises(UnknownNameError, match=r"has no attribute 'weight', which params= names as a parameter; "
+                                               r"its float array attributes are W, b"):
+        check_layer(layer, x=np.ones((4, 3)), params=["weight"])
 
 
 def test_forward_writing_into_x_is_a_note():

@@ -217,7 +217,7 @@ def test_values_outside_the_domain_are_named_not_returned():
     ("batch", "rows", "cols"), [(4, 1024, 300), (4, 700, 1024), (3, 16, 16), (32, 600, 600), (1, 513, 512)]
 )
 def test_a_weight_gradient_in_blocks_of_rows_is_the_plain_product(batch, rows, cols):
-    from symgrad.numeric.compile import _t_matmul
+    from symgrad.numeric.staged import _t_matmul
 
     rng = np.random.default_rng(batch + rows)
     a, b = rng.standard_normal((batch, rows)), rng.standard_normal((batch, cols))

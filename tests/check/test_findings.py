@@ -1,0 +1,253 @@
+"""Vacuous checks refused, and re-entry: backward twice, and a forward at another point before it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symgrad
+from symgrad.check.layer import check_layer
+from symgrad.testing import GradientMismatchError, assert_gradients_match
+
+
+class BatchNorm:
+    """Batch normalisation, textbook style (DLFS1 / cs231n), training mode."""
+
+    def __init__(self, gamma, beta, eps=1e-5):
+        self.gamma, self.beta, self.eps = gamma, beta, eps
+        self.xc = self.std = self.xn = self.dgamma = self.dbeta = None
+
+    def forward(self, x):
+        mu = x.mean(axis=0)
+        self.xc = x - mu
+        self.std = np.sqrt(np.mean(self.xc**2, axis=0) + self.eps)
+        self.xn = self.xc / self.std
+        return self.gamma * self.xn + self.beta
+
+    def backward(self, dout):
+        n = dout.shape[0]
+        self.dbeta = dout.sum(axis=0)
+        self.dgamma = np.sum(self.xn * dout, axis=0)
+        dxn = self.gamma * dout
+        dxc = dxn / self.std
+        dstd = -np.sum((dxn * self.xc) / (self.std * self.std), axis=0)
+        dvar = 0.5 * dstd / self.std
+        dxc += (2.0 / n) * self.xc * dvar
+        dmu = np.sum(dxc, axis=0)
+        return dxc - dmu / n
+
+
+class Softmax:
+    def forward(self, x):
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        self.out = e / e.sum(axis=1, keepdims=True)
+        return self.out
+
+    def backward(self, dout):
+        return self.out * (dout - np.sum(dout * self.out, axis=1, keepdims=True))
+
+
+class SoftmaxFlippedSign(Softmax):
+    def backward(self, dout):
+        return self.out * (np.sum(dout * self.out, axis=1, keepdims=True) - dout)  # the sign flipped
+
+
+def _batchnorm(rng, features=3):
+    return BatchNorm(1.0 + 0.5 * rng.standard_normal(features), 0.5 * rng.standard_normal(features))
+
+
+# -- vacuous checks -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_batch_norm_on_a_single_sample_is_refused(seed):
+    rng = np.random.default_rng(seed)
+    report = check_layer(_batchnorm(rng), x=rng.standard_normal((1, 3)), seed=seed)
+    assert len(report.warnings) == 1
+    warning = report.warnings[0]
+    assert warning.startswith("dx, dgamma are zero on every side (backward(), finite differences)")
+    assert "single sample" in warning
+    assert "batch of several samples" in warning
+    assert "warning: dx, dgamma are zero on every side" in str(report)
+    assert str(report).splitlines()[0].endswith("all 3 gradients agree, but the check could not fail (see the warning)")
+    with pytest.raises(GradientMismatchError, match=r"(?s)the check could not fail.*single sample"):
+        assert_gradients_match(_batchnorm(rng), x=rng.standard_normal((1, 3)), seed=seed)
+
+
+def test_batch_norm_on_a_batch_passes_without_warnings():
+    rng = np.random.default_rng(3)
+    report = assert_gradients_match(_batchnorm(rng), x=rng.standard_normal((5, 3)))
+    assert report.warnings == ()
+    assert [row.name for row in report.rows] == ["x", "gamma", "beta"]
+
+
+def test_an_all_ones_upstream_gradient_into_a_softmax_is_refused_and_what_to_change_is_said():
+    x = np.random.default_rng(4).standard_normal((4, 3))
+    wrong = check_layer(SoftmaxFlippedSign(), x=x, dout=np.ones((4, 3)))
+    assert wrong.ok  # with dout = 1 the wrong backward cannot be told from the right one...
+    assert any("same number everywhere" in w and "Leave dout out" in w for w in wrong.warnings)
+    with pytest.raises(GradientMismatchError, match="zero on every side"):
+        assert_gradients_match(SoftmaxFlippedSign(), x=x, dout=np.ones((4, 3)))
+    caught = check_layer(SoftmaxFlippedSign(), x=x)  # ...symgrad's own random dout tells them apart
+    assert not caught.ok
+    assert caught.warnings == ()
+
+
+def test_symgrads_own_upstream_gradient_is_random_and_seeded():
+    x = np.random.default_rng(5).standard_normal((4, 3))
+    first = check_layer(Softmax(), x=x, seed=0).values["dout"]
+    assert np.unique(first).size == first.size  # no two entries alike
+    np.testing.assert_array_equal(first, check_layer(Softmax(), x=x, seed=0).values["dout"])
+    assert not np.array_equal(first, check_layer(Softmax(), x=x, seed=1).values["dout"])
+
+
+class OneHot:
+    """No float input and no parameter: nothing to differentiate."""
+
+    def forward(self, idx):
+        return np.eye(4)[idx]
+
+    def backward(self, dout):
+        return None
+
+
+def test_a_check_that_compared_nothing_is_refused():
+    report = check_layer(OneHot(), x=np.array([0, 3, 1]))
+    assert report.rows == ()
+    assert report.warnings[0].startswith("the check compared nothing: OneHot has no float input")
+    with pytest.raises(GradientMismatchError, match="compared nothing"):
+        assert_gradients_match(OneHot(), x=np.array([0, 3, 1]))
+
+
+class Relu:
+    def forward(self, x):
+        self.mask = x <= 0
+        out = x.copy()
+        out[self.mask] = 0
+        return out
+
+    def backward(self, dout):
+        dx = dout.copy()
+        dx[self.mask] = 0
+        return dx
+
+
+def test_zero_gradients_at_the_point_say_to_move_the_point():
+    report = check_layer(Relu(), symgrad.ReLU(), x=-1.0 - np.random.default_rng(6).random((3, 2)))
+    expected = "dx is zero on every side (backward(), finite differences and the spec's rule)"
+    assert report.warnings[0].startswith(expected)
+    assert "Check at another point" in report.warnings[0]
+
+
+# -- re-entry ----------------------------------------------------------------------------------------------
+
+
+class Affine:
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+        self.x = self.dW = self.db = None
+
+    def forward(self, x):
+        self.x = x
+        return np.dot(x, self.W) + self.b
+
+    def backward(self, dout):
+        self.dW = np.dot(self.x.T, dout)
+        self.db = np.sum(dout, axis=0)
+        return np.dot(dout, self.W.T)
+
+
+class AffineAccumulates(Affine):
+    """Adds into its gradient (as for a shared weight) but never resets it."""
+
+    def __init__(self, W, b):
+        super().__init__(W, b)
+        self.dW = np.zeros_like(W)
+
+    def backward(self, dout):
+        dx = np.dot(dout, self.W.T)
+        self.dW += np.dot(self.x.T, dout)
+        self.db = np.sum(dout, axis=0)
+        return dx
+
+
+class AffinePopsItsCache(Affine):
+    def forward(self, x):
+        self.stack = [x]
+        return np.dot(x, self.W) + self.b
+
+    def backward(self, dout):
+        self.x = self.stack.pop()
+        return super().backward(dout)
+
+
+class AffineKeepsTheFirstInput(Affine):
+    def forward(self, x):
+        if self.x is None:  # a cache filled once: later calls read the first input
+            self.x = x
+        return np.dot(x, self.W) + self.b
+
+
+def _affine(cls, rng):
+    return cls(rng.standard_normal((3, 2)), rng.standard_normal(2)), rng.standard_normal((4, 3))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_backward_twice_must_give_the_same_gradients(seed):
+    layer, x = _affine(AffineAccumulates, np.random.default_rng(seed))
+    report = check_layer(layer, x=x, params=["W", "b"], seed=seed)
+    row = report.row("W")
+    assert row.status == "FAIL"
+    assert "a second backward(dout) after the same forward() gave" in row.message
+    assert "+=" in row.message
+    assert report.row("b").status == "ok"
+
+
+def test_backward_that_consumes_its_cache_fails_on_the_second_call():
+    layer, x = _affine(AffinePopsItsCache, np.random.default_rng(7))
+    report = check_layer(layer, symgrad.Affine(3, 2), x=x)
+    assert report.row("x").status == "FAIL"
+    assert "a second backward(dout) after the same forward() raised IndexError" in report.row("x").message
+
+
+def test_a_correct_layer_gives_the_same_gradients_twice():
+    layer, x = _affine(Affine, np.random.default_rng(8))
+    report = check_layer(layer, symgrad.Affine(3, 2), x=x)
+    assert report.ok
+    assert all("second backward" not in row.message for row in report.rows)
+
+
+@pytest.mark.parametrize("spec", [symgrad.Affine(3, 2), None], ids=["spec", "no spec"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_stale_cache_is_named(spec, seed):
+    """forward at two points, then one backward: the gradient must be the second point's."""
+    layer, x = _affine(AffineKeepsTheFirstInput, np.random.default_rng(seed))
+    report = check_layer(layer, spec, x=x, seed=seed)
+    row = report.row("W")
+    assert row.status == "FAIL"
+    assert "a stale cache: backward() used values kept from an earlier forward() call" in row.diagnosis
+
+
+class MatMulAccumulates:
+    """DLFS2 style, but adding into self.grads instead of writing it."""
+
+    def __init__(self, W):
+        self.params, self.grads = [W], [np.zeros_like(W)]
+        self.x = None
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.params[0]
+
+    def backward(self, dout):
+        self.grads[0] += self.x.T @ dout
+        return dout @ self.params[0].T
+
+
+def test_a_list_layer_that_adds_into_its_gradients_is_named():
+    rng = np.random.default_rng(9)
+    report = check_layer(MatMulAccumulates(rng.standard_normal((3, 2))), x=rng.standard_normal((4, 3)))
+    row = report.row("params[0]")
+    assert row.status == "FAIL"
+    assert "rather than add to it with +=" in row.message
+    assert report.row("x").status == "ok"
