@@ -19,7 +19,7 @@ The claim agrees when ``|numeric - claimed| <= rtol * max(|numeric|, |claimed|) 
 A kink (a ReLU input changing sign inside the stencil) is for the caller to recognise;
 :func:`stencil_ends` gives it the two ends of the widest stencil.
 
-A direction is cheap to draw and never stored whole (see ``_Direction``): each pass over
+A direction is cheap to draw and never stored whole (see :mod:`symgrad.numeric.directions`): each pass over
 the parameters forms a chunk of it, steps the working copy along it and (the first time)
 adds its share of ``<claimed, d>`` while the chunk is in cache, so a check costs two passes
 over the parameters besides the evaluations of ``f``, and one working copy of memory.
@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import math
 import sys
-import zlib
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from symgrad.errors import NonFiniteError, SymgradError, UnknownNameError
+from symgrad.numeric.directions import CHUNK, FULL, IID, direction_times_h
 from symgrad.numeric.finite import (
     _COMPLEX_NEEDS,
     _EPS,
@@ -56,16 +55,10 @@ from symgrad.numeric.finite import (
 from symgrad.numeric.scratch import borrow, give_back
 from symgrad.numeric.validate import as_float_array, check_finite
 
-__all__ = ["DirectionalResult", "directional_check", "stencil_ends"]
+__all__ = ["CHUNK", "FULL", "IID", "DirectionalResult", "directional_check", "stencil_ends"]
 
 FloatArray = npt.NDArray[np.float64]
 
-#: Elements stepped at a time: 256 KiB of float64, which stays in cache.
-CHUNK = 1 << 15
-#: Vectors up to this long get independent random entries; longer ones a cheaper construction.
-IID = 4096
-#: Directions up to this long are kept whole (2 MiB), longer ones formed a chunk at a time.
-FULL = 1 << 18
 #: The step is scaled by the largest magnitude among this many evenly spaced entries of each array.
 SAMPLED = 1 << 13
 #: The default relative tolerance of the comparison.
@@ -218,7 +211,7 @@ def directional_check(
         if not math.isfinite(magnitude):  # NaN or infinity (max and min propagate them)
             as_float_array(name, values[name], copy=False)  # raises, naming the element
     scale = max(1.0, *largest.values())  # about max |v| (see SAMPLED)
-    # The entries of a direction have a variance of 1/12 or 1/6 (see _Direction): h makes the
+    # The entries of a direction have a variance of 1/12 or 1/6 (see symgrad.numeric.directions): h makes the
     # step about c * scale long, as for a unit direction.
     h = _STEP_FACTOR[method] * scale / math.sqrt(size / 8)
     complex_input = method == "complex"
@@ -230,7 +223,7 @@ def directional_check(
     with _complex_warnings_as_errors(on=complex_input):
         try:
             for index in range(int(directions)):
-                found.append(_one_direction(line, index, method, rtol))
+                found.append(_onedirection_times_h(line, index, method, rtol))
         except NonFiniteError:
             for name in bases:  # a NaN or infinity between the sampled entries: name it
                 check_finite(name, bases[name])
@@ -284,7 +277,7 @@ def stencil_ends(
             base = np.asarray(values[name], dtype=np.float64)
             moved = np.array(base, dtype=np.float64, order="C")
             flat = moved.reshape(-1)
-            direction, out = _direction(int(seed), index, name, base.size, step), np.empty(min(CHUNK, base.size))
+            direction, out = direction_times_h(int(seed), index, name, base.size, step), np.empty(min(CHUNK, base.size))
             for start in range(0, base.size, CHUNK):
                 stop = min(start + CHUNK, base.size)
                 ufunc = np.add if sign > 0 else np.subtract
@@ -301,7 +294,7 @@ def _agrees(numeric: float, claimed: float, estimate: float, rtol: float) -> boo
     return abs(numeric - claimed) <= rtol * max(abs(numeric), abs(claimed)) + estimate
 
 
-def _one_direction(line: _Line, index: int, method: str, rtol: float) -> tuple[float, float, float]:
+def _onedirection_times_h(line: _Line, index: int, method: str, rtol: float) -> tuple[float, float, float]:
     """(numeric, claimed, error estimate) along direction ``index``, per unit length of it."""
     if method == "complex":
         value, inner = line.imaginary(index)
@@ -384,7 +377,9 @@ class _Line:
 
     def norm(self, index: int) -> float:
         """The length of ``h d``."""
-        squares = sum(_direction(self.seed, index, name, base.size, self.h).norm2 for name, base in self.bases.items())
+        squares = sum(
+            direction_times_h(self.seed, index, name, base.size, self.h).norm2 for name, base in self.bases.items()
+        )
         return math.sqrt(squares) or 1.0
 
     def rounding_of_steps(self) -> float:
@@ -404,7 +399,7 @@ class _Line:
         ufunc = np.add if factor > 0 else np.subtract
         for name, flat_base, flat_work, flat_grad in self._flat:
             size = flat_base.size
-            direction = _direction(self.seed, index, name, size, self.h)
+            direction = direction_times_h(self.seed, index, name, size, self.h)
             if size <= CHUNK and not imaginary and abs(factor) == 1:  # one chunk: the loop below, unrolled
                 step = direction.chunk(0, size, summed)
                 if first:
@@ -437,84 +432,6 @@ class _Line:
                 f"changes f at a rate {slope:.3g}"
             )
             raise SymgradError(msg)
-
-
-# --- the directions ---------------------------------------------------------------------------
-
-
-class _Direction:
-    """``h d``: entries of ``d`` i.i.d. on [-1/2, 1/2), or for a long vector a sum of two such, repeated.
-
-    Drawing a random number costs several times a pass over the parameters, so for more than
-    :data:`IID` entries two short random vectors ``r1``, ``r2`` of prime lengths ``p1 < p2``
-    (both above ``sqrt(size)``) are added, repeated: ``d[i] = r1[i % p1] + r2[i % p2]``. By the
-    Chinese remainder theorem no two entries share both parts, and a fixed error ``e != 0`` is
-    missed only if its sums over every residue class modulo ``p1`` and modulo ``p2`` vanish:
-    with probability 0 for continuous ``r1``, ``r2`` unless ``e`` has that structure, which no
-    shape of a layer gives it. ``h`` is applied once, when the direction is drawn.
-    """
-
-    def __init__(self, rng: np.random.Generator, size: int, h: float) -> None:
-        self.periods: tuple[int, int] = (0, 0)
-        self.tiles: tuple[FloatArray, FloatArray] | None = None
-        if size <= IID:
-            self.full = rng.random(size)
-            self.full -= 0.5
-            self.full *= h
-            self.norm2 = float(np.dot(self.full, self.full))
-            return
-        p1 = _prime_at_least(int(1.5 * math.sqrt(size)) + 7)
-        p2 = _prime_at_least(p1 + 1)
-        length = size if size <= FULL else CHUNK  # a direction up to FULL long is kept whole
-        parts = []
-        for p in (p1, p2):
-            r = rng.random(p)
-            r -= 0.5
-            r *= h
-            parts.append(np.resize(r, length + p))  # repeated, so any window is a slice
-        if size <= FULL:
-            self.full = parts[0][:size] + parts[1][:size]
-            self.norm2 = float(np.dot(self.full, self.full))
-            return
-        self.periods, self.tiles, self.full = (p1, p2), (parts[0], parts[1]), np.empty(0)
-        out = np.empty(CHUNK)
-        self.norm2 = 0.0
-        for start in range(0, size, CHUNK):
-            chunk = self.chunk(start, min(start + CHUNK, size), out)
-            self.norm2 += float(np.dot(chunk, chunk))
-
-    def chunk(self, start: int, stop: int, out: FloatArray) -> FloatArray:
-        """Entries ``start:stop`` (at most :data:`CHUNK` of them): a view, or written into ``out``."""
-        if self.tiles is None:
-            return self.full[start:stop]
-        p1, p2 = self.periods
-        a, b = start % p1, start % p2
-        return np.add(self.tiles[0][a : a + stop - start], self.tiles[1][b : b + stop - start], out=out[: stop - start])
-
-
-#: Directions drawn lately, by (seed, index, name, size, h): checking the same point again draws nothing.
-_DIRECTIONS: OrderedDict[tuple[int, int, str, int, float], _Direction] = OrderedDict()
-
-
-def _direction(seed: int, index: int, name: str, size: int, h: float) -> _Direction:
-    """Direction ``index`` for ``name``, times ``h``: the same for a name alone or among others."""
-    key = (seed, index, name, size, h)
-    found = _DIRECTIONS.get(key)
-    if found is None:
-        rng = np.random.default_rng([seed, index, zlib.crc32(name.encode())])
-        found = _DIRECTIONS[key] = _Direction(rng, size, h)
-        while len(_DIRECTIONS) > 8:  # each at most about 6 MiB
-            _DIRECTIONS.popitem(last=False)
-    else:
-        _DIRECTIONS.move_to_end(key)
-    return found
-
-
-def _prime_at_least(n: int) -> int:
-    candidate = max(n, 2)
-    while any(candidate % k == 0 for k in range(2, math.isqrt(candidate) + 1)):
-        candidate += 1
-    return candidate
 
 
 def _largest_sampled(flat: FloatArray) -> float:
