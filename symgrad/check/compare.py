@@ -97,7 +97,24 @@ _T = TypeVar("_T")
 
 
 def lazy_fields(*names: str) -> Callable[[type[_T]], type[_T]]:
-    """Make the float fields ``names`` of a dataclass :class:`Lazy` (apply below ``@dataclass``)."""
+    """Make the float fields ``names`` of a dataclass :class:`Lazy` (apply below ``@dataclass``).
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... @lazy_fields("error")
+    ... class Found:
+    ...     error: float
+    >>> calls = []
+    >>> found = Found(lambda: calls.append(1) or 0.5)
+    >>> len(calls)  # not computed yet
+    0
+    >>> found.error, found.error, len(calls)  # computed once, when first read
+    (0.5, 0.5, 1)
+    >>> Found(0.25).error
+    0.25
+    """
 
     def install(cls: type[_T]) -> type[_T]:
         for name in names:

@@ -81,7 +81,16 @@ _DIRECTIONS: OrderedDict[tuple[int, int, str, int, float], Direction] = OrderedD
 
 
 def direction_times_h(seed: int, index: int, name: str, size: int, h: float) -> Direction:
-    """Direction ``index`` for ``name``, times ``h``: the same for a name alone or among others."""
+    """Direction ``index`` for ``name``, times ``h``: the same for a name alone or among others.
+
+    Examples
+    --------
+    >>> u = direction_times_h(0, 0, "W1", 10, 0.5)
+    >>> u is direction_times_h(0, 0, "W1", 10, 0.5), bool(np.all(np.abs(u.full) <= 0.25))
+    (True, True)
+    >>> bool(np.all(u.full == direction_times_h(0, 0, "W2", 10, 0.5).full))  # each name its own
+    False
+    """
     key = (seed, index, name, size, h)
     found = _DIRECTIONS.get(key)
     if found is None:

@@ -54,7 +54,15 @@ def borrow(shape: tuple[int, ...] | int, dtype: npt.DTypeLike = np.float64) -> n
 def give_back(arrays: Iterable[np.ndarray]) -> None:
     """Keep ``arrays`` for the next :func:`borrow` while the pool stays under :data:`KEPT_BYTES`.
 
-    The caller must hold no other reference that it still uses.
+    The caller must hold no other reference that it still uses. Views and arrays that would
+    take the pool past its limit are not kept.
+
+    Examples
+    --------
+    >>> big = np.empty(KEPT_BYTES // 8 + 1)
+    >>> give_back([big])
+    >>> borrow(big.shape) is big
+    False
     """
     for array in arrays:
         if _POOL.bytes + array.nbytes > KEPT_BYTES or not array.flags.c_contiguous or array.base is not None:
