@@ -8,6 +8,7 @@ import pytest
 import symgrad
 from symgrad import (
     Affine,
+    ComplexityError,
     HalfSquaredError,
     MeanSquaredError,
     Network,
@@ -139,3 +140,13 @@ def test_a_point_of_exactly_max_elements_is_drawn(monkeypatch):
     monkeypatch.setattr(points, "MAX_ELEMENTS", 27)
     with pytest.raises(symgrad.ComplexityError, match="has 28 numbers"):
         sample_values(net)
+
+
+def test_the_guard_says_what_a_check_holds_in_memory():
+    net = symgrad.network_from_spec("affine(12000, 9000) > half-squared-error")
+    with pytest.raises(ComplexityError) as caught:
+        sample_values(net)
+    message = str(caught.value)
+    assert "symgrad draws at most 100,000,000 (762 MiB)" in message
+    # 108,000,000 + 9,000 + 4 * 12,000 + 4 * 9,000 numbers, three arrays of them
+    assert "a check holds about 3 arrays the size of the point (the point and two gradients: 2.4 GiB" in message

@@ -430,3 +430,33 @@ def test_a_bad_seed_is_refused_with_given_values_too(small_net, seed, mode):
     values = sample_values(small_net, seed=0)
     with pytest.raises(UnknownNameError, match=f"seed must be a non-negative integer, got {seed!r}"):
         symgrad.check(small_net, values, seed=seed, mode=mode)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_fast_mode_names_a_symbolic_gradient_that_is_not_finite(monkeypatch, bad):
+    # Fast mode learns that a symbolic gradient is finite from the directional check's inner
+    # product; one that is not is still named, as in full mode.
+    from symgrad.numeric.compile import CompiledGradient
+
+    original = CompiledGradient.evaluate
+
+    def spoiled(self, values, **kwargs):
+        loss, grads = original(self, values, **kwargs)
+        grads = dict(grads, W2=np.array(grads["W2"]))
+        grads["W2"][1, 0] = bad
+        return loss, grads
+
+    monkeypatch.setattr(CompiledGradient, "evaluate", spoiled)
+    net = Network([Affine(3, 4), Sigmoid(), Affine(4, 2)], loss=HalfSquaredError(), title="spoiled")
+    with pytest.raises(NonFiniteError, match=r"the symbolic dE/dW2 is not finite"):
+        symgrad.check(net, mode="fast")
+
+
+def test_fast_mode_computes_the_element_relative_error_when_read():
+    net = Network([Affine(300, 200), Sigmoid(), Affine(200, 3)], loss=HalfSquaredError())
+    report = symgrad.check(net, mode="fast")
+    row = report.row("W1")
+    assert callable(row.__dict__["_lazy_elem_rel_error"])  # W1 has more elements than a chunk
+    expected = compare(row.backward, row.symbolic).elem_rel_error
+    assert row.elem_rel_error == expected
+    assert row.__dict__["_lazy_elem_rel_error"] == expected  # computed once, then kept
