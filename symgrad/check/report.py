@@ -97,8 +97,10 @@ class CheckRow:
     is None in fast mode, where a random-direction check stands in for it).
     ``rel_error`` is the worst pair's error relative to the gradient's norm;
     ``worst_index`` and ``worst_pair`` say where and between which sides.
-    ``status`` is "ok", "FAIL" or "kink" (a finite-difference stencil straddled
-    a ReLU kink, so the numeric value is not comparable there).
+    ``status`` is "ok", "FAIL", "kink" (a finite-difference stencil straddled
+    a ReLU kink, so the numeric value is not comparable there) or "subgradient"
+    (at a kink, backward's value lies between the one-sided derivatives); only
+    "FAIL" fails.
     """
 
     name: str

@@ -5,7 +5,9 @@ gradients of :func:`symgrad.check_layer`) and turns what the layer's backward
 gave into rows: against finite differences of the layer's forward (in the
 dtype the layer computes in, with that dtype's steps and tolerances), against
 the spec's rule when there is one. A gradient of the right values but the
-wrong shape is a shape finding; a stencil across a kink is a kink; what the
+wrong shape is a shape finding; at a kink (a stencil across it) backward() is
+judged against the one-sided derivatives ("subgradient" between them, FAIL
+outside); what the
 likely mistake is, and what else the run showed, is :mod:`symgrad.check.findings`'s.
 """
 
@@ -335,8 +337,8 @@ class LayerCheck:
         status, message, diagnosis = "ok", "", ""
         if failing:
             kink = self.kink(name, sym, got, num, numeric)
-            if kink:
-                status, message = "kink", kink
+            if kink is not None:
+                status, message = kink
             elif self.slightly_other_function(failing, pairs):
                 self.notes.append(
                     f"d{name}: finite differences of your forward() differ from the spec's rule by "
@@ -434,8 +436,16 @@ class LayerCheck:
             f"{tol:.0e}, {self.dtype}). {culprit}"
         )
 
-    def kink(self, name: str, sym: Any, got: np.ndarray, num: np.ndarray, numeric: finite.FiniteResult) -> str:
-        """A message when every disagreeing element sits on a kink of forward(), else ""."""
+    def kink(
+        self, name: str, sym: Any, got: np.ndarray, num: np.ndarray, numeric: finite.FiniteResult
+    ) -> tuple[str, str] | None:
+        """The verdict when every disagreeing element sits on a kink of forward(), else None.
+
+        At a kink the derivative does not exist, but the one-sided derivatives along the element
+        (a backward and a forward difference) do; a backward() value between them is a valid
+        subgradient (ReLU's mask gives 0 or 1 at 0, both right) and passes as "subgradient";
+        one outside them fails, naming the interval.
+        """
         ntol = self.tolerance(self.method)
         sides = [got] + ([sym] if sym is not None else [])
         scale = max(float(np.max(np.abs(a), initial=0.0)) for a in [num, *sides]) or 1.0
@@ -446,25 +456,17 @@ class LayerCheck:
             bad |= np.abs(got - sym) > self.tolerance("exact") * scale
         indices = [tuple(int(i) for i in idx) for idx in np.argwhere(bad)]
         if not indices or len(indices) > 1000:
-            return ""
+            return None
         energy = self.objective(self.douts)
         base = {**self.inputs, **self.values}
         steps = numeric.steps[name]
-        first = ""
+        kinks = []
         for idx in indices:
             left, right = self.one_sided(energy, base, name, idx, float(np.asarray(steps)[idx]))
-            lo, hi = min(left, right) - ntol * scale, max(left, right) + ntol * scale
-            if abs(right - left) <= 1e-3 * scale or not all(lo <= float(side[idx]) <= hi for side in sides):
-                return ""
-            if not first:
-                first = (
-                    f"d{name}{index_text(idx)}: forward() has a kink here (the finite-difference stencil straddles "
-                    f"it): one-sided differences give {left:.6g} and {right:.6g}, and backward()'s {at(got, idx)}"
-                    + (f" and the spec's {at(sym, idx)}" if sym is not None else "")
-                    + " lie between them, so no derivative can be checked there"
-                )
-        more = len(indices) - 1
-        return first + (f" ({more} more element{'s' if more > 1 else ''} likewise)" if more else "")
+            if abs(right - left) <= 1e-3 * scale:  # smooth here: not a kink, an ordinary disagreement
+                return None
+            kinks.append((idx, left, right))
+        return _kink_verdict(name, kinks, got, sym, ntol * scale)
 
     def one_sided(self, energy: Callable[[Mapping[str, Any]], Any], base: Mapping[str, np.ndarray], name: str,
                   idx: tuple[int, ...], h: float) -> tuple[float, float]:
@@ -475,6 +477,34 @@ class LayerCheck:
             values.append(float(np.real(energy(moved))))
         self.evaluations += 3
         return (values[1] - values[0]) / h, (values[2] - values[1]) / h
+
+
+def _kink_verdict(
+    name: str, kinks: list[tuple[tuple[int, ...], float, float]], got: np.ndarray, sym: Any, slack: float
+) -> tuple[str, str]:
+    """"subgradient" when backward() (and the spec) lie between the one-sided derivatives at every kink, else FAIL."""
+
+    def between(value: float, left: float, right: float) -> bool:
+        return min(left, right) - slack <= value <= max(left, right) + slack
+
+    outside = [(idx, left, right) for idx, left, right in kinks if not between(float(got[idx]), left, right)]
+    spec_outside = [] if sym is None else [k for k in kinks if not between(float(sym[k[0]]), k[1], k[2])]
+    idx, left, right = (outside or spec_outside or kinks)[0]
+    interval = f"[{min(left, right):.6g}, {max(left, right):.6g}]"
+    where = (f"d{name}{index_text(idx)}: forward() has a kink here (the finite-difference stencil straddles it): "
+             f"the one-sided derivatives along this element are {left:.6g} (backward difference) and "
+             f"{right:.6g} (forward difference)")
+    more = len(outside or spec_outside or kinks) - 1
+    likewise = f" ({more} more element{'s' if more > 1 else ''} likewise)" if more else ""
+    if outside:
+        return "FAIL", (f"{where}; backward() gives {at(got, idx)}, outside {interval}: not a subgradient, so "
+                        f"backward() is wrong at this kink{likewise}")
+    if spec_outside:
+        return "FAIL", (f"{where}; the spec's rule gives {at(sym, idx)}, outside {interval}, while backward()'s "
+                        f"{at(got, idx)} lies inside{likewise}")
+    spec = f" and the spec's {at(sym, idx)}" if sym is not None else ""
+    return "subgradient", (f"{where}; backward()'s {at(got, idx)}{spec} lie in {interval}: a valid subgradient "
+                           f"(any value in the interval is right at a kink){likewise}")
 
 
 def _wide(out: Any) -> np.ndarray:
