@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from symgrad.check import fast
 from symgrad.check import findings as found
 from symgrad.check.compare import Comparison, compare, tolerance
 from symgrad.check.conventions import MISSING, Point, Run, Runner, in_dtype
@@ -65,7 +66,10 @@ class LayerCheck:
     warnings: list[str] = field(default_factory=list)
     given_dout: bool = False
     view: tuple[int, int] | None = None  # x as the matrix the spec takes
+    mode: str = "full"  # "fast": each gradient along one random direction (symgrad.check.fast)
+    progress: Callable[[int, int], None] | None = None  # of the full sweep
     evaluations: int = 0
+    slightly_other: float = SLIGHTLY_OTHER
     numeric_cache: dict[str, Any] = field(default_factory=dict)
 
     # -- the point --
@@ -99,7 +103,7 @@ class LayerCheck:
             self.notes += found.findings(self, main)
             self.warnings += found.vacuous(self, [], None, main)
             return self.build([])
-        numeric = self.numeric(self.inputs, self.douts)
+        numeric = self.numeric(self.inputs, self.douts, self.progress) if self.mode == "full" else None
         forward_row = self.forward_row(main.outs)
         symbolic = self.symbolic() if forward_row is None else {}
         self.notes += found.findings(self, main)
@@ -117,7 +121,7 @@ class LayerCheck:
         if self.t is not None:
             point["t"] = self.t
         return CheckReport(
-            self.title(), tuple(rows), self.method, "full", self.seed, point, self.evaluations,
+            self.title(), tuple(rows), self.method, self.mode, self.seed, point, self.evaluations,
             notes=tuple(self.notes), dtype=self.dtype, warnings=tuple(self.warnings),
         )
 
@@ -139,9 +143,11 @@ class LayerCheck:
 
         return energy
 
-    def numeric(self, inputs: Mapping[str, np.ndarray], douts: tuple[Any, ...]) -> finite.FiniteResult:
+    def numeric(self, inputs: Mapping[str, np.ndarray], douts: tuple[Any, ...],
+                progress: Callable[[int, int], None] | None = None) -> finite.FiniteResult:
         point = {**inputs, **self.values}
-        result = finite.gradient(self.objective(douts), point, self.names, method=self.method, step=self.steps(point))
+        result = finite.gradient(self.objective(douts), point, self.names, method=self.method, step=self.steps(point),
+                                 progress=progress)
         self.evaluations += result.evaluations
         return result
 
@@ -149,11 +155,15 @@ class LayerCheck:
         """Steps for the precision each value is used in: float32 needs far larger steps than float64."""
         steps = {}
         for name in self.names:
-            kind = (self.point.inputs[name] if name in self.point.inputs else self.runner_dtype(name))
-            dtype = np.dtype(kind.dtype if isinstance(kind, np.ndarray) else kind).name
-            if dtype in _STEP_FACTORS and self.method in _STEP_FACTORS[dtype]:
-                steps[name] = _STEP_FACTORS[dtype][self.method] * np.maximum(1.0, np.abs(point[name]))
+            factors = self.step_factors(name)
+            if factors is not None and self.method in factors:
+                steps[name] = factors[self.method] * np.maximum(1.0, np.abs(point[name]))
         return steps or None
+
+    def step_factors(self, name: str) -> dict[str, float] | None:
+        """The step factors of the precision ``name`` is used in; None for float64 (the default steps)."""
+        kind = (self.point.inputs[name] if name in self.point.inputs else self.runner_dtype(name))
+        return _STEP_FACTORS.get(np.dtype(kind.dtype if isinstance(kind, np.ndarray) else kind).name)
 
     def runner_dtype(self, name: str) -> Any:
         return self.runner.dtypes.get(name, np.float64)
@@ -240,24 +250,33 @@ class LayerCheck:
         return CheckRow("forward", spec_out.shape, spec_out, shown, None, c.rel_error, c.elem_rel_error, c.abs_error,
                         c.worst_index, "forward vs spec", {"forward": tol}, "FAIL", message)
 
-    def row(self, name: str, sym: Any, main: Run, numeric: finite.FiniteResult, error_diagnosis: str) -> CheckRow:
-        num = numeric.gradients[name]
+    def row(self, name: str, sym: Any, main: Run, numeric: finite.FiniteResult | None,
+            error_diagnosis: str) -> CheckRow:
+        num = None if numeric is None else numeric.gradients[name]
+        shown = num if num is not None else (sym if sym is not None else np.zeros(self.shape(name)))
         if main.error is not None:
             error = main.error
             first = self.names[0]
             raised = f"d{name}: backward() raised before returning it (see d{first})"
             if name == first:
                 raised = f"d{name}: backward() raised {type(error).__name__}: {error}"
-            return failed(name, self.shape(name), sym, num, f"{raised}; {self.expected(name)}", error_diagnosis)
+            return failed(name, self.shape(name), sym, num, f"{raised}; {self.expected(name)}", error_diagnosis,
+                          largest_of=shown)
         got, problem = self.valid(name, main.gradient(name))
         if problem:
             shape_finding = self.shape_finding(name, got, num)
             if shape_finding:
-                return failed(name, self.shape(name), sym, num, f"{problem}; {self.expected(name)}", shape_finding)
-            diagnosis = found.diagnosis(self, name, got, sym, num, main) if got is not None else ""
-            return failed(name, self.shape(name), sym, num, f"{problem}; {self.expected(name)}", diagnosis, got)
+                return failed(name, self.shape(name), sym, num, f"{problem}; {self.expected(name)}", shape_finding,
+                              largest_of=shown)
+            diagnosis = ""
+            if got is not None and (num is not None or sym is not None):
+                diagnosis = found.diagnosis(self, name, got, sym, num, main)
+            return failed(name, self.shape(name), sym, num, f"{problem}; {self.expected(name)}", diagnosis, got,
+                          largest_of=shown)
         assert got is not None
-        return self.compared(name, sym, got, num, main, numeric)
+        if numeric is None:
+            return fast.fast_row(self, name, sym, got, main)
+        return self.compared(name, sym, got, shown, main, numeric)
 
     def valid(self, name: str, raw: Any) -> tuple[np.ndarray | None, str]:
         where = self.where(name)
@@ -299,14 +318,18 @@ class LayerCheck:
             return "backward()'s return value"
         return f"backward()'s return value for {name}"
 
-    def shape_finding(self, name: str, got: np.ndarray | None, num: np.ndarray) -> str:
+    def shape_finding(self, name: str, got: np.ndarray | None, num: np.ndarray | None) -> str:
         """A diagnosis when the values are right and only the shape is not (keepdims=True, say)."""
         want = self.shape(name)
-        if got is None or got.size != num.size or got.shape == want:
+        if got is None or got.size != int(np.prod(want)) or got.shape == want:
             return ""
-        if not compare(got.reshape(want), num, self.numeric_floor_value(num)).passes(self.tolerance(self.method)):
+        if num is None:  # fast mode: the reshaped values along the random direction
+            if not fast.agrees(self, name, got.reshape(want)):
+                return ""
+        elif not compare(got.reshape(want), num, self.numeric_floor_value(num)).passes(self.tolerance(self.method)):
             return ""
-        cause = ("a sum with keepdims=True" if np.squeeze(got).shape == np.squeeze(num).shape and got.ndim > len(want)
+        squeezed = tuple(d for d in want if d != 1)
+        cause = ("a sum with keepdims=True" if np.squeeze(got).shape == squeezed and got.ndim > len(want)
                  else "a missing reshape")
         return (
             f"a shape mismatch, not a wrong value: d{name} has shape {got.shape} where {name} has shape {want}, "
@@ -457,16 +480,21 @@ class LayerCheck:
         indices = [tuple(int(i) for i in idx) for idx in np.argwhere(bad)]
         if not indices or len(indices) > 1000:
             return None
+        return self.kink_at(name, indices, got, sym, np.asarray(numeric.steps[name]))
+
+    def kink_at(self, name: str, indices: list[tuple[int, ...]], got: np.ndarray, sym: Any,
+                steps: np.ndarray) -> tuple[str, str] | None:
+        """The kink verdict at these elements (one-sided differences with their steps), None if one is smooth."""
+        sides = [got] + ([sym] if sym is not None else [])
+        scale = max(float(np.max(np.abs(a), initial=0.0)) for a in sides) or 1.0
         energy = self.objective(self.douts)
         base = {**self.inputs, **self.values}
-        steps = numeric.steps[name]
-        kinks = []
-        for idx in indices:
-            left, right = self.one_sided(energy, base, name, idx, float(np.asarray(steps)[idx]))
-            if abs(right - left) <= 1e-3 * scale:  # smooth here: not a kink, an ordinary disagreement
-                return None
-            kinks.append((idx, left, right))
-        return _kink_verdict(name, kinks, got, sym, ntol * scale)
+        steps = np.broadcast_to(steps, got.shape)
+        kinks = [(idx, *self.one_sided(energy, base, name, idx, float(steps[idx]))) for idx in indices]
+        scale = max(scale, *(max(abs(left), abs(right)) for _, left, right in kinks))
+        if any(abs(right - left) <= 1e-3 * scale for _, left, right in kinks):
+            return None  # smooth there: not a kink, an ordinary disagreement
+        return _kink_verdict(name, kinks, got, sym, self.tolerance(self.method) * scale)
 
     def one_sided(self, energy: Callable[[Mapping[str, Any]], Any], base: Mapping[str, np.ndarray], name: str,
                   idx: tuple[int, ...], h: float) -> tuple[float, float]:
