@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from symgrad.check import fast
+from symgrad.check import fast, kinks
 from symgrad.check import findings as found
 from symgrad.check.compare import Comparison, compare, tolerance
 from symgrad.check.conventions import MISSING, Point, Run, Runner, in_dtype
@@ -29,6 +29,7 @@ from symgrad.check.findings import (
     index_text,
     largest,
 )
+from symgrad.check.kinks import between as one_sided_between
 from symgrad.check.report import CheckReport, CheckRow
 from symgrad.check.rules import SpecRules, evaluate, to_text
 from symgrad.numeric import finite
@@ -490,39 +491,34 @@ class LayerCheck:
         energy = self.objective(self.douts)
         base = {**self.inputs, **self.values}
         steps = np.broadcast_to(steps, got.shape)
-        kinks = [(idx, *self.one_sided(energy, base, name, idx, float(steps[idx]))) for idx in indices]
-        scale = max(scale, *(max(abs(left), abs(right)) for _, left, right in kinks))
-        if any(abs(right - left) <= 1e-3 * scale for _, left, right in kinks):
+        measured = [(idx, *self.one_sided(energy, base, name, idx, float(steps[idx]))) for idx in indices]
+        scale = max(scale, *(max(abs(left), abs(right)) for _, left, right in measured))
+        if any(abs(right - left) <= 1e-3 * scale for _, left, right in measured):
             return None  # smooth there: not a kink, an ordinary disagreement
-        return _kink_verdict(name, kinks, got, sym, self.tolerance(self.method) * scale)
+        return _kink_verdict(name, measured, got, sym, self.tolerance(self.method) * scale)
 
     def one_sided(self, energy: Callable[[Mapping[str, Any]], Any], base: Mapping[str, np.ndarray], name: str,
                   idx: tuple[int, ...], h: float) -> tuple[float, float]:
-        values = []
-        for sign in (-1.0, 0.0, 1.0):
-            moved = {k: v.copy() for k, v in base.items()}
-            moved[name][idx] += sign * h
-            values.append(float(np.real(energy(moved))))
-        self.evaluations += 3
-        return (values[1] - values[0]) / h, (values[2] - values[1]) / h
+        self.evaluations += kinks.EVALUATIONS
+        return kinks.one_sided(energy, base, name, idx, h)
 
 
 def _kink_verdict(
-    name: str, kinks: list[tuple[tuple[int, ...], float, float]], got: np.ndarray, sym: Any, slack: float
+    name: str, found: list[tuple[tuple[int, ...], float, float]], got: np.ndarray, sym: Any, slack: float
 ) -> tuple[str, str]:
     """"subgradient" when backward() (and the spec) lie between the one-sided derivatives at every kink, else FAIL."""
 
     def between(value: float, left: float, right: float) -> bool:
-        return min(left, right) - slack <= value <= max(left, right) + slack
+        return one_sided_between(value, left, right, slack)
 
-    outside = [(idx, left, right) for idx, left, right in kinks if not between(float(got[idx]), left, right)]
-    spec_outside = [] if sym is None else [k for k in kinks if not between(float(sym[k[0]]), k[1], k[2])]
-    idx, left, right = (outside or spec_outside or kinks)[0]
-    interval = f"[{min(left, right):.6g}, {max(left, right):.6g}]"
+    outside = [(idx, left, right) for idx, left, right in found if not between(float(got[idx]), left, right)]
+    spec_outside = [] if sym is None else [k for k in found if not between(float(sym[k[0]]), k[1], k[2])]
+    idx, left, right = (outside or spec_outside or found)[0]
+    interval = kinks.interval(left, right)
     where = (f"d{name}{index_text(idx)}: forward() has a kink here (the finite-difference stencil straddles it): "
              f"the one-sided derivatives along this element are {left:.6g} (backward difference) and "
              f"{right:.6g} (forward difference)")
-    more = len(outside or spec_outside or kinks) - 1
+    more = len(outside or spec_outside or found) - 1
     likewise = f" ({more} more element{'s' if more > 1 else ''} likewise)" if more else ""
     if outside:
         return "FAIL", (f"{where}; backward() gives {at(got, idx)}, outside {interval}: not a subgradient, so "
