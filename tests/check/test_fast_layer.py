@@ -289,3 +289,17 @@ def test_a_fast_check_of_a_forward_slower_than_the_limit_is_refused():
     with pytest.raises(ComplexityError, match=r"a fast check of x \(one random direction each\) would take about "
                                               r"90 s: 30 forward passes of 3 s each .* check the layer on a smaller x"):
         cost.refuse_long(slow, {"x": np.zeros(3)}, ["x"], "central", "fast")
+
+
+def test_the_pytest_helper_takes_fast_mode_and_names_the_direction():
+    from symgrad.testing import GradientMismatchError, assert_gradients_match
+
+    rng = np.random.default_rng(5)
+    W, b, x = rng.standard_normal((4, 4)), rng.standard_normal(4), rng.standard_normal((4, 4))
+    assert assert_gradients_match(Affine(W, b), x=x, mode="fast").mode == "fast"
+    with pytest.raises(GradientMismatchError) as caught:
+        assert_gradients_match(NoTransposeAffine(W, b), x=x, mode="fast")
+    text = str(caught.value)
+    assert "numeric side: finite differences along a random direction" in text
+    assert "  problem         dW: along a random direction u, <backward(), u> = " in text
+    assert "worst element" not in text
