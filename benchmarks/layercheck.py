@@ -95,12 +95,14 @@ def layer_check_cost(quick: bool) -> Section:
     section.targets.append(Target("full check of that conv refused by the long-run guard", 1.0 if full else 0.0, 1.0,
                                   at_least=True))
     section.notes += [
-        f"forward() calls counts every call of the layer's forward in one fast check: the nondeterminism test "
-        f"(2), the stale-cache warm-up, the checked forward, backward(2 * dout)'s forward and the directional "
-        f"differences ({report.evaluations} evaluations of E, 2 per gradient when the first difference agrees).",
-        "The time ratio also pays the backward calls (the checked one, the second one of the re-entry test and "
-        "the one with 2 * dout) and the passes over x that the direction and the comparisons make; medians of "
-        "per-round ratios, ABBA order.",
+        "forward() and backward() calls count every call of the layer's in one fast check: the first output, "
+        "the nondeterminism test, finding the parameters (no params= given), the stale-cache warm-ups, the "
+        "checked forward and backward, backward(2 * dout) and the re-entry test's second backward, and the "
+        f"directional differences ({report.evaluations} evaluations of E, 2 per gradient when the first "
+        "difference agrees).",
+        "check_layer(mode='fast') in forward passes is the whole call's time over one forward's (it also pays "
+        "the backward calls, the copies of the layer and the passes over x that the direction and the "
+        "comparisons make); medians of per-round ratios, ABBA order.",
         "The full sweep's figures are the guard's own prediction (2 forward passes per element of x, W and b, "
         f"plus {cost.OVERHEAD_FORWARDS}, at the measured time of one forward): check_layer refuses it before it "
         "starts and points to mode='fast'.",
