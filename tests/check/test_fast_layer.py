@@ -303,3 +303,11 @@ def test_the_pytest_helper_takes_fast_mode_and_names_the_direction():
     assert "numeric side: finite differences along a random direction" in text
     assert "  problem         dW: along a random direction u, <backward(), u> = " in text
     assert "worst element" not in text
+
+
+def test_a_vacuous_fast_check_is_warned_about_as_in_full_mode():
+    x = -1.0 - np.random.default_rng(0).random((3, 4))  # every ReLU input negative: dx is 0 on every side
+    report = check_layer(Relu(0.0), x=x, mode="fast")
+    assert report.ok
+    assert len(report.warnings) == 1
+    assert report.warnings[0].startswith("dx is zero on every side")
