@@ -117,3 +117,29 @@ def test_the_text_and_html_show_the_subgradient_row():
     report = check_layer(MaskRelu(1.0), x=_kinked_x(), seed=6)
     assert "\nsubgradient dx[0, 1]: forward() has a kink here" in str(report)
     assert 'class="subgradient"' in report.to_html()
+
+
+class LeakyByMistake(MaskRelu):
+    def backward(self, dout):
+        return super().backward(dout) + 0.01 * dout * (self.x < 0)  # wrong off the kinks, by a little
+
+
+def _many_kinks(seed: int) -> np.ndarray:
+    """Values rounded to multiples of 0.5: several entries exactly at ReLU's kink."""
+    x = np.round(2 * np.random.default_rng(seed).standard_normal((4, 5))) / 2
+    assert np.count_nonzero(x == 0) >= 1
+    return x
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+@pytest.mark.parametrize("seed", range(8))
+def test_many_kinks_at_once_no_false_alarm_and_wrong_backwards_caught(mode, seed):
+    x = _many_kinks(seed + 100)
+    for at_zero in (0.0, 0.5, 1.0):
+        for spec in (None, symgrad.ReLU()):
+            report = check_layer(MaskRelu(at_zero), spec, x=x, seed=seed, mode=mode)
+            assert report.ok, str(report)
+            assert report.row("x").status in ("ok", "subgradient")
+    for wrong in (MaskRelu(2.0), MaskRelu(-1.0), LeakyByMistake(0.0)):
+        report = check_layer(wrong, x=x, seed=seed, mode=mode)
+        assert report.row("x").status == "FAIL", (type(wrong).__name__, str(report))
