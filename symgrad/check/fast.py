@@ -5,8 +5,11 @@ each parameter, backward()'s gradient ``g`` is checked through ``<g, u> = d/ds E
 along one seeded random direction ``u`` (:func:`symgrad.numeric.directional.directional_check`,
 2 forward passes, 4 more where it disagrees at first), and against the spec's rule entrywise
 when there is a spec (no forward pass at all). A kink of forward() inside the stencil (a ReLU
-input at 0) is answered as in full mode: the one-sided differences along ``u`` bound the valid
-subgradients, and ``<g, u>`` between them is a "subgradient", outside them a failure.
+input at 0) is answered as in full mode, by one-sided derivatives: ``u`` is split in halves while
+a part crosses a kink, until each element on a kink is alone and judged against its own
+one-sided derivatives ("subgradient" between them, FAIL outside), and every part without a kink
+is checked strictly (at most :data:`MAX_SPLIT_EVALUATIONS` forward passes, then "kink": not
+verified).
 
 The directional check steps as for float64; for a layer that computes in float32 or float16,
 the variable is scaled so that the step is the one that dtype needs (its rounding would drown
