@@ -265,6 +265,10 @@ def check_layer(
         loss = point.t is not None or not runner.takes_dout
         douts = _upstream(dout, outs, loss, runner, np.random.default_rng([seed, _DOUT_STREAM]))
         known = runner.values() if runner.names is not None else runner.start_values()
+        floats = {name: np.asarray(value) for name, value in {**point.inputs, **known}.items()
+                  if (name in point.differentiable or name in known) and np.asarray(value).dtype.kind == "f"}
+        if floats:  # what is known already: refused before forward() runs again at that size
+            _guard(floats, tuple(floats), method, mode, runner, point, forward_seconds)
         unsteady = nondeterminism(runner, point, known)  # before any gradient is compared
         if unsteady is not None:
             dtype = _computing_dtype(point, runner, known, outs, method)
@@ -277,20 +281,21 @@ def check_layer(
         check = LayerCheck(runner, rules, point, values, douts, _warm(point, seed), method, rtol, seed, dtype, notes,
                            given_dout=dout is not None, view=None if spec is None else _view(spec, point), mode=mode)
         if check.names:
-            check.progress = _guard(check, runner, point, forward_seconds)
+            arrays = {**check.inputs, **check.values}
+            check.progress = _guard(arrays, check.names, method, mode, runner, point, forward_seconds)
         return check.report()
 
 
 def _guard(
-    check: LayerCheck, runner: Runner, point: Point, forward_seconds: float
+    arrays: Mapping[str, np.ndarray], names: Sequence[str], method: str, mode: str, runner: Runner, point: Point,
+    forward_seconds: float,
 ) -> Callable[[int, int], None] | None:
     """Refuse a check predicted to take over a minute; a progress report on a terminal for a long one."""
-    arrays = {**check.inputs, **check.values}
-    cost = predict(arrays, check.names, check.method, check.mode, forward_seconds)
+    cost = predict(arrays, names, method, mode, forward_seconds)
     if cost.seconds > MAX_SECONDS:  # time forward() again: the first call may have paid a one-off cost
         _, again = timed(lambda: runner.first_outputs(point))
-        cost = predict(arrays, check.names, check.method, check.mode, min(forward_seconds, again))
-    refuse_long(cost, arrays, check.names, check.method, check.mode)
+        cost = predict(arrays, names, method, mode, min(forward_seconds, again))
+    refuse_long(cost, arrays, names, method, mode)
     return progress_on_terminal(cost)
 
 
