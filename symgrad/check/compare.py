@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["TOLERANCES", "Comparison", "compare", "noise_floor", "tolerance"]
+from symgrad.numeric.scratch import borrow, give_back
+
+__all__ = ["TOLERANCES", "Comparison", "Lazy", "compare", "lazy_fields", "noise_floor", "tolerance"]
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -60,19 +65,82 @@ def noise_floor(kind: str, loss: float = 0.0, step: float | None = None) -> floa
     return noise / TOLERANCES["float64"][kind]
 
 
+class Lazy:
+    """A float field of a frozen dataclass that may be given as a function, called when first read.
+
+    ``compare`` gives the element-wise relative error this way: it takes five more passes
+    over both gradients, and pass or fail never reads it (the report shows it in JSON only).
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_lazy_{name}"
+
+    def __get__(self, obj: object, owner: type | None = None) -> float:
+        if obj is None:
+            raise AttributeError(self.slot)  # no default value (see dataclasses' descriptor-typed fields)
+        value = obj.__dict__[self.slot]
+        if callable(value):
+            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # a NaN or inf is the value
+                value = obj.__dict__[self.slot] = float(value())
+        return float(value)
+
+    def __set__(self, obj: object, value: float | Callable[[], float]) -> None:
+        obj.__dict__[self.slot] = value
+
+    @staticmethod
+    def unread(obj: object, name: str) -> float:
+        """Field ``name`` of ``obj`` as stored, to give another lazy field: the function is not called here."""
+        return obj.__dict__[f"_lazy_{name}"]  # type: ignore[no-any-return]
+
+
+_T = TypeVar("_T")
+
+
+def lazy_fields(*names: str) -> Callable[[type[_T]], type[_T]]:
+    """Make the float fields ``names`` of a dataclass :class:`Lazy` (apply below ``@dataclass``).
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... @lazy_fields("error")
+    ... class Found:
+    ...     error: float
+    >>> calls = []
+    >>> found = Found(lambda: calls.append(1) or 0.5)
+    >>> len(calls)  # not computed yet
+    0
+    >>> found.error, found.error, len(calls)  # computed once, when first read
+    (0.5, 0.5, 1)
+    >>> Found(0.25).error
+    0.25
+    """
+
+    def install(cls: type[_T]) -> type[_T]:
+        for name in names:
+            descriptor = Lazy()
+            descriptor.__set_name__(cls, name)
+            setattr(cls, name, descriptor)
+        return cls
+
+    return install
+
+
 @dataclass(frozen=True)
+@lazy_fields("elem_rel_error")
 class Comparison:
     """Two gradients a and b compared.
 
     ``rel_error`` is max|a - b| over max(max|a|, max|b|): the error relative to
     the gradient's norm (infinity norm), or to ``floor`` when the gradient is
     smaller than that (see :func:`noise_floor`). ``elem_rel_error`` is the largest
-    |a - b| / max(|a|, |b|) over elements that are not both negligibly small.
+    |a - b| / max(|a|, |b|) over elements that are not both negligibly small
+    (computed when first read).
     """
 
     abs_error: float
     rel_error: float
-    elem_rel_error: float
+    elem_rel_error: float  # or a function computing it when first read (see Lazy)
     worst_index: tuple[int, ...]
 
     def passes(self, rtol: float) -> bool:
@@ -93,7 +161,10 @@ def compare(a: np.ndarray, b: np.ndarray, floor: float = 0.0) -> Comparison:
     >>> compare(np.zeros(2), np.array([0.0, 5e-17]), floor=1e-6).rel_error
     5e-11
     """
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if type(a) is not np.ndarray or a.dtype != np.float64:
+        a = np.asarray(a, dtype=float)
+    if type(b) is not np.ndarray or b.dtype != np.float64:
+        b = np.asarray(b, dtype=float)
     if a.size == 0:
         return Comparison(0.0, 0.0, 0.0, ())
     if a.size > _CHUNK and a.shape == b.shape:
@@ -103,12 +174,13 @@ def compare(a: np.ndarray, b: np.ndarray, floor: float = 0.0) -> Comparison:
     diff = np.asarray(a - b)  # a 0-d array, not a NumPy scalar, for scalars
     np.abs(diff, out=diff)
     scale = max(_largest_magnitude(a), _largest_magnitude(b))
-    flat = int(np.argmax(diff))
-    worst = np.unravel_index(flat, diff.shape)
+    flat = int(diff.argmax())
     abs_error = float(diff.flat[flat])
     denominator = max(scale, floor)
     rel = abs_error / denominator if denominator > 0 else 0.0
-    return Comparison(abs_error, rel, _element_relative(a, b, diff, scale), tuple(int(i) for i in worst))
+    worst = tuple(int(i) for i in np.unravel_index(flat, diff.shape)) if diff.ndim != 1 else (flat,)
+    later = lambda: _element_relative(a, b, diff, scale)  # noqa: E731
+    return Comparison(abs_error, rel, later, worst)  # type: ignore[arg-type]  # a Lazy field
 
 
 #: Large gradients are compared a chunk at a time (256 KiB of float64 per buffer, in cache):
@@ -117,28 +189,78 @@ _CHUNK = 1 << 15
 
 
 def _compare_in_chunks(a: np.ndarray, b: np.ndarray, floor: float) -> Comparison | None:
-    """:func:`compare` in one pass over ``a`` and ``b``; None when a value is not finite (the general path says how)."""
+    """:func:`compare` in one pass over ``a`` and ``b``; None when a value is not finite (the general path says how).
+
+    Each chunk is read from memory once: its difference and the extremes of ``a`` and of the
+    difference are reductions over it while it is in cache (max|d| is max(max d, -min d): no
+    absolute values); ``b``'s only where they could matter. The element-wise relative error
+    waits until it is read.
+    """
     flat_a, flat_b = np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1)
-    extremes = (float(flat_a.max()), float(flat_a.min()), float(flat_b.max()), float(flat_b.min()))
-    if not all(np.isfinite(x) for x in extremes):  # (Python's max() would pass a NaN over)
+    diff = borrow(min(_CHUNK, flat_a.size))
+    try:
+        found = _extremes_in_chunks(flat_a, flat_b, diff)
+    finally:
+        give_back((diff,))
+    if found is None:
         return None
-    scale = max(abs(x) for x in extremes)  # reductions: no temporaries
-    threshold = 1e-8 * scale  # elements below it are negligibly small (see _element_relative)
-    diff, big, ratio = np.empty(_CHUNK), np.empty(_CHUNK), np.empty(_CHUNK)
-    mask = np.empty(_CHUNK, dtype=bool)
-    abs_error, worst, elem = -1.0, 0, 0.0
+    scale, abs_error, worst = found
+    denominator = max(scale, floor)
+    rel = abs_error / denominator if denominator > 0 else 0.0
+    index = tuple(int(k) for k in np.unravel_index(worst, a.shape))
+    chunk = _CHUNK
+    later = lambda: _element_relative_in_chunks(flat_a, flat_b, scale, chunk)  # noqa: E731
+    return Comparison(abs_error, rel, later, index)  # type: ignore[arg-type]  # a Lazy field
+
+
+def _extremes_in_chunks(flat_a: np.ndarray, flat_b: np.ndarray, diff: np.ndarray) -> tuple[float, float, int] | None:
+    """(max(max|a|, max|b|), max|a - b|, its first flat index), or None if a value is not finite.
+
+    ``b``'s extremes are read only where they could exceed ``a``'s: ``|b| <= |a| + |a - b|``,
+    so a chunk whose largest ``|a|`` plus twice its largest difference (rounding) stays below
+    the largest ``|a|`` cannot hold the largest ``|b|``. Where the two agree to rounding, that
+    is one chunk in all. (A NaN or infinity in ``b`` shows as one in ``a - b``.)
+    """
+    scale, abs_error, worst = 0.0, -1.0, 0
+    spans = []  # (start, stop, largest |a|, largest |a - b|) of each chunk
     for start in range(0, flat_a.size, _CHUNK):
         stop = min(start + _CHUNK, flat_a.size)
+        chunk_a, d = flat_a[start:stop], diff[: stop - start]
+        np.subtract(chunk_a, flat_b[start:stop], out=d)
+        extremes = (float(d.max()), float(d.min()), float(chunk_a.max()), float(chunk_a.min()))
+        if not all(math.isfinite(x) for x in extremes):  # max and min propagate NaN
+            return None
+        high, low = extremes[0], extremes[1]
+        largest, magnitude = max(high, -low), max(extremes[2], -extremes[3])
+        scale = max(scale, magnitude)
+        spans.append((start, stop, magnitude, largest))
+        if largest > abs_error:  # strictly: the first of equal errors, as np.argmax of |d|
+            abs_error = largest
+            worst = start + (int(np.argmax(np.abs(d))) if high == -low else
+                             int(np.argmax(d)) if high > -low else int(np.argmin(d)))
+    bound = scale
+    for start, stop, magnitude, largest in spans:
+        if largest > 0 and magnitude + 2 * largest >= bound:
+            chunk_b = flat_b[start:stop]
+            scale = max(scale, float(chunk_b.max()), -float(chunk_b.min()))
+    return scale, abs_error, worst
+
+
+def _element_relative_in_chunks(flat_a: np.ndarray, flat_b: np.ndarray, scale: float, chunk: int) -> float:
+    """:func:`_element_relative` a chunk at a time."""
+    if scale <= 0:
+        return 0.0
+    threshold = 1e-8 * scale  # elements below it are negligibly small (see _element_relative)
+    diff, big, ratio = np.empty(chunk), np.empty(chunk), np.empty(chunk)
+    mask = np.empty(chunk, dtype=bool)
+    elem = 0.0
+    for start in range(0, flat_a.size, chunk):
+        stop = min(start + chunk, flat_a.size)
         n = stop - start
         d, g, r, m = diff[:n], big[:n], ratio[:n], mask[:n]
         np.subtract(flat_a[start:stop], flat_b[start:stop], out=d)
         np.abs(d, out=d)
-        largest = float(np.max(d))
-        if not np.isfinite(largest):
-            return None
-        if largest > abs_error:  # strictly: the first of equal errors, as np.argmax
-            abs_error, worst = largest, start + int(np.argmax(d))
-        if largest == 0:
+        if not d.any():
             continue
         np.abs(flat_a[start:stop], out=g)
         np.abs(flat_b[start:stop], out=r)
@@ -146,12 +268,7 @@ def _compare_in_chunks(a: np.ndarray, b: np.ndarray, floor: float) -> Comparison
         np.greater(g, threshold, out=m)
         np.divide(d, g, out=r, where=m)
         elem = max(elem, float(np.max(r, where=m, initial=0.0)))
-    if not np.isfinite(abs_error):
-        return None
-    denominator = max(scale, floor)
-    rel = abs_error / denominator if denominator > 0 else 0.0
-    index = tuple(int(k) for k in np.unravel_index(worst, a.shape))
-    return Comparison(abs_error, rel, elem if scale > 0 else 0.0, index)
+    return elem
 
 
 def _largest_magnitude(a: np.ndarray) -> float:

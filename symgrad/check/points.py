@@ -12,12 +12,17 @@ from symgrad.layers import SoftmaxCrossEntropy
 from symgrad.network import Network
 from symgrad.numeric.reference import relu_inputs
 
-__all__ = ["KINK_MARGIN", "MAX_ELEMENTS", "sample_values"]
+__all__ = ["ARRAYS_HELD", "KINK_MARGIN", "MAX_ELEMENTS", "sample_values"]
 
 #: A sample point is redrawn while a ReLU input lies closer than this to 0.
 KINK_MARGIN = 1e-3
 #: The most numbers (x, t and every parameter) a sample point may hold: 800 MB of float64.
+#: A check holds about three arrays the size of the point at once (the point, the symbolic
+#: gradient and the layers' gradient; in fast mode the directional check's working copy stands
+#: in for the layers' gradient until that is computed): about 2.4 GB at this limit.
 MAX_ELEMENTS = 10**8
+#: How many arrays the size of the point a check holds at most, as the guard's message says.
+ARRAYS_HELD = 3
 
 
 def sample_values(network: Network, *, seed: int = 0, batch: int = 4, avoid_kinks: bool = True) -> dict[str, Any]:
@@ -53,6 +58,7 @@ def sample_values(network: Network, *, seed: int = 0, batch: int = 4, avoid_kink
         if not avoid_kinks or all(np.min(np.abs(z), initial=np.inf) > KINK_MARGIN
                                   for z in relu_inputs(network, values)):
             break
+        values.clear()  # the rejected point goes before the next is drawn: one point in memory
         values = _draw(network, rng, batch)
     return values
 
@@ -68,8 +74,9 @@ def _refuse_huge(network: Network, batch: int) -> None:
         largest = max(sizes, key=lambda name: sizes[name])
         msg = (
             f"a sample point of this network has {total:,} numbers ({largest} alone {sizes[largest]:,}); "
-            f"symgrad draws at most {MAX_ELEMENTS:,} ({MAX_ELEMENTS * 8 // 2**20:,} MiB): "
-            "use smaller layers or a smaller batch"
+            f"symgrad draws at most {MAX_ELEMENTS:,} ({MAX_ELEMENTS * 8 // 2**20:,} MiB), and a check holds "
+            f"about {ARRAYS_HELD} arrays the size of the point (the point and two gradients: "
+            f"{ARRAYS_HELD * total * 8 / 2**30:,.1f} GiB for this one): use smaller layers or a smaller batch"
         )
         raise ComplexityError(msg)
 
@@ -84,8 +91,8 @@ def _draw(network: Network, rng: np.random.Generator, batch: int) -> dict[str, A
     values: dict[str, Any] = {"x": rng.standard_normal((batch, int(network.input_features or 1)))}
     for name in network.params:
         info = network.param(name)
-        scale = 1.0 / np.sqrt(info.shape[0]) if info.role == "W" else 0.5
-        values[name] = scale * rng.standard_normal(info.shape)
+        values[name] = rng.standard_normal(info.shape)
+        values[name] *= 1.0 / np.sqrt(info.shape[0]) if info.role == "W" else 0.5  # in place: no second copy
     out = int(network.output_features or 1)
     if isinstance(network.loss, SoftmaxCrossEntropy):
         values["t"] = np.eye(out)[rng.integers(0, out, size=batch)]

@@ -7,6 +7,7 @@ out, at which element, and why that is likely.
 
 from __future__ import annotations
 
+import copy
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.check import kinks
-from symgrad.check.compare import Comparison, compare, noise_floor, tolerance
+from symgrad.check.compare import Comparison, Lazy, compare, lazy_fields, noise_floor, tolerance
 from symgrad.check.points import sample_values
 from symgrad.derive.artifacts import StoredDerivation
 from symgrad.derive.derivation import Derivation
@@ -87,10 +88,13 @@ def _derive_by_structure(network: Network, wrt: Sequence[str] | None, kink: Any,
             _by_structure.popitem(last=False)
         return known
     _by_structure.move_to_end(structure)
-    return replace(known, network=network, _cache=known._cache)
+    shared = copy.copy(known)  # every field shared (the compiled gradient in _cache too), but the network
+    object.__setattr__(shared, "network", network)
+    return shared
 
 
 @dataclass(frozen=True)
+@lazy_fields("elem_rel_error")
 class CheckRow:
     """One gradient checked three ways.
 
@@ -110,7 +114,7 @@ class CheckRow:
     backward: Any
     numeric: Any
     rel_error: float
-    elem_rel_error: float
+    elem_rel_error: float  # in fast mode computed when first read (see symgrad.check.compare.Lazy)
     abs_error: float
     worst_index: tuple[int, ...]
     worst_pair: str
@@ -215,6 +219,15 @@ def check(
     progress : callable, optional
         ``progress(done, total)`` during a full finite-difference sweep.
 
+    Notes
+    -----
+    A check holds about three arrays the size of the point at once: the point, the symbolic
+    gradient and the layers' gradient, which the report keeps (in fast mode the directional
+    check's working copy comes and goes before the layers' backward runs). A random point is
+    refused above :data:`symgrad.check.points.MAX_ELEMENTS` numbers. Fast mode compares the
+    layers' backward with the symbolic gradient element by element; each row's
+    ``elem_rel_error`` is computed when first read.
+
     Examples
     --------
     >>> from symgrad.network import article_network
@@ -256,7 +269,7 @@ def check(
             return reference_loss(net, v)
 
         if mode == "fast":  # the layers' backward after the directional check: one working copy less at once
-            _require_finite(symbolic_loss, symbolic, names)
+            _require_finite(symbolic_loss, symbolic, ())  # the gradients: by the directional check's inner product
             report = _fast(derivation.title, net, objective, arrays, names, symbolic, method, seed, rtol, point)
             return _with_point_notes(report, net, arrays)
         reference = reference_backward(net, arrays, names)
@@ -542,7 +555,13 @@ def _fast(
     point: Mapping[str, Any],
 ) -> CheckReport:
     dtol, exact = tolerance("directional", override=rtol), tolerance("exact", override=rtol)
-    direction = directional_check(objective, arrays, names, symbolic, seed=seed, method=method, rtol=dtol)
+    try:
+        direction = directional_check(objective, arrays, names, symbolic, seed=seed, method=method, rtol=dtol)
+    except NonFiniteError:
+        # <symbolic, u> is finite whenever every element is (NaN and infinity propagate): only
+        # now is a pass over the gradients needed, to name the one that is not.
+        _require_finite(0.0, symbolic, names)
+        raise
     evaluations = direction.evaluations
     reference = reference_backward(net, arrays, names)
     backward, loss = reference.gradients, reference.loss
@@ -564,7 +583,8 @@ def _fast(
             evaluations += per_name.evaluations
             status, message = _directional_verdict(net, arrays, name, per_name, status, message)
         tols = {"exact": exact, "directional": dtol}
-        rows.append(CheckRow(name, sym.shape, sym, back, None, c.rel_error, c.elem_rel_error, c.abs_error,
+        elem = Lazy.unread(c, "elem_rel_error")
+        rows.append(CheckRow(name, sym.shape, sym, back, None, c.rel_error, elem, c.abs_error,
                              c.worst_index, "backward vs symbolic", tols, status, message))
     return CheckReport(title, tuple(rows), method, "fast", seed, point, evaluations, direction)
 

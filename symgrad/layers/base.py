@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from symgrad.errors import ShapeError, UnknownNameError
+from symgrad.errors import UnknownNameError
 
 if TYPE_CHECKING:
     import sympy as sp
@@ -125,8 +125,8 @@ class Layer:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        label = "" if self.name is None else f", name={self.name!r}"
-        return f"{type(self).__name__}({self.describe()}{label})"
+        arguments = [self.describe()] + ([] if self.name is None else [f"name={self.name!r}"])
+        return f"{type(self).__name__}({', '.join(a for a in arguments if a)})"
 
 
 class Loss(Layer):
@@ -153,9 +153,3 @@ class Loss(Layer):
     def backward(self, dout: Any = 1) -> np.ndarray:
         raise NotImplementedError
 
-
-def require_shape(name: str, value: np.ndarray, shape: tuple[int, ...]) -> None:
-    """Raise ShapeError unless ``value.shape == shape``."""
-    if value.shape != shape:
-        msg = f"{name} has shape {value.shape}; expected {shape}"
-        raise ShapeError(msg)

@@ -62,6 +62,8 @@ class _StagedPrinter(NumPyPrinter):  # type: ignore[misc]
             text = self._print(factors[1])  # ones(N, 1) * b: NumPy broadcasts b over the batch
         elif len(factors) == 2 and isinstance(factors[0], sp.OneMatrix):
             text = f"{self._wrap(factors[1])}.sum(axis=0, keepdims=True)"  # the method: less call overhead
+        elif len(factors) == 2 and isinstance(factors[0], sp.Transpose) and factors[0].shape[1] == BATCH:
+            text = f"_t_matmul({self._print(factors[0].arg)}, {self._print(factors[1])})"  # x.T G, a weight's gradient
         else:
             text = " @ ".join(self._wrap(f) for f in factors)
         return text if coeff == 1 else f"({self._print(coeff)})*({text})"

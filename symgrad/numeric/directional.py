@@ -19,7 +19,7 @@ The claim agrees when ``|numeric - claimed| <= rtol * max(|numeric|, |claimed|) 
 A kink (a ReLU input changing sign inside the stencil) is for the caller to recognise;
 :func:`stencil_ends` gives it the two ends of the widest stencil.
 
-A direction is cheap to draw and never stored whole (see ``_Direction``): each pass over
+A direction is cheap to draw and never stored whole (see :mod:`symgrad.numeric.directions`): each pass over
 the parameters forms a chunk of it, steps the working copy along it and (the first time)
 adds its share of ``<claimed, d>`` while the chunk is in cache, so a check costs two passes
 over the parameters besides the evaluations of ``f``, and one working copy of memory.
@@ -30,8 +30,7 @@ Rounding ``v + h d`` to floats moves the point a little off the line; that error
 from __future__ import annotations
 
 import math
-import zlib
-from collections import OrderedDict
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +38,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from symgrad.errors import SymgradError, UnknownNameError
+from symgrad.errors import NonFiniteError, SymgradError, UnknownNameError
+from symgrad.numeric.directions import CHUNK, FULL, IID, direction_times_h
 from symgrad.numeric.finite import (
     _COMPLEX_NEEDS,
     _EPS,
@@ -52,18 +52,15 @@ from symgrad.numeric.finite import (
     _inputs,
     _largest_magnitude,
 )
+from symgrad.numeric.scratch import borrow, give_back
 from symgrad.numeric.validate import as_float_array, check_finite
 
-__all__ = ["DirectionalResult", "directional_check", "stencil_ends"]
+__all__ = ["CHUNK", "FULL", "IID", "DirectionalResult", "directional_check", "stencil_ends"]
 
 FloatArray = npt.NDArray[np.float64]
 
-#: Elements stepped at a time: 256 KiB of float64, which stays in cache.
-CHUNK = 1 << 15
-#: Vectors up to this long get independent random entries; longer ones a cheaper construction.
-IID = 4096
-#: Directions up to this long are kept whole (2 MiB), longer ones formed a chunk at a time.
-FULL = 1 << 18
+#: The step is scaled by the largest magnitude among this many evenly spaced entries of each array.
+SAMPLED = 1 << 13
 #: The default relative tolerance of the comparison.
 RTOL = 1e-6
 #: An error estimate is capped at this many times the tolerance (relative to the values compared).
@@ -143,8 +140,11 @@ def directional_check(
     1 for ``"complex"``; 4 more for a real difference that disagrees at first, to
     estimate its own error), the left side with the claimed gradient.
 
-    The step along ``u`` is ``c * max(1, max |v|)`` with ``c`` as in
-    :func:`symgrad.numeric.finite.default_step`.
+    The step along ``u`` is ``c * max(1, m)`` with ``c`` as in
+    :func:`symgrad.numeric.finite.default_step` and ``m`` the largest ``|v|`` among
+    :data:`SAMPLED` evenly spaced entries of each array (all entries of a smaller one):
+    a pass over every parameter would cost about a forward pass at batch 4. The
+    rounding floor of a disagreeing difference uses the true ``max |v|``.
 
     Parameters
     ----------
@@ -206,23 +206,32 @@ def directional_check(
     bases = {name: _base(name, values[name]) for name in names}
     grads = {name: np.ascontiguousarray(grad) for name, grad in _claimed_arrays(claimed, bases).items()}
     size = sum(base.size for base in bases.values())
-    largest = {name: _largest_magnitude(base.reshape(-1)) for name, base in bases.items()}
+    largest = {name: _largest_sampled(base.reshape(-1)) for name, base in bases.items()}
     for name, magnitude in largest.items():
         if not math.isfinite(magnitude):  # NaN or infinity (max and min propagate them)
             as_float_array(name, values[name], copy=False)  # raises, naming the element
-    scale = max(1.0, *largest.values())
-    # The entries of a direction have a variance of 1/12 or 1/6 (see _Direction): h makes the
+    scale = max(1.0, *largest.values())  # about max |v| (see SAMPLED)
+    # The entries of a direction have a variance of 1/12 or 1/6 (see symgrad.numeric.directions): h makes the
     # step about c * scale long, as for a unit direction.
     h = _STEP_FACTOR[method] * scale / math.sqrt(size / 8)
     complex_input = method == "complex"
     dtype = np.complex128 if complex_input else np.float64
-    works = {name: np.empty(base.shape, dtype=dtype) for name, base in bases.items()}
+    works = {name: borrow(base.shape, dtype) for name, base in bases.items()}
     evaluate = _Evaluator(f, _inputs(values, works), total=int(directions) * 2, complex_input=complex_input)
-    line = _Line(evaluate, bases, works, grads, int(seed), scale, h)
+    line = _Line(evaluate, bases, works, grads, int(seed), h)
     found = []
     with _complex_warnings_as_errors(on=complex_input):
-        for index in range(int(directions)):
-            found.append(_one_direction(line, index, method, rtol))
+        try:
+            for index in range(int(directions)):
+                found.append(_onedirection_times_h(line, index, method, rtol))
+        except NonFiniteError:
+            for name in bases:  # a NaN or infinity between the sampled entries: name it
+                check_finite(name, bases[name])
+            raise
+    count = evaluate.count
+    give_back(line.buffers)
+    del evaluate, line
+    _give_back_unshared(works)
     if not all(math.isfinite(inner) for _, inner, _ in found):
         for name, grad in grads.items():
             check_finite(f"claimed gradient of {name}", grad)  # NaN or inf in the claim: name the element
@@ -231,8 +240,17 @@ def directional_check(
     tiny = float(np.finfo(np.float64).tiny)
     rel_errors = tuple(e / max(abs(n), abs(c), tiny) for e, n, c in zip(abs_errors, numeric, inner, strict=True))
     return DirectionalResult(
-        numeric, inner, abs_errors, rel_errors, evaluate.count, int(seed), method, estimates, float(rtol), h
+        numeric, inner, abs_errors, rel_errors, count, int(seed), method, estimates, float(rtol), h
     )
+
+
+def _give_back_unshared(works: dict[str, np.ndarray]) -> None:
+    """Give the working copies back to the scratch pool unless ``f`` kept a view of one (its base)."""
+    while works:
+        _, array = works.popitem()
+        # References: ``array`` here and getrefcount's argument; a view that f kept would be a third.
+        if sys.getrefcount(array) <= 2:
+            give_back((array,))
 
 
 def stencil_ends(
@@ -259,7 +277,7 @@ def stencil_ends(
             base = np.asarray(values[name], dtype=np.float64)
             moved = np.array(base, dtype=np.float64, order="C")
             flat = moved.reshape(-1)
-            direction, out = _direction(int(seed), index, name, base.size, step), np.empty(min(CHUNK, base.size))
+            direction, out = direction_times_h(int(seed), index, name, base.size, step), np.empty(min(CHUNK, base.size))
             for start in range(0, base.size, CHUNK):
                 stop = min(start + CHUNK, base.size)
                 ufunc = np.add if sign > 0 else np.subtract
@@ -276,7 +294,7 @@ def _agrees(numeric: float, claimed: float, estimate: float, rtol: float) -> boo
     return abs(numeric - claimed) <= rtol * max(abs(numeric), abs(claimed)) + estimate
 
 
-def _one_direction(line: _Line, index: int, method: str, rtol: float) -> tuple[float, float, float]:
+def _onedirection_times_h(line: _Line, index: int, method: str, rtol: float) -> tuple[float, float, float]:
     """(numeric, claimed, error estimate) along direction ``index``, per unit length of it."""
     if method == "complex":
         value, inner = line.imaginary(index)
@@ -325,15 +343,19 @@ class _Line:
         works: Mapping[str, np.ndarray],
         grads: Mapping[str, FloatArray],
         seed: int,
-        scale: float,
         h: float,
     ) -> None:
         self.evaluate, self.bases, self.works, self.grads = evaluate, bases, works, grads
-        self.seed, self.scale, self.h = seed, scale, h
+        self.seed, self.h = seed, h
         self._inner: dict[int, float] = {}
         self._claimed_norm: float | None = None
+        self._scale = 1.0
         largest = min(CHUNK, max(base.size for base in bases.values()))
-        self._buffers = (np.empty(largest), np.empty(largest))
+        self.buffers = (borrow(largest), borrow(largest))
+        # (name, flat base, flat working copy, flat claim) of each name: formed once, used in every step.
+        self._flat = [
+            (name, base.reshape(-1), works[name].reshape(-1), grads[name].reshape(-1)) for name, base in bases.items()
+        ]
 
     def central(self, index: int, factor: float) -> tuple[float, float, float]:
         """At step ``factor h``: the central difference, the claim, and the rounding floor of f's values."""
@@ -355,7 +377,9 @@ class _Line:
 
     def norm(self, index: int) -> float:
         """The length of ``h d``."""
-        squares = sum(_direction(self.seed, index, name, base.size, self.h).norm2 for name, base in self.bases.items())
+        squares = sum(
+            direction_times_h(self.seed, index, name, base.size, self.h).norm2 for name, base in self.bases.items()
+        )
         return math.sqrt(squares) or 1.0
 
     def rounding_of_steps(self) -> float:
@@ -363,19 +387,27 @@ class _Line:
         if self._claimed_norm is None:
             squares = (float(np.dot(g.reshape(-1), g.reshape(-1))) for g in self.grads.values())
             self._claimed_norm = math.sqrt(sum(squares))
-        return _EPS * self._claimed_norm * self.scale
+            # The true max |v| (h took a sampled one): a pass over the point, also only when needed.
+            self._scale = max(1.0, *(_largest_in_chunks(base.reshape(-1)) for base in self.bases.values()))
+        return _EPS * self._claimed_norm * self._scale
 
     def _step(self, index: int, factor: float, *, imaginary: bool = False) -> None:
         """Set the working copies to ``v + factor h d`` (or ``v + i h d``); the first time, take ``<claimed, h d>``."""
         first = index not in self._inner
         inner = 0.0
-        scaled, summed = self._buffers
-        for name, base in self.bases.items():
-            flat_base, flat_work = base.reshape(-1), self.works[name].reshape(-1)
-            flat_grad = self.grads[name].reshape(-1)
-            direction = _direction(self.seed, index, name, base.size, self.h)
-            for start in range(0, base.size, CHUNK):
-                stop = min(start + CHUNK, base.size)
+        scaled, summed = self.buffers
+        ufunc = np.add if factor > 0 else np.subtract
+        for name, flat_base, flat_work, flat_grad in self._flat:
+            size = flat_base.size
+            direction = direction_times_h(self.seed, index, name, size, self.h)
+            if size <= CHUNK and not imaginary and abs(factor) == 1:  # one chunk: the loop below, unrolled
+                step = direction.chunk(0, size, summed)
+                if first:
+                    inner += float(flat_grad.dot(step))
+                ufunc(flat_base, step, out=flat_work)
+                continue
+            for start in range(0, size, CHUNK):
+                stop = min(start + CHUNK, size)
                 step = direction.chunk(start, stop, summed)
                 if first:
                     inner += float(np.dot(flat_grad[start:stop], step))
@@ -385,7 +417,6 @@ class _Line:
                     continue
                 if abs(factor) != 1:
                     step = np.multiply(step, abs(factor), out=scaled[: stop - start])  # exact for powers of 2
-                ufunc = np.add if factor > 0 else np.subtract
                 ufunc(flat_base[start:stop], step, out=flat_work[start:stop])
         if first:
             self._inner[index] = inner
@@ -403,82 +434,23 @@ class _Line:
             raise SymgradError(msg)
 
 
-# --- the directions ---------------------------------------------------------------------------
+def _largest_sampled(flat: FloatArray) -> float:
+    """max |v| over :data:`SAMPLED` evenly spaced entries (all of them in a shorter array), NaN if one is."""
+    if flat.size <= SAMPLED:
+        return _largest_magnitude(flat)
+    return _largest_magnitude(flat[:: flat.size // SAMPLED])
 
 
-class _Direction:
-    """``h d``: entries of ``d`` i.i.d. on [-1/2, 1/2), or for a long vector a sum of two such, repeated.
-
-    Drawing a random number costs several times a pass over the parameters, so for more than
-    :data:`IID` entries two short random vectors ``r1``, ``r2`` of prime lengths ``p1 < p2``
-    (both above ``sqrt(size)``) are added, repeated: ``d[i] = r1[i % p1] + r2[i % p2]``. By the
-    Chinese remainder theorem no two entries share both parts, and a fixed error ``e != 0`` is
-    missed only if its sums over every residue class modulo ``p1`` and modulo ``p2`` vanish:
-    with probability 0 for continuous ``r1``, ``r2`` unless ``e`` has that structure, which no
-    shape of a layer gives it. ``h`` is applied once, when the direction is drawn.
-    """
-
-    def __init__(self, rng: np.random.Generator, size: int, h: float) -> None:
-        self.periods: tuple[int, int] = (0, 0)
-        self.tiles: tuple[FloatArray, FloatArray] | None = None
-        if size <= IID:
-            self.full = rng.random(size)
-            self.full -= 0.5
-            self.full *= h
-            self.norm2 = float(np.dot(self.full, self.full))
-            return
-        p1 = _prime_at_least(int(1.5 * math.sqrt(size)) + 7)
-        p2 = _prime_at_least(p1 + 1)
-        length = size if size <= FULL else CHUNK  # a direction up to FULL long is kept whole
-        parts = []
-        for p in (p1, p2):
-            r = rng.random(p)
-            r -= 0.5
-            r *= h
-            parts.append(np.resize(r, length + p))  # repeated, so any window is a slice
-        if size <= FULL:
-            self.full = parts[0][:size] + parts[1][:size]
-            self.norm2 = float(np.dot(self.full, self.full))
-            return
-        self.periods, self.tiles, self.full = (p1, p2), (parts[0], parts[1]), np.empty(0)
-        out = np.empty(CHUNK)
-        self.norm2 = 0.0
-        for start in range(0, size, CHUNK):
-            chunk = self.chunk(start, min(start + CHUNK, size), out)
-            self.norm2 += float(np.dot(chunk, chunk))
-
-    def chunk(self, start: int, stop: int, out: FloatArray) -> FloatArray:
-        """Entries ``start:stop`` (at most :data:`CHUNK` of them): a view, or written into ``out``."""
-        if self.tiles is None:
-            return self.full[start:stop]
-        p1, p2 = self.periods
-        a, b = start % p1, start % p2
-        return np.add(self.tiles[0][a : a + stop - start], self.tiles[1][b : b + stop - start], out=out[: stop - start])
-
-
-#: Directions drawn lately, by (seed, index, name, size, h): checking the same point again draws nothing.
-_DIRECTIONS: OrderedDict[tuple[int, int, str, int, float], _Direction] = OrderedDict()
-
-
-def _direction(seed: int, index: int, name: str, size: int, h: float) -> _Direction:
-    """Direction ``index`` for ``name``, times ``h``: the same for a name alone or among others."""
-    key = (seed, index, name, size, h)
-    found = _DIRECTIONS.get(key)
-    if found is None:
-        rng = np.random.default_rng([seed, index, zlib.crc32(name.encode())])
-        found = _DIRECTIONS[key] = _Direction(rng, size, h)
-        while len(_DIRECTIONS) > 8:  # each at most about 6 MiB
-            _DIRECTIONS.popitem(last=False)
-    else:
-        _DIRECTIONS.move_to_end(key)
-    return found
-
-
-def _prime_at_least(n: int) -> int:
-    candidate = max(n, 2)
-    while any(candidate % k == 0 for k in range(2, math.isqrt(candidate) + 1)):
-        candidate += 1
-    return candidate
+def _largest_in_chunks(flat: FloatArray) -> float:
+    """max |v| (NaN if there is one): max and min of each chunk while it is in cache."""
+    largest = 0.0
+    for start in range(0, flat.size, CHUNK):
+        magnitude = _largest_magnitude(flat[start : start + CHUNK])
+        if not magnitude <= largest:  # larger, or NaN (which Python's max() would pass over)
+            largest = magnitude
+            if not math.isfinite(magnitude):
+                return magnitude
+    return largest
 
 
 def _base(name: str, value: object) -> FloatArray:

@@ -99,3 +99,52 @@ def test_a_nan_in_a_large_gradient_is_still_reported():
     b = a.copy()
     b[70_000] = np.nan
     assert not compare(a, b).passes(1e-6)
+
+
+def test_noise_floor_is_ten_rounding_errors_over_the_tolerance_divided_by_the_step():
+    eps = np.finfo(np.float64).eps
+    assert noise_floor("exact") == pytest.approx(10 * eps / TOLERANCES["float64"]["exact"], rel=1e-12)
+    assert noise_floor("central") == pytest.approx(10 * eps / TOLERANCES["float64"]["central"], rel=1e-12)
+    assert noise_floor("central", loss=300.0, step=1e-4) == pytest.approx(
+        10 * eps * 300.0 / 1e-4 / TOLERANCES["float64"]["central"], rel=1e-12)
+    assert noise_floor("exact", loss=300.0, step=1e-4) == pytest.approx(noise_floor("exact", loss=300.0), rel=1e-12)
+
+
+def test_elements_negligible_next_to_the_largest_do_not_count_in_the_element_error():
+    a, b = np.array([1e6, 1e-3, 2.0]), np.array([1e6, 2e-3, 2.0 + 1e-6])
+    c = compare(a, b)
+    assert c.elem_rel_error == pytest.approx(1e-6 / (2.0 + 1e-6))
+
+
+def test_the_element_relative_error_is_computed_when_first_read():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal(100_000)
+    b = a * (1 + 1e-12 * rng.standard_normal(a.size))
+    c = compare(a, b)
+    assert callable(c.__dict__["_lazy_elem_rel_error"])
+    expected = float(np.max(np.abs(a - b) / np.maximum(np.abs(a), np.abs(b))))
+    assert c.elem_rel_error == pytest.approx(expected, rel=1e-12)
+    assert c.__dict__["_lazy_elem_rel_error"] == c.elem_rel_error  # kept once computed
+
+
+def test_a_chunked_comparison_finds_the_worst_element_of_either_sign():
+    a = np.zeros(100_000)
+    for value in (3.0, -3.0):
+        b = np.zeros(100_000)
+        b[77_777] = value
+        b[88_888] = -value / 2
+        c = compare(a, b)
+        assert (c.abs_error, c.worst_index) == (3.0, (77_777,))
+    b[[60_000, 70_000]] = [2.0, -2.0]  # equal magnitudes: the first, as np.argmax(|a - b|)
+    b[77_777] = b[88_888] = 0.0
+    assert compare(a, b).worst_index == (60_000,)
+
+
+def test_a_chunked_comparison_scales_by_the_larger_of_the_two():
+    a = np.ones(100_000)
+    b = a.copy()
+    b[70_000] = -5.0  # b's largest magnitude, in a chunk where a's is 1
+    c = compare(a, b)
+    assert (c.abs_error, c.rel_error, c.worst_index) == (6.0, 6.0 / 5.0, (70_000,))
+    b = a * (1 + 1e-12)  # b slightly larger everywhere: its own largest element is the scale
+    assert compare(a, b).rel_error == float(np.max(np.abs(a - b))) / float(b.max())

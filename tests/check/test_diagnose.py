@@ -224,3 +224,12 @@ def test_every_hypothesis_names_a_mistake_and_a_fix():
     for hypothesis in HYPOTHESES:
         assert hypothesis.mistake
         assert hypothesis.fix
+
+
+@pytest.mark.parametrize(
+    ("got", "candidate"),
+    [([np.inf, 1.0], [np.inf, 1.0]), ([np.inf, 1.0], [2.0, 1.0]), ([2.0, 1.0], [-np.inf, 1.0])],
+    ids=["both-infinite", "got-infinite", "candidate-infinite"],
+)
+def test_non_finite_values_never_match(got, candidate):
+    assert not matches(np.array(got), np.array(candidate), 1e-9)

@@ -522,3 +522,36 @@ def test_no_noise_note_at_ordinary_values():
     report = check_layer(layer, symgrad.Affine(3, 2), x=rng.standard_normal((4, 3)))
     assert report.ok
     assert not any("cannot resolve" in note for note in report.notes)
+
+
+def test_backward_raising_only_for_a_doubled_dout_is_a_note_naming_the_error():
+    class Clipping(catalog.Affine):
+        def backward(self, dout):
+            if np.max(np.abs(dout)) > 1.5:
+                msg = "dout out of range"
+                raise ValueError(msg)
+            return super().backward(dout)
+
+    rng = np.random.default_rng(4)
+    layer = Clipping(rng.standard_normal((3, 2)), rng.standard_normal(2))
+    report = check_layer(layer, symgrad.Affine(3, 2), x=rng.standard_normal((4, 3)), dout=np.ones((4, 2)))
+    assert report.ok
+    assert "backward(2 * dout) raised ValueError: dout out of range" in report.notes
+
+
+def test_evaluations_count_the_forward_calls_of_the_kink_test_too():
+    calls = []
+
+    class Counting(catalog.Relu):
+        def forward(self, x):
+            calls.append(1)
+            return super().forward(x)
+
+    counted = []
+    for x in ([[0.3, 1.0, -2.0], [0.5, -0.7, 3.0]], [[0.0, 1.0, -2.0], [0.5, 0.0, 3.0]]):  # smooth, two kinks
+        calls.clear()
+        report = check_layer(Counting(), symgrad.ReLU(), x=np.array(x))
+        assert report.ok
+        counted.append((report.evaluations, len(calls)))
+    (smooth, smooth_calls), (kinked, kinked_calls) = counted
+    assert kinked - smooth == kinked_calls - smooth_calls > 0

@@ -8,6 +8,7 @@ import pytest
 import symgrad
 from symgrad import (
     Affine,
+    ComplexityError,
     HalfSquaredError,
     MeanSquaredError,
     Network,
@@ -17,6 +18,7 @@ from symgrad import (
     SoftmaxCrossEntropy,
     UnknownNameError,
 )
+from symgrad.check import points
 from symgrad.check.points import KINK_MARGIN, sample_values
 from symgrad.numeric.reference import relu_inputs
 
@@ -83,3 +85,68 @@ def test_avoid_kinks_false_takes_the_first_draw():
 def test_bad_seed_or_batch(kwargs, error):
     with pytest.raises(error, match=r"(seed|batch) must be"):
         sample_values(symgrad.article_network(), **kwargs)
+
+
+def test_the_default_point_is_seed_0_with_a_batch_of_4():
+    net = Network([Affine(3, 2)], loss=HalfSquaredError())
+    default = sample_values(net)
+    assert np.shape(default["x"]) == (4, 3)
+    for name, value in sample_values(net, seed=0, batch=4).items():
+        np.testing.assert_array_equal(default[name], value)
+
+
+def test_weights_are_scaled_by_one_over_sqrt_fan_in_and_biases_by_a_half():
+    values = sample_values(Network([Affine(400, 900)], loss=HalfSquaredError()), seed=1)
+    assert np.std(values["W1"]) == pytest.approx(1 / np.sqrt(400), rel=0.02)
+    assert np.std(values["b1"]) == pytest.approx(0.5, rel=0.1)
+    assert abs(np.mean(values["W1"])) < 0.01
+
+
+def test_scalar_values_are_uniform_between_minus_2_and_2():
+    drawn = np.array([list(sample_values(symgrad.article_network(), seed=seed).values()) for seed in range(40)])
+    assert np.all(np.abs(drawn) <= 2.0)
+    assert np.max(drawn) > 1.8
+    assert np.min(drawn) < -1.8
+
+
+def test_kinks_are_avoided_by_at_most_50_redraws(monkeypatch):
+    draws = []
+    original = points._draw
+
+    def counting(network, rng, batch):
+        draws.append(batch)
+        return original(network, rng, batch)
+
+    monkeypatch.setattr(points, "_draw", counting)
+    monkeypatch.setattr(points, "KINK_MARGIN", np.inf)  # every draw is "near a kink"
+    sample_values(Network([Affine(2, 3), ReLU(), Affine(3, 1)], loss=HalfSquaredError()), seed=0)
+    assert len(draws) == 1 + 50
+
+
+def test_a_point_too_large_to_draw_is_refused_before_allocating():
+    net = Network([Affine(20_000, 15_000)], loss=HalfSquaredError())
+    with pytest.raises(
+        symgrad.ComplexityError,
+        match=r"^a sample point of this network has 650,015,000 numbers \(W1 alone 300,000,000\); "
+        r"symgrad draws at most 100,000,000 \(762 MiB\)",
+    ):
+        sample_values(net, batch=10_000)
+
+
+def test_a_point_of_exactly_max_elements_is_drawn(monkeypatch):
+    net = Network([Affine(3, 2)], loss=HalfSquaredError())  # x 4*3, t 4*2, W 3*2, b 2: 28 numbers
+    monkeypatch.setattr(points, "MAX_ELEMENTS", 28)
+    assert np.shape(sample_values(net)["W1"]) == (3, 2)
+    monkeypatch.setattr(points, "MAX_ELEMENTS", 27)
+    with pytest.raises(symgrad.ComplexityError, match="has 28 numbers"):
+        sample_values(net)
+
+
+def test_the_guard_says_what_a_check_holds_in_memory():
+    net = symgrad.network_from_spec("affine(12000, 9000) > half-squared-error")
+    with pytest.raises(ComplexityError) as caught:
+        sample_values(net)
+    message = str(caught.value)
+    assert "symgrad draws at most 100,000,000 (762 MiB)" in message
+    # 108,000,000 + 9,000 + 4 * 12,000 + 4 * 9,000 numbers, three arrays of them
+    assert "a check holds about 3 arrays the size of the point (the point and two gradients: 2.4 GiB" in message

@@ -22,8 +22,10 @@ from symgrad import (
     Tanh,
     UnknownNameError,
 )
+from symgrad.check import report
 from symgrad.check.compare import compare
 from symgrad.check.points import sample_values
+from symgrad.numeric import finite
 from symgrad.numeric.reference import relu_inputs
 
 ARTICLE_NAMES = ["w1", "b1", "w2", "b2", "x"]
@@ -361,3 +363,56 @@ def test_scalar_depth4_network_checks():
         report = symgrad.check(net, seed=seed)
         assert report.ok, [row.message for row in report.failures]
         assert [row.name for row in report.rows] == ["w1", "b1", "w2", "b2", "w3", "b3", "w4", "b4", "x"]
+
+
+def test_the_sweep_cost_counts_each_parameter_once_per_row_of_x(monkeypatch):
+    rng = np.random.default_rng(5)
+    arrays = {"x": rng.standard_normal((4, 3)), "t": rng.standard_normal((4, 2)),
+              "W1": rng.standard_normal((3, 2)), "b1": rng.standard_normal(2)}
+    names = ("x", "W1", "b1")
+    evaluations = finite.total_evaluations(arrays, names, "central")
+    per_forward = 4 * 3 + 4 * 2 + 4 * (3 * 2) + 4 * 2  # x and t once; W and b once per row
+    monkeypatch.setattr(report, "MAX_SWEEP_WORK", evaluations * per_forward)
+    report.refuse_long_sweep(arrays, names, "central")  # exactly at the limit: allowed
+    monkeypatch.setattr(report, "MAX_SWEEP_WORK", evaluations * per_forward - 1)
+    with pytest.raises(symgrad.ComplexityError, match=f"{evaluations:,} forward evaluations of about {per_forward:,} "
+                                                      "operations each"):
+        report.refuse_long_sweep(arrays, names, "central")
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "0"], ids=repr)
+@pytest.mark.parametrize("mode", ["fast", "full"])
+def test_a_bad_seed_is_refused_with_given_values_too(small_net, seed, mode):
+    values = sample_values(small_net, seed=0)
+    with pytest.raises(UnknownNameError, match=f"seed must be a non-negative integer, got {seed!r}"):
+        symgrad.check(small_net, values, seed=seed, mode=mode)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_fast_mode_names_a_symbolic_gradient_that_is_not_finite(monkeypatch, bad):
+    # Fast mode learns that a symbolic gradient is finite from the directional check's inner
+    # product; one that is not is still named, as in full mode.
+    from symgrad.numeric.compile import CompiledGradient
+
+    original = CompiledGradient.evaluate
+
+    def spoiled(self, values, **kwargs):
+        loss, grads = original(self, values, **kwargs)
+        grads = dict(grads, W2=np.array(grads["W2"]))
+        grads["W2"][1, 0] = bad
+        return loss, grads
+
+    monkeypatch.setattr(CompiledGradient, "evaluate", spoiled)
+    net = Network([Affine(3, 4), Sigmoid(), Affine(4, 2)], loss=HalfSquaredError(), title="spoiled")
+    with pytest.raises(NonFiniteError, match=r"the symbolic dE/dW2 is not finite"):
+        symgrad.check(net, mode="fast")
+
+
+def test_fast_mode_computes_the_element_relative_error_when_read():
+    net = Network([Affine(300, 200), Sigmoid(), Affine(200, 3)], loss=HalfSquaredError())
+    report = symgrad.check(net, mode="fast")
+    row = report.row("W1")
+    assert callable(row.__dict__["_lazy_elem_rel_error"])  # W1 has more elements than a chunk
+    expected = compare(row.backward, row.symbolic).elem_rel_error
+    assert row.elem_rel_error == expected
+    assert row.__dict__["_lazy_elem_rel_error"] == expected  # computed once, then kept

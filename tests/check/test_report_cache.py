@@ -6,6 +6,7 @@ compiling it again each time cost more than the fast check itself.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ import sympy as sp
 
 import symgrad
 from symgrad import Affine, HalfSquaredError, Network, Sigmoid, Tanh
+from symgrad.check import report
 from symgrad.check.report import cached_derivation
 
 
@@ -55,3 +57,16 @@ def test_a_subclassed_layer_is_not_mistaken_for_the_builtin_one():
     assert cached_derivation(steep, None, 0).lambdify() is not cached_derivation(plain, None, 0).lambdify()
     assert symgrad.check(steep).ok
     assert symgrad.check(steep, mode="fast").ok
+
+
+def test_the_structure_cache_evicts_the_least_recently_used_of_64(monkeypatch):
+    monkeypatch.setattr(report, "_by_structure", OrderedDict())
+    kept = cached_derivation(build(width=1), None, 0)
+    for width in range(2, 65):  # 64 structures: all kept
+        cached_derivation(build(width=width), None, 0)
+    assert cached_derivation(build(width=1), None, 0).lambdify() is kept.lambdify()  # used again: now the newest
+    newest = cached_derivation(build(width=65), None, 0)  # 65 structures: the least recently used (width 2) goes
+    assert len(report._by_structure) == 64
+    assert cached_derivation(build(width=65), None, 0).lambdify() is newest.lambdify()
+    assert cached_derivation(build(width=1), None, 0).lambdify() is kept.lambdify()
+    assert [key[2][1] for key in report._by_structure][:2] == ["2, 3", "2, 4"]  # the first layer: Affine(2, width)

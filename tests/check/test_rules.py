@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import sympy as sp
 
 import symgrad
 from symgrad.check.rules import (
+    Hadamard,
     MatMul,
+    Node,
     OperandShapes,
+    Plus,
+    Power,
     Scale,
     Sum,
     Sym,
@@ -144,3 +150,32 @@ def test_unknown_expression_kind_is_a_layer_error():
 
     with pytest.raises(LayerError, match="symgrad cannot yet use Inverse in a layer check"):
         spec_rules(Odd(), x_shape=(4, 3), param_shapes={})
+
+
+def test_rule_trees_are_frozen_hashable_data():
+    kinds = Node.__subclasses__()
+    assert {Sym, Transpose, MatMul, Scale, Sum, Plus, Hadamard, Power}.issubset(kinds)
+    for kind in kinds:
+        assert dataclasses.is_dataclass(kind)
+        assert kind.__dataclass_params__.frozen, kind  # type: ignore[attr-defined]
+    tree = Plus((Hadamard((Sym("a"), Sym("b"))), Power(Sym("a"), sp.Integer(2))))
+    same = Plus((Hadamard((Sym("a"), Sym("b"))), Power(Sym("a"), sp.Integer(2))))
+    assert tree == same
+    assert hash(tree) == hash(same)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tree.terms = ()  # type: ignore[misc]
+
+
+def test_entrywise_powers_print_and_evaluate():
+    rng = np.random.default_rng(3)
+    env = {"x": rng.standard_normal((4, 3)), "g": rng.standard_normal((4, 3))}
+    assert to_text(Power(Sym("x"), sp.Integer(3))) == "x**3"
+    summed = Power(Plus((Sym("x"), Sym("g"))), sp.Integer(2))
+    assert to_text(summed) == "(x + g)**2"
+    np.testing.assert_allclose(evaluate(summed, env), (env["x"] + env["g"]) ** 2, rtol=1e-15)
+
+
+def test_a_scalar_input_is_a_batch_of_one():
+    g = np.array([[1.5, -2.5]])
+    np.testing.assert_allclose(evaluate(scaled(1 / BATCH, Sym("g")), {"x": 0.7, "g": g}), g, rtol=1e-15)
+    np.testing.assert_allclose(evaluate(scaled(1 / BATCH, Sym("g")), {"x": np.ones((4, 2)), "g": g}), g / 4)

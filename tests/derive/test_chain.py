@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -330,3 +331,51 @@ def test_check_does_not_collect_the_steps_it_does_not_need():
     assert d.steps("W1")[-1].rule == "substitute the forward pass"
     assert "parts" in vars(d._steps._gradients)
     assert list(d._results) == list(d.wrt)
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["article", "batched"])
+def test_forward_definitions_and_the_loss_are_marked_verified(article, batched):
+    net = Network([Affine(3, 4), Sigmoid(), Affine(4, 2)], loss=HalfSquaredError())
+    forward = symgrad.derive(net).forward if batched else article.forward
+    assert [str(s.lhs) for s in forward][-1] == "E"
+    assert all(s.verified for s in forward)
+    assert [s.proof for s in forward] == ["definition"] * len(forward)
+
+
+def test_the_program_computes_only_the_gradients_the_asked_names_need():
+    net = Network([Affine(3, 4), Sigmoid(), Affine(4, 2)], loss=HalfSquaredError())
+    assert [str(s) for s, _ in symgrad.derive(net, wrt="W2").program] == ["h1", "h2", "y", "dE/dy", "dE/dW2"]
+    assert [str(s) for s, _ in symgrad.derive(net, wrt=("W1",)).program][3:] == [
+        "dE/dy", "dE/dh2", "dE/dh1", "dE/dW1"]
+
+
+def test_a_unit_local_derivative_leaves_the_upstream_gradient_alone(article):
+    dy = sp.Symbol("dE/dy")
+    step = article.steps("b2")[1]
+    assert (step.lhs, step.rhs, step.rule) == (sp.Symbol("dE/db2"), dy, "chain rule")
+    assert article.steps("w2")[1].rhs == sp.Mul(dy, sp.Symbol("h"), evaluate=False)
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["article", "batched"])
+def test_chain_rule_steps_say_in_words_which_local_derivative_they_take(article, batched):
+    net = Network([Affine(3, 4), Sigmoid(), Affine(4, 2)], loss=HalfSquaredError())
+    d, name = (symgrad.derive(net), "W2") if batched else (article, "b2")
+    step = next(s for s in d.steps(name) if s.rule.startswith("chain rule"))
+    assert step.note == (
+        f"The upstream gradient dE/dy times the local derivative of affine's output with respect to {name}."
+    )
+
+
+def test_steps_are_frozen_and_unverified_unless_said():
+    step = Step(x, 1, "identity")
+    assert (step.verified, step.proof, step.note, step.substeps, step.shape) == (False, "", "", (), None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        step.verified = True  # type: ignore[misc]
+
+
+def test_a_derivation_is_frozen_and_equal_only_to_itself(article):
+    again = symgrad.derive(symgrad.article_network())
+    assert article != again
+    assert len({article, again}) == 2  # hashable by identity: caches key on it
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        article.wrt = ("x",)  # type: ignore[misc]

@@ -344,6 +344,14 @@ def test_wrong_leaf_rule_is_marked_unverified(monkeypatch: pytest.MonkeyPatch) -
     assert not step.verified
 
 
+def test_a_wrong_rule_the_probes_miss_is_left_unproven(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Max(0, u - 100) vanishes at every numeric probe (all within (-1, 1)), and simplify keeps it.
+    monkeypatch.setitem(elementary._OUTER_RULES, sp.exp, ("exp rule", lambda u, kink: sp.exp(u) + sp.Max(0, u - 100)))
+    (step,) = elementary_steps(sp.exp(x), x)
+    assert not step.verified
+    assert step.proof == "not proven equal to sympy.diff: the difference simplifies to Max(0, x - 100)"
+
+
 # -- guards ------------------------------------------------------------------------
 
 
@@ -351,6 +359,23 @@ def test_huge_expression_raises_complexity_error() -> None:
     huge = sp.Add(*sp.symbols("z0:3000"))
     with pytest.raises(ComplexityError, match=str(MAX_NODES)):
         elementary_steps(huge, sp.Symbol("z0"))
+
+
+def test_a_wrong_rule_with_a_stray_symbol_is_caught_at_numeric_probes(monkeypatch: pytest.MonkeyPatch) -> None:
+    stray = sp.Symbol("stray")
+    monkeypatch.setitem(elementary._OUTER_RULES, sp.exp, ("exp rule", lambda u, kink: sp.exp(u) * (1 + stray)))
+    (step,) = elementary_steps(sp.exp(x), x)
+    assert not step.verified
+    assert step.proof.startswith("NOT equal to sympy.diff: at stray=3/7, x=-5/11 the step gives ")
+
+
+def test_an_expression_of_exactly_max_nodes_is_derived() -> None:
+    terms = sp.symbols(f"z0:{MAX_NODES - 1}")
+    largest = sp.Add(*terms)  # the sum and its MAX_NODES - 1 terms
+    assert sum(1 for _ in sp.preorder_traversal(largest)) == MAX_NODES
+    assert elementary_steps(largest, terms[1])[-1].rhs == 1
+    with pytest.raises(ComplexityError, match=str(MAX_NODES)):
+        elementary_steps(largest + sp.Symbol("extra"), terms[1])
 
 
 @pytest.mark.parametrize("var", [x + 1, "x", F(x), 3])

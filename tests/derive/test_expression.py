@@ -11,7 +11,9 @@ import sympy as sp
 import sympy.parsing.sympy_parser
 
 import symgrad
-from symgrad import ParseError, Step, UnknownNameError, UnsafeExpressionError
+from symgrad import ComplexityError, ParseError, Step, UnknownNameError, UnsafeExpressionError
+from symgrad.derive import elementary
+from symgrad.derive.expression import MAX_VARIABLES
 
 
 def test_article_first_example_gives_3_and_4():
@@ -185,3 +187,23 @@ def test_an_undefined_partial_is_named(monkeypatch):
     monkeypatch.setattr(expression, "_real_diff", lambda expr, var: sp.zoo * var if var.name == "y" else sp.S.One)
     with pytest.raises(symgrad.UndefinedValueError, match=r"^the partial derivative df/dy = zoo\*y has no real value"):
         symgrad.gradient("x + y")
+
+
+def test_exactly_max_variables_are_derived_and_one_more_is_refused():
+    names = [f"v{i}" for i in range(MAX_VARIABLES)]
+    d = symgrad.gradient(" + ".join(names), time_limit=None)  # 2-3 s of work: no wall-clock limit in a test
+    assert d.wrt == tuple(sorted(names, key=lambda n: sp.default_sort_key(sp.Symbol(n))))
+    assert d.gradient("v7") == 1
+    with pytest.raises(ComplexityError, match=f"has {MAX_VARIABLES + 1} variables"):
+        symgrad.gradient(" + ".join([*names, "extra"]))
+
+
+def test_the_result_is_proven_only_when_the_elementary_steps_reach_sympy_diff(monkeypatch):
+    right = symgrad.gradient("exp(3*x)")
+    (step,) = right.steps("x")
+    assert (step.verified, step.proof) == (True, "equal to sympy.diff (the difference simplifies to 0)")
+    assert right.forward[0].verified
+    monkeypatch.setitem(elementary._OUTER_RULES, sp.exp, ("exp rule", lambda u, kink: 2 * sp.exp(u)))
+    (wrong,) = symgrad.gradient("exp(3*x)").steps("x")
+    assert (wrong.verified, wrong.proof) == (False, "the elementary steps do not reach sympy.diff")
+    assert sp.simplify(wrong.rhs - 3 * sp.exp(3 * sp.Symbol("x"))) == 0  # the result itself is sympy.diff's

@@ -132,3 +132,24 @@ def test_a_layer_that_cannot_be_built_small_is_unproven_not_a_crash():
     d = symgrad.derive(symgrad.Network([FixedAffine()], loss=HalfSquaredError()))
     assert not d.verified
     assert symgrad.check(d).ok  # the numbers are still checked
+
+
+def test_the_default_kink_is_zero():
+    class MaskReLU(ReLU):  # the book's mask: the derivative at 0 is taken as 0, whatever is asked
+        def matrix_vjp(self, upstream, x, params, *, kink=0):
+            return super().matrix_vjp(upstream, x, params, kink=0)
+
+    assert prove_matrix_rule(MaskReLU)[0]
+    assert not prove_matrix_rule(MaskReLU, 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "how"),
+    [
+        (Affine, "Affine rule proven entrywise against sympy.diff (batch 2, 3 -> 2 features)"),
+        (Tanh, "Tanh rule proven entrywise against sympy.diff (batch 2, 3 -> 3 features)"),
+        (HalfSquaredError, "HalfSquaredError gradient proven entrywise against sympy.diff (batch 2, 2 outputs)"),
+    ],
+)
+def test_the_proof_names_the_shapes_it_was_proven_on(kind, how):
+    assert prove_matrix_rule(kind) == (True, how)

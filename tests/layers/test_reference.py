@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sympy as sp
 
+from symgrad.errors import ShapeError
 from symgrad.layers import Affine, HalfSquaredError, MeanSquaredError, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
 
 RNG = np.random.default_rng(1234)
@@ -148,3 +150,40 @@ def test_fresh_copies_do_not_share_caches():
     copy.forward(np.ones((1, 2)))
     assert layer.x is None
     assert copy.W is layer.W  # parameters are shared, caches are not
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.0, True, "4"], ids=repr)
+def test_affine_sizes_must_be_positive_integers(bad):
+    with pytest.raises(ShapeError, match=r"Affine in_features must be a positive integer, got"):
+        Affine(bad, 4)
+
+
+@pytest.mark.parametrize("size", [1, 7, np.int64(3)], ids=repr)
+def test_affine_sizes_are_kept_as_python_ints(size):
+    layer = Affine(size, 2)
+    assert layer.in_features == int(size)
+    assert type(layer.in_features) is int
+    assert layer.param_shapes(int(size)) == {"W": (int(size), 2), "b": (2,)}
+
+
+def test_affine_describes_its_shapes_and_refuses_an_input_of_another_width():
+    batched, scalar = Affine(3, 2), Affine()
+    assert (repr(batched), repr(scalar)) == ("Affine(3, 2)", "Affine()")
+    assert (batched.batched, scalar.batched) == (True, False)
+    assert batched.output_features(3) == 2
+    assert scalar.output_features(None) is None
+    with pytest.raises(ShapeError, match="expects 3 input features, but its input has 4"):
+        batched.output_features(4)
+    assert batched.param_shapes(3) == {"W": (3, 2), "b": (2,)}
+    assert scalar.param_shapes(None) == {"W": (), "b": ()}
+    w, x, b = sp.symbols("w x b")
+    assert scalar.scalar_forward(x, {"W": w, "b": b}) == w * x + b
+
+
+def test_activations_keep_the_width_have_no_parameters_and_print_their_name():
+    layer = Tanh(name="act")
+    assert layer.output_features(5) == 5
+    assert layer.output_features(None) is None
+    assert layer.param_shapes(5) == {}
+    assert (repr(layer), repr(ReLU()), repr(Affine(2, 3, name="fc"))) == ("Tanh(name='act')", "ReLU()",
+                                                                          "Affine(2, 3, name='fc')")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 import sympy as sp
 
+from symgrad.errors import ShapeError
 from symgrad.functions import KINK_VALUES
 from symgrad.layers import Affine, HalfSquaredError, MeanSquaredError, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
 from symgrad.matrixexpr import BATCH
@@ -193,3 +194,23 @@ def test_the_entrywise_proof_here_rejects_a_wrong_rule():
     rules = _DoubledAffine(D, M).matrix_vjp(G, x, {"W": W, "b": b})
     with pytest.raises(AssertionError, match=r"entry \(0, 0\)"):
         assert_entrywise(explicit(rules["W"], {x: X, W: Wm, b: bm, G: Gm}), scalar, Wm)
+
+
+def test_relu_rule_takes_the_mask_convention_by_default():
+    G, X = sp.MatrixSymbol("G", BATCH, M), sp.MatrixSymbol("x", BATCH, M)
+    default = ReLU().matrix_vjp(G, X, {})["input"]
+    assert default == ReLU().matrix_vjp(G, X, {}, kink=0)["input"]
+    assert default != ReLU().matrix_vjp(G, X, {}, kink=1)["input"]
+
+
+def test_scalar_losses_are_the_textbook_formulas():
+    y, t = sp.symbols("y t")
+    assert sp.expand(HalfSquaredError().scalar_loss(y, t) - (y - t) ** 2 / 2) == 0
+    assert sp.expand(MeanSquaredError().scalar_loss(y, t) - (y - t) ** 2) == 0
+
+
+def test_softmax_cross_entropy_needs_at_least_two_outputs():
+    SoftmaxCrossEntropy().check_output_features(2)
+    for features, got in ((1, "1"), (None, "scalar outputs")):
+        with pytest.raises(ShapeError, match=f"at least 2 outputs \\(got {got}\\)"):
+            SoftmaxCrossEntropy().check_output_features(features)

@@ -211,3 +211,25 @@ def test_values_outside_the_domain_are_named_not_returned():
         symgrad.gradient("log(x)").lambdify()(x=-1.0)  # the gradient 1/x is finite there; f is not
     with pytest.raises(NonFiniteError, match="the gradient with respect to 'x' is inf"):
         symgrad.gradient("sqrt(x)").lambdify()(x=0.0)
+
+
+@pytest.mark.parametrize(
+    ("batch", "rows", "cols"), [(4, 1024, 300), (4, 700, 1024), (3, 16, 16), (32, 600, 600), (1, 513, 512)]
+)
+def test_a_weight_gradient_in_blocks_of_rows_is_the_plain_product(batch, rows, cols):
+    from symgrad.numeric.staged import _t_matmul
+
+    rng = np.random.default_rng(batch + rows)
+    a, b = rng.standard_normal((batch, rows)), rng.standard_normal((batch, cols))
+    got = _t_matmul(a, b)
+    assert got.shape == (rows, cols)
+    np.testing.assert_allclose(got, a.T @ b, rtol=1e-14, atol=1e-14)
+    complex_b = b + 1e-20j * rng.standard_normal(b.shape)  # the complex step passes complex arrays
+    np.testing.assert_allclose(_t_matmul(a, complex_b), a.T @ complex_b, rtol=1e-14, atol=1e-14)
+
+
+def test_a_batched_weight_gradient_is_printed_as_a_blocked_product():
+    net = symgrad.network_from_spec("affine(3,4) > sigmoid > affine(4,2) > half-squared-error")
+    source = symgrad.derive(net).lambdify().source
+    assert source.count("_t_matmul(") == 2
+    assert ".T @" not in source

@@ -142,3 +142,14 @@ def test_only_batched_derivations_have_a_checked_variant():
     with pytest.raises(symgrad.ShapeError, match="batched"):
         generate_source(derivation, checked=True)
     assert "return None" in generate_source(symgrad.derive(NETWORKS["tanh-mse"]()), checked=True)
+
+
+def test_an_unknown_or_missing_name_leaves_the_fast_path_and_is_refused(case):
+    net, grad = case
+    values = sample_values(net, seed=9, batch=3)
+    with pytest.raises(symgrad.UnknownNameError, match="unknown input 'lr'"):
+        grad(**values, lr=np.ones(2))
+    missing = dict(values)
+    del missing["x"]
+    with pytest.raises(symgrad.UnknownNameError, match="missing value for 'x'"):
+        grad(**missing)

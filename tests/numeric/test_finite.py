@@ -600,3 +600,13 @@ def test_central_matches_analytic_gradient_property(problem: tuple[np.ndarray, n
     scale = max(1.0, float(np.max(np.abs(exact))))
     assert float(np.max(np.abs(result.gradients["x"] - exact))) <= 1e-8 * scale
     assert result.evaluations == 2 * x.size
+
+
+def test_other_errors_of_f_are_reported_without_the_read_only_hint() -> None:
+    def raises(v: Values) -> Any:
+        msg = "bad input"
+        raise ValueError(msg)
+
+    with pytest.raises(LayerError, match=r"f raised ValueError: bad input \(at ") as info:
+        gradient(raises, {"x": np.array([1.0, 2.0])}, ["x"])
+    assert "read-only" not in str(info.value)

@@ -118,3 +118,31 @@ def test_a_value_that_is_not_finite_is_named():
     values = {"x": np.array([1.0, np.nan, 2.0])}
     with pytest.raises(NonFiniteError, match=r"x\[1\] = nan"):
         directional_check(lambda v: float(np.sum(v["x"])), values, ["x"], {"x": np.ones(3)})
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_value_that_is_not_finite_between_the_sampled_entries_is_named(bad):
+    from symgrad.errors import NonFiniteError
+    from symgrad.numeric import directional
+
+    n = 4 * directional.SAMPLED
+    x = np.linspace(-1.0, 1.0, n)
+    x[4 * 1000 + 1] = bad  # the step's scale reads every fourth entry only
+    with pytest.raises(NonFiniteError, match=rf"x\[4001\] = {bad}"):
+        directional_check(lambda v: float(np.sum(v["x"] ** 2)), {"x": x}, ["x"], {"x": 2 * x})
+
+
+def test_the_step_scales_with_the_largest_sampled_entry():
+    from symgrad.numeric import directional
+
+    n = 4 * directional.SAMPLED
+    x = np.full(n, 0.5)
+    x[1] = 1e6  # not among the sampled entries
+
+    def f(v):
+        return float(np.sum(v["x"] ** 2))
+
+    result = directional_check(f, {"x": x}, ["x"], {"x": 2 * x})
+    sampled = directional_check(f, {"x": x[::4]}, ["x"], {"x": 2 * x[::4]})
+    assert result.passed
+    assert result.step == pytest.approx(sampled.step / 2)  # the same scale, 4 times as many entries

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -109,3 +111,74 @@ def test_check_reports_a_raising_layer_as_a_layer_error():
     net = Network([Affine(3, 3), Sigmoid(), RaisingAffine(3, 2)], loss=HalfSquaredError())
     with pytest.raises(LayerError, match="layer 3"):
         symgrad.check(net)
+
+
+class RaisingForwardAffine(Affine):
+    def forward(self, x):
+        msg = "boom"
+        raise RuntimeError(msg)
+
+
+class RaisingForwardSquaredError(HalfSquaredError):
+    def forward(self, x, t):
+        msg = "no loss"
+        raise RuntimeError(msg)
+
+
+class RaisingBackwardSquaredError(HalfSquaredError):
+    def backward(self, dout=1):
+        msg = "no gradient"
+        raise RuntimeError(msg)
+
+
+class SingletonRowAffine(Affine):
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.db = self.db.reshape(1, 1)  # (1, 1) for a b of shape (1,): the same single number
+        return dx
+
+
+class RepeatedBiasAffine(Affine):
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.db = np.repeat(self.db, 2)  # (2,) for a b of shape (1,)
+        return dx
+
+
+def _values(width):
+    rng = np.random.default_rng(7)
+    return {
+        "x": rng.standard_normal((5, 3)), "t": rng.standard_normal((5, width)),
+        "W1": rng.standard_normal((3, width)), "b1": rng.standard_normal(width),
+    }
+
+
+@pytest.mark.parametrize(
+    ("layers", "loss", "match"),
+    [
+        ([RaisingForwardAffine(3, 2)], HalfSquaredError(), r"^layer 1, RaisingForwardAffine\(3, 2\), raised in"),
+        ([Affine(3, 2)], RaisingForwardSquaredError(), r"^the loss, RaisingForwardSquaredError\(\), raised in forward"),
+        ([Affine(3, 2)], RaisingBackwardSquaredError(), r"^the loss, RaisingBackwardSquaredError\(\), raised in back"),
+        ([RepeatedBiasAffine(3, 1)], HalfSquaredError(), r"gave db with shape \(2,\); expected \(1,\), the shape of b"),
+    ],
+    ids=["first-layer-forward", "loss-forward", "loss-backward", "db-of-another-size"],
+)
+def test_errors_name_the_first_layer_and_the_loss_as_such(layers, loss, match):
+    net = Network(layers, loss=loss)
+    with pytest.raises(LayerError, match=match):
+        reference_backward(net, _values(layers[0].out_features), ("W1", "b1"))
+
+
+def test_a_gradient_with_extra_singleton_axes_is_the_same_single_number():
+    values = _values(1)
+    plain = reference_backward(Network([Affine(3, 1)], loss=HalfSquaredError()), values, ("W1", "b1", "x"))
+    reshaped = reference_backward(Network([SingletonRowAffine(3, 1)], loss=HalfSquaredError()), values, ("b1",))
+    assert abs(float(plain.gradients["b1"][0])) > 0.1
+    np.testing.assert_allclose(np.ravel(reshaped.gradients["b1"]), plain.gradients["b1"], rtol=1e-14)
+
+
+def test_reference_result_is_frozen_data():
+    result = reference_backward(symgrad.article_network(), {"x": 1.5, "t": 0.5, "w1": 0.8, "b1": -0.3, "w2": 1.7,
+                                                             "b2": 0.2}, ("w1",))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.loss = 0.0  # type: ignore[misc]

@@ -202,3 +202,16 @@ def test_check_finite_names_the_first_bad_element(value: object, phrase: str) ->
 def test_check_finite_refuses_non_numbers() -> None:
     with pytest.raises(DTypeError, match="expected numbers"):
         check_finite("out", np.array(["a"]))
+
+
+def test_without_copy_a_float64_array_is_returned_itself_and_others_are_converted():
+    rng = np.random.default_rng(2)
+    same = rng.standard_normal((3, 2))
+    assert as_float_array("W", same, copy=False) is same
+    assert as_float_array("W", same) is not same
+    for other in (same.astype(np.float32), same.astype(np.float16)):
+        converted = as_float_array("W", other, copy=False)
+        assert converted.dtype == np.float64
+        np.testing.assert_array_equal(converted, other)
+    with pytest.raises(NonFiniteError, match="'W'"):
+        as_float_array("W", np.array([1.0, np.nan]), copy=False)
