@@ -15,7 +15,8 @@ to ``latest.md`` beside it. Sections:
    and the first check of a new network against gradcheck's fast mode (``startup.py``);
 7. the whole fast check in forward passes, widths 16 to 1024 (``fastcheck.py``);
 8. the fast check against torch's fast gradcheck at widths 16 to 1024;
-9. the peak memory of a fast check against the sampling guard's promise.
+9. the peak memory of a fast check against the sampling guard's promise;
+10. ``check_layer(mode="fast")`` at a conv layer of CIFAR size, in forward passes (``layercheck.py``).
 
 ``--quick`` runs a small configuration of every section in well under 30 s (for
 the smoke test); its figures are noisier and cover fewer widths.
@@ -42,6 +43,7 @@ if str(HERE) not in sys.path:  # run as a script, benchmarks/ is already first o
     sys.path.insert(0, str(HERE))
 
 import fastcheck  # noqa: E402
+import layercheck  # noqa: E402
 import sections  # noqa: E402
 import startup  # noqa: E402
 from report import Section, machine, markdown, today, write_json  # noqa: E402
@@ -61,8 +63,9 @@ SECTIONS: tuple[Callable[[bool], Section], ...] = (
     fastcheck.fast_check_cost,
     fastcheck.fast_vs_torch,
     fastcheck.fast_check_memory,
+    layercheck.layer_check_cost,
 )
-SECTION_NUMBERS = (1, 1, 2, 3, 4, 5, 5, 6, 6, 7, 8, 9)
+SECTION_NUMBERS = (1, 1, 2, 3, 4, 5, 5, 6, 6, 7, 8, 9, 10)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -33,6 +33,11 @@ mistake, the notes, re-entry and vacuous checks are :mod:`symgrad.check.findings
   cannot fail (gradients zero on every side, nothing compared) is in
   ``report.warnings``, which the pytest helpers turn into failures.
 
+``mode="fast"`` checks each gradient along one random direction instead of
+every element (:mod:`symgrad.check.fast`); either check is predicted first, in
+forward passes times the measured time of one, and refused past a minute
+(:mod:`symgrad.check.cost`).
+
 Every call to the user's code gets fresh copies, so the caller's objects are
 never changed; before the checked ``forward`` the layer first runs ``forward``
 on another, seeded input, so that a backward that uses a stale cache is caught,
@@ -42,15 +47,16 @@ the same gradients.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from symgrad.check.conventions import Point, Runner, exit_error, make_runner
+from symgrad.check.cost import MAX_SECONDS, predict, progress_on_terminal, refuse_long, timed
 from symgrad.check.findings import nondeterminism
-from symgrad.check.report import CheckReport, check_options, refuse_long_sweep
+from symgrad.check.report import CheckReport, check_options
 from symgrad.check.rules import SpecRules, spec_rules
 from symgrad.check.verdicts import SLIGHTLY_OTHER, LayerCheck
 from symgrad.errors import DTypeError, LayerError, ShapeError, SpecError, UnknownNameError
@@ -76,6 +82,7 @@ def check_layer(
     rtol: float | None = None,
     kink: Any = 0,
     dout: Any = None,
+    mode: str = "full",
 ) -> CheckReport:
     """Check the backward pass of your own layer, against finite differences and a spec.
 
@@ -136,6 +143,14 @@ def check_layer(
         The upstream gradient (a tuple, one per output); seeded standard normal
         by default (1 for a loss). A constant one can hide a wrong backward: the
         report warns when the gradients it leaves are zero.
+    mode : {"full", "fast"}
+        ``"full"``: finite differences of every element (2 forward passes per
+        element, central). ``"fast"``: each gradient along one seeded random
+        direction, ``<backward(), u>`` against a directional difference (a few
+        forward passes at any size), and against the spec entrywise. Either
+        check is refused (ComplexityError, with the estimate) when it would take
+        over a minute at the measured time of your forward(); a long one shows
+        its progress on stderr when stderr is a terminal.
 
     Returns
     -------
@@ -157,7 +172,10 @@ def check_layer(
         ``layer`` does not follow either protocol, or its forward raised.
     SpecError, UnknownNameError
         ``spec`` is not a symgrad layer, or a loss spec without ``t`` (or the
-        other way round); an unknown method or kink; a parameter name missing.
+        other way round); an unknown method, mode or kink; a parameter name missing.
+    ComplexityError
+        The check would take over a minute (forward passes times the measured
+        time of one): the message gives the estimate and points to ``mode="fast"``.
 
     Examples
     --------
@@ -217,9 +235,18 @@ def check_layer(
     >>> params = {"w": rng.normal(size=(3, 2)), "b": np.zeros(2)}
     >>> check_layer((affine_forward, affine_backward), x=rng.normal(size=(4, 3)), params=params).ok
     True
+
+    Fast mode checks each gradient along one random direction, in a few forward passes:
+
+    >>> report = check_layer(layer, symgrad.Affine(3, 2), x=rng.normal(size=(4, 3)), mode="fast")
+    >>> report.ok, report.mode, report.evaluations < 20
+    (True, 'fast', True)
     """
     if method not in finite.METHODS:
         msg = f"unknown method {method!r}; choose one of {', '.join(finite.METHODS)}"
+        raise UnknownNameError(msg)
+    if mode not in ("full", "fast"):
+        msg = f"unknown mode {mode!r}; choose 'full' (every element) or 'fast' (one random direction per gradient)"
         raise UnknownNameError(msg)
     kink_value(kink)
     check_options(seed, rtol, None)
@@ -234,24 +261,42 @@ def check_layer(
     _fits_spec(spec, point)
     runner = make_runner(layer, params, spec)
     with _exit_refused(runner.label):  # a layer calling sys.exit() must not end the caller's process
-        outs = _first_outputs(runner, point, spec)
+        outs, forward_seconds = timed(lambda: _first_outputs(runner, point, spec))
         loss = point.t is not None or not runner.takes_dout
         douts = _upstream(dout, outs, loss, runner, np.random.default_rng([seed, _DOUT_STREAM]))
         known = runner.values() if runner.names is not None else runner.start_values()
+        floats = {name: np.asarray(value) for name, value in {**point.inputs, **known}.items()
+                  if (name in point.differentiable or name in known) and np.asarray(value).dtype.kind == "f"}
+        if floats:  # what is known already: refused before forward() runs again at that size
+            _guard(floats, tuple(floats), method, mode, runner, point, forward_seconds)
         unsteady = nondeterminism(runner, point, known)  # before any gradient is compared
         if unsteady is not None:
             dtype = _computing_dtype(point, runner, known, outs, method)
-            return LayerCheck(runner, None, point, known, douts, None, method, rtol, seed, dtype, []).build([unsteady])
+            return LayerCheck(runner, None, point, known, douts, None, method, rtol, seed, dtype, [],
+                              mode=mode).build([unsteady])
         notes = runner.resolve(point, douts)  # the parameters, when neither params= nor a spec names them
         values = runner.values()
         dtype = _computing_dtype(point, runner, values, outs, method)
         rules = _rules(spec, point, values, runner.roles, kink)
         check = LayerCheck(runner, rules, point, values, douts, _warm(point, seed), method, rtol, seed, dtype, notes,
-                           given_dout=dout is not None, view=None if spec is None else _view(spec, point))
+                           given_dout=dout is not None, view=None if spec is None else _view(spec, point), mode=mode)
         if check.names:
-            sweep = {"x": np.asarray(next(iter(point.inputs.values()))), **check.inputs, **values}
-            refuse_long_sweep(sweep, check.names, method, "check the layer on a smaller x (a few rows do)")
+            arrays = {**check.inputs, **check.values}
+            check.progress = _guard(arrays, check.names, method, mode, runner, point, forward_seconds)
         return check.report()
+
+
+def _guard(
+    arrays: Mapping[str, np.ndarray], names: Sequence[str], method: str, mode: str, runner: Runner, point: Point,
+    forward_seconds: float,
+) -> Callable[[int, int], None] | None:
+    """Refuse a check predicted to take over a minute; a progress report on a terminal for a long one."""
+    cost = predict(arrays, names, method, mode, forward_seconds)
+    if cost.seconds > MAX_SECONDS:  # time forward() again: the first call may have paid a one-off cost
+        _, again = timed(lambda: runner.first_outputs(point))
+        cost = predict(arrays, names, method, mode, min(forward_seconds, again))
+    refuse_long(cost, arrays, names, method, mode)
+    return progress_on_terminal(cost)
 
 
 # -- arguments ----------------------------------------------------------------------

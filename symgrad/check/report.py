@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from symgrad.check import kinks
 from symgrad.check.compare import Comparison, Lazy, compare, lazy_fields, noise_floor, tolerance
 from symgrad.check.points import sample_values
 from symgrad.derive.artifacts import StoredDerivation
@@ -101,8 +102,10 @@ class CheckRow:
     is None in fast mode, where a random-direction check stands in for it).
     ``rel_error`` is the worst pair's error relative to the gradient's norm;
     ``worst_index`` and ``worst_pair`` say where and between which sides.
-    ``status`` is "ok", "FAIL" or "kink" (a finite-difference stencil straddled
-    a ReLU kink, so the numeric value is not comparable there).
+    ``status`` is "ok", "FAIL", "kink" (a finite-difference stencil straddled
+    a ReLU kink, so the numeric value is not comparable there) or "subgradient"
+    (at a kink, backward's value lies between the one-sided derivatives); only
+    "FAIL" fails.
     """
 
     name: str
@@ -429,6 +432,8 @@ def _full_row(
                 f"{name}{_index(worst.worst_index)}: the finite-difference stencil straddles a ReLU kink, "
                 "so the numeric value is not a derivative there; symbolic and backward agree"
             )
+            if objective is not None:
+                status, message = _at_kink(name, worst.worst_index, sym, back, objective, arrays, result, numeric)
         elif numeric_only and within_estimates(num, errors, sym, back, numeric, numeric_floor):
             status, message = "ok", ""  # each disagreement within the tolerance plus the value's error estimate
         elif numeric_only and objective is not None and (
@@ -503,6 +508,30 @@ def _refined(
     better.reshape(-1)[bad] = values
     errors.reshape(-1)[bad] = estimates
     return better, errors
+
+
+def _at_kink(
+    name: str, idx: tuple[int, ...], sym: np.ndarray, back: np.ndarray, objective: Callable[[Mapping[str, Any]], Any],
+    arrays: dict[str, Any], result: finite.FiniteResult, tol: float,
+) -> tuple[str, str]:
+    """The worst element of a row whose stencil straddles a ReLU kink, against the one-sided derivatives there.
+
+    Between them (symbolic and backward agree, numeric only is off) the row is a "subgradient". Outside
+    them it stays a "kink", not a failure: where several ReLU inputs meet 0 at once, the chain rule
+    through each mask's convention need not give a subgradient of the whole, though every layer is right.
+    """
+    step = float(np.broadcast_to(np.asarray(result.steps[name]), np.shape(sym))[idx])
+    left, right = kinks.one_sided(objective, arrays, name, idx, step)
+    value = float(np.asarray(back)[idx])
+    scale = max(abs(left), abs(right), abs(value), float(np.max(np.abs(back), initial=0.0))) or 1.0
+    where = (f"{name}{_index(idx)}: the finite-difference stencil straddles a ReLU kink; the one-sided derivatives "
+             f"along this element are {left:.6g} (backward difference) and {right:.6g} (forward difference)")
+    if kinks.between(value, left, right, tol * scale):
+        return "subgradient", (f"{where}; symbolic and backward agree on {value:.6g}, which lies in "
+                               f"{kinks.interval(left, right)}: a valid subgradient")
+    return "kink", (f"{where}; symbolic and backward agree on {value:.6g}, outside {kinks.interval(left, right)}: "
+                    "several ReLU inputs meet 0 here, where each mask's convention (relu'(0)) composed by the "
+                    "chain rule need not be a subgradient of the whole; check at a point off the kink")
 
 
 def _index(index: tuple[int, ...]) -> str:

@@ -5,7 +5,9 @@ gradients of :func:`symgrad.check_layer`) and turns what the layer's backward
 gave into rows: against finite differences of the layer's forward (in the
 dtype the layer computes in, with that dtype's steps and tolerances), against
 the spec's rule when there is one. A gradient of the right values but the
-wrong shape is a shape finding; a stencil across a kink is a kink; what the
+wrong shape is a shape finding; at a kink (a stencil across it) backward() is
+judged against the one-sided derivatives ("subgradient" between them, FAIL
+outside); what the
 likely mistake is, and what else the run showed, is :mod:`symgrad.check.findings`'s.
 """
 
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from symgrad.check import fast, kinks
 from symgrad.check import findings as found
 from symgrad.check.compare import Comparison, compare, tolerance
 from symgrad.check.conventions import MISSING, Point, Run, Runner, in_dtype
@@ -26,6 +29,7 @@ from symgrad.check.findings import (
     index_text,
     largest,
 )
+from symgrad.check.kinks import between as one_sided_between
 from symgrad.check.report import CheckReport, CheckRow, relative_estimate, within_estimates
 from symgrad.check.rules import SpecRules, evaluate, to_text
 from symgrad.numeric import finite
@@ -63,7 +67,10 @@ class LayerCheck:
     warnings: list[str] = field(default_factory=list)
     given_dout: bool = False
     view: tuple[int, int] | None = None  # x as the matrix the spec takes
+    mode: str = "full"  # "fast": each gradient along one random direction (symgrad.check.fast)
+    progress: Callable[[int, int], None] | None = None  # of the full sweep
     evaluations: int = 0
+    slightly_other: float = SLIGHTLY_OTHER
     numeric_cache: dict[str, Any] = field(default_factory=dict)
 
     # -- the point --
@@ -97,7 +104,7 @@ class LayerCheck:
             self.notes += found.findings(self, main)
             self.warnings += found.vacuous(self, [], None, main)
             return self.build([])
-        numeric = self.numeric(self.inputs, self.douts)
+        numeric = self.numeric(self.inputs, self.douts, self.progress) if self.mode == "full" else None
         forward_row = self.forward_row(main.outs)
         symbolic = self.symbolic() if forward_row is None else {}
         self.notes += found.findings(self, main)
@@ -115,7 +122,7 @@ class LayerCheck:
         if self.t is not None:
             point["t"] = self.t
         return CheckReport(
-            self.title(), tuple(rows), self.method, "full", self.seed, point, self.evaluations,
+            self.title(), tuple(rows), self.method, self.mode, self.seed, point, self.evaluations,
             notes=tuple(self.notes), dtype=self.dtype, warnings=tuple(self.warnings),
         )
 
@@ -137,9 +144,11 @@ class LayerCheck:
 
         return energy
 
-    def numeric(self, inputs: Mapping[str, np.ndarray], douts: tuple[Any, ...]) -> finite.FiniteResult:
+    def numeric(self, inputs: Mapping[str, np.ndarray], douts: tuple[Any, ...],
+                progress: Callable[[int, int], None] | None = None) -> finite.FiniteResult:
         point = {**inputs, **self.values}
-        result = finite.gradient(self.objective(douts), point, self.names, method=self.method, step=self.steps(point))
+        result = finite.gradient(self.objective(douts), point, self.names, method=self.method, step=self.steps(point),
+                                 progress=progress)
         self.evaluations += result.evaluations
         return result
 
@@ -147,11 +156,15 @@ class LayerCheck:
         """Steps for the precision each value is used in: float32 needs far larger steps than float64."""
         steps = {}
         for name in self.names:
-            kind = (self.point.inputs[name] if name in self.point.inputs else self.runner_dtype(name))
-            dtype = np.dtype(kind.dtype if isinstance(kind, np.ndarray) else kind).name
-            if dtype in _STEP_FACTORS and self.method in _STEP_FACTORS[dtype]:
-                steps[name] = _STEP_FACTORS[dtype][self.method] * np.maximum(1.0, np.abs(point[name]))
+            factors = self.step_factors(name)
+            if factors is not None and self.method in factors:
+                steps[name] = factors[self.method] * np.maximum(1.0, np.abs(point[name]))
         return steps or None
+
+    def step_factors(self, name: str) -> dict[str, float] | None:
+        """The step factors of the precision ``name`` is used in; None for float64 (the default steps)."""
+        kind = (self.point.inputs[name] if name in self.point.inputs else self.runner_dtype(name))
+        return _STEP_FACTORS.get(np.dtype(kind.dtype if isinstance(kind, np.ndarray) else kind).name)
 
     def runner_dtype(self, name: str) -> Any:
         return self.runner.dtypes.get(name, np.float64)
@@ -238,24 +251,33 @@ class LayerCheck:
         return CheckRow("forward", spec_out.shape, spec_out, shown, None, c.rel_error, c.elem_rel_error, c.abs_error,
                         c.worst_index, "forward vs spec", {"forward": tol}, "FAIL", message)
 
-    def row(self, name: str, sym: Any, main: Run, numeric: finite.FiniteResult, error_diagnosis: str) -> CheckRow:
-        num = numeric.gradients[name]
+    def row(self, name: str, sym: Any, main: Run, numeric: finite.FiniteResult | None,
+            error_diagnosis: str) -> CheckRow:
+        num = None if numeric is None else numeric.gradients[name]
+        shown = num if num is not None else (sym if sym is not None else np.zeros(self.shape(name)))
         if main.error is not None:
             error = main.error
             first = self.names[0]
             raised = f"d{name}: backward() raised before returning it (see d{first})"
             if name == first:
                 raised = f"d{name}: backward() raised {type(error).__name__}: {error}"
-            return failed(name, self.shape(name), sym, num, f"{raised}; {self.expected(name)}", error_diagnosis)
+            return failed(name, self.shape(name), sym, num, f"{raised}; {self.expected(name)}", error_diagnosis,
+                          largest_of=shown)
         got, problem = self.valid(name, main.gradient(name))
         if problem:
             shape_finding = self.shape_finding(name, got, num)
             if shape_finding:
-                return failed(name, self.shape(name), sym, num, f"{problem}; {self.expected(name)}", shape_finding)
-            diagnosis = found.diagnosis(self, name, got, sym, num, main) if got is not None else ""
-            return failed(name, self.shape(name), sym, num, f"{problem}; {self.expected(name)}", diagnosis, got)
+                return failed(name, self.shape(name), sym, num, f"{problem}; {self.expected(name)}", shape_finding,
+                              largest_of=shown)
+            diagnosis = ""
+            if got is not None and (num is not None or sym is not None):
+                diagnosis = found.diagnosis(self, name, got, sym, num, main)
+            return failed(name, self.shape(name), sym, num, f"{problem}; {self.expected(name)}", diagnosis, got,
+                          largest_of=shown)
         assert got is not None
-        return self.compared(name, sym, got, num, main, numeric)
+        if numeric is None:
+            return fast.fast_row(self, name, sym, got, main)
+        return self.compared(name, sym, got, shown, main, numeric)
 
     def valid(self, name: str, raw: Any) -> tuple[np.ndarray | None, str]:
         where = self.where(name)
@@ -297,14 +319,18 @@ class LayerCheck:
             return "backward()'s return value"
         return f"backward()'s return value for {name}"
 
-    def shape_finding(self, name: str, got: np.ndarray | None, num: np.ndarray) -> str:
+    def shape_finding(self, name: str, got: np.ndarray | None, num: np.ndarray | None) -> str:
         """A diagnosis when the values are right and only the shape is not (keepdims=True, say)."""
         want = self.shape(name)
-        if got is None or got.size != num.size or got.shape == want:
+        if got is None or got.size != int(np.prod(want)) or got.shape == want:
             return ""
-        if not compare(got.reshape(want), num, self.numeric_floor_value(num)).passes(self.tolerance(self.method)):
+        if num is None:  # fast mode: the reshaped values along the random direction
+            if not fast.agrees(self, name, got.reshape(want)):
+                return ""
+        elif not compare(got.reshape(want), num, self.numeric_floor_value(num)).passes(self.tolerance(self.method)):
             return ""
-        cause = ("a sum with keepdims=True" if np.squeeze(got).shape == np.squeeze(num).shape and got.ndim > len(want)
+        squeezed = tuple(d for d in want if d != 1)
+        cause = ("a sum with keepdims=True" if np.squeeze(got).shape == squeezed and got.ndim > len(want)
                  else "a missing reshape")
         return (
             f"a shape mismatch, not a wrong value: d{name} has shape {got.shape} where {name} has shape {want}, "
@@ -335,8 +361,8 @@ class LayerCheck:
         status, message, diagnosis = "ok", "", ""
         if failing:
             kink = self.kink(name, sym, got, num, numeric)
-            if kink:
-                status, message = "kink", kink
+            if kink is not None:
+                status, message = kink
             elif failing <= {"numeric vs symbolic", "numeric vs backward"} and within_estimates(
                 num, numeric.errors[name], got if sym is None else sym, got, ntol, floor
             ):
@@ -439,8 +465,16 @@ class LayerCheck:
             f"{tol:.0e}, {self.dtype}). {culprit}"
         )
 
-    def kink(self, name: str, sym: Any, got: np.ndarray, num: np.ndarray, numeric: finite.FiniteResult) -> str:
-        """A message when every disagreeing element sits on a kink of forward(), else ""."""
+    def kink(
+        self, name: str, sym: Any, got: np.ndarray, num: np.ndarray, numeric: finite.FiniteResult
+    ) -> tuple[str, str] | None:
+        """The verdict when every disagreeing element sits on a kink of forward(), else None.
+
+        At a kink the derivative does not exist, but the one-sided derivatives along the element
+        (a backward and a forward difference) do; a backward() value between them is a valid
+        subgradient (ReLU's mask gives 0 or 1 at 0, both right) and passes as "subgradient";
+        one outside them fails, naming the interval.
+        """
         ntol = self.tolerance(self.method)
         sides = [got] + ([sym] if sym is not None else [])
         scale = max(float(np.max(np.abs(a), initial=0.0)) for a in [num, *sides]) or 1.0
@@ -451,35 +485,56 @@ class LayerCheck:
             bad |= np.abs(got - sym) > self.tolerance("exact") * scale
         indices = [tuple(int(i) for i in idx) for idx in np.argwhere(bad)]
         if not indices or len(indices) > 1000:
-            return ""
+            return None
+        return self.kink_at(name, indices, got, sym, np.asarray(numeric.steps[name]))
+
+    def kink_at(self, name: str, indices: list[tuple[int, ...]], got: np.ndarray, sym: Any,
+                steps: np.ndarray) -> tuple[str, str] | None:
+        """The kink verdict at these elements (one-sided differences with their steps), None if one is smooth."""
+        sides = [got] + ([sym] if sym is not None else [])
+        scale = max(float(np.max(np.abs(a), initial=0.0)) for a in sides) or 1.0
         energy = self.objective(self.douts)
         base = {**self.inputs, **self.values}
-        steps = numeric.steps[name]
-        first = ""
-        for idx in indices:
-            left, right = self.one_sided(energy, base, name, idx, float(np.asarray(steps)[idx]))
-            lo, hi = min(left, right) - ntol * scale, max(left, right) + ntol * scale
-            if abs(right - left) <= 1e-3 * scale or not all(lo <= float(side[idx]) <= hi for side in sides):
-                return ""
-            if not first:
-                first = (
-                    f"d{name}{index_text(idx)}: forward() has a kink here (the finite-difference stencil straddles "
-                    f"it): one-sided differences give {left:.6g} and {right:.6g}, and backward()'s {at(got, idx)}"
-                    + (f" and the spec's {at(sym, idx)}" if sym is not None else "")
-                    + " lie between them, so no derivative can be checked there"
-                )
-        more = len(indices) - 1
-        return first + (f" ({more} more element{'s' if more > 1 else ''} likewise)" if more else "")
+        steps = np.broadcast_to(steps, got.shape)
+        measured = [(idx, *self.one_sided(energy, base, name, idx, float(steps[idx]))) for idx in indices]
+        scale = max(scale, *(max(abs(left), abs(right)) for _, left, right in measured))
+        # Extrapolated one-sided derivatives of a smooth element agree to O(h^2): a gap of the tolerance is a kink.
+        if any(abs(right - left) <= self.tolerance(self.method) * scale for _, left, right in measured):
+            return None  # smooth there: not a kink, an ordinary disagreement
+        return _kink_verdict(name, measured, got, sym, self.tolerance(self.method) * scale)
 
     def one_sided(self, energy: Callable[[Mapping[str, Any]], Any], base: Mapping[str, np.ndarray], name: str,
                   idx: tuple[int, ...], h: float) -> tuple[float, float]:
-        values = []
-        for sign in (-1.0, 0.0, 1.0):
-            moved = {k: v.copy() for k, v in base.items()}
-            moved[name][idx] += sign * h
-            values.append(float(np.real(energy(moved))))
-        self.evaluations += 3
-        return (values[1] - values[0]) / h, (values[2] - values[1]) / h
+        self.evaluations += kinks.EVALUATIONS
+        return kinks.one_sided(energy, base, name, idx, h)
+
+
+def _kink_verdict(
+    name: str, found: list[tuple[tuple[int, ...], float, float]], got: np.ndarray, sym: Any, slack: float
+) -> tuple[str, str]:
+    """"subgradient" when backward() (and the spec) lie between the one-sided derivatives at every kink, else FAIL."""
+
+    def between(value: float, left: float, right: float) -> bool:
+        return one_sided_between(value, left, right, slack)
+
+    outside = [(idx, left, right) for idx, left, right in found if not between(float(got[idx]), left, right)]
+    spec_outside = [] if sym is None else [k for k in found if not between(float(sym[k[0]]), k[1], k[2])]
+    idx, left, right = (outside or spec_outside or found)[0]
+    interval = kinks.interval(left, right)
+    where = (f"d{name}{index_text(idx)}: forward() has a kink here (the finite-difference stencil straddles it): "
+             f"the one-sided derivatives along this element are {left:.6g} (backward difference) and "
+             f"{right:.6g} (forward difference)")
+    more = len(outside or spec_outside or found) - 1
+    likewise = f" ({more} more element{'s' if more > 1 else ''} likewise)" if more else ""
+    if outside:
+        return "FAIL", (f"{where}; backward() gives {at(got, idx)}, outside {interval}: not a subgradient, so "
+                        f"backward() is wrong at this kink{likewise}")
+    if spec_outside:
+        return "FAIL", (f"{where}; the spec's rule gives {at(sym, idx)}, outside {interval}, while backward()'s "
+                        f"{at(got, idx)} lies inside{likewise}")
+    spec = f" and the spec's {at(sym, idx)}" if sym is not None else ""
+    return "subgradient", (f"{where}; backward()'s {at(got, idx)}{spec} lie in {interval}: a valid subgradient "
+                           f"(any value in the interval is right at a kink){likewise}")
 
 
 def _wide(out: Any) -> np.ndarray:

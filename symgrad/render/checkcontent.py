@@ -30,7 +30,7 @@ def _entry(row: CheckRow, value: Any) -> Line:
 
 
 def _status(row: CheckRow) -> Line:
-    ok = None if row.status == "kink" else row.passed
+    ok = None if row.status in ("kink", "subgradient") else row.passed
     return (Mark(ok, row.message), Text(f" {row.status}"))
 
 
@@ -120,7 +120,7 @@ def check_blocks(report: CheckReport, *, level: int = 2) -> tuple[Block, ...]:
         Paragraph((Text(f"Relative tolerances{_dtype(report)}: {_tolerances(report)}."),)),
     ]
     messages: list[Line] = [_failure(row) for row in report.failures]
-    messages += [(Mark(None), Text(" " + row.message)) for row in report.rows if row.status == "kink"]
+    messages += [(Mark(None), Text(" " + row.message)) for row in report.rows if row.status in ("kink", "subgradient")]
     messages += [(Text(note),) for note in report.notes]
     messages += [(Mark(False), Text(f" Warning: {warning}")) for warning in report.warnings]
     if messages:

@@ -54,7 +54,7 @@ STYLE = """
 .symgrad table.data th { background: var(--soft); font-weight: 600; border-top: 1px solid var(--line); }
 .symgrad table.data td.number { text-align: right; }
 .symgrad table.data tr.FAIL td { background: #ffebe9; }
-.symgrad table.data tr.kink td { background: #fff8c5; }
+.symgrad table.data tr.kink td, .symgrad table.data tr.subgradient td { background: #fff8c5; }
 .symgrad ul { padding-left: 1.4rem; }
 .symgrad figure { margin: 1rem 0 1.6rem; }
 .symgrad .graph { overflow-x: auto; border: 1px solid var(--line); border-radius: 8px; padding: .6rem;

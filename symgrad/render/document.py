@@ -122,7 +122,7 @@ class Equations:
 
 @dataclass(frozen=True)
 class Table:
-    """A table of text cells; ``status`` optionally tags each row ("ok", "FAIL", "kink")."""
+    """A table of text cells; ``status`` optionally tags each row ("ok", "FAIL", "kink", "subgradient")."""
 
     header: tuple[Line, ...]
     rows: tuple[tuple[Line, ...], ...]

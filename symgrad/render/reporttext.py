@@ -84,19 +84,19 @@ def _method_line(report: CheckReport) -> str:
             f"({report.evaluations} forward evaluations in all)"
         )
         found = report.directional
-        if found is None:
-            return line
-        tol = next((row.tolerances.get("directional") for row in report.rows), None)
-        limit = "" if tol is None else f" (tolerance {tol:.0e})"
-        return (
-            f"{line}\n"
-            f"<u, grad E> along the direction: finite differences {found.directional[0]:.10g}, "
-            f"symbolic {found.claimed[0]:.10g}, relative error {found.max_rel_error:.1e}{limit}"
+        if found is not None:
+            tol = next((row.tolerances.get("directional") for row in report.rows), None)
+            limit = "" if tol is None else f" (tolerance {tol:.0e})"
+            return (
+                f"{line}\n"
+                f"<u, grad E> along the direction: finite differences {found.directional[0]:.10g}, "
+                f"symbolic {found.claimed[0]:.10g}, relative error {found.max_rel_error:.1e}{limit}"
+            )
+    else:
+        line = (
+            f"seed {report.seed}; numeric side: {report.method} differences, {report.evaluations} forward "
+            "evaluations (backprop needs 1 forward + 1 backward)"
         )
-    line = (
-        f"seed {report.seed}; numeric side: {report.method} differences, {report.evaluations} forward evaluations "
-        "(backprop needs 1 forward + 1 backward)"
-    )
     if any(row.numeric_error is not None for row in report.rows):
         line += (
             "\nnumeric ±: the finite differences' estimated error (relative, as rel error); "

@@ -196,11 +196,11 @@ def test_forward_writing_into_x_is_a_note():
 # -- kinks ---------------------------------------------------------------------------------------
 
 
-def test_relu_at_its_kink_is_reported_as_kink_not_fail():
+def test_relu_at_its_kink_is_a_subgradient_not_a_failure():
     x = np.array([[0.0, 1.5, -2.0], [0.3, 0.0, -0.7]])
     report = check_layer(catalog.Relu(), symgrad.ReLU(), x=x)
     row = report.row("x")
-    assert row.status == "kink"
+    assert row.status == "subgradient"
     assert report.ok
     assert "forward() has a kink here" in row.message
     assert "(1 more element likewise)" in row.message
@@ -213,13 +213,13 @@ def test_kink_setting_changes_the_spec_side_only_at_zero(kink):
     row = report.row("x")
     assert row.symbolic[0, 0] == pytest.approx(2.0 * kink)
     assert row.symbolic[0, 1:].tolist() == [3.0, 0.0]
-    assert row.status == "kink"
+    assert row.status == "subgradient"
 
 
 def test_max_pooling_ties_are_kinks():
     x = np.zeros((1, 1, 2, 2))
     report = check_layer(catalog.Pooling(2, 2), x=x, dout=np.ones((1, 1, 1, 1)))
-    assert report.row("x").status == "kink", str(report)
+    assert report.row("x").status == "subgradient", str(report)
 
 
 # -- backward that breaks the protocol --------------------------------------------------------------
