@@ -198,3 +198,11 @@ def test_gradient_time_limit_option_rejects_bad_values(bad, capsys):
         main(["gradient", "x*y", "--time-limit", bad])
     assert exited.value.code == 2
     assert "expected a positive number of seconds or 'none'" in capsys.readouterr().err
+
+
+def test_fast_check_of_the_article_network_regression_scalar_parameters():
+    """Regression: the fast check refused the article's scalar parameters ("'claimed gradient of w1'
+    has shape (); expected (1,)"): np.ascontiguousarray had turned each 0-d value into shape (1,)."""
+    out = io.StringIO()
+    assert main(["check", "--mode", "fast"], stdout=out, stderr=io.StringIO()) == 0
+    assert "all 5 gradients agree" in out.getvalue()

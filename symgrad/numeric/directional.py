@@ -204,7 +204,7 @@ def directional_check(
             raise SymgradError(msg)
     # Only read (C order, so that flat views need no copy).
     bases = {name: _base(name, values[name]) for name in names}
-    grads = {name: np.ascontiguousarray(grad) for name, grad in _claimed_arrays(claimed, bases).items()}
+    grads = {name: _c_order(grad) for name, grad in _claimed_arrays(claimed, bases).items()}
     size = sum(base.size for base in bases.values())
     largest = {name: _largest_sampled(base.reshape(-1)) for name, base in bases.items()}
     for name, magnitude in largest.items():
@@ -456,8 +456,17 @@ def _largest_in_chunks(flat: FloatArray) -> float:
 def _base(name: str, value: object) -> FloatArray:
     """``value`` as a C-ordered float64 array to read (finiteness is checked with the scale)."""
     if type(value) is np.ndarray and value.dtype == np.float64 and value.size:
-        return np.ascontiguousarray(value)
-    return np.ascontiguousarray(as_float_array(name, value, copy=False))
+        return _c_order(value)
+    return _c_order(as_float_array(name, value, copy=False))
+
+
+def _c_order(array: FloatArray) -> FloatArray:
+    """``array`` itself when C-ordered, else a C-ordered copy; a 0-d array stays 0-d.
+
+    Regression: ``np.ascontiguousarray`` returns at least 1-d, so a scalar parameter (the
+    article's w1) came back with shape (1,) and its claimed gradient, shape (), was refused.
+    """
+    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
 
 def _claimed_arrays(claimed: Mapping[str, npt.ArrayLike], bases: Mapping[str, FloatArray]) -> dict[str, FloatArray]:

@@ -37,12 +37,14 @@ def _status(row: CheckRow) -> Line:
 def _check_table(report: CheckReport) -> Table:
     batched = any(row.shape for row in report.rows)
     numeric = "finite differences" if report.mode == "full" else "finite differences (not computed)"
+    estimated = _estimated(report)
     header: tuple[Line, ...] = (
         (Text("Gradient"),),
         *(((Text("Shape"),),) if batched else ()),
         (Text("symbolic"),),
         (Text("backward()"),),
         (Text(numeric),),
+        *(((Text("± estimated"),),) if estimated else ()),
         (Text("relative error"),),
         (Text("status"),),
     )
@@ -52,11 +54,19 @@ def _check_table(report: CheckReport) -> Table:
         if batched:
             cells.append((Text(format_shape(row.shape)),))
         cells += [_entry(row, row.symbolic), _entry(row, row.backward), _entry(row, row.numeric)]
+        if estimated:
+            shown = "-" if row.numeric_error is None else format_number(row.numeric_error, 2)
+            cells.append((Text(shown, "num"),))
         cells += [(Text(format_number(row.rel_error, 3), "num"),), _status(row)]
         rows.append(tuple(cells))
-    numeric_cols = (False, *((False,) if batched else ()), True, True, True, True, False)
+    numeric_cols = (False, *((False,) if batched else ()), True, True, True, *((True,) if estimated else ()), True,
+                    False)
     caption: Line = (Text("Arrays show their worst entry [index]." if batched else ""),)
     return Table(header, tuple(rows), caption if batched else (), tuple(r.status for r in report.rows), numeric_cols)
+
+
+def _estimated(report: CheckReport) -> bool:
+    return any(row.numeric_error is not None for row in report.rows)
 
 
 def _point_table(report: CheckReport) -> Table:
@@ -119,6 +129,11 @@ def check_blocks(report: CheckReport, *, level: int = 2) -> tuple[Block, ...]:
         _check_table(report),
         Paragraph((Text(f"Relative tolerances{_dtype(report)}: {_tolerances(report)}."),)),
     ]
+    if _estimated(report):
+        blocks.append(Paragraph((Text(
+            "± estimated: the finite differences' own estimated error, relative like the relative error "
+            "(from a second step, plus rounding); a disagreement within the tolerance plus this estimate passes."
+        ),)))
     messages: list[Line] = [_failure(row) for row in report.failures]
     messages += [(Mark(None), Text(" " + row.message)) for row in report.rows if row.status in ("kink", "subgradient")]
     messages += [(Text(note),) for note in report.notes]

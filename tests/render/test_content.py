@@ -9,6 +9,7 @@ import pytest
 import symgrad
 from symgrad.render.content import build_document, resolve_report
 from symgrad.render.document import Equations, Figure, Heading, Mark, Table, Text, Writer
+from symgrad.render.numbers import format_number
 from symgrad.render.options import Options
 
 
@@ -152,3 +153,18 @@ def test_batched_network_lists_every_shape(batched):
     assert names == ["x", "t", "W_{1}", "b_{1}", "W_{2}", "b_{2}", "h_{1}", "h_{2}", "y"]
     assert table.rows[2][1][0].tex == r"3 \times 4"
     assert table.rows[2][2][0].text == "parameter W of layer 1"
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "latex", "html", "mathml"])
+def test_every_format_shows_the_finite_differences_error_estimate(fmt):
+    report = symgrad.check(symgrad.article_network())
+    text = getattr(report, f"to_{fmt}")()
+    assert "estimated" in text
+    if fmt != "html":  # HTML typesets the number as 3.5 x 10^-11 in MathML
+        assert format_number(report.row("w1").numeric_error, 2) in text
+
+
+def test_fast_mode_has_no_estimate_column():
+    report = symgrad.check(symgrad.article_network(), mode="fast")
+    assert all(row.numeric_error is None for row in report.rows)
+    assert "± estimated" not in report.to_markdown()
