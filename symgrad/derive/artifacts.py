@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from symgrad.derive.proofcache import cache_dir
+from symgrad.derive.proofcache import cache_dir, write_atomically
 
 if TYPE_CHECKING:
     from symgrad.derive.derivation import Derivation
@@ -403,25 +403,11 @@ def store_artifacts(
     document = {"format": FORMAT, "key": key, "payload": payload, "check": _checksum(key, payload)}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write(path, json.dumps(document, sort_keys=True, indent=1) + "\n")
+        write_atomically(path, json.dumps(document, sort_keys=True, indent=1) + "\n")
     except OSError:
         return False
     _prune(path.parent)
     return True
-
-
-def _write(path: Path, text: str) -> None:
-    import tempfile  # only when an entry is written
-
-    # Written beside the entry (mode 0600) and renamed over it: a reader sees the old file or the new, never half.
-    handle, temporary = tempfile.mkstemp(prefix=".entry-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
 
 
 def _prune(directory: Path) -> None:

@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cache_dir", "fingerprint", "load_verdict", "store_verdict"]
+__all__ = ["cache_dir", "fingerprint", "load_verdict", "store_verdict", "write_atomically"]
 
 #: The file, inside :func:`cache_dir`, that holds the proof verdicts.
 FILENAME = "proofs.json"
@@ -181,14 +181,21 @@ def store_verdict(key: str, ok: bool, how: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         entries = {**_read(path), key: entry}
         text = json.dumps({"format": FORMAT, "entries": entries}, indent=1, sort_keys=True) + "\n"
-        import tempfile  # only when a verdict is written, once per installation
+        write_atomically(path, text)
 
-        # Written beside the file and renamed over it: a reader sees the old file or the new, never half.
-        handle, temporary = tempfile.mkstemp(prefix=".proofs-", suffix=".json", dir=path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
-            os.replace(temporary, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` beside ``path`` (mode 0600) and rename it over ``path``.
+
+    A reader sees the old file or the new one, never half of either.
+    """
+    import tempfile  # only when something is written
+
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
