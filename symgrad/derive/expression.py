@@ -115,9 +115,16 @@ def gradient(
     ...
     symgrad.errors.UndefinedValueError: the expression f = I*x has no real value: it contains the complex number I; ...
     """
+    seconds = validate_seconds(time_limit)
+    # Parsing is symbolic work too (SymPy's Max of 50 names takes most of a second): all of it
+    # runs under the limit, and its errors come back from the child as they are.
+    work = functools.partial(_gradient, expr, wrt, kink)
+    return run_within(seconds, work, functools.partial(_expired, seconds))
+
+
+def _gradient(expr: Any, wrt: Sequence[str] | str | None, kink: Any) -> Derivation:
     expression = _as_expression(expr)
     kink = kink_value(kink)
-    seconds = validate_seconds(time_limit)
     symbols = {str(s): s for s in sorted(expression.free_symbols, key=sp.default_sort_key)}
     names = _resolve(symbols, wrt)
     if len(names) > MAX_VARIABLES:
@@ -126,8 +133,7 @@ def gradient(
             f"at most {MAX_VARIABLES} at once (each with its own steps and proof): choose some with wrt=[...]"
         )
         raise ComplexityError(msg)
-    work = functools.partial(_derive, expression, symbols, names, kink)
-    return run_within(seconds, work, functools.partial(_expired, seconds))
+    return _derive(expression, symbols, names, kink)
 
 
 def _expired(seconds: float | None) -> ComplexityError:
