@@ -7,6 +7,7 @@ none loaded when its symbolic results are on disk (:mod:`symgrad.derive.artifact
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,9 +61,7 @@ def report_text(report: CheckReport) -> str:
     lines = [f"Three-way check of {report.title}: {verdict}", *_method_line(report).split("\n"), ""]
     header = ("name", "shape", "symbolic", "backward()", "numeric", "numeric ±", "rel error", "status")
     table = [header] + [_row_cells(row) for row in report.rows]
-    widths = [max(len(cells[i]) for cells in table) for i in range(len(header))]
-    for cells in table:
-        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+    lines += _aligned(table)
     problems = [row for row in report.rows if row.message]
     if problems:
         lines.append("")
@@ -149,11 +148,15 @@ def hessian_text(report: HessianReport) -> str:
             status = "ok" if c.passed else row.status
             table.append((row.source, c.what, f"{c.from_gradient:.10g}", f"{c.from_loss:.10g}",
                           f"{c.rel_error:.1e}", f"{c.estimate:.0e}", status))
-    widths = [max(len(cells[i]) for cells in table) for i in range(len(header))]
-    for cells in table:
-        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+    lines += _aligned(table)
     messages = [row for row in report.rows if row.message]
     if messages:
         lines.append("")
     lines += [f"{row.status} {row.message}" for row in messages]
     return "\n".join(escape_text(line) for line in lines)
+
+
+def _aligned(table: Sequence[Sequence[str]]) -> list[str]:
+    """The rows of ``table`` as lines, each column padded to its widest cell."""
+    widths = [max(len(cells[i]) for cells in table) for i in range(len(table[0]))]
+    return ["  " + "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip() for cells in table]
