@@ -44,7 +44,7 @@ def _check_table(report: CheckReport) -> Table:
         (Text("symbolic"),),
         (Text("backward()"),),
         (Text(numeric),),
-        *(((Text("± estimated"),),) if estimated else ()),
+        *(((Text("error estimate"),),) if estimated else ()),
         (Text("relative error"),),
         (Text("status"),),
     )
@@ -131,7 +131,7 @@ def check_blocks(report: CheckReport, *, level: int = 2) -> tuple[Block, ...]:
     ]
     if _estimated(report):
         blocks.append(Paragraph((Text(
-            "± estimated: the finite differences' own estimated error, relative like the relative error "
+            "Error estimate: the finite differences' own estimated error, relative like the relative error "
             "(from a second step, plus rounding); a disagreement within the tolerance plus this estimate passes."
         ),)))
     messages: list[Line] = [_failure(row) for row in report.failures]

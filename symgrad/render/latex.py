@@ -115,8 +115,10 @@ class LatexWriter(Writer):
         head = " & ".join(rf"\textbf{{{self.line(cell)}}}" for cell in node.header)
         body = "".join(" & ".join(self.line(cell) for cell in row) + r" \\" + "\n" for row in node.rows)
         caption = self.line(node.caption) + "\n\n" if node.caption else ""
+        # A wide table (the check's eight columns) is set smaller and tighter, to fit the page.
+        size = "\\footnotesize\\setlength{\\tabcolsep}{4pt}" if len(node.header) > 6 else "\\small"
         return (
-            f"{caption}\\begin{{center}}\\small\n\\begin{{tabular}}{{{spec}}}\n\\hline\n{head} \\\\\n\\hline\n"
+            f"{caption}\\begin{{center}}{size}\n\\begin{{tabular}}{{{spec}}}\n\\hline\n{head} \\\\\n\\hline\n"
             f"{body}\\hline\n\\end{{tabular}}\n\\end{{center}}"
         )
 
