@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from symgrad.errors import NonFiniteError, ShapeError
+from symgrad.numeric.directions import serial_dot
 from symgrad.numeric.finite import _EPS, _random_direction
 from symgrad.numeric.validate import as_float_array
 
@@ -222,8 +223,8 @@ def _quadratic(
 
 
 def _dot(a: Mapping[str, FloatArray], b: Mapping[str, FloatArray]) -> float:
-    return float(sum(np.vdot(a[name], b[name]) for name in a))
+    return float(sum(serial_dot(a[name].reshape(-1), b[name].reshape(-1)) for name in a))
 
 
 def _norm(a: Mapping[str, FloatArray]) -> float:
-    return float(np.sqrt(sum(float(np.vdot(value, value)) for value in a.values())))
+    return float(np.sqrt(sum(serial_dot(value.reshape(-1), value.reshape(-1)) for value in a.values())))
