@@ -175,4 +175,5 @@ def test_serial_dot_never_hands_blas_a_long_vector(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(directions.np, "dot", spy)
     a = np.ones(65536)
     assert serial_dot(a, a) == 65536.0
-    assert lengths and max(lengths) <= SERIAL <= 10_000
+    assert lengths
+    assert max(lengths) <= SERIAL <= 10_000
