@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     check_p.add_argument("--method", choices=("central", "richardson", "complex"), default="central",
                          help="finite-difference method (default: central)")
     check_p.add_argument("--batch", type=int, default=4, help="batch size of the random point (default: 4)")
+    check_p.add_argument("--hessian", action="store_true",
+                         help="also check second order: Hessian-vector products of the symbolic gradient and of "
+                         "the layers' backward() against the loss's curvature (text format)")
     check_p.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     check_p.add_argument("-o", "--output", type=_path, help="write to FILE instead of standard output")
     _common(check_p)
@@ -259,9 +262,20 @@ def _cmd_check(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> in
     if args.batch < 1:
         stderr.write(f"symgrad: error: --batch must be at least 1, got {args.batch}\n")
         return 2
-    report = _run_check(_network(args.spec), args, stderr)
-    _emit(str(report) if args.format == "text" else _render(report, args.format), args.output, stdout)
-    return 0 if report.ok else 1
+    if args.hessian and args.format != "text":
+        stderr.write(f"symgrad: error: --hessian writes its table as text; leave out --format {args.format}\n")
+        return 2
+    network = _network(args.spec)
+    report = _run_check(network, args, stderr)
+    text = str(report) if args.format == "text" else _render(report, args.format)
+    ok = report.ok
+    if args.hessian:
+        from symgrad.check.hessian import check_hessian
+
+        second = check_hessian(network, seed=args.seed, batch=args.batch)
+        text, ok = f"{text}\n\n{second}", ok and second.ok
+    _emit(text, args.output, stdout)
+    return 0 if ok else 1
 
 
 def _cmd_gradient(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
