@@ -1,0 +1,220 @@
+"""Classification layers' textbook references: Softmax, SoftmaxCrossEntropy, SVMLoss, SigmoidCrossEntropy.
+
+The NumPy reference side (the article's protocol: ``forward(x)`` /
+``backward(dout)``, and ``forward(x, t)`` / ``backward(dout=1)`` for a loss) of
+layers whose index-notation forward comes with the derivation engine; exported
+from this module only for now (not from ``symgrad``, the spec catalogue nor
+``symgrad --help``).
+
+:class:`SoftmaxCrossEntropy` here takes integer class labels (N,) as well as
+one-hot targets (N, C), as DLFS's ``SoftmaxWithLoss`` and cs231n's
+``softmax_loss`` do; :class:`symgrad.layers.losses.SoftmaxCrossEntropy` (the
+catalogue's, with symbolic rules) takes one-hot targets only. It is written here
+rather than in ``losses.py`` because that module is being moved onto the
+derivation engine; the two should become one when it lands.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from symgrad.errors import DTypeError, ShapeError
+from symgrad.layers.base import Layer, Loss
+
+__all__ = ["SVMLoss", "SigmoidCrossEntropy", "Softmax", "SoftmaxCrossEntropy", "class_labels"]
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    """Softmax along the last axis, shifted by the row maximum so that exp never overflows."""
+    shifted = np.exp(x - np.max(np.real(x), axis=-1, keepdims=True))
+    return shifted / np.sum(shifted, axis=-1, keepdims=True)  # type: ignore[no-any-return]
+
+
+def class_labels(owner: str, t: Any, scores: np.ndarray) -> np.ndarray:
+    """Integer labels (N,) from integer labels (N,) or one-hot rows (N, C) for scores (N, C).
+
+    Examples
+    --------
+    >>> class_labels("SVMLoss", np.array([[0.0, 1.0], [1.0, 0.0]]), np.zeros((2, 2)))
+    array([1, 0])
+    >>> class_labels("SVMLoss", np.array([2, 0]), np.zeros((2, 2)))
+    Traceback (most recent call last):
+    ...
+    symgrad.errors.ShapeError: SVMLoss: class label 2 is out of range for 2 classes (0..1)
+    """
+    t = np.asarray(t)
+    if scores.ndim != 2:
+        msg = f"{owner} expects scores of shape (N, C), got shape {scores.shape}"
+        raise ShapeError(msg)
+    n, classes = scores.shape
+    if t.shape == scores.shape and t.dtype.kind in "iuf":
+        if not (np.all((t == 0) | (t == 1)) and np.all(t.sum(axis=1) == 1)):
+            msg = f"{owner}: a target of the scores' shape {t.shape} must be one-hot (one 1 per row, else 0)"
+            raise ShapeError(msg)
+        return np.argmax(t, axis=1)
+    if t.shape != (n,):
+        msg = f"{owner} takes integer labels of shape ({n},) or one-hot targets of shape {scores.shape}, got {t.shape}"
+        raise ShapeError(msg)
+    if t.dtype.kind not in "iu":
+        msg = f"{owner} takes integer class labels, got dtype {t.dtype}"
+        raise DTypeError(msg)
+    wrong = t[(t < 0) | (t >= classes)]
+    if wrong.size:
+        msg = f"{owner}: class label {int(wrong[0])} is out of range for {classes} classes (0..{classes - 1})"
+        raise ShapeError(msg)
+    return t
+
+
+class Softmax(Layer):
+    """Softmax along the last axis, as a layer: ``out[n, i] = exp(x[n, i]) / sum_j exp(x[n, j])``.
+
+    ``backward(dout)`` applies the softmax Jacobian ``diag(y) - y yᵀ`` row by row:
+    ``dx = y * (dout - sum(dout * y))``, the sum along the last axis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = Softmax()
+    >>> layer.forward(np.array([[0.0, 0.0]]))
+    array([[0.5, 0.5]])
+    >>> layer.backward(np.array([[1.0, 0.0]]))
+    array([[ 0.25, -0.25]])
+    """
+
+    kind = "softmax"
+
+    def __init__(self, *, name: str | None = None) -> None:
+        super().__init__(name)
+        self.out: Any = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.out = _softmax(np.asarray(x))
+        return self.out  # type: ignore[no-any-return]
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dot = np.sum(dout * self.out, axis=-1, keepdims=True)
+        return self.out * (dout - dot)  # type: ignore[no-any-return]
+
+
+class SoftmaxCrossEntropy(Loss):
+    """Softmax then cross-entropy, mean over the batch; labels as integers (N,) or one-hot (N, C).
+
+    ``E = -(1/N) sum_n log softmax(x)[n, t_n]``; ``backward(dout=1)`` returns
+    ``dout * (softmax(x) - onehot(t)) / N``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> loss = SoftmaxCrossEntropy()
+    >>> round(float(loss.forward(np.zeros((2, 2)), np.array([0, 1]))), 6)
+    0.693147
+    >>> loss.backward()
+    array([[-0.25,  0.25],
+           [ 0.25, -0.25]])
+    """
+
+    kind = "softmax-cross-entropy"
+
+    def __init__(self, *, name: str | None = None) -> None:
+        super().__init__(name)
+        self.y: Any = None
+        self.labels: Any = None
+
+    def forward(self, x: np.ndarray, t: np.ndarray | None = None) -> Any:
+        x = np.asarray(x)
+        self.labels = class_labels("SoftmaxCrossEntropy", t, x)
+        rows = np.arange(x.shape[0])
+        shifted = x - np.max(np.real(x), axis=1, keepdims=True)
+        log_norm = np.log(np.sum(np.exp(shifted), axis=1))
+        self.y = _softmax(x)
+        return -np.sum(shifted[rows, self.labels] - log_norm) / x.shape[0]
+
+    def backward(self, dout: Any = 1) -> np.ndarray:
+        count = self.y.shape[0]
+        dx = self.y.copy()
+        dx[np.arange(count), self.labels] -= 1
+        return dout * dx / count  # type: ignore[no-any-return]
+
+
+class SVMLoss(Loss):
+    """The multiclass hinge (SVM) loss of cs231n, margin 1, mean over the batch.
+
+    ``E = (1/N) sum_n sum_{j != t_n} max(0, x[n, j] - x[n, t_n] + 1)``; labels as
+    integers (N,) or one-hot (N, C). ``backward(dout=1)``: each positive margin
+    gives +1 to its class j and -1 to the true class, all over N.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> loss = SVMLoss()
+    >>> float(loss.forward(np.array([[3.0, 2.5, 0.0]]), np.array([0])))
+    0.5
+    >>> loss.backward()
+    array([[-1.,  1.,  0.]])
+    """
+
+    kind = "svm-loss"
+
+    def __init__(self, *, name: str | None = None) -> None:
+        super().__init__(name)
+        self.margins: Any = None
+        self.labels: Any = None
+
+    def forward(self, x: np.ndarray, t: np.ndarray | None = None) -> Any:
+        x = np.asarray(x)
+        self.labels = class_labels("SVMLoss", t, x)
+        rows = np.arange(x.shape[0])
+        correct = x[rows, self.labels][:, None]
+        self.margins = np.maximum(0, x - correct + 1.0)
+        self.margins[rows, self.labels] = 0
+        return np.sum(self.margins) / x.shape[0]
+
+    def backward(self, dout: Any = 1) -> np.ndarray:
+        count = self.margins.shape[0]
+        dx = (self.margins > 0).astype(self.margins.dtype)
+        dx[np.arange(count), self.labels] -= dx.sum(axis=1)
+        return dout * dx / count  # type: ignore[no-any-return]
+
+
+class SigmoidCrossEntropy(Loss):
+    """Sigmoid then binary cross-entropy, summed over outputs and averaged over the batch.
+
+    ``E = -(1/N) sum (t log y + (1 - t) log(1 - y))`` with ``y = sigmoid(x)`` and
+    targets t in [0, 1] of x's shape (N,) or (N, M) (0/1 labels, integer or float);
+    ``backward(dout=1)`` returns ``dout * (y - t) / N``. The log terms are computed
+    as ``-log(1 + exp(-x))`` and ``-log(1 + exp(x))``, finite for any x.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> loss = SigmoidCrossEntropy()
+    >>> round(float(loss.forward(np.array([0.0, 0.0]), np.array([1, 0]))), 6)
+    0.693147
+    >>> loss.backward()
+    array([-0.25,  0.25])
+    """
+
+    kind = "sigmoid-cross-entropy"
+
+    def __init__(self, *, name: str | None = None) -> None:
+        super().__init__(name)
+        self.y: Any = None
+        self.t: Any = None
+
+    def forward(self, x: np.ndarray, t: np.ndarray | None = None) -> Any:
+        x, t = np.asarray(x), np.asarray(t)
+        if t.shape != x.shape or x.ndim not in (1, 2):
+            msg = f"SigmoidCrossEntropy takes targets of the scores' shape (N,) or (N, M): x {x.shape}, t {t.shape}"
+            raise ShapeError(msg)
+        if t.dtype.kind not in "iuf" or np.any((t < 0) | (t > 1)):
+            msg = "SigmoidCrossEntropy takes targets in [0, 1] (0/1 labels or probabilities)"
+            raise ShapeError(msg)
+        self.y = 1 / (1 + np.exp(-x))
+        self.t = t
+        log_y, log_one_minus_y = -np.logaddexp(0, -x), -np.logaddexp(0, x)
+        return -np.sum(t * log_y + (1 - t) * log_one_minus_y) / x.shape[0]
+
+    def backward(self, dout: Any = 1) -> np.ndarray:
+        return dout * (self.y - self.t) / self.y.shape[0]  # type: ignore[no-any-return]

@@ -1,0 +1,209 @@
+"""Normalisation layers' textbook references: BatchNorm and LayerNorm.
+
+These are the NumPy reference side (the article's protocol: ``forward(x)``,
+``backward(dout)`` returning ``dx`` and storing ``dgamma``, ``dbeta``) of layers
+whose index-notation forward is still to come with the derivation engine. Until
+then they are exported from this module only: not from ``symgrad``, not in the
+spec catalogue nor in ``symgrad --help``. :func:`symgrad.check_layer` checks
+them against finite differences (no spec).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from symgrad.errors import ShapeError, SpecError
+from symgrad.layers.arguments import check_ndim, positive_float, positive_int
+from symgrad.layers.base import Layer
+
+__all__ = ["BatchNorm", "LayerNorm"]
+
+
+class _Normalization(Layer):
+    """gamma and beta of ``features`` entries, and the shape checks both norms share."""
+
+    roles = ("gamma", "beta")
+
+    def __init__(self, features: int, *, eps: float = 1e-5, name: str | None = None) -> None:
+        super().__init__(name)
+        owner = type(self).__name__
+        self.features = positive_int(owner, "features", features)
+        self.eps = positive_float(owner, "eps", eps)
+        self.gamma: Any = np.ones(self.features)
+        self.beta: Any = np.zeros(self.features)
+        self.dgamma: Any = None
+        self.dbeta: Any = None
+
+    @property
+    def batched(self) -> bool:
+        return True
+
+    def output_features(self, in_features: int | None) -> int | None:
+        if in_features != self.features:
+            msg = f"{type(self).__name__} expects {self.features} input features, but its input has {in_features}"
+            raise ShapeError(msg)
+        return in_features
+
+    def param_shapes(self, in_features: int | None) -> dict[str, tuple[Any, ...]]:
+        return {"gamma": (self.features,), "beta": (self.features,)}
+
+
+class BatchNorm(_Normalization):
+    """Batch normalisation over the batch axis, ``out = gamma * (x - mu) / sqrt(var + eps) + beta``.
+
+    ``BatchNorm(features)`` is in train mode: mu and var are the batch's mean and
+    (biased) variance, and forward updates the running statistics
+    (``running = momentum * running + (1 - momentum) * batch``). In eval mode
+    (``BatchNorm(features, train=False)``, or ``.eval()``) the running statistics
+    are constants and the layer is an elementwise affine map. Input is (N, D), or
+    (N, C, H, W) for the spatial form (statistics per channel over N, H, W, as
+    cs231n's spatial batch norm). The backward goes through the forward's own
+    stages (xc, std, xn), as DLFS writes it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = BatchNorm(2)
+    >>> x = np.array([[1.0, 10.0], [3.0, 30.0]])
+    >>> np.round(layer.forward(x), 4)
+    array([[-1., -1.],
+           [ 1.,  1.]])
+    >>> layer.backward(np.array([[1.0, 0.0], [0.0, 0.0]])).shape
+    (2, 2)
+    >>> layer.dbeta
+    array([1., 0.])
+    >>> layer.eval().forward(np.array([[0.0, 0.0]])).shape
+    (1, 2)
+    """
+
+    kind = "batch-norm"
+
+    def __init__(
+        self, features: int, *, train: bool = True, momentum: float = 0.9, eps: float = 1e-5, name: str | None = None
+    ) -> None:
+        super().__init__(features, eps=eps, name=name)
+        if not isinstance(momentum, (int, float, np.floating)) or isinstance(momentum, bool) or not 0 <= momentum < 1:
+            msg = f"BatchNorm momentum must be a number in [0, 1), got {momentum!r}"
+            raise SpecError(msg)
+        self.train = bool(train)
+        self.momentum = float(momentum)
+        self.running_mean: Any = np.zeros(self.features)
+        self.running_var: Any = np.ones(self.features)
+        self.shape: Any = None
+        self.xc: Any = None
+        self.std: Any = None
+        self.xn: Any = None
+
+    def describe(self) -> str:
+        return f"{self.features}" + ("" if self.train else ", train=False")
+
+    def eval(self) -> BatchNorm:
+        """Switch to eval mode (running statistics as constants); returns the layer."""
+        self.train = False
+        return self
+
+    def training(self) -> BatchNorm:
+        """Switch back to train mode (batch statistics); returns the layer."""
+        self.train = True
+        return self
+
+    def _rows(self, x: np.ndarray) -> np.ndarray:
+        """x as rows of ``features`` entries: (N, D) as it is, (N, C, H, W) as (N*H*W, C)."""
+        if x.shape[1] != self.features:
+            msg = f"BatchNorm expects {self.features} features (axis 1), got input of shape {x.shape}"
+            raise ShapeError(msg)
+        return x if x.ndim == 2 else x.transpose(0, 2, 3, 1).reshape(-1, self.features)
+
+    def _unrows(self, rows: np.ndarray) -> np.ndarray:
+        if len(self.shape) == 2:
+            return rows
+        n, c, h, w = self.shape
+        return rows.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = check_ndim("BatchNorm", "x", x, (2, 4), "(N, D) or (N, C, H, W)")
+        self.shape = x.shape
+        rows = self._rows(x)
+        if self.train:
+            mu = rows.mean(axis=0)
+            self.xc = rows - mu
+            var = np.mean(self.xc**2, axis=0)
+            self.std = np.sqrt(var + self.eps)
+            self.running_mean = self.momentum * self.running_mean + (1 - self.momentum) * mu
+            self.running_var = self.momentum * self.running_var + (1 - self.momentum) * var
+        else:
+            self.xc = rows - self.running_mean
+            self.std = np.sqrt(self.running_var + self.eps)
+        self.xn = self.xc / self.std
+        return self._unrows(self.gamma * self.xn + self.beta)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dout = self._rows(np.asarray(dout))
+        self.dbeta = dout.sum(axis=0)
+        self.dgamma = np.sum(self.xn * dout, axis=0)
+        dxn = self.gamma * dout
+        dxc = dxn / self.std
+        if self.train:  # mu and std depend on x: their paths add to the direct one
+            count = dout.shape[0]
+            dstd = -np.sum((dxn * self.xc) / (self.std * self.std), axis=0)
+            dvar = 0.5 * dstd / self.std
+            dxc = dxc + (2.0 / count) * self.xc * dvar
+            dmu = np.sum(dxc, axis=0)
+            dxc = dxc - dmu / count
+        return self._unrows(dxc)
+
+
+class LayerNorm(_Normalization):
+    """Layer normalisation over each sample's features, ``out = gamma * (x - mu) / sqrt(var + eps) + beta``.
+
+    mu and var are each row's mean and (biased) variance over its ``features``
+    entries (the last axis); gamma and beta are per feature. There is no train or
+    eval difference. Input is (..., D).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer = LayerNorm(2)
+    >>> np.round(layer.forward(np.array([[1.0, 3.0], [5.0, -5.0]])), 4)
+    array([[-1.,  1.],
+           [ 1., -1.]])
+    >>> layer.backward(np.ones((2, 2)))  # a shift of every entry of a row changes nothing
+    array([[0., 0.],
+           [0., 0.]])
+    >>> layer.dbeta
+    array([2., 2.])
+    """
+
+    kind = "layer-norm"
+
+    def __init__(self, features: int, *, eps: float = 1e-5, name: str | None = None) -> None:
+        super().__init__(features, eps=eps, name=name)
+        self.xn: Any = None
+        self.std: Any = None
+
+    def describe(self) -> str:
+        return f"{self.features}"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = check_ndim("LayerNorm", "x", x, (2, 3, 4), "(..., D)")
+        if x.shape[-1] != self.features:
+            msg = f"LayerNorm expects {self.features} features (last axis), got input of shape {x.shape}"
+            raise ShapeError(msg)
+        mu = x.mean(axis=-1, keepdims=True)
+        var = x.var(axis=-1, keepdims=True)
+        self.std = np.sqrt(var + self.eps)
+        self.xn = (x - mu) / self.std
+        return self.gamma * self.xn + self.beta
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dout = np.asarray(dout)
+        batch_axes = tuple(range(dout.ndim - 1))
+        self.dbeta = dout.sum(axis=batch_axes)
+        self.dgamma = np.sum(dout * self.xn, axis=batch_axes)
+        dxn = dout * self.gamma
+        count = self.features
+        # The closed form: each row is a batch norm of its own, transposed.
+        return (count * dxn - dxn.sum(axis=-1, keepdims=True)  # type: ignore[no-any-return]
+                - self.xn * np.sum(dxn * self.xn, axis=-1, keepdims=True)) / (count * self.std)

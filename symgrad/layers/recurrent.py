@@ -1,0 +1,243 @@
+"""Recurrent cells' textbook references: RNNCell, LSTMCell, GRUCell (one time step each).
+
+The NumPy reference side (the article's protocol, several inputs and outputs:
+``forward(x, h_prev)``, ``backward(dh)`` returning ``(dx, dh_prev)``) of cells
+whose index-notation forward comes with the derivation engine; over time, a cell
+is applied at each step with its weights shared (the graph core's work).
+Exported from this module only for now (not from ``symgrad``, the spec
+catalogue nor ``symgrad --help``).
+
+Each cell's weights are stacked as the curricula stack them: ``Wx`` (D x kH),
+``Wh`` (H x kH), ``b`` (kH,), one block of H columns per gate, and the
+pre-activation ``A = x Wx + h_prev Wh + b`` is computed once and split.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from symgrad.errors import ShapeError
+from symgrad.layers.arguments import check_ndim, positive_int
+from symgrad.layers.base import Layer
+
+__all__ = ["GRUCell", "LSTMCell", "RNNCell"]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))  # type: ignore[no-any-return]
+
+
+class _Cell(Layer):
+    """Wx (D x gates*H), Wh (H x gates*H), b (gates*H,) and the input checks every cell shares."""
+
+    roles = ("Wx", "Wh", "b")
+    gates = 1
+
+    def __init__(self, D: int, H: int, *, name: str | None = None) -> None:  # noqa: N803 (the curricula's names)
+        super().__init__(name)
+        owner = type(self).__name__
+        self.D = positive_int(owner, "D (input size)", D)
+        self.H = positive_int(owner, "H (hidden size)", H)
+        self.Wx: Any = None
+        self.Wh: Any = None
+        self.b: Any = None
+        self.dWx: Any = None
+        self.dWh: Any = None
+        self.db: Any = None
+        self.x: Any = None
+        self.h_prev: Any = None
+
+    @property
+    def batched(self) -> bool:
+        return True
+
+    def describe(self) -> str:
+        return f"{self.D}, {self.H}"
+
+    def output_features(self, in_features: int | None) -> int | None:
+        if in_features != self.D:
+            msg = f"{type(self).__name__} expects {self.D} input features, but its input has {in_features}"
+            raise ShapeError(msg)
+        return self.H
+
+    def param_shapes(self, in_features: int | None) -> dict[str, tuple[Any, ...]]:
+        width = self.gates * self.H
+        return {"Wx": (self.D, width), "Wh": (self.H, width), "b": (width,)}
+
+    def _inputs(self, x: Any, *states: Any) -> tuple[np.ndarray, ...]:
+        owner = type(self).__name__
+        x = check_ndim(owner, "x", x, (2,), "(N, D)")
+        if x.shape[1] != self.D:
+            msg = f"{owner} expects x of shape (N, {self.D}), got {x.shape}"
+            raise ShapeError(msg)
+        checked = [x]
+        for label, state in zip(("h_prev", "c_prev"), states, strict=False):
+            state = check_ndim(owner, label, state, (2,), "(N, H)")
+            if state.shape != (x.shape[0], self.H):
+                msg = f"{owner} expects {label} of shape ({x.shape[0]}, {self.H}), got {state.shape}"
+                raise ShapeError(msg)
+            checked.append(state)
+        return tuple(checked)
+
+    def _weights_backward(self, dA: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
+        """dWx, dWh, db from the pre-activation's gradient; returns (dx, dh_prev) through A."""
+        self.dWx = self.x.T @ dA
+        self.dWh = self.h_prev.T @ dA
+        self.db = dA.sum(axis=0)
+        return dA @ self.Wx.T, dA @ self.Wh.T
+
+
+class RNNCell(_Cell):
+    """The vanilla RNN step: ``h = tanh(x Wx + h_prev Wh + b)``.
+
+    ``forward(x, h_prev) -> h``; ``backward(dh) -> (dx, dh_prev)``, storing
+    ``dWx``, ``dWh``, ``db``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cell = RNNCell(2, 3)
+    >>> cell.set_params({"Wx": np.ones((2, 3)), "Wh": np.zeros((3, 3)), "b": np.zeros(3)})
+    >>> h = cell.forward(np.array([[0.5, -0.5]]), np.zeros((1, 3)))
+    >>> h
+    array([[0., 0., 0.]])
+    >>> dx, dh_prev = cell.backward(np.ones((1, 3)))
+    >>> dx
+    array([[3., 3.]])
+    >>> cell.db
+    array([1., 1., 1.])
+    """
+
+    kind = "rnn-cell"
+
+    def __init__(self, D: int, H: int, *, name: str | None = None) -> None:  # noqa: N803
+        super().__init__(D, H, name=name)
+        self.h: Any = None
+
+    def forward(self, x: np.ndarray, h_prev: np.ndarray) -> np.ndarray:  # type: ignore[override]
+        self.x, self.h_prev = self._inputs(x, h_prev)
+        self.h = np.tanh(self.x @ self.Wx + self.h_prev @ self.Wh + self.b)
+        return self.h  # type: ignore[no-any-return]
+
+    def backward(self, dh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[override]
+        dA = dh * (1 - self.h**2)  # noqa: N806
+        return self._weights_backward(dA)
+
+
+class LSTMCell(_Cell):
+    """The LSTM step, gates in the curricula's i, f, o, g order (cs231n's).
+
+    ``A = x Wx + h_prev Wh + b`` (N x 4H) splits into i, f, o, g:
+    ``i, f, o = sigmoid(A_i), sigmoid(A_f), sigmoid(A_o)``, ``g = tanh(A_g)``,
+    ``c = f * c_prev + i * g``, ``h = o * tanh(c)``.
+    ``forward(x, h_prev, c_prev) -> (h, c)``; ``backward(dh, dc) -> (dx, dh_prev,
+    dc_prev)``, where ``dc`` is the gradient reaching c from the next step (zeros
+    at the last step), storing ``dWx``, ``dWh``, ``db``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cell = LSTMCell(1, 1)
+    >>> cell.set_params({"Wx": np.zeros((1, 4)), "Wh": np.zeros((1, 4)), "b": np.zeros(4)})
+    >>> h, c = cell.forward(np.ones((1, 1)), np.zeros((1, 1)), np.full((1, 1), 2.0))
+    >>> c  # f = 1/2 keeps half of c_prev; g = 0 adds nothing
+    array([[1.]])
+    >>> dx, dh_prev, dc_prev = cell.backward(np.zeros((1, 1)), np.ones((1, 1)))
+    >>> dc_prev
+    array([[0.5]])
+    >>> cell.db  # dc reaches A_f through c_prev and A_g through i
+    array([0. , 0.5, 0. , 0.5])
+    """
+
+    kind = "lstm-cell"
+    gates = 4
+
+    def __init__(self, D: int, H: int, *, name: str | None = None) -> None:  # noqa: N803
+        super().__init__(D, H, name=name)
+        self.cache: Any = None
+
+    def forward(  # type: ignore[override]
+        self, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        self.x, self.h_prev, c_prev = self._inputs(x, h_prev, c_prev)
+        A = self.x @ self.Wx + self.h_prev @ self.Wh + self.b  # noqa: N806
+        size = self.H
+        i = _sigmoid(A[:, :size])
+        f = _sigmoid(A[:, size : 2 * size])
+        o = _sigmoid(A[:, 2 * size : 3 * size])
+        g = np.tanh(A[:, 3 * size :])
+        c = f * c_prev + i * g
+        tanh_c = np.tanh(c)
+        self.cache = (c_prev, i, f, o, g, tanh_c)
+        return o * tanh_c, c
+
+    def backward(  # type: ignore[override]
+        self, dh: np.ndarray, dc: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        c_prev, i, f, o, g, tanh_c = self.cache
+        ds = dc + dh * o * (1 - tanh_c**2)  # both paths into c: through h and from the next step
+        dc_prev = ds * f
+        di, df, do, dg = ds * g, ds * c_prev, dh * tanh_c, ds * i
+        dA = np.hstack((di * i * (1 - i), df * f * (1 - f), do * o * (1 - o), dg * (1 - g**2)))  # noqa: N806
+        dx, dh_prev = self._weights_backward(dA)
+        return dx, dh_prev, dc_prev
+
+
+class GRUCell(_Cell):
+    """The GRU step as DLFS2 writes it, gates stacked z, r, h̃ (update, reset, candidate).
+
+    ``z = sigmoid(x Wx_z + h_prev Wh_z + b_z)``, ``r = sigmoid(x Wx_r + h_prev Wh_r + b_r)``,
+    ``h̃ = tanh(x Wx_h + (r * h_prev) Wh_h + b_h)``, ``h = (1 - z) * h_prev + z * h̃``,
+    with ``Wx`` (D x 3H), ``Wh`` (H x 3H), ``b`` (3H,), the blocks in that order (the
+    reset gate applied before the product with Wh_h).
+    ``forward(x, h_prev) -> h``; ``backward(dh) -> (dx, dh_prev)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cell = GRUCell(1, 1)
+    >>> cell.set_params({"Wx": np.zeros((1, 3)), "Wh": np.zeros((1, 3)), "b": np.zeros(3)})
+    >>> cell.forward(np.ones((1, 1)), np.full((1, 1), 4.0))  # z = 1/2, h̃ = 0
+    array([[2.]])
+    >>> dx, dh_prev = cell.backward(np.ones((1, 1)))
+    >>> dh_prev  # 1 - z directly, and z's own dependence on h_prev is through Wh = 0
+    array([[0.5]])
+    """
+
+    kind = "gru-cell"
+    gates = 3
+
+    def __init__(self, D: int, H: int, *, name: str | None = None) -> None:  # noqa: N803
+        super().__init__(D, H, name=name)
+        self.cache: Any = None
+
+    def forward(self, x: np.ndarray, h_prev: np.ndarray) -> np.ndarray:  # type: ignore[override]
+        self.x, self.h_prev = self._inputs(x, h_prev)
+        size = self.H
+        Wx, Wh, b = self.Wx, self.Wh, self.b  # noqa: N806
+        xz = self.x @ Wx + b
+        z = _sigmoid(xz[:, :size] + self.h_prev @ Wh[:, :size])
+        r = _sigmoid(xz[:, size : 2 * size] + self.h_prev @ Wh[:, size : 2 * size])
+        h_hat = np.tanh(xz[:, 2 * size :] + (r * self.h_prev) @ Wh[:, 2 * size :])
+        self.cache = (z, r, h_hat)
+        return (1 - z) * self.h_prev + z * h_hat  # type: ignore[no-any-return]
+
+    def backward(self, dh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[override]
+        z, r, h_hat = self.cache
+        size, h_prev, Wh = self.H, self.h_prev, self.Wh  # noqa: N806
+        dh_hat = dh * z
+        dh_prev = dh * (1 - z)
+        dt = dh_hat * (1 - h_hat**2)  # through tanh
+        dhr = dt @ Wh[:, 2 * size :].T  # the gradient of r * h_prev
+        dh_prev = dh_prev + r * dhr
+        dz = dh * (h_hat - h_prev) * z * (1 - z)
+        dr = dhr * h_prev * r * (1 - r)
+        dA = np.hstack((dz, dr, dt))  # noqa: N806
+        self.dWx = self.x.T @ dA
+        self.db = dA.sum(axis=0)
+        dhz = np.hstack((dz, dr))
+        self.dWh = np.hstack((h_prev.T @ dhz, (r * h_prev).T @ dt))
+        dh_prev = dh_prev + dhz @ Wh[:, : 2 * size].T
+        return dA @ self.Wx.T, dh_prev
