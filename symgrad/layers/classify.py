@@ -211,9 +211,9 @@ class SigmoidCrossEntropy(Loss):
         if t.dtype.kind not in "iuf" or np.any((t < 0) | (t > 1)):
             msg = "SigmoidCrossEntropy takes targets in [0, 1] (0/1 labels or probabilities)"
             raise ShapeError(msg)
-        self.y = 1 / (1 + np.exp(-x))
-        self.t = t
         log_y, log_one_minus_y = -np.logaddexp(0, -x), -np.logaddexp(0, x)
+        self.y = np.exp(log_y)
+        self.t = t
         return -np.sum(t * log_y + (1 - t) * log_one_minus_y) / x.shape[0]
 
     def backward(self, dout: Any = 1) -> np.ndarray:

@@ -30,8 +30,9 @@ class Dropout(Layer):
 
     * ``draw_mask(shape, rng)`` draws it once, each unit kept with probability ``1 - p``;
     * ``set_mask(mask)`` sets it (booleans, or 0/1 numbers, of the input's shape);
-    * ``forward(x, mask)`` passes it with the input (a second, boolean input:
-      ``symgrad.check_layer`` passes it through and does not differentiate it).
+    * ``forward(x, mask)`` passes it with the input, as a second input: give it
+      as integers 0/1 to ``symgrad.check_layer``, which passes integer inputs
+      through without differentiating them (it refuses boolean arrays).
 
     ``backward(dout)`` returns ``dout * mask / (1 - p)``: the same mask and the
     same 1/(1-p) scale as the forward. In eval mode (``Dropout(p, train=False)``
