@@ -133,8 +133,8 @@ class LSTMCell(_Cell):
     ``i, f, o = sigmoid(A_i), sigmoid(A_f), sigmoid(A_o)``, ``g = tanh(A_g)``,
     ``c = f * c_prev + i * g``, ``h = o * tanh(c)``.
     ``forward(x, h_prev, c_prev) -> (h, c)``; ``backward(dh, dc) -> (dx, dh_prev,
-    dc_prev)``, where ``dc`` is the gradient reaching c from the next step (zeros
-    at the last step), storing ``dWx``, ``dWh``, ``db``.
+    dc_prev)``, where ``dc`` is the gradient reaching c from the next step (None
+    or zeros at the last step), storing ``dWx``, ``dWh``, ``db``.
 
     Examples
     --------
@@ -174,9 +174,11 @@ class LSTMCell(_Cell):
         return o * tanh_c, c
 
     def backward(  # type: ignore[override]
-        self, dh: np.ndarray, dc: np.ndarray
+        self, dh: np.ndarray, dc: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         c_prev, i, f, o, g, tanh_c = self.cache
+        if dc is None:  # the last step: nothing reaches c from a next one
+            dc = np.zeros_like(tanh_c)
         ds = dc + dh * o * (1 - tanh_c**2)  # both paths into c: through h and from the next step
         dc_prev = ds * f
         di, df, do, dg = ds * g, ds * c_prev, dh * tanh_c, ds * i

@@ -90,6 +90,17 @@ def test_lstm_gradient_from_the_next_step_reaches_c_prev_through_the_forget_gate
     np.testing.assert_allclose(dc_prev, dc * f, rtol=1e-12)
 
 
+def test_lstm_backward_without_dc_is_the_last_step():
+    rng = np.random.default_rng(7)
+    cell = with_params(LSTMCell(2, 3), rng)
+    cell.forward(away(rng, (2, 2)), away(rng, (2, 3)), away(rng, (2, 3)))
+    dh = away(rng, (2, 3))
+    last = cell.backward(dh)
+    for given, zero in zip(last, cell.backward(dh, np.zeros((2, 3))), strict=True):
+        np.testing.assert_array_equal(given, zero)
+    assert np.any(last[2] != 0)
+
+
 def test_gru_cell_forward_is_a_step_written_from_the_equations():
     rng = np.random.default_rng(6)
     cell = with_params(GRUCell(3, 2), rng)
