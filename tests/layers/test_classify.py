@@ -61,6 +61,12 @@ def test_softmax_cross_entropy_takes_integer_and_one_hot_labels_alike(seed):
     np.testing.assert_allclose(by_one_hot.backward(), catalogue.backward(), rtol=1e-12)
 
 
+def test_softmax_cross_entropy_is_finite_for_large_scores():
+    loss = SoftmaxCrossEntropy()
+    assert loss.forward(np.array([[400.0, 0.0], [0.0, 400.0]]), np.array([0, 0])) == pytest.approx(200.0)
+    np.testing.assert_allclose(loss.backward(), [[0.0, 0.0], [-0.5, 0.5]], atol=1e-15)
+
+
 def svm_by_loops(x, labels):
     """cs231n's naive multiclass hinge: a loop over samples and classes."""
     loss = 0.0

@@ -147,6 +147,7 @@ def test_flatten_backward_agrees_with_finite_differences(seed):
     assert layer.forward(x).shape == (2, 12)
     np.testing.assert_array_equal(layer.forward(x)[1], x[1].ravel())
     assert layer.output_shape((3, 2, 2)) == (12,)
+    np.testing.assert_array_equal(layer.forward(x[:, :, 0, 0]), x[:, :, 0, 0])  # (N, D) is flat already
     assert symgrad.check_layer(layer, x=x, params=[], seed=seed).ok
 
 

@@ -48,6 +48,7 @@ def test_embedding_protocol():
     layer = Embedding(10, 4, name="emb")
     assert layer.param_shapes(None) == {"W": (10, 4)}
     assert layer.output_features(None) == 4
+    assert layer.batched is True
     assert repr(layer) == "Embedding(10, 4, name='emb')"
 
 

@@ -128,6 +128,7 @@ def test_layer_norm_forward_normalises_each_row():
         (lambda: BatchNorm(2.5), ShapeError, "got 2.5"),
         (lambda: BatchNorm(3, eps=0), SpecError, "BatchNorm eps must be a positive number"),
         (lambda: BatchNorm(3, momentum=1.5), SpecError, "BatchNorm momentum must be a number in [0, 1)"),
+        (lambda: BatchNorm(3, momentum=1.0), SpecError, "got 1.0"),
         (lambda: LayerNorm(True), ShapeError, "LayerNorm features must be a positive integer, got True"),
         (lambda: BatchNorm(3).forward(np.zeros((2, 4))), ShapeError, "expects 3 features (axis 1)"),
         (lambda: BatchNorm(3).forward(np.zeros(3)), ShapeError, "(N, D) or (N, C, H, W)"),
