@@ -37,14 +37,15 @@ class ParamInfo:
 
 
 class Network:
-    """Layers applied in order, then a loss.
+    """Layers applied in order, then a loss; or, ``Network(E)``, the graph that ends in the scalar node E.
 
     Parameters
     ----------
-    layers : sequence of Layer
-        symgrad layers (Affine, Sigmoid, Tanh, ReLU), applied first to last.
+    layers : sequence of Layer, or a graph node
+        symgrad layers (Affine, Sigmoid, Tanh, ReLU), applied first to last. A scalar graph node
+        E (see :mod:`symgrad.graph`) gives a :class:`~symgrad.graph.network.GraphNetwork` instead.
     loss : Loss
-        The loss, e.g. ``HalfSquaredError()``.
+        The loss, e.g. ``HalfSquaredError()`` (a chain only).
 
     Examples
     --------
@@ -59,6 +60,14 @@ class Network:
     ...
     symgrad.errors.ShapeError: layer 2, Affine(5, 1), expects 5 input features, but its input has 4
     """
+
+    def __new__(cls, layers: Any = None, loss: Any = None, *, title: str | None = None) -> Network:  # noqa: ARG004
+        """``Network(E)`` with E a graph node gives a :class:`symgrad.graph.GraphNetwork`."""
+        if cls is Network and _is_node(layers):
+            from symgrad.graph.network import GraphNetwork  # the graph floor, beside this one
+
+            return object.__new__(GraphNetwork)
+        return object.__new__(cls)
 
     def __init__(self, layers: Sequence[Layer], loss: Loss | None = None, *, title: str | None = None) -> None:
         self.layers = _check_layers(layers)
@@ -113,6 +122,12 @@ class Network:
 
     def __repr__(self) -> str:
         return f"Network({self.describe()!r})"
+
+
+def _is_node(value: object) -> bool:
+    from symgrad.graph.nodes import Node
+
+    return isinstance(value, Node)
 
 
 def _check_layers(layers: Sequence[Layer]) -> tuple[Layer, ...]:
