@@ -327,7 +327,8 @@ def refuse_long_sweep(
 ) -> None:
     """Raise ComplexityError before a full finite-difference sweep that would run for hours."""
     evaluations = finite.total_evaluations(arrays, names, method)
-    batch = arrays["x"].shape[0] if arrays["x"].ndim == 2 else 1
+    rows = arrays["x"] if "x" in arrays else next((a for a in arrays.values() if a.ndim == 2), np.zeros(()))
+    batch = rows.shape[0] if rows.ndim == 2 else 1
     # A forward pass touches every parameter once per row of x (x W is batch * in * out operations).
     per_forward = sum(int(a.size) * (1 if name in ("x", "t") else batch) for name, a in arrays.items())
     if evaluations * per_forward <= MAX_SWEEP_WORK:
