@@ -217,6 +217,10 @@ def network_from_spec(text: str) -> Network:
     from symgrad.parse import parse_network_spec  # the spec grammar loads when a spec is given
 
     specs = parse_network_spec(text)
+    if any(spec.body or spec.value is not None for spec in specs):
+        from symgrad.graph.spec import graph_from_specs  # residual blocks or weight decay: a graph network
+
+        return graph_from_specs(specs, _layer_from_spec)
     layers = [_layer_from_spec(spec) for spec in specs]
     if specs[-1].name not in LOSSES:
         msg = f"the last layer of a spec must be a loss ({', '.join(sorted(LOSSES))}), got {specs[-1].name!r}"
