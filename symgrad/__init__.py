@@ -40,9 +40,9 @@ from symgrad.errors import (
 if TYPE_CHECKING:
     from symgrad.check import CheckReport, CheckRow, HessianReport, check, check_hessian, check_layer
     from symgrad.derive import Derivation, Step, derive, gradient
+    from symgrad.graph import Input, concat, sum_squares, total
     from symgrad.layers import Affine, HalfSquaredError, MeanSquaredError, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
     from symgrad.network import Network, article_network, network_from_spec
-    from symgrad.graph import Input, concat, sum_squares, total
     from symgrad.render import export
 
 #: Where each lazily imported public name lives.

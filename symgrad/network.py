@@ -61,7 +61,7 @@ class Network:
     symgrad.errors.ShapeError: layer 2, Affine(5, 1), expects 5 input features, but its input has 4
     """
 
-    def __new__(cls, layers: Any = None, loss: Any = None, *, title: str | None = None) -> Network:  # noqa: ARG004
+    def __new__(cls, layers: Any = None, loss: Any = None, *, title: str | None = None) -> Network:
         """``Network(E)`` with E a graph node gives a :class:`symgrad.graph.GraphNetwork`."""
         if cls is Network and _is_node(layers):
             from symgrad.graph.network import GraphNetwork  # the graph floor, beside this one

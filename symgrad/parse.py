@@ -479,7 +479,8 @@ def parse_network_spec(text: str, *, max_length: int = 10_000) -> tuple[LayerSpe
     ...     print(layer)
     LayerSpec(name='affine', args=(3, 4), column=1)
     LayerSpec(name='half-squared-error', args=(), column=16)
-    >>> [spec.name for spec in parse_network_spec("residual(affine(2,2) > tanh) > mean-squared-error + weight-decay(0.1)")]
+    >>> graph = "residual(affine(2,2) > tanh) > mean-squared-error + weight-decay(0.1)"
+    >>> [spec.name for spec in parse_network_spec(graph)]
     ['residual', 'mean-squared-error', 'weight-decay']
     >>> parse_network_spec("affine(3,4) >")
     Traceback (most recent call last):

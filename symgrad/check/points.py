@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.errors import ComplexityError, ShapeError, UnknownNameError
+from symgrad.graph.network import GraphNetwork
 from symgrad.layers import SoftmaxCrossEntropy
 from symgrad.network import Network
 from symgrad.numeric.reference import relu_inputs
@@ -67,7 +68,7 @@ def _refuse_huge(network: Network, batch: int) -> None:
     """Raise ComplexityError before allocating more than :data:`MAX_ELEMENTS` numbers."""
     if not network.batched:
         return
-    if hasattr(network, "root"):  # a graph network: its inputs by name
+    if isinstance(network, GraphNetwork):  # a graph network: its inputs by name
         sizes = {name: batch * int(shape[1]) for name, shape in network.input_shapes.items()}
     else:
         sizes = {"x": batch * int(network.input_features or 1), "t": batch * int(network.output_features or 1)}
@@ -107,7 +108,7 @@ def _is_count(value: object, least: int) -> bool:
 def _draw(network: Network, rng: np.random.Generator, batch: int) -> dict[str, Any]:
     if not network.batched:
         return {name: float(rng.uniform(-2.0, 2.0)) for name in network.names}
-    if hasattr(network, "root"):
+    if isinstance(network, GraphNetwork):
         return _draw_graph(network, rng, batch)
     values: dict[str, Any] = {"x": rng.standard_normal((batch, int(network.input_features or 1)))}
     for name in network.params:

@@ -23,6 +23,7 @@ from symgrad.derive.artifacts import StoredDerivation
 from symgrad.derive.derivation import Derivation
 from symgrad.documents import Documented
 from symgrad.errors import ComplexityError, NonFiniteError, UnknownNameError
+from symgrad.graph.network import GraphNetwork
 from symgrad.layers import (
     Affine,
     HalfSquaredError,
@@ -650,7 +651,7 @@ def _kinked_layers(net: Network, arrays: dict[str, Any], name: str, found: Direc
     """The ReLU layers whose inputs change sign between the ends of the directional stencil and the point."""
     relus = [index for index, layer in enumerate(net.layers) if isinstance(layer, ReLU)]
     labels = {index: f"layer {index + 1} ({type(net.layers[index]).__name__})" for index in relus}
-    if hasattr(net, "root"):  # a graph: one entry per ReLU application, named by its value
+    if isinstance(net, GraphNetwork):  # a graph: one entry per ReLU application, named by its value
         applied = [n for n in net.order if isinstance(getattr(n, "layer", None), ReLU)]
         relus = list(range(len(applied)))
         labels = {index: f"the ReLU computing {net.name_of(node)}" for index, node in enumerate(applied)}

@@ -213,7 +213,7 @@ def _gradient_step(sweep: _Sweep, name: str) -> Any:
 def _local(sweep: _Sweep, node: Node, upstream: Any, needed: set[str]) -> None:
     """Add the contributions of ``node`` to the gradients of its operands (and a layer's parameters)."""
     net, consumer = sweep.net, sweep.net.name_of(node)
-    targets = [(net.name_of(arg), position) for position, arg in enumerate(node.args)]
+    targets: list[tuple[str, Any]] = [(net.name_of(arg), position) for position, arg in enumerate(node.args)]
     if isinstance(node, Apply) and len(node.args) == 2:  # a loss: only y is differentiated
         targets = targets[:1]
     if isinstance(node, Apply):
@@ -235,7 +235,10 @@ def _local(sweep: _Sweep, node: Node, upstream: Any, needed: set[str]) -> None:
         sym = sweep.symbols[name]
         derivative = with_kink(sp.diff(local, sym), sweep.kink)
         sub = elementary_steps(local, sym, kink=sweep.kink)
-        expr = upstream if derivative == 1 else derivative if upstream == 1 else sp.Mul(upstream, derivative, evaluate=False)
+        if derivative == 1 or upstream == 1:
+            expr = upstream if derivative == 1 else derivative
+        else:
+            expr = sp.Mul(upstream, derivative, evaluate=False)
         sweep.parts.setdefault(name, []).append(_Contribution(consumer, expr, (False, ""), f"{what}", sub))
 
 

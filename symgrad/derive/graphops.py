@@ -141,7 +141,8 @@ def _prove(kind: str, scalar: bool, arity: int) -> tuple[bool, str]:
     if scalar:
         shapes = tuple(() for _ in shapes)
     symbols = [_operand(f"a{i}", shape) for i, shape in enumerate(shapes)]
-    explicit = [_entries(f"a{i}", shape) if shape else s for i, (s, shape) in enumerate(zip(symbols, shapes, strict=True))]
+    pairs = enumerate(zip(symbols, shapes, strict=True))
+    explicit = [_entries(f"a{i}", shape) if shape else s for i, (s, shape) in pairs]
     out = op_forward(kind, symbols, const)
     out_shape = getattr(out, "shape", ())
     upstream: Any = sp.Symbol("g") if not _is_matrix(out) else sp.MatrixSymbol("G", *out_shape)
@@ -149,7 +150,10 @@ def _prove(kind: str, scalar: bool, arity: int) -> tuple[bool, str]:
     if _is_matrix(upstream):
         mapping[upstream] = _entries("G", out_shape)
     forward = _explicit(out, mapping)
-    value = sp.Add(*sp.matrix_multiply_elementwise(mapping[upstream], forward)) if _is_matrix(upstream) else upstream * forward
+    if _is_matrix(upstream):
+        value = sp.Add(*sp.matrix_multiply_elementwise(mapping[upstream], forward))
+    else:
+        value = upstream * forward
     for position, (rule, entries) in enumerate(zip(op_vjp(kind, upstream, symbols, const), explicit, strict=True)):
         claimed = _explicit(rule, mapping)
         if not _is_matrix(entries):
@@ -159,7 +163,8 @@ def _prove(kind: str, scalar: bool, arity: int) -> tuple[bool, str]:
         for i in range(entries.rows):
             for j in range(entries.cols):
                 if not prove_equal(claimed[i, j], sp.diff(value, entries[i, j])):
-                    return False, f"{kind} rule for operand {position + 1} disagrees with sympy.diff at entry ({i}, {j})"
+                    where = f"operand {position + 1} disagrees with sympy.diff at entry ({i}, {j})"
+                    return False, f"{kind} rule for {where}"
     where = " @ ".join(str(s) for s in shapes) if kind == "matmul" else ", ".join(str(s) for s in shapes)
     how = "on scalars" if scalar else f"entrywise against sympy.diff ({where})"
     return True, f"{kind} rule proven {how}" if not scalar else f"{kind} rule proven against sympy.diff on scalars"

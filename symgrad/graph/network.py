@@ -37,13 +37,13 @@ class GraphNetwork(Network):
     >>> net = Network(HalfSquaredError()(x + Tanh()(layer(x)), t) + 0.01 * sum_squares(layer.param("W")))
     >>> net.names, net.nodes
     (('x', 't', 'W1', 'b1'), ('h1', 'h2', 'h3', 'h4', 'h5', 'h6'))
-    >>> Network(x)
+    >>> Network(x)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    symgrad.errors.ShapeError: Network(E) needs a scalar node E (a loss, total(...) or sum_squares(...)); this node has shape (N, 3)
+    symgrad.errors.ShapeError: Network(E) needs a scalar node E (a loss, total(...) or ...); this node has shape (N, 3)
     """
 
-    def __init__(self, root: Any, loss: Any = None, *, title: str | None = None) -> None:  # noqa: D107
+    def __init__(self, root: Any, loss: Any = None, *, title: str | None = None) -> None:
         if not isinstance(root, Node):
             msg = f"Network(E) takes a graph node, got {type(root).__name__}"
             raise SpecError(msg)
@@ -74,14 +74,14 @@ class GraphNetwork(Network):
             msg = f"a graph of {len(computed)} computed values is larger than symgrad derives (at most {MAX_NODES})"
             raise SpecError(msg)
         self._names: dict[int, str] = {}
-        for name, node in inputs.items():
-            self._names[id(node)] = name
+        for name, first in inputs.items():
+            self._names[id(first)] = name
         for node in self.order:
             if isinstance(node, Param):
                 self._names[id(node)] = self._param_name(node)
         hidden = [node for node in computed if node is not root]
-        for index, node in enumerate(hidden, 1):
-            self._names[id(node)] = f"h{index}"
+        for index, value in enumerate(hidden, 1):
+            self._names[id(value)] = f"h{index}"
         self._names[id(root)] = "E"
         self.nodes = tuple(f"h{index}" for index in range(1, len(hidden) + 1))
         _check_collisions(self.names, self.nodes)
@@ -155,12 +155,15 @@ def describe_node(net: GraphNetwork, node: Node) -> str:
         return f"{node.layer.kind}({', '.join(names)})"
     assert isinstance(node, Op)
     if node.kind in ("add", "sub", "mul", "matmul"):
-        return f" {'+' if node.kind == 'add' else '-' if node.kind == 'sub' else '*' if node.kind == 'mul' else '@'} ".join(names)
+        return f" {_SIGNS[node.kind]} ".join(names)
     if node.kind == "scale":
         return f"{node.const:g} * {names[0]}"
     if node.kind == "shift":
         return f"{names[0]} + {node.const:g}"
     return f"{node.kind}({', '.join(names)})"
+
+
+_SIGNS = {"add": "+", "sub": "-", "mul": "*", "matmul": "@"}
 
 
 def _topological(root: Node) -> tuple[Node, ...]:
@@ -217,7 +220,8 @@ def _mode(order: tuple[Node, ...]) -> bool:
     batched = kinds == {True}
     for node in order:
         if isinstance(node, (Apply, Param)) and node.layer.batched is (not batched):
-            msg = f"{node.layer!r} is {'scalar' if batched else 'batched'} in a {'batched' if batched else 'scalar'} graph"
+            kind, graph = ("scalar", "batched") if batched else ("batched", "scalar")
+            msg = f"{node.layer!r} is {kind} in a {graph} graph"
             raise ShapeError(msg)
     return batched
 

@@ -235,7 +235,8 @@ def _op_shape(kind: str, args: tuple[Node, ...]) -> tuple[Any, ...]:
     shapes = [arg.shape for arg in args]
     if kind in ("add", "sub", "mul"):
         if shapes[0] != shapes[1]:
-            msg = f"{OPS[kind]} needs operands of the same shape; got {format_shape(shapes[0])} and {format_shape(shapes[1])}"
+            got = f"{format_shape(shapes[0])} and {format_shape(shapes[1])}"
+            msg = f"{OPS[kind]} needs operands of the same shape; got {got}"
             raise ShapeError(msg)
         return shapes[0]
     if kind in ("scale", "shift"):
@@ -267,10 +268,10 @@ def concat(*nodes: Node) -> Node:
     --------
     >>> concat(Input("a", 2), Input("b", 3)).shape
     ('N', 5)
-    >>> concat(Input("a"), Input("b"))
+    >>> concat(Input("a"), Input("b"))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    symgrad.errors.ShapeError: concat joins batch nodes (N, F) along their features; got shapes (), () (a scalar network has nothing to concatenate)
+    symgrad.errors.ShapeError: concat joins batch nodes (N, F) along their features; got shapes (), () (...)
     """
     return Op("concat", tuple(nodes))
 
@@ -310,7 +311,8 @@ def apply_layer(layer: Layer, inputs: tuple[Any, ...]) -> Apply:
         raise SpecError(msg)
     for value in inputs:
         if not isinstance(value, Node):
-            msg = f"{where} is called on graph nodes (symgrad.Input(...), or other layers' outputs), got {type(value).__name__}"
+            msg = (f"{where} is called on graph nodes (symgrad.Input(...), or other layers' outputs), "
+                   f"got {type(value).__name__}")
             raise SpecError(msg)
     shape = inputs[0].shape
     if isinstance(layer, Loss):
@@ -337,7 +339,8 @@ def apply_layer(layer: Layer, inputs: tuple[Any, ...]) -> Apply:
 def _loss_shape(layer: Layer, inputs: tuple[Node, ...]) -> tuple[Any, ...]:
     y, t = inputs
     if y.shape != t.shape:
-        msg = f"{layer!r}(y, t) needs y and t of the same shape; got {format_shape(y.shape)} and {format_shape(t.shape)}"
+        got = f"{format_shape(y.shape)} and {format_shape(t.shape)}"
+        msg = f"{layer!r}(y, t) needs y and t of the same shape; got {got}"
         raise ShapeError(msg)
     if not isinstance(t, Input):
         msg = f"{layer!r}(y, t): the target t must be an Input node (targets are data, not computed)"

@@ -23,8 +23,18 @@ def graph_from_specs(specs: Sequence[LayerSpec], make: Callable[[LayerSpec], Lay
     --------
     >>> from symgrad.network import network_from_spec
     >>> net = network_from_spec("affine(3,3) > residual(tanh > affine(3,3)) > half-squared-error + weight-decay(0.01)")
-    >>> net.describe()
-    'h1 = affine(x); h2 = tanh(h1); h3 = affine(h2); h4 = h1 + h3; h5 = half-squared-error(h4, t); h6 = sum_squares(W1); h7 = sum_squares(W2); h8 = h6 + h7; h9 = 0.01 * h8; E = h5 + h9'
+    >>> for equation in net.describe().split("; "):
+    ...     print(equation)
+    h1 = affine(x)
+    h2 = tanh(h1)
+    h3 = affine(h2)
+    h4 = h1 + h3
+    h5 = half-squared-error(h4, t)
+    h6 = sum_squares(W1)
+    h7 = sum_squares(W2)
+    h8 = h6 + h7
+    h9 = 0.01 * h8
+    E = h5 + h9
     """
     from symgrad.network import Network
 
@@ -73,7 +83,8 @@ def _chain(node: Node, specs: Sequence[LayerSpec], make: Callable[[LayerSpec], L
         if spec.body:
             block = _chain(node, spec.body, make, layers)
             if block.shape != node.shape:
-                msg = (f"the residual block at column {spec.column} changes the shape {format_shape(node.shape)} to {format_shape(block.shape)}: "
+                change = f"{format_shape(node.shape)} to {format_shape(block.shape)}"
+                msg = (f"the residual block at column {spec.column} changes the shape {change}: "
                        "x + block(x) needs the block to keep the features")
                 raise ShapeError(msg)
             node = node + block

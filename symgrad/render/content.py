@@ -19,8 +19,8 @@ import sympy as sp
 from symgrad.check import CheckReport, check
 from symgrad.derive import Derivation, Step
 from symgrad.errors import UnknownNameError
+from symgrad.graph.network import GraphNetwork, describe_node
 from symgrad.network import Network
-from symgrad.graph.network import describe_node
 from symgrad.render.checkcontent import check_blocks, cost_blocks, report_document, summary_line
 from symgrad.render.document import (
     Block,
@@ -183,15 +183,15 @@ def _network_blocks(d: Derivation) -> tuple[Block, ...]:
 def _shape_table(d: Derivation, network: Network) -> Table:
     """Every quantity of a batched network with its shape and what it is."""
     what = {"x": "the input, one example per row", "t": "the target"}
-    if hasattr(network, "root"):  # a graph network: each input, parameter and value by what computes it
+    if isinstance(network, GraphNetwork):  # a graph network: each input, parameter and value by what computes it
         what = {name: "a loss's target" if name in network.targets else "an input" for name in network.input_shapes}
     for name in network.params:
         info = network.param(name)
         what[name] = f"parameter {info.role} of layer {info.layer_index + 1}"
-    if hasattr(network, "root"):
-        for node in network.order:
-            if node.args and node is not network.root:
-                what[network.name_of(node)] = describe_node(network, node)
+    if isinstance(network, GraphNetwork):
+        for value in network.order:
+            if value.args and value is not network.root:
+                what[network.name_of(value)] = describe_node(network, value)
     else:
         for index, node in enumerate(network.nodes):
             what[node] = f"output of layer {index + 1} ({network.layers[index].kind})"

@@ -110,7 +110,8 @@ def test_each_fork_is_a_sum_of_its_consumers(build: Callable[[], Network]) -> No
     for name, users in forks.items():
         step = steps[f"dE/d{name}"]
         assert step.rule.startswith(f"sum over {len(users)} paths ({name} feeds "), step.rule
-        assert isinstance(step.rhs, (sp.MatAdd, sp.Add)) and len(step.rhs.args) == len(users)
+        assert isinstance(step.rhs, (sp.MatAdd, sp.Add))
+        assert len(step.rhs.args) == len(users)
         assert {str(atom)[4:] for atom in step.rhs.atoms(sp.MatrixSymbol, sp.Symbol)
                 if str(atom).startswith("dE/d")} <= set(users)
 

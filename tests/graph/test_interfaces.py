@@ -28,7 +28,8 @@ def test_a_spec_with_a_residual_block_and_weight_decay_is_the_graph_written_by_h
 def test_spec_grammar() -> None:
     specs = parse_network_spec("residual(affine(2,2) > residual(tanh)) > mean-squared-error + weight-decay(1e-3)")
     assert [s.name for s in specs] == ["residual", "mean-squared-error", "weight-decay"]
-    assert [s.name for s in specs[0].body] == ["affine", "residual"] and specs[-1].value == 1e-3
+    assert [s.name for s in specs[0].body] == ["affine", "residual"]
+    assert specs[-1].value == 1e-3
     assert parse_network_spec("affine(3,4) > tanh")[0].body == ()  # a chain spec parses as before
 
 
@@ -65,7 +66,8 @@ def test_the_help_documents_the_graph_syntax(capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit):
         main(["check", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "residual(block)" in text and "weight-decay(c)" in text
+    assert "residual(block)" in text
+    assert "weight-decay(c)" in text
 
 
 def test_a_graph_derivation_exports_deterministically(tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ from symgrad.graph.network import GraphNetwork
 def test_network_of_a_node_is_a_graph_network_and_the_chain_is_unchanged() -> None:
     x, t = Input("x", 3), Input("t", 2)
     net = Network(HalfSquaredError()(Affine(3, 2)(x), t))
-    assert isinstance(net, GraphNetwork) and isinstance(net, Network)
+    assert isinstance(net, GraphNetwork)
+    assert isinstance(net, Network)
     assert type(symgrad.article_network()) is Network
     assert net.names == ("x", "t", "W1", "b1")
     assert net.describe() == "h1 = affine(x); E = half-squared-error(h1, t)"
@@ -54,7 +55,8 @@ def test_numbers_combine_with_nodes() -> None:
     x = Input("x", 2)
     assert [op.kind for op in (2 * x, x * 2, x + 1, 1 - x, x / 4, -x)] == [
         "scale", "scale", "shift", "shift", "scale", "scale"]
-    assert (1 - x).const == 1 and (1 - x).args[0].const == -1  # type: ignore[attr-defined]
+    assert (1 - x).const == 1
+    assert (1 - x).args[0].const == -1
 
 
 @pytest.mark.parametrize(
@@ -139,6 +141,7 @@ def test_unknown_and_target_names_in_wrt() -> None:
 def test_ops_are_plain_immutable_data() -> None:
     x = Input("x", 2)
     node = x + x
-    assert isinstance(node, Op) and node.args == (x, x)
+    assert isinstance(node, Op)
+    assert node.args == (x, x)
     with pytest.raises(AttributeError):
         node.kind = "sub"  # type: ignore[misc]
