@@ -334,6 +334,10 @@ class LayerSpec:
         The positive integers in parentheses, ``()`` when there are none.
     column : int
         1-based column of the name in the spec, for error messages.
+    body : tuple of LayerSpec
+        The block of ``residual(...)``; ``()`` for a layer.
+    value : float or None
+        The factor of ``weight-decay(c)``; None for a layer.
     """
 
     name: str
@@ -341,6 +345,11 @@ class LayerSpec:
     column: int
     body: tuple[LayerSpec, ...] = ()
     value: float | None = None
+
+    def __repr__(self) -> str:
+        extra = f", body={self.body!r}" if self.body else ""
+        extra += f", value={self.value!r}" if self.value is not None else ""
+        return f"LayerSpec(name={self.name!r}, args={self.args!r}, column={self.column!r}{extra})"
 
 
 #: The combinators of a graph spec: ``residual(...)`` (x + block(x)) and ``+ weight-decay(c)`` after the loss.
@@ -404,7 +413,7 @@ class _SpecParser:
             self.index += 1
             self.take("punct", "')' after the weight-decay factor", ")")
             layers.append(LayerSpec("weight-decay", (), offset + 1, (), float(number)))
-        self.take("end", f"'>', '+ weight-decay(c)' or the end of the spec after layer {layers[-1].name!r}")
+        self.take("end", f"'>' or the end of the spec after layer {layers[-1].name!r}")
         return tuple(layers)
 
     def chain(self, depth: int) -> list[LayerSpec]:

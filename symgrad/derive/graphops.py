@@ -48,8 +48,9 @@ def op_forward(kind: str, args: Sequence[Any], const: Any = None) -> Any:
     Examples
     --------
     >>> a, b = sp.MatrixSymbol("a", 2, 3), sp.MatrixSymbol("b", 2, 3)
-    >>> op_forward("mul", [a, b])
-    a.*b
+    >>> product = op_forward("mul", [a, b])
+    >>> type(product).__name__, product.shape
+    ('HadamardProduct', (2, 3))
     """
     matrix = _is_matrix(args[0])
     if kind == "add":

@@ -96,3 +96,38 @@ def test_the_pytest_helper_takes_a_graph_and_catches_a_wrong_backward() -> None:
     wrong = Network(HalfSquaredError()(x + NoSkipGradient(3, 3)(Tanh()(Affine(3, 3)(x))), t))
     with pytest.raises(GradientMismatchError, match="W1"):
         assert_network_consistent(wrong, seed=1)
+
+
+def test_check_hessian_takes_a_graph() -> None:
+    assert symgrad.check_hessian(symgrad.network_from_spec(SPEC)).ok
+    x, t = Input("x"), Input("t")
+    shared = Affine(name="1")
+    assert symgrad.check_hessian(Network(HalfSquaredError()(shared(shared(x)) + x, t))).ok
+
+
+def _branches_on_a_kink() -> tuple[Network, dict[str, object]]:
+    from symgrad.check.points import sample_values
+
+    x, t = Input("x", 3), Input("t", 3)
+    left = Tanh()(Affine(3, 4)(x))
+    right = symgrad.ReLU()(Affine(3, 2)(x))
+    net = Network(HalfSquaredError()(Affine(6, 3)(symgrad.concat(left, right)), t))
+    values = sample_values(net, seed=1, batch=3)
+    values["W2"][:] = 0  # every input of the ReLU is exactly 0
+    values["b2"][:] = 0
+    return net, values
+
+
+def test_a_relu_kink_in_a_graph_is_named_by_its_value_in_fast_mode() -> None:
+    net, values = _branches_on_a_kink()
+    report = symgrad.check(net, values=values, mode="fast")
+    assert report.row("W2").status == "kink"
+    assert "in the ReLU computing h4" in report.row("W2").message
+    assert report.row("W1").status == "ok"
+
+
+def test_a_relu_kink_in_a_graph_is_a_subgradient_in_full_mode() -> None:
+    net, values = _branches_on_a_kink()
+    report = symgrad.check(net, values=values)
+    assert report.ok
+    assert report.row("b2").status == "subgradient"

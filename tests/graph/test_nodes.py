@@ -145,3 +145,21 @@ def test_ops_are_plain_immutable_data() -> None:
     assert node.args == (x, x)
     with pytest.raises(AttributeError):
         node.kind = "sub"  # type: ignore[misc]
+
+
+def test_the_graph_floor_and_its_numpy_backprop_import_no_sympy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, symgrad\n"
+        "from symgrad.numeric.graphref import graph_backward\n"
+        "x, t = symgrad.Input('x', 2), symgrad.Input('t', 2)\n"
+        "layer = symgrad.Affine(2, 2)\n"
+        "net = symgrad.Network(symgrad.HalfSquaredError()(x + symgrad.Tanh()(layer(x)), t))\n"
+        "values = {'x': np.ones((3, 2)), 't': np.zeros((3, 2)), 'W1': np.eye(2), 'b1': np.ones(2)}\n"
+        "graph_backward(net, values, ('W1',))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sympy', 'mpmath')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
