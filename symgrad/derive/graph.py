@@ -18,7 +18,7 @@ from typing import Any
 
 import sympy as sp
 
-from symgrad.derive.chain import _Gradients, _Part, _rule, _substitute, _symbolic_shape, grad_symbol
+from symgrad.derive.chain import _Gradients, _Part, _rule, _symbolic_shape, grad_symbol
 from symgrad.derive.derivation import Derivation
 from symgrad.derive.elementary import elementary_steps
 from symgrad.derive.graphops import RULE_WORDS, op_forward, op_rule_proof, op_vjp
@@ -292,13 +292,15 @@ def _assemble(sweep: _Sweep, names: tuple[str, ...], forward: tuple[Step, ...]) 
 def _gradients(
     sweep: _Sweep, names: tuple[str, ...], loss_inputs: Any, in_inputs: dict[Any, Any]
 ) -> tuple[dict[str, tuple[Step, ...]], dict[str, Any]]:
-    grad_map = {step.lhs: step.rhs for step in sweep.grads.values()}
+    grad_map: dict[Any, Any] = {}
+    for step in sweep.grads.values():  # sweep order: a step uses only gradients derived before it, so one pass
+        grad_map[step.lhs] = step.rhs.xreplace(grad_map)
     checked = _verify_scalar(sweep, grad_map, in_inputs) if not sweep.net.batched else dict(sweep.grads)
     steps, results = {}, {}
     for name in names:
         path = tuple(checked[other] for other in _path(sweep, name))
-        final = _substitute(sweep.grads[name].lhs, grad_map)
-        result = _substitute(final, in_inputs)
+        final = grad_map[sweep.grads[name].lhs]
+        result = final.xreplace(in_inputs)
         if not sweep.net.batched:
             result = sp.factor_terms(result)
         last = path[-1]
@@ -309,8 +311,37 @@ def _gradients(
             Step(last.lhs, result, "substitute the forward pass", verified, last.proof,
                  "The same gradient in the inputs alone.", shape=last.shape),
         )
-        steps[name], results[name] = path + tail, result
+        # Where values feed several consumers, the collected expression repeats whole subtrees (an RNN's
+        # doubles with every step): it is shown only while it stays readable; d.gradient(name) still gives it.
+        shown = tuple(step for step in tail if tree_size(step.rhs) <= MAX_SHOWN)
+        steps[name], results[name] = path + shown, result
     return steps, results
+
+
+#: The largest collected expression (in printed nodes) that a derivation's steps show.
+MAX_SHOWN = 400
+
+
+def tree_size(expr: Any) -> int:
+    """Nodes of ``expr`` as printed (shared subexpressions counted at every use), without printing it.
+
+    Examples
+    --------
+    >>> x = sp.Symbol("x")
+    >>> tree_size(x), tree_size(sp.sin(x) + x**2)
+    (1, 6)
+    """
+    sizes: dict[Any, int] = {}
+    stack = [expr]
+    while stack:
+        node = stack[-1]
+        pending = [arg for arg in node.args if arg not in sizes]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        sizes[node] = 1 + sum(sizes[arg] for arg in node.args)
+    return sizes[expr]
 
 
 def _path(sweep: _Sweep, name: str) -> list[str]:
@@ -329,7 +360,7 @@ def _verify_scalar(sweep: _Sweep, grads: dict[Any, Any], in_inputs: dict[Any, An
     """Each scalar gradient step against sympy.diff of E composed with that value left free."""
     checked = {}
     for name, step in sweep.grads.items():
-        claimed = _substitute(_substitute(step.rhs, grads), in_inputs)
+        claimed = grads[step.lhs].xreplace(in_inputs)
         ok = prove_equal(claimed.doit(), with_kink(_direct(sweep, name, in_inputs), sweep.kink))
         proof = ("equal to sympy.diff of the composed E (the difference simplifies to 0)" if ok
                  else "NOT equal to sympy.diff of the composed E")

@@ -253,7 +253,7 @@ def _chain_row(chain: list[str]) -> Equation:
 
 def _gradient_blocks(d: Derivation, name: str) -> tuple[Block, ...]:
     steps = d.steps(name)
-    chain = _chain(steps[:-2], name)
+    chain = _chain(tuple(s for s in steps if not s.rule.startswith("substitute the ")), name)
     flow: Line = (Text("The gradient flows back from "), Math("E"), Text(" through "))
     for index, node in enumerate(chain[:-1]):
         flow += ((Text(", ") if index else Text("")), Math(name_latex(node)))

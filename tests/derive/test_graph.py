@@ -69,3 +69,23 @@ def test_a_wrong_scalar_step_is_not_proven(monkeypatch: pytest.MonkeyPatch) -> N
     d = symgrad.derive(Network(HalfSquaredError()(Affine()(x) + x, t)))
     assert not d.verified
     assert "NOT equal" in d.steps("x")[0].proof
+
+
+def test_collected_expressions_too_large_to_read_are_left_out_of_the_steps() -> None:
+    """Regression: an RNN's collected gradient repeats whole subtrees at every step (the tree doubles), and
+    printing it made the document of an 8-step RNN take minutes. Such tails are left out; gradient() keeps them."""
+    from symgrad.derive.graph import MAX_SHOWN, tree_size
+
+    xs = [Input(f"x{step}", 2) for step in range(8)]
+    into, across = Affine(2, 3, name="x"), Affine(3, 3, name="h")
+    h = Tanh()(into(xs[0]))
+    for x in xs[1:]:
+        h = Tanh()(into(x) + across(h))
+    d = symgrad.derive(Network(HalfSquaredError()(h, Input("t", 3))))
+    assert tree_size(d.gradient("x0")) > MAX_SHOWN
+    rules = [step.rule for step in d.steps("x0")]
+    assert not any(rule.startswith("substitute") for rule in rules)
+    assert str(d.steps("x0")[-1].lhs) == "dE/dx0"
+    small = symgrad.derive(Network(HalfSquaredError()(Tanh()(Affine(2, 2)(Input("x", 2))), Input("t", 2))))
+    assert [step.rule for step in small.steps("x")][-2:] == ["substitute the upstream gradients",
+                                                             "substitute the forward pass"]

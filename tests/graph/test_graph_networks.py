@@ -104,7 +104,7 @@ def test_check_passes_full_and_fast(build: Callable[[], Network]) -> None:
 def test_each_fork_is_a_sum_of_its_consumers(build: Callable[[], Network]) -> None:
     net = build()
     d = symgrad.derive(net)
-    steps = {str(step.lhs): step for name in d.wrt for step in d.steps(name)[:-2]}
+    steps = {str(step.lhs): step for name in d.wrt for step in d.steps(name) if not step.rule.startswith("substitute")}
     forks = {name: users for name, users in net.consumers().items() if len(users) > 1 and name not in net.targets}
     assert forks
     for name, users in forks.items():
