@@ -84,8 +84,8 @@ def test_collected_expressions_too_large_to_read_are_left_out_of_the_steps() -> 
     d = symgrad.derive(Network(HalfSquaredError()(h, Input("t", 3))))
     assert tree_size(d.gradient("x0")) > MAX_SHOWN
     rules = [step.rule for step in d.steps("x0")]
-    assert not any(rule.startswith("substitute") for rule in rules)
-    assert str(d.steps("x0")[-1].lhs) == "dE/dx0"
+    assert "substitute the forward pass" not in rules
+    assert all(tree_size(step.rhs) <= MAX_SHOWN for step in d.steps("x0") if step.rule.startswith("substitute"))
     small = symgrad.derive(Network(HalfSquaredError()(Tanh()(Affine(2, 2)(Input("x", 2))), Input("t", 2))))
     assert [step.rule for step in small.steps("x")][-2:] == ["substitute the upstream gradients",
                                                              "substitute the forward pass"]
