@@ -131,3 +131,26 @@ def test_a_relu_kink_in_a_graph_is_a_subgradient_in_full_mode() -> None:
     report = symgrad.check(net, values=values)
     assert report.ok
     assert report.row("b2").status == "subgradient"
+
+
+def test_documents_are_byte_identical_across_processes(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, symgrad\n"
+        "from symgrad import Affine, HalfSquaredError, Input, Network, Tanh, concat, sum_squares\n"
+        "x, t = Input('x', 3), Input('t', 2)\n"
+        "a, b, out = Affine(3, 2), Affine(3, 2), Affine(4, 2)\n"
+        "E = HalfSquaredError()(out(concat(Tanh()(a(x)), b(x))), t) + 0.1 * sum_squares(a.param('W'))\n"
+        "symgrad.export(symgrad.derive(Network(E)), sys.argv[1])\n"
+    )
+    outputs = []
+    for seed in ("1", "2"):
+        path = tmp_path / f"doc{seed}.html"
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-c", code, str(path)], check=True, env=env, capture_output=True)
+        outputs.append(path.read_bytes())
+    assert outputs[0] == outputs[1]
+    assert b"sum over 2 paths (x feeds h1 and h3)" in outputs[0]
