@@ -271,7 +271,7 @@ def _assemble(sweep: _Sweep, names: tuple[str, ...], forward: tuple[Step, ...]) 
     if not net.batched:
         gradients.parts  # noqa: B018  scalar steps are proven against the composed E now
     return Derivation(
-        title=net.title or "graph network: " + net.describe(),
+        title=net.title or _title(net),
         loss=loss_inputs,
         wrt=names,
         inputs=net.names,
@@ -287,6 +287,14 @@ def _assemble(sweep: _Sweep, names: tuple[str, ...], forward: tuple[Step, ...]) 
         _steps=_Part(gradients, 0),
         _results=_Part(gradients, 1),
     )
+
+
+def _title(net: GraphNetwork) -> str:
+    """The network's equations when they fit on a line, else their count."""
+    equations = net.describe()
+    if len(equations) <= 120:
+        return f"graph network: {equations}"
+    return f"graph network of {len(net.nodes) + 1} computed values"
 
 
 def _gradients(
