@@ -43,7 +43,8 @@ class GraphNetwork(Network):
     symgrad.errors.ShapeError: Network(E) needs a scalar node E (a loss, total(...) or ...); this node has shape (N, 3)
     """
 
-    def __init__(self, root: Any, loss: Any = None, *, title: str | None = None) -> None:
+    def __init__(self, layers: Any, loss: Any = None, *, title: str | None = None) -> None:
+        root = layers  # Network's first argument: here the loss node E
         if not isinstance(root, Node):
             msg = f"Network(E) takes a graph node, got {type(root).__name__}"
             raise SpecError(msg)

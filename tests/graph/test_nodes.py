@@ -29,6 +29,7 @@ def test_network_of_a_node_is_a_graph_network_and_the_chain_is_unchanged() -> No
     assert type(symgrad.article_network()) is Network
     assert net.names == ("x", "t", "W1", "b1")
     assert net.describe() == "h1 = affine(x); E = half-squared-error(h1, t)"
+    assert Network(layers=net.root, title="by keyword").names == net.names
 
 
 def test_names_and_order_are_deterministic() -> None:
