@@ -50,7 +50,12 @@ derives dE/dw1, dE/db1, dE/dw2, dE/db2 and dE/dx by the chain rule, printing
 each step (every step proven against a direct sympy.diff), then checks the
 gradients three ways: symbolic vs the layers' backward() vs finite differences.
 
-'symgrad gradient EXPR' differentiates an expression step by step."""
+'symgrad gradient EXPR' differentiates an expression step by step.
+
+A network spec names layers joined by '>' and ends in a loss. Two combinators
+make a graph network: residual(block) is x + block(x), the block's layers
+joined by '>'; '+ weight-decay(c)' after the loss adds c times the sum of
+squares of every weight matrix. Each fork's gradient is the sum of its paths'."""
 
 EXAMPLES = """\
 examples:

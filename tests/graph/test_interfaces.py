@@ -62,9 +62,10 @@ def test_the_command_checks_and_derives_a_graph_spec() -> None:
     assert main(["check", "affine(3,3) > residual(affine(3,2)) > half-squared-error"], stdout=out, stderr=err) == 2
 
 
-def test_the_help_documents_the_graph_syntax(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("command", [["--help"], ["check", "--help"], ["derive", "--help"]])
+def test_the_help_documents_the_graph_syntax(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        main(["check", "--help"])
+        main(command)
     text = " ".join(capsys.readouterr().out.split())
     assert "residual(block)" in text
     assert "weight-decay(c)" in text
