@@ -40,6 +40,7 @@ from symgrad.errors import (
 if TYPE_CHECKING:
     from symgrad.check import CheckReport, CheckRow, HessianReport, check, check_hessian, check_layer
     from symgrad.derive import Derivation, Step, derive, gradient
+    from symgrad.graph import Input, concat, sum_squares, total
     from symgrad.layers import Affine, HalfSquaredError, MeanSquaredError, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
     from symgrad.network import Network, article_network, network_from_spec
     from symgrad.render import export
@@ -56,6 +57,7 @@ _LAZY = {
     ),
     **dict.fromkeys(("Network", "article_network", "network_from_spec"), "symgrad.network"),
     "export": "symgrad.render",
+    **dict.fromkeys(("Input", "concat", "sum_squares", "total"), "symgrad.graph"),
 }
 
 
@@ -105,6 +107,7 @@ __all__ = [
     "Derivation",
     "HalfSquaredError",
     "HessianReport",
+    "Input",
     "LayerError",
     "MeanSquaredError",
     "Network",
@@ -125,8 +128,11 @@ __all__ = [
     "check",
     "check_hessian",
     "check_layer",
+    "concat",
     "derive",
     "export",
     "gradient",
     "network_from_spec",
+    "sum_squares",
+    "total",
 ]

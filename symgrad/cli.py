@@ -37,7 +37,9 @@ FORMATS = ("text", "latex", "mathml", "markdown", "html", "json")
 SPEC_HELP = (
     'a network spec such as "affine(3,4) > sigmoid > affine(4,1) > half-squared-error" '
     "(layers: affine(in,out) or scalar affine, sigmoid, tanh, relu; losses: half-squared-error, "
-    "mean-squared-error, softmax-cross-entropy); default: the article's network"
+    "mean-squared-error, softmax-cross-entropy); residual(block) adds a skip connection x + block(x) "
+    "around layers separated by '>', and '+ weight-decay(c)' after the loss adds c times the sum of "
+    "squares of every weight matrix (both make a graph network); default: the article's network"
 )
 DESCRIPTION = """\
 Explain and verify backpropagation.
@@ -48,7 +50,12 @@ derives dE/dw1, dE/db1, dE/dw2, dE/db2 and dE/dx by the chain rule, printing
 each step (every step proven against a direct sympy.diff), then checks the
 gradients three ways: symbolic vs the layers' backward() vs finite differences.
 
-'symgrad gradient EXPR' differentiates an expression step by step."""
+'symgrad gradient EXPR' differentiates an expression step by step.
+
+A network spec names layers joined by '>' and ends in a loss. Two combinators
+make a graph network: residual(block) is x + block(x), the block's layers
+joined by '>'; '+ weight-decay(c)' after the loss adds c times the sum of
+squares of every weight matrix. Each fork's gradient is the sum of its paths'."""
 
 EXAMPLES = """\
 examples:
@@ -56,6 +63,7 @@ examples:
   symgrad gradient "3*x + 4*y"
   symgrad derive "affine(3,4) > sigmoid > affine(4,1) > half-squared-error" --format html -o net.html
   symgrad check "affine(64,64) > tanh > affine(64,10) > softmax-cross-entropy" --mode fast
+  symgrad check "affine(4,8) > residual(tanh > affine(8,8)) > affine(8,2) > half-squared-error + weight-decay(0.01)"
 
 exit status: 0 all gradients agree, 1 a check failed, 2 bad input"""
 
@@ -201,6 +209,8 @@ def _run_check(
 def _shape(network: Network, name: str, batch: int) -> tuple[int, ...]:
     if not network.batched:
         return ()
+    if name in getattr(network, "input_shapes", {}):  # a graph network's inputs
+        return (batch, int(network.input_shapes[name][1]))  # type: ignore[attr-defined]
     if name in ("x", "t"):
         return (batch, int((network.input_features if name == "x" else network.output_features) or 1))
     return tuple(int(dim) for dim in network.param(name).shape)

@@ -37,14 +37,15 @@ class ParamInfo:
 
 
 class Network:
-    """Layers applied in order, then a loss.
+    """Layers applied in order, then a loss; or, ``Network(E)``, the graph that ends in the scalar node E.
 
     Parameters
     ----------
-    layers : sequence of Layer
-        symgrad layers (Affine, Sigmoid, Tanh, ReLU), applied first to last.
+    layers : sequence of Layer, or a graph node
+        symgrad layers (Affine, Sigmoid, Tanh, ReLU), applied first to last. A scalar graph node
+        E (see :mod:`symgrad.graph`) gives a :class:`~symgrad.graph.network.GraphNetwork` instead.
     loss : Loss
-        The loss, e.g. ``HalfSquaredError()``.
+        The loss, e.g. ``HalfSquaredError()`` (a chain only).
 
     Examples
     --------
@@ -59,6 +60,14 @@ class Network:
     ...
     symgrad.errors.ShapeError: layer 2, Affine(5, 1), expects 5 input features, but its input has 4
     """
+
+    def __new__(cls, layers: Any = None, loss: Any = None, *, title: str | None = None) -> Network:
+        """``Network(E)`` with E a graph node gives a :class:`symgrad.graph.GraphNetwork`."""
+        if cls is Network and _is_node(layers):
+            from symgrad.graph.network import GraphNetwork  # the graph floor, beside this one
+
+            return object.__new__(GraphNetwork)
+        return object.__new__(cls)
 
     def __init__(self, layers: Sequence[Layer], loss: Loss | None = None, *, title: str | None = None) -> None:
         self.layers = _check_layers(layers)
@@ -113,6 +122,12 @@ class Network:
 
     def __repr__(self) -> str:
         return f"Network({self.describe()!r})"
+
+
+def _is_node(value: object) -> bool:
+    from symgrad.graph.nodes import Node
+
+    return isinstance(value, Node)
 
 
 def _check_layers(layers: Sequence[Layer]) -> tuple[Layer, ...]:
@@ -202,6 +217,10 @@ def network_from_spec(text: str) -> Network:
     from symgrad.parse import parse_network_spec  # the spec grammar loads when a spec is given
 
     specs = parse_network_spec(text)
+    if any(spec.body or spec.value is not None for spec in specs):
+        from symgrad.graph.spec import graph_from_specs  # residual blocks or weight decay: a graph network
+
+        return graph_from_specs(specs, _layer_from_spec)
     layers = [_layer_from_spec(spec) for spec in specs]
     if specs[-1].name not in LOSSES:
         msg = f"the last layer of a spec must be a loss ({', '.join(sorted(LOSSES))}), got {specs[-1].name!r}"

@@ -334,16 +334,31 @@ class LayerSpec:
         The positive integers in parentheses, ``()`` when there are none.
     column : int
         1-based column of the name in the spec, for error messages.
+    body : tuple of LayerSpec
+        The block of ``residual(...)``; ``()`` for a layer.
+    value : float or None
+        The factor of ``weight-decay(c)``; None for a layer.
     """
 
     name: str
     args: tuple[int, ...]
     column: int
+    body: tuple[LayerSpec, ...] = ()
+    value: float | None = None
 
+    def __repr__(self) -> str:
+        extra = f", body={self.body!r}" if self.body else ""
+        extra += f", value={self.value!r}" if self.value is not None else ""
+        return f"LayerSpec(name={self.name!r}, args={self.args!r}, column={self.column!r}{extra})"
+
+
+#: The combinators of a graph spec: ``residual(...)`` (x + block(x)) and ``+ weight-decay(c)`` after the loss.
+GRAPH_WORDS = ("residual", "weight-decay")
 
 _SPEC_TOKEN = re.compile(
     r"\s*(?:(?P<arrow>->|>)|(?P<name>[A-Za-z][A-Za-z0-9]*(?:[-_][A-Za-z0-9]+)*)"
-    r"|(?P<int>[+-]?[0-9]+)|(?P<punct>[(),])|(?P<end>\Z)|(?P<bad>.))",
+    r"|(?P<float>[0-9]*\.[0-9]+(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+)"
+    r"|(?P<int>[+-]?[0-9]+)|(?P<punct>[(),+])|(?P<end>\Z)|(?P<bad>.))",
     re.DOTALL,
 )
 
@@ -386,16 +401,38 @@ class _SpecParser:
         return True
 
     def spec(self) -> tuple[LayerSpec, ...]:
-        layers = [self.layer("a layer name")]
-        while self.tokens[self.index][0] == "arrow":
-            arrow, _ = self.take("arrow", "'>'")
-            layers.append(self.layer(f"a layer name after {arrow!r}"))
+        layers = self.chain(0)
+        if self.skip("+"):
+            raw, offset = self.take("name", "'weight-decay' after '+'")
+            if raw.lower().replace("_", "-") != "weight-decay":
+                self.fail("only weight-decay(c) may be added to the loss", offset, f", found {raw[:30]!r}")
+            self.take("punct", "'(' after 'weight-decay'", "(")
+            number, at = self.tokens[self.index][1], self.tokens[self.index][2]
+            if self.tokens[self.index][0] not in ("float", "int") or not 0 < float(number) < 1e6:
+                self.fail("expected a positive number such as 0.01 in weight-decay(...)", at)
+            self.index += 1
+            self.take("punct", "')' after the weight-decay factor", ")")
+            layers.append(LayerSpec("weight-decay", (), offset + 1, (), float(number)))
         self.take("end", f"'>' or the end of the spec after layer {layers[-1].name!r}")
         return tuple(layers)
 
-    def layer(self, expected: str) -> LayerSpec:
+    def chain(self, depth: int) -> list[LayerSpec]:
+        if depth > 8:
+            self.fail("residual blocks nest deeper than 8", self.tokens[self.index][2])
+        layers = [self.layer("a layer name", depth)]
+        while self.tokens[self.index][0] == "arrow":
+            arrow, _ = self.take("arrow", "'>'")
+            layers.append(self.layer(f"a layer name after {arrow!r}", depth))
+        return layers
+
+    def layer(self, expected: str, depth: int = 0) -> LayerSpec:
         raw, offset = self.take("name", expected)
         name = raw.lower().replace("_", "-")
+        if name == "residual":
+            self.take("punct", "'(' after 'residual': residual(block), the block's layers separated by '>'", "(")
+            body = self.chain(depth + 1)
+            self.take("punct", "'>' or ')' closing the residual block", ")")
+            return LayerSpec(name, (), offset + 1, tuple(body))
         args: list[int] = []
         if self.skip("("):
             args.append(self.integer(name, 1, "a positive integer after '('"))
@@ -420,6 +457,11 @@ def parse_network_spec(text: str, *, max_length: int = 10_000) -> tuple[LayerSpe
     digits, ``-`` and ``_``, optionally followed by positive integers in
     parentheses. Whitespace is free. Names are lower-cased and ``_`` becomes
     ``-``. Whether a name is a known layer is checked elsewhere.
+
+    Two combinators make a graph rather than a chain: ``residual(block)``, whose
+    block is layers separated by ``>`` (its output is ``x + block(x)``), and
+    ``+ weight-decay(c)`` after the loss (E plus c times the sum of squares of
+    every weight matrix W).
 
     Parameters
     ----------
@@ -446,6 +488,9 @@ def parse_network_spec(text: str, *, max_length: int = 10_000) -> tuple[LayerSpe
     ...     print(layer)
     LayerSpec(name='affine', args=(3, 4), column=1)
     LayerSpec(name='half-squared-error', args=(), column=16)
+    >>> graph = "residual(affine(2,2) > tanh) > mean-squared-error + weight-decay(0.1)"
+    >>> [spec.name for spec in parse_network_spec(graph)]
+    ['residual', 'mean-squared-error', 'weight-decay']
     >>> parse_network_spec("affine(3,4) >")
     Traceback (most recent call last):
     ...

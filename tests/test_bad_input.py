@@ -161,6 +161,11 @@ def _big_affine(n: int) -> symgrad.Network:
 # small and parseable; the elementary steps of max() grow ~1.25x per variable: hours at 50
 SLOW = "max(" + ", ".join(f"{MARK}{i}" for i in range(50)) + ")"
 
+def _graph() -> symgrad.Network:
+    x, t = symgrad.Input("x", 3), symgrad.Input("t", 3)
+    return symgrad.Network(symgrad.HalfSquaredError()(x + symgrad.Affine(3, 3)(x), t))
+
+
 CATALOG = [
     # unknown names
     pytest.param(lambda: symgrad.derive(_net(), wrt=[f"W{MARK}"]), UnknownNameError,
@@ -382,6 +387,25 @@ CATALOG = [
                  "use mode='fast' (a random direction", id="check-full-sweep-too-long"),
     pytest.param(lambda: symgrad.check_layer(Affine(), SPEC, x=np.ones((10**6, 3))), ComplexityError,
                  "check the layer on a smaller x", id="check-layer-sweep-too-long"),
+    # graph networks (symgrad.Input, layers called on nodes, Network(E))
+    pytest.param(lambda: symgrad.Input(f"{MARK} x", 3), UnknownNameError,
+                 f"input name '{MARK} x' is not allowed", id="graph-input-name"),
+    pytest.param(lambda: symgrad.derive(_graph(), wrt=[MARK]), UnknownNameError,
+                 f"cannot differentiate with respect to '{MARK}': the network's names are W1, b1, x", id="graph-wrt"),
+    pytest.param(lambda: symgrad.Network(symgrad.Input(MARK, 3)), ShapeError,
+                 "Network(E) needs a scalar node E", id="graph-not-scalar"),
+    pytest.param(lambda: symgrad.Input(MARK, 3) + symgrad.Input("x", 2), ShapeError,
+                 "+ needs operands of the same shape; got (N, 3) and (N, 2)", id="graph-shapes"),
+    pytest.param(lambda: symgrad.concat(symgrad.Input(MARK), symgrad.Input("x")), ShapeError,
+                 "a scalar network has nothing to concatenate", id="graph-concat-scalars"),
+    pytest.param(lambda: symgrad.Network(_graph().root + symgrad.sum_squares(symgrad.Affine(3, 2).param("W"))),
+                 UnknownNameError, "a node from another graph", id="graph-foreign-node"),
+    pytest.param(lambda: symgrad.Input(MARK, 3) + MARK, SpecError, "combines nodes with nodes or finite numbers",
+                 id="graph-string-operand"),
+    pytest.param(lambda: network_from_spec(f"affine(3,3) > residual({MARK}) > half-squared-error"), SpecError,
+                 f"unknown layer '{MARK}'", id="graph-spec-unknown-layer"),
+    pytest.param(lambda: network_from_spec("affine(3,3) > residual(affine(3,2)) > half-squared-error"), ShapeError,
+                 "x + block(x) needs the block to keep the features", id="graph-spec-residual-shape"),
 ]
 
 

@@ -30,6 +30,13 @@ KEY_LINES: dict[str, tuple[str, ...]] = {
         "every step proven against sympy.diff: True",
         "Three-way check of The article's network: all 5 gradients agree",
     ),
+    "residual_weight_decay.py": (
+        "every step proven against sympy.diff: True",
+        "(sum over 2 paths (W1 feeds h1 and h7): multivariable chain rule)",
+        "(sum over 2 paths (h1 feeds h2 and h4): multivariable chain rule)",
+        "from the spec: True",
+        "Three-way check of A residual block with weight decay: all 7 gradients agree",
+    ),
 }
 
 

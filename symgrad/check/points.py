@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from symgrad.errors import ComplexityError, ShapeError, UnknownNameError
+from symgrad.graph.network import GraphNetwork
 from symgrad.layers import SoftmaxCrossEntropy
 from symgrad.network import Network
 from symgrad.numeric.reference import relu_inputs
@@ -67,7 +68,10 @@ def _refuse_huge(network: Network, batch: int) -> None:
     """Raise ComplexityError before allocating more than :data:`MAX_ELEMENTS` numbers."""
     if not network.batched:
         return
-    sizes = {"x": batch * int(network.input_features or 1), "t": batch * int(network.output_features or 1)}
+    if isinstance(network, GraphNetwork):  # a graph network: its inputs by name
+        sizes = {name: batch * int(shape[1]) for name, shape in network.input_shapes.items()}
+    else:
+        sizes = {"x": batch * int(network.input_features or 1), "t": batch * int(network.output_features or 1)}
     sizes.update({name: math.prod(int(d) for d in network.param(name).shape) for name in network.params})
     total = sum(sizes.values())
     if total > MAX_ELEMENTS:
@@ -81,6 +85,22 @@ def _refuse_huge(network: Network, batch: int) -> None:
         raise ComplexityError(msg)
 
 
+def _draw_graph(network: Any, rng: np.random.Generator, batch: int) -> dict[str, Any]:
+    """A batched graph's point: its inputs (one-hot rows for a softmax loss's target), then its parameters."""
+    one_hot = {node.args[1].name for node in network.order
+               if getattr(node, "layer", None) is not None and isinstance(node.layer, SoftmaxCrossEntropy)}
+    values: dict[str, Any] = {}
+    for name, shape in network.input_shapes.items():
+        features = int(shape[1])
+        values[name] = (np.eye(features)[rng.integers(0, features, size=batch)] if name in one_hot
+                        else rng.standard_normal((batch, features)))
+    for name in network.params:
+        info = network.param(name)
+        values[name] = rng.standard_normal(info.shape)
+        values[name] *= 1.0 / np.sqrt(info.shape[0]) if info.role == "W" else 0.5
+    return values
+
+
 def _is_count(value: object, least: int) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and bool(value >= least)
 
@@ -88,6 +108,8 @@ def _is_count(value: object, least: int) -> bool:
 def _draw(network: Network, rng: np.random.Generator, batch: int) -> dict[str, Any]:
     if not network.batched:
         return {name: float(rng.uniform(-2.0, 2.0)) for name in network.names}
+    if isinstance(network, GraphNetwork):
+        return _draw_graph(network, rng, batch)
     values: dict[str, Any] = {"x": rng.standard_normal((batch, int(network.input_features or 1)))}
     for name in network.params:
         info = network.param(name)

@@ -23,6 +23,7 @@ from symgrad.derive.artifacts import StoredDerivation
 from symgrad.derive.derivation import Derivation
 from symgrad.documents import Documented
 from symgrad.errors import ComplexityError, NonFiniteError, UnknownNameError
+from symgrad.graph.network import GraphNetwork
 from symgrad.layers import (
     Affine,
     HalfSquaredError,
@@ -327,7 +328,8 @@ def refuse_long_sweep(
 ) -> None:
     """Raise ComplexityError before a full finite-difference sweep that would run for hours."""
     evaluations = finite.total_evaluations(arrays, names, method)
-    batch = arrays["x"].shape[0] if arrays["x"].ndim == 2 else 1
+    rows = arrays["x"] if "x" in arrays else next((a for a in arrays.values() if a.ndim == 2), np.zeros(()))
+    batch = rows.shape[0] if rows.ndim == 2 else 1
     # A forward pass touches every parameter once per row of x (x W is batch * in * out operations).
     per_forward = sum(int(a.size) * (1 if name in ("x", "t") else batch) for name, a in arrays.items())
     if evaluations * per_forward <= MAX_SWEEP_WORK:
@@ -354,7 +356,7 @@ def _with_point_notes(report: CheckReport, net: Network, arrays: Mapping[str, An
 
 
 def _point_notes(net: Network, arrays: Mapping[str, Any]) -> tuple[str, ...]:
-    if not isinstance(net.loss, SoftmaxCrossEntropy):
+    if not isinstance(net.loss, SoftmaxCrossEntropy) or "t" not in arrays:
         return ()
     sums = np.sum(arrays["t"], axis=-1)
     bad = np.flatnonzero(np.abs(sums - 1) > 1e-9)
@@ -648,6 +650,11 @@ def _directional_verdict(
 def _kinked_layers(net: Network, arrays: dict[str, Any], name: str, found: DirectionalResult) -> list[str]:
     """The ReLU layers whose inputs change sign between the ends of the directional stencil and the point."""
     relus = [index for index, layer in enumerate(net.layers) if isinstance(layer, ReLU)]
+    labels = {index: f"layer {index + 1} ({type(net.layers[index]).__name__})" for index in relus}
+    if isinstance(net, GraphNetwork):  # a graph: one entry per ReLU application, named by its value
+        applied = [n for n in net.order if isinstance(getattr(n, "layer", None), ReLU)]
+        relus = list(range(len(applied)))
+        labels = {index: f"the ReLU computing {net.name_of(node)}" for index, node in enumerate(applied)}
     if not relus:
         return []
     base = [z > 0 for z in relu_inputs(net, arrays)]
@@ -656,4 +663,4 @@ def _kinked_layers(net: Network, arrays: dict[str, Any], name: str, found: Direc
         for index, z, sign in zip(relus, relu_inputs(net, end), base, strict=True):
             if np.any((z > 0) != sign):
                 kinked.add(index)
-    return [f"layer {index + 1} ({type(net.layers[index]).__name__})" for index in sorted(kinked)]
+    return [labels[index] for index in sorted(kinked)]

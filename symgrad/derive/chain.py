@@ -135,6 +135,12 @@ def derive(network: Network, wrt: Sequence[str] | str | None = None, *, kink: An
     ...
     symgrad.errors.UnknownNameError: cannot differentiate with respect to 'w3': ... x, w1, b1, w2, b2
     """
+    from symgrad.graph.network import GraphNetwork
+
+    if isinstance(network, GraphNetwork):
+        from symgrad.derive.graph import derive_graph  # the same floor: the chain rule over a graph
+
+        return derive_graph(network, wrt, kink=kink_value(kink))
     if not isinstance(network, Network):
         msg = f"derive() takes a symgrad Network, got {type(network).__name__}; for an expression use gradient()"
         raise UnknownNameError(msg)

@@ -124,6 +124,19 @@ class Layer:
         """Reference backward pass: returns dx, stores d<role> attributes."""
         raise NotImplementedError
 
+    # -- graph networks -----------------------------------------------------
+    def __call__(self, *inputs: Any) -> Any:
+        """This layer applied to graph nodes (see :mod:`symgrad.graph`); calling it twice shares its parameters."""
+        from symgrad.graph.nodes import apply_layer  # plain data, no SymPy
+
+        return apply_layer(self, inputs)
+
+    def param(self, role: str) -> Any:
+        """A graph node for this layer's parameter ``role`` (``"W"``, ``"b"``), e.g. for weight decay."""
+        from symgrad.graph.nodes import Param
+
+        return Param(self, role)
+
     def __repr__(self) -> str:
         arguments = [self.describe()] + ([] if self.name is None else [f"name={self.name!r}"])
         return f"{type(self).__name__}({', '.join(a for a in arguments if a)})"

@@ -172,13 +172,18 @@ def _sources(derivation: Derivation) -> tuple[str, str | None]:
     head = [f"def _gradient({', '.join(params)}):"]
     plain = [f"    return {loss}, {{{', '.join(f'{name!r}: {text}' for name, text in outputs.items())}}}"]
     if derivation.batched and any(re.search(r"\bN\b", line) for line in body + plain):
-        plain.insert(0, f"    N = numpy.shape({names[derivation.symbols['x']]})[0]")
+        plain.insert(0, f"    N = numpy.shape({names[derivation.symbols[batch_input(derivation)]]})[0]")
     source = "\n".join(head + plain[:-1] + body + plain[-1:]) + "\n"
     if not derivation.batched:
         return source, None
     witnesses = _finiteness_witnesses(derivation, staged, loss_expr)
     checked = head + _guard(derivation, params) + body + _checked_tail(derivation, printer, loss, outputs, witnesses)
     return source, "\n".join(checked) + "\n"
+
+
+def batch_input(derivation: Derivation) -> str:
+    """The input whose rows are the batch: ``x`` in a chain, the first batched input of a graph."""
+    return next((name for name in derivation.inputs if BATCH in derivation.shapes[name][:1]), "x")
 
 
 def _shape_text(shape: tuple[Any, ...]) -> str:
@@ -195,7 +200,7 @@ def _guard(derivation: Derivation, params: list[str]) -> list[str]:
         "        return None",
         f"    if not ({' and '.join(f'{v}.dtype == _float64' for v in params)}):",
         "        return None",
-        f"    N = {params[derivation.inputs.index('x')]}.shape[0]",
+        f"    N = {params[derivation.inputs.index(batch_input(derivation))]}.shape[0]",
         f"    if N == 0 or {shapes}:",
         "        return None",
     ]
@@ -344,7 +349,7 @@ def signature_of(derivation: Derivation) -> GradientSignature:
     shapes = {
         name: tuple(None if dim == BATCH else int(dim) for dim in derivation.shapes[name]) for name in derivation.inputs
     }
-    return GradientSignature(derivation.inputs, derivation.wrt, shapes, derivation.batched)
+    return GradientSignature(derivation.inputs, derivation.wrt, shapes, derivation.batched, batch_input(derivation))
 
 
 #: Generated code by the structure it was printed from (the last 256, least recent first): the source,

@@ -62,13 +62,28 @@ def _forward(network: Network, values: Mapping[str, Any]) -> tuple[Any, list[Any
     return _run(loss, -1, "forward", out, values["t"]), layers, loss, shapes
 
 
+def _graph(network: Network) -> Any:
+    """The graph backprop module when ``network`` is a graph network (``Network(E)``), else None."""
+    if not hasattr(network, "root"):
+        return None
+    from symgrad.numeric import graphref
+
+    return graphref
+
+
 def reference_loss(network: Network, values: Mapping[str, Any]) -> Any:
     """E at ``values`` by the reference forward passes (complex-safe)."""
+    graph = _graph(network)
+    if graph is not None:
+        return graph.graph_loss(network, values)
     return _forward(network, values)[0]
 
 
 def reference_backward(network: Network, values: Mapping[str, Any], wrt: tuple[str, ...]) -> ReferenceResult:
     """E and dE/d(name) for ``wrt`` by the layers' reference backward passes."""
+    graph = _graph(network)
+    if graph is not None:
+        return graph.graph_backward(network, values, wrt)  # type: ignore[no-any-return]
     value, layers, loss, shapes = _forward(network, values)
     dout = _run(loss, -1, "backward", 1.0)
     grads: dict[str, Any] = {"x": None}
@@ -113,6 +128,9 @@ def _require_shape(layer: Any, index: int, what: str, grad: Any, shape: tuple[in
 
 def relu_inputs(network: Network, values: Mapping[str, Any]) -> list[np.ndarray]:
     """The inputs of every ReLU layer at ``values`` (to keep away from kinks)."""
+    graph = _graph(network)
+    if graph is not None:
+        return graph.graph_relu_inputs(network, values)  # type: ignore[no-any-return]
     layers = _layers(network, values)
     out, seen = values["x"], []
     for index, layer in enumerate(layers):

@@ -42,12 +42,15 @@ class GradientSignature:
         stands for the batch size N (``x`` is ``(None, 3)``).
     batched : bool
         True for a batched (matrix-form) derivation.
+    batch_input : str
+        The input whose rows are the batch (``x`` in a chain; a graph's first batched input).
     """
 
     inputs: tuple[str, ...]
     wrt: tuple[str, ...]
     shapes: Mapping[str, tuple[int | None, ...]]
     batched: bool
+    batch_input: str = "x"
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -229,13 +232,14 @@ def _expected_shape(signature: GradientSignature, name: str, values: Mapping[str
         return None
     if not signature.batched:
         return ()
+    rows = signature.batch_input
     try:
-        x_shape = np.shape(values["x"])
+        x_shape = np.shape(values[rows])
     except ValueError:  # ragged lists: as_float_array names the problem
         return None
     if len(x_shape) != 2:
-        features = signature.shapes["x"][1]
-        msg = f"'x' has shape {x_shape}; expected (N, {features}): a batch of N rows of {features} features"
+        features = signature.shapes[rows][1]
+        msg = f"{rows!r} has shape {x_shape}; expected (N, {features}): a batch of N rows of {features} features"
         raise ShapeError(msg)
     return tuple(x_shape[0] if dim is None else dim for dim in shape)
 

@@ -19,6 +19,7 @@ import sympy as sp
 from symgrad.check import CheckReport, check
 from symgrad.derive import Derivation, Step
 from symgrad.errors import UnknownNameError
+from symgrad.graph.network import GraphNetwork, describe_node
 from symgrad.network import Network
 from symgrad.render.checkcontent import check_blocks, cost_blocks, report_document, summary_line
 from symgrad.render.document import (
@@ -156,8 +157,12 @@ def _network_blocks(d: Derivation) -> tuple[Block, ...]:
     network = d.network
     assert network is not None
     shapes = d.batched
-    intro: Line = (Text("Layers, then the loss: "), Text(network.describe(), "code"), Text("."))
-    if shapes:
+    graph = hasattr(network, "root")
+    lead = "A graph network, one equation per value: " if graph else "Layers, then the loss: "
+    intro: Line = (Text(lead), Text(network.describe(), "code"), Text("."))
+    if shapes and graph:
+        intro += (Text(" Batched: "), Math("N"), Text(" is the batch size."))
+    elif shapes:
         intro += (Text(" Batched: each row of "), Math("x"), Text(" is one example and "), Math("N"))
         intro += (Text(" is the batch size."),)
     # Forward equations are definitions, not claims: no verified mark.
@@ -178,11 +183,18 @@ def _network_blocks(d: Derivation) -> tuple[Block, ...]:
 def _shape_table(d: Derivation, network: Network) -> Table:
     """Every quantity of a batched network with its shape and what it is."""
     what = {"x": "the input, one example per row", "t": "the target"}
+    if isinstance(network, GraphNetwork):  # a graph network: each input, parameter and value by what computes it
+        what = {name: "a loss's target" if name in network.targets else "an input" for name in network.input_shapes}
     for name in network.params:
         info = network.param(name)
         what[name] = f"parameter {info.role} of layer {info.layer_index + 1}"
-    for index, node in enumerate(network.nodes):
-        what[node] = f"output of layer {index + 1} ({network.layers[index].kind})"
+    if isinstance(network, GraphNetwork):
+        for value in network.order:
+            if value.args and value is not network.root:
+                what[network.name_of(value)] = describe_node(network, value)
+    else:
+        for index, node in enumerate(network.nodes):
+            what[node] = f"output of layer {index + 1} ({network.layers[index].kind})"
     rows = tuple(
         ((Math(name_latex(name)),), (Math(shape_latex(d.shapes[name])),), (Text(text),))
         for name, text in what.items()
@@ -195,6 +207,8 @@ def _shape_table(d: Derivation, network: Network) -> Table:
 def _figure(d: Derivation, report: CheckReport | None) -> tuple[Block, ...]:
     network = d.network
     assert network is not None
+    if hasattr(network, "root"):  # the figure draws a chain; a graph's structure is in its equations
+        return ()
     values = point_values(network, report) if report is not None and not network.batched else None
     labels = quantities(network, dict(d.shapes), values)
     seed = report.seed if report is not None else None
@@ -239,13 +253,16 @@ def _chain_row(chain: list[str]) -> Equation:
 
 def _gradient_blocks(d: Derivation, name: str) -> tuple[Block, ...]:
     steps = d.steps(name)
-    chain = _chain(steps[:-2], name)
+    chain = _chain(tuple(s for s in steps if not s.rule.startswith("substitute the ")), name)
     flow: Line = (Text("The gradient flows back from "), Math("E"), Text(" through "))
     for index, node in enumerate(chain[:-1]):
         flow += ((Text(", ") if index else Text("")), Math(name_latex(node)))
     flow += (Text(": at each layer, the upstream gradient times the layer's local derivative."),)
+    forks = any(step.rule.startswith("sum over") for step in steps)
+    if forks:
+        flow += (Text(" Where a value feeds several consumers, the contributions of its paths add."),)
     rows = [equation(step, shape=step.shape if d.batched else None) for step in steps]
-    if not d.batched and len(chain) > 1:
+    if not d.batched and len(chain) > 1 and not forks:
         rows.insert(0, _chain_row(chain))
     heading = Heading(2, (Text("The gradient with respect to "), Math(name_latex(name))), f"gradient-{name}")
     return (heading, Paragraph(flow), Equations(tuple(rows), (), d.batched))
