@@ -40,7 +40,16 @@ from symgrad.errors import (
 if TYPE_CHECKING:
     from symgrad.check import CheckReport, CheckRow, HessianReport, check, check_hessian, check_layer
     from symgrad.derive import Derivation, Step, derive, gradient
-    from symgrad.layers import Affine, HalfSquaredError, MeanSquaredError, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
+    from symgrad.layers import (
+        Affine,
+        HalfSquaredError,
+        MeanSquaredError,
+        ReLU,
+        Sigmoid,
+        SoftmaxCrossEntropy,
+        Tanh,
+        activation,
+    )
     from symgrad.network import Network, article_network, network_from_spec
     from symgrad.render import export
 
@@ -51,7 +60,8 @@ _LAZY = {
     ),
     **dict.fromkeys(("Derivation", "Step", "derive", "gradient"), "symgrad.derive"),
     **dict.fromkeys(
-        ("Affine", "HalfSquaredError", "MeanSquaredError", "ReLU", "Sigmoid", "SoftmaxCrossEntropy", "Tanh"),
+        ("Affine", "HalfSquaredError", "MeanSquaredError", "ReLU", "Sigmoid", "SoftmaxCrossEntropy", "Tanh",
+         "activation"),
         "symgrad.layers",
     ),
     **dict.fromkeys(("Network", "article_network", "network_from_spec"), "symgrad.network"),
@@ -121,6 +131,7 @@ __all__ = [
     "UndefinedValueError",
     "UnknownNameError",
     "UnsafeExpressionError",
+    "activation",
     "article_network",
     "check",
     "check_hessian",

@@ -32,7 +32,7 @@ from symgrad.errors import (
 )
 from symgrad.functions import relu, sigmoid
 
-__all__ = ["LayerSpec", "parse_expression", "parse_network_spec"]
+__all__ = ["FORMULA_LAYER", "LayerSpec", "parse_expression", "parse_network_spec"]
 
 _MAX_DIGITS = 100  # longest integer literal or exact numeric result
 _NUMBER_LIMIT = 10**_MAX_DIGITS
@@ -45,7 +45,7 @@ _CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi}
 _UNDEFINED = frozenset({sp.nan, sp.zoo, sp.oo, sp.S.NegativeInfinity})
 # name -> (SymPy callable, fewest arguments, most arguments or None for no limit)
 _FUNCTIONS: dict[str, tuple[Callable[..., sp.Expr], int, int | None]] = {
-    **{n: (getattr(sp, n), 1, 1) for n in ("exp", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh")},
+    **{n: (getattr(sp, n), 1, 1) for n in ("exp", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh", "erf")},
     "log": (sp.log, 1, 2), "abs": (sp.Abs, 1, 1), "Abs": (sp.Abs, 1, 1),
     "sigmoid": (sigmoid, 1, 1), "relu": (relu, 1, 1),
     "max": (sp.Max, 2, None), "Max": (sp.Max, 2, None), "min": (sp.Min, 2, None), "Min": (sp.Min, 2, None),
@@ -269,7 +269,7 @@ def parse_expression(
     ----------
     text : str
         A formula in Python syntax: numbers, names, ``+ - * / **`` and calls of
-        ``exp log sqrt sin cos tan sinh cosh tanh abs sigmoid relu max min``
+        ``exp log sqrt sin cos tan sinh cosh tanh erf abs sigmoid relu max min``
         (``log`` takes an optional base; ``max``/``min`` two or more arguments).
         ``^`` means power, with the precedence of ``**`` (``2*x^2 + 1`` is
         ``2*x**2 + 1``). ``pi`` is the one constant (write Euler's number as ``exp(1)``: ``E`` is
@@ -334,11 +334,17 @@ class LayerSpec:
         The positive integers in parentheses, ``()`` when there are none.
     column : int
         1-based column of the name in the spec, for error messages.
+    formula, label : str or None
+        For an activation written as a formula, ``act(z*sigmoid(z), name=swish)``: the
+        formula's text and the name (None when not given); None for every other layer.
     """
 
     name: str
     args: tuple[int, ...]
     column: int
+    #: ``act(<formula>[, name=<label>])``: the formula's text (parsed later, never evaluated) and its name.
+    formula: str | None = None
+    label: str | None = None
 
 
 _SPEC_TOKEN = re.compile(
@@ -348,10 +354,16 @@ _SPEC_TOKEN = re.compile(
 )
 
 
+#: The spec word of an activation written as a formula: ``act(z*sigmoid(z))``, ``act(z*sigmoid(z), name=swish)``.
+FORMULA_LAYER = "act"
+_FORMULA_NAME = re.compile(r",\s*name\s*=\s*([A-Za-z][A-Za-z0-9_-]{0,39})\s*\Z")
+
+
 class _SpecParser:
     """Recursive descent over ``spec := layer (('>' | '->') layer)*``.
 
-    ``layer := name ['(' int (',' int)* ')']``; the tokens are (kind, text, start, end).
+    ``layer := name ['(' int (',' int)* ')'] | 'act' '(' formula [',' 'name' '=' name] ')'``; the tokens are
+    (kind, text, start, end).
     """
 
     def __init__(self, text: str) -> None:
@@ -364,6 +376,22 @@ class _SpecParser:
                 bad = match.start("bad") if match else len(text)
                 self.fail(f"unexpected character {text[bad:bad + 1]!r}", bad)
             self.tokens.append((kind, match.group(kind), match.start(kind), match.end()))
+            if kind == "name" and match.group(kind).lower() == FORMULA_LAYER:
+                self.formula_token(match.end())
+
+    def formula_token(self, start: int) -> None:
+        """After ``act``, its parenthesised formula as one token (the formula grammar is not the spec's)."""
+        opening = re.compile(r"\s*\(").match(self.text, start)
+        if opening is None:
+            self.fail(f"expected '(' and a formula in z after {FORMULA_LAYER!r}, as in act(z*sigmoid(z))", start)
+        depth, index = 0, opening.end() - 1
+        for index in range(opening.end() - 1, len(self.text)):
+            depth += {"(": 1, ")": -1}.get(self.text[index], 0)
+            if depth == 0:
+                break
+        if depth:
+            self.fail(f"the '(' of {FORMULA_LAYER!r} is never closed", opening.end() - 1)
+        self.tokens.append(("formula", self.text[opening.end() : index], opening.end(), index + 1))
 
     def fail(self, message: str, offset: int, tail: str = "") -> NoReturn:
         msg = f"{message} at column {offset + 1}{tail}\n{_pointer(self.text, offset)}"
@@ -396,6 +424,8 @@ class _SpecParser:
     def layer(self, expected: str) -> LayerSpec:
         raw, offset = self.take("name", expected)
         name = raw.lower().replace("_", "-")
+        if name == FORMULA_LAYER:
+            return self.formula_layer(offset)
         args: list[int] = []
         if self.skip("("):
             args.append(self.integer(name, 1, "a positive integer after '('"))
@@ -403,6 +433,16 @@ class _SpecParser:
                 args.append(self.integer(name, len(args) + 1, "a positive integer after ','"))
             self.take("punct", f"',' or ')' in the arguments of {name!r}", ")")
         return LayerSpec(name, tuple(args), offset + 1)
+
+    def formula_layer(self, offset: int) -> LayerSpec:
+        text, start = self.take("formula", "a formula")
+        named = _FORMULA_NAME.search(text)
+        label = None
+        if named is not None:
+            text, label = text[: named.start()], named.group(1)
+        if not text.strip():
+            self.fail(f"{FORMULA_LAYER}() needs a formula in z, as in act(z*sigmoid(z))", start)
+        return LayerSpec(FORMULA_LAYER, (), offset + 1, text.strip(), label)
 
     def integer(self, layer: str, position: int, expected: str) -> int:
         digits, offset = self.take("int", expected)
@@ -419,7 +459,10 @@ def parse_network_spec(text: str, *, max_length: int = 10_000) -> tuple[LayerSpe
     Layers are separated by ``>`` (or ``->``); each is a name made of letters,
     digits, ``-`` and ``_``, optionally followed by positive integers in
     parentheses. Whitespace is free. Names are lower-cased and ``_`` becomes
-    ``-``. Whether a name is a known layer is checked elsewhere.
+    ``-``. Whether a name is a known layer is checked elsewhere. An activation
+    written as a formula in ``z`` is ``act(<formula>)`` or ``act(<formula>,
+    name=<name>)``; its formula is kept as text (``LayerSpec.formula``), for
+    :func:`parse_expression`.
 
     Parameters
     ----------
@@ -444,8 +487,10 @@ def parse_network_spec(text: str, *, max_length: int = 10_000) -> tuple[LayerSpe
     --------
     >>> for layer in parse_network_spec("affine(3,4) -> Half_Squared_Error"):
     ...     print(layer)
-    LayerSpec(name='affine', args=(3, 4), column=1)
-    LayerSpec(name='half-squared-error', args=(), column=16)
+    LayerSpec(name='affine', args=(3, 4), column=1, formula=None, label=None)
+    LayerSpec(name='half-squared-error', args=(), column=16, formula=None, label=None)
+    >>> parse_network_spec("act(z*sigmoid(z), name=swish) > half-squared-error")[0]
+    LayerSpec(name='act', args=(), column=1, formula='z*sigmoid(z)', label='swish')
     >>> parse_network_spec("affine(3,4) >")
     Traceback (most recent call last):
     ...
