@@ -26,7 +26,6 @@ module is.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,8 +47,6 @@ MAX_NODES = 500
 _MAX_NAME = 40
 #: The complex step of the reference backward (see the module docstring).
 _STEP = 1e-30
-# Control characters (ANSI escapes, newlines) would garble the report's text; everything else is escaped.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class FormulaActivation(Activation):
@@ -83,6 +80,15 @@ class FormulaActivation(Activation):
         import sympy as sp
 
         return (type(self).__qualname__, sp.srepr(self.expression))
+
+    @property
+    def reference_note(self) -> str:
+        """What a check's backward() side is for this layer (shown in the check's notes)."""
+        return (
+            f"backward() of the activation {self.formula} made from a formula is dout times a complex-step "
+            "derivative of its forward, Im f(x + ih)/h: no textbook backward exists for a formula; it is "
+            "independent of the symbolic side's sympy.diff, not of the forward"
+        )
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.x = x
@@ -136,7 +142,8 @@ def activation(expr: Any, name: str | None = None) -> FormulaActivation:
         expression may hold no symbol but one named ``z``.
     name : str, optional
         What derivations, reports and documents call the layer (escaped in every
-        output format): 1 to 40 printable characters; ``"act"`` by default.
+        output format): 1 to 40 printable characters (no control characters, newlines or
+        bidirectional overrides, which would garble a terminal's report); ``"act"`` by default.
 
     Returns
     -------
@@ -194,7 +201,7 @@ def layer_from_spec(formula: str, label: str | None, column: int) -> FormulaActi
 
 
 def _check_name(name: object) -> str:
-    if not isinstance(name, str) or not 1 <= len(name) <= _MAX_NAME or _CONTROL.search(name) or not name.strip():
+    if not isinstance(name, str) or not 1 <= len(name) <= _MAX_NAME or not name.isprintable() or not name.strip():
         shown = repr(name) if not isinstance(name, str) or len(name) <= 60 else f"{name[:60]!r}..."
         msg = f"activation name {shown} is not allowed: use 1 to {_MAX_NAME} printable characters"
         raise UnknownNameError(msg)
