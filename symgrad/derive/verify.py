@@ -50,7 +50,8 @@ def matrix_rule_proof(layer: Layer, kink: Any) -> tuple[bool, str]:
     kind: Any = type(layer)
     rule_key = getattr(layer, "rule_key", None)
     if rule_key is not None:  # a layer made from a formula (symgrad.activation): its rule is its instance's
-        return _prove_formula(rule_key(), sp.sympify(kink), layer)
+        methods = tuple(getattr(kind, name, None) for name in (*proofcache.RULE_METHODS, "derivative"))
+        return _prove_formula((rule_key(), methods), sp.sympify(kink), layer)
     # The resolved rule methods are part of the key: a method patched onto the class is proven anew.
     methods = tuple(getattr(kind, name, None) for name in proofcache.RULE_METHODS)
     return _prove_cached(kind, sp.sympify(kink), methods)
@@ -68,7 +69,7 @@ def _prove_cached(kind: Any, kink: sp.Expr, methods: tuple[Any, ...]) -> tuple[b
     return ok, how
 
 
-#: Verdicts of formula layers' rules by (formula, kink), in memory only (the last 256).
+#: Verdicts of formula layers' rules by (formula, rule methods, kink), in memory only (the last 256).
 _formula_verdicts: dict[tuple[Any, ...], tuple[bool, str]] = {}
 
 

@@ -72,6 +72,13 @@ class FormulaActivation(Activation):
     def describe(self) -> str:
         return self.formula
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {key: value for key, value in vars(self).items() if key != "_compiled"}  # a function made by exec
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        vars(self).update(state)
+        self._compiled = _compile(self._source)
+
     def __repr__(self) -> str:
         return f"activation({self.formula!r}, name={self.kind!r})"
 
