@@ -440,6 +440,9 @@ class _SpecParser:
         label = None
         if named is not None:
             text, label = text[: named.start()], named.group(1)
+        elif (bad := re.search(r",\s*name\s*=", text)) is not None:
+            self.fail("the name of an activation is 1 to 40 letters, digits, '_' or '-', starting with a letter, "
+                      "as in act(z*sigmoid(z), name=swish)", start + bad.start())
         if not text.strip():
             self.fail(f"{FORMULA_LAYER}() needs a formula in z, as in act(z*sigmoid(z))", start)
         return LayerSpec(FORMULA_LAYER, (), offset + 1, text.strip(), label)

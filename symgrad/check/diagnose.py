@@ -224,10 +224,18 @@ def _node_options(evidence: Evidence, mutate: Callable[[Node], Iterator[Node]]) 
     if rule is None:
         return
     found: list[Node] = []
-    list(rebuild(rule, lambda n: found.append(n)))  # every node once (rebuild visits each; nothing replaced)
+
+    def visit(node: Node) -> None:
+        found.append(node)  # and return None: rebuild then replaces nothing, it only visits each node once
+
+    list(rebuild(rule, visit))
     for node in found:
         for variant in mutate(node):
-            yield _mutants(evidence, lambda n, old=node, new=variant: new if n is old else None)
+            yield _mutants(evidence, _replacing(node, variant))
+
+
+def _replacing(old: Node, new: Node) -> Callable[[Node], Node | None]:
+    return lambda node: new if node is old else None
 
 
 def _function_for_derivative(evidence: Evidence) -> Callable[[Node], Node | None]:
@@ -335,7 +343,9 @@ HYPOTHESES: tuple[Hypothesis, ...] = (
         "multiply dout by the derivative f'(x)",
         lambda e: _mutants(e, _function_for_derivative(e)),
     ),
-    Hypothesis("a term of the derivative with the wrong sign", "check the sign of each term of f'(x)", _each(_term_negated)),
+    Hypothesis(
+        "a term of the derivative with the wrong sign", "check the sign of each term of f'(x)", _each(_term_negated)
+    ),
     Hypothesis(
         "dout ignored: backward() returns the gradient for dout = 1 (all ones)",
         "multiply by dout (the chain rule)",

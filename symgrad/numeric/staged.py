@@ -19,8 +19,8 @@ import numpy as np
 
 from symgrad.errors import NonFiniteError, ShapeError, UndefinedValueError, UnknownNameError
 from symgrad.layers.losses import log_softmax
-from symgrad.special import erf
 from symgrad.numeric.validate import as_float_array
+from symgrad.special import erf
 
 if TYPE_CHECKING:
     from symgrad.derive.derivation import Derivation

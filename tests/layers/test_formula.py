@@ -251,7 +251,8 @@ def test_a_spec_takes_a_formula_named_or_not():
     net = symgrad.network_from_spec("affine(3,4) > act(z*sigmoid(z)) > act(log(1 + exp(z)), name=softplus) "
                                     "> affine(4,2) > half-squared-error")
     first, second = net.layers[1], net.layers[2]
-    assert isinstance(first, FormulaActivation) and isinstance(second, FormulaActivation)
+    assert isinstance(first, FormulaActivation)
+    assert isinstance(second, FormulaActivation)
     assert (first.kind, first.formula, second.kind, second.formula) == ("act", "z*sigmoid(z)", "softplus",
                                                                         "log(exp(z) + 1)")
     assert symgrad.check(net, mode="fast").ok
@@ -362,7 +363,8 @@ def test_two_formulas_do_not_share_a_cached_rule_or_proof():
     # share one type, so each must be keyed by its formula.
     first = symgrad.derive(_network("swish"))
     second = symgrad.derive(_network("softplus"))
-    assert "sigmoid" in str(first.program) and "log" not in str(first.program)
+    assert "sigmoid" in str(first.program)
+    assert "log" not in str(first.program)
     assert "exp" in str(second.program)
     assert symgrad.check(_network("softplus")).ok
 

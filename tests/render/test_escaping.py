@@ -220,7 +220,9 @@ def test_pdflatex_does_not_read_a_file_named_by_a_symbol(pdflatex, tmp_path):
 
 # -- a user's activation name (symgrad.activation(..., name=...)) ----------------------------------
 
-_PRINTABLE_HOSTILE = [name for name in HOSTILE if name.isprintable()] + ["x``<b>bold</b>``", "<img src=x onerror=alert(1)>"]
+_PRINTABLE_HOSTILE = [
+    *(name for name in HOSTILE if name.isprintable()), "x``<b>bold</b>``", "<img src=x onerror=alert(1)>"
+]
 
 
 @pytest.fixture(scope="module")
