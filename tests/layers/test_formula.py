@@ -135,9 +135,18 @@ def test_a_formula_network_agrees_three_ways_at_random_points(name, seed):
     assert report.ok
     assert {row.name for row in report.rows} == {"W1", "b1", "W2", "b2", "x"}
     for row in report.rows:
-        assert _rel(row.symbolic, row.backward) <= 1e-12  # compiled derivative vs complex step: exact sides
+        assert _rel(row.symbolic, row.backward) <= 1e-14  # compiled derivative vs complex step: exact sides
         assert _rel(row.symbolic, row.numeric) <= 1e-8  # vs central differences
     assert any("complex-step" in note for note in report.notes)
+
+
+@pytest.mark.parametrize("name", sorted(FORMULAS))
+def test_a_formula_network_checks_with_the_complex_step_and_its_hessian(name):
+    net = _network(name)
+    report = symgrad.check(net, method="complex", seed=5)
+    assert report.ok
+    assert max(_rel(row.symbolic, row.numeric) for row in report.rows) <= 1e-13
+    assert symgrad.check_hessian(net).ok
 
 
 @pytest.mark.parametrize("name", sorted(FORMULAS))
