@@ -384,3 +384,12 @@ def test_the_same_formula_gives_byte_identical_documents():
         d = symgrad.derive(_network("gelu"))
         texts.append((symgrad.render.to_html(d), symgrad.render.to_latex(d), symgrad.render.to_json(d)))
     assert texts[0] == texts[1]
+
+
+def test_documents_call_the_layer_by_its_name():
+    d = symgrad.derive(_network("gelu"))
+    assert d.forward[1].rule == "forward: gelu"
+    assert "gelu(z*(erf(sqrt(2)*z/2) + 1)/2)" in d.title
+    text = symgrad.render.to_markdown(d)
+    assert "output of layer 2 (gelu)" in text
+    assert "forward: gelu" in text
