@@ -42,7 +42,7 @@ __all__ = ["FUNCTIONS", "FormulaActivation", "activation", "layer_from_spec"]
 #: The functions a formula may contain (by SymPy class name): each differentiable wherever it is
 #: smooth, printed to NumPy code that is analytic (so a complex step goes through it).
 FUNCTIONS = ("exp", "log", "sin", "cos", "tan", "sinh", "cosh", "tanh", "erf", "sigmoid", "relu")
-#: Most nodes of a SymPy expression given as a formula (a string has parse_expression's limits).
+#: Most operations (sympy.count_ops) of a SymPy expression given as a formula (a string has parse_expression's limits).
 MAX_NODES = 500
 _MAX_NAME = 40
 #: The complex step of the reference backward (see the module docstring).
