@@ -41,7 +41,16 @@ if TYPE_CHECKING:
     from symgrad.check import CheckReport, CheckRow, HessianReport, check, check_hessian, check_layer
     from symgrad.derive import Derivation, Step, derive, gradient
     from symgrad.graph import Input, concat, sum_squares, total
-    from symgrad.layers import Affine, HalfSquaredError, MeanSquaredError, ReLU, Sigmoid, SoftmaxCrossEntropy, Tanh
+    from symgrad.layers import (
+        Affine,
+        HalfSquaredError,
+        MeanSquaredError,
+        ReLU,
+        Sigmoid,
+        SoftmaxCrossEntropy,
+        Tanh,
+        activation,
+    )
     from symgrad.network import Network, article_network, network_from_spec
     from symgrad.render import export
 
@@ -52,7 +61,8 @@ _LAZY = {
     ),
     **dict.fromkeys(("Derivation", "Step", "derive", "gradient"), "symgrad.derive"),
     **dict.fromkeys(
-        ("Affine", "HalfSquaredError", "MeanSquaredError", "ReLU", "Sigmoid", "SoftmaxCrossEntropy", "Tanh"),
+        ("Affine", "HalfSquaredError", "MeanSquaredError", "ReLU", "Sigmoid", "SoftmaxCrossEntropy", "Tanh",
+         "activation"),
         "symgrad.layers",
     ),
     **dict.fromkeys(("Network", "article_network", "network_from_spec"), "symgrad.network"),
@@ -124,6 +134,7 @@ __all__ = [
     "UndefinedValueError",
     "UnknownNameError",
     "UnsafeExpressionError",
+    "activation",
     "article_network",
     "check",
     "check_hessian",

@@ -233,6 +233,10 @@ def network_from_spec(text: str) -> Network:
 
 
 def _layer_from_spec(spec: LayerSpec) -> Layer:
+    if spec.formula is not None:  # act(<formula>): an activation from a formula (symgrad.layers.formula)
+        from symgrad.layers.formula import layer_from_spec
+
+        return layer_from_spec(spec.formula, spec.label, spec.column)
     cls = CATALOG.get(spec.name)
     if cls is None:
         msg = f"unknown layer {spec.name!r} at column {spec.column}; known layers: {', '.join(CATALOG)}"

@@ -32,7 +32,7 @@ from symgrad.errors import (
 )
 from symgrad.functions import relu, sigmoid
 
-__all__ = ["LayerSpec", "parse_expression", "parse_network_spec"]
+__all__ = ["FORMULA_LAYER", "LayerSpec", "parse_expression", "parse_network_spec"]
 
 _MAX_DIGITS = 100  # longest integer literal or exact numeric result
 _NUMBER_LIMIT = 10**_MAX_DIGITS
@@ -45,7 +45,7 @@ _CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi}
 _UNDEFINED = frozenset({sp.nan, sp.zoo, sp.oo, sp.S.NegativeInfinity})
 # name -> (SymPy callable, fewest arguments, most arguments or None for no limit)
 _FUNCTIONS: dict[str, tuple[Callable[..., sp.Expr], int, int | None]] = {
-    **{n: (getattr(sp, n), 1, 1) for n in ("exp", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh")},
+    **{n: (getattr(sp, n), 1, 1) for n in ("exp", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh", "erf")},
     "log": (sp.log, 1, 2), "abs": (sp.Abs, 1, 1), "Abs": (sp.Abs, 1, 1),
     "sigmoid": (sigmoid, 1, 1), "relu": (relu, 1, 1),
     "max": (sp.Max, 2, None), "Max": (sp.Max, 2, None), "min": (sp.Min, 2, None), "Min": (sp.Min, 2, None),
@@ -269,7 +269,7 @@ def parse_expression(
     ----------
     text : str
         A formula in Python syntax: numbers, names, ``+ - * / **`` and calls of
-        ``exp log sqrt sin cos tan sinh cosh tanh abs sigmoid relu max min``
+        ``exp log sqrt sin cos tan sinh cosh tanh erf abs sigmoid relu max min``
         (``log`` takes an optional base; ``max``/``min`` two or more arguments).
         ``^`` means power, with the precedence of ``**`` (``2*x^2 + 1`` is
         ``2*x**2 + 1``). ``pi`` is the one constant (write Euler's number as ``exp(1)``: ``E`` is
@@ -338,6 +338,9 @@ class LayerSpec:
         The block of ``residual(...)``; ``()`` for a layer.
     value : float or None
         The factor of ``weight-decay(c)``; None for a layer.
+    formula, label : str or None
+        For an activation written as a formula, ``act(z*sigmoid(z), name=swish)``: the
+        formula's text and the name (None when not given); None for every other layer.
     """
 
     name: str
@@ -345,10 +348,14 @@ class LayerSpec:
     column: int
     body: tuple[LayerSpec, ...] = ()
     value: float | None = None
+    #: ``act(<formula>[, name=<label>])``: the formula's text (parsed later, never evaluated) and its name.
+    formula: str | None = None
+    label: str | None = None
 
     def __repr__(self) -> str:
         extra = f", body={self.body!r}" if self.body else ""
         extra += f", value={self.value!r}" if self.value is not None else ""
+        extra += f", formula={self.formula!r}, label={self.label!r}" if self.formula is not None else ""
         return f"LayerSpec(name={self.name!r}, args={self.args!r}, column={self.column!r}{extra})"
 
 
@@ -363,10 +370,16 @@ _SPEC_TOKEN = re.compile(
 )
 
 
+#: The spec word of an activation written as a formula: ``act(z*sigmoid(z))``, ``act(z*sigmoid(z), name=swish)``.
+FORMULA_LAYER = "act"
+_FORMULA_NAME = re.compile(r",\s*name\s*=\s*([A-Za-z][A-Za-z0-9_-]{0,39})\s*\Z")
+
+
 class _SpecParser:
     """Recursive descent over ``spec := layer (('>' | '->') layer)*``.
 
-    ``layer := name ['(' int (',' int)* ')']``; the tokens are (kind, text, start, end).
+    ``layer := name ['(' int (',' int)* ')'] | 'act' '(' formula [',' 'name' '=' name] ')'``; the tokens are
+    (kind, text, start, end).
     """
 
     def __init__(self, text: str) -> None:
@@ -379,6 +392,22 @@ class _SpecParser:
                 bad = match.start("bad") if match else len(text)
                 self.fail(f"unexpected character {text[bad:bad + 1]!r}", bad)
             self.tokens.append((kind, match.group(kind), match.start(kind), match.end()))
+            if kind == "name" and match.group(kind).lower() == FORMULA_LAYER:
+                self.formula_token(match.end())
+
+    def formula_token(self, start: int) -> None:
+        """After ``act``, its parenthesised formula as one token (the formula grammar is not the spec's)."""
+        opening = re.compile(r"\s*\(").match(self.text, start)
+        if opening is None:
+            self.fail(f"expected '(' and a formula in z after {FORMULA_LAYER!r}, as in act(z*sigmoid(z))", start)
+        depth, index = 0, opening.end() - 1
+        for index in range(opening.end() - 1, len(self.text)):
+            depth += {"(": 1, ")": -1}.get(self.text[index], 0)
+            if depth == 0:
+                break
+        if depth:
+            self.fail(f"the '(' of {FORMULA_LAYER!r} is never closed", opening.end() - 1)
+        self.tokens.append(("formula", self.text[opening.end() : index], opening.end(), index + 1))
 
     def fail(self, message: str, offset: int, tail: str = "") -> NoReturn:
         msg = f"{message} at column {offset + 1}{tail}\n{_pointer(self.text, offset)}"
@@ -433,6 +462,8 @@ class _SpecParser:
             body = self.chain(depth + 1)
             self.take("punct", "'>' or ')' closing the residual block", ")")
             return LayerSpec(name, (), offset + 1, tuple(body))
+        if name == FORMULA_LAYER:
+            return self.formula_layer(offset)
         args: list[int] = []
         if self.skip("("):
             args.append(self.integer(name, 1, "a positive integer after '('"))
@@ -440,6 +471,19 @@ class _SpecParser:
                 args.append(self.integer(name, len(args) + 1, "a positive integer after ','"))
             self.take("punct", f"',' or ')' in the arguments of {name!r}", ")")
         return LayerSpec(name, tuple(args), offset + 1)
+
+    def formula_layer(self, offset: int) -> LayerSpec:
+        text, start = self.take("formula", "a formula")
+        named = _FORMULA_NAME.search(text)
+        label = None
+        if named is not None:
+            text, label = text[: named.start()], named.group(1)
+        elif (bad := re.search(r",\s*name\s*=", text)) is not None:
+            self.fail("the name of an activation is 1 to 40 letters, digits, '_' or '-', starting with a letter, "
+                      "as in act(z*sigmoid(z), name=swish)", start + bad.start())
+        if not text.strip():
+            self.fail(f"{FORMULA_LAYER}() needs a formula in z, as in act(z*sigmoid(z))", start)
+        return LayerSpec(FORMULA_LAYER, (), offset + 1, formula=text.strip(), label=label)
 
     def integer(self, layer: str, position: int, expected: str) -> int:
         digits, offset = self.take("int", expected)
@@ -456,7 +500,10 @@ def parse_network_spec(text: str, *, max_length: int = 10_000) -> tuple[LayerSpe
     Layers are separated by ``>`` (or ``->``); each is a name made of letters,
     digits, ``-`` and ``_``, optionally followed by positive integers in
     parentheses. Whitespace is free. Names are lower-cased and ``_`` becomes
-    ``-``. Whether a name is a known layer is checked elsewhere.
+    ``-``. Whether a name is a known layer is checked elsewhere. An activation
+    written as a formula in ``z`` is ``act(<formula>)`` or ``act(<formula>,
+    name=<name>)``; its formula is kept as text (``LayerSpec.formula``), for
+    :func:`parse_expression`.
 
     Two combinators make a graph rather than a chain: ``residual(block)``, whose
     block is layers separated by ``>`` (its output is ``x + block(x)``), and
@@ -491,6 +538,8 @@ def parse_network_spec(text: str, *, max_length: int = 10_000) -> tuple[LayerSpe
     >>> graph = "residual(affine(2,2) > tanh) > mean-squared-error + weight-decay(0.1)"
     >>> [spec.name for spec in parse_network_spec(graph)]
     ['residual', 'mean-squared-error', 'weight-decay']
+    >>> parse_network_spec("act(z*sigmoid(z), name=swish) > half-squared-error")[0]
+    LayerSpec(name='act', args=(), column=1, formula='z*sigmoid(z)', label='swish')
     >>> parse_network_spec("affine(3,4) >")
     Traceback (most recent call last):
     ...

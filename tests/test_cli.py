@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -224,3 +225,55 @@ def test_check_with_hessian_refuses_a_format_it_cannot_write() -> None:
     assert code == 2
     assert out == ""
     assert "--hessian writes its table as text" in err
+
+
+# -- activations written as formulas ------------------------------------------------------------------
+
+GELU_SPEC = "affine(3,4) > act(z*(1 + erf(z/sqrt(2)))/2, name=gelu) > affine(4,1) > half-squared-error"
+
+
+def test_help_documents_the_activation_formula_syntax() -> None:
+    command = [sys.executable, "-m", "symgrad.cli", "check", "--help"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert "act(z*sigmoid(z))" in text
+    assert "act(z*sigmoid(z), name=swish)" in text
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_check_a_network_with_a_formula_activation(mode: str) -> None:
+    code, out, err = run("check", GELU_SPEC, "--mode", mode)
+    assert code == 0, err
+    assert "gelu(z*(erf(sqrt(2)*z/2) + 1)/2)" in out
+    assert "all 5 gradients agree" in out
+    assert "complex-step derivative of its forward" in out
+
+
+@pytest.mark.parametrize(
+    ("spec", "phrase"),
+    [
+        ("act(__import__('os').system('true')) > half-squared-error", "in the formula of act at column 1"),
+        ("affine(2,2) > act(exp(y)) > half-squared-error", "its only variable is z"),
+        ("affine(2,2) > act(z > half-squared-error", "is never closed"),
+    ],
+)
+def test_a_bad_formula_exits_2(spec: str, phrase: str) -> None:
+    code, out, err = run("derive", spec)
+    assert code == 2
+    assert phrase in err
+    assert "Traceback" not in err + out
+
+
+def test_a_formula_network_document_is_byte_identical_across_processes(tmp_path: Path) -> None:
+    # Different hash seeds: nothing in the document may depend on set or dict iteration of hashed keys.
+    pages = []
+    for seed in ("1", "2"):
+        target = tmp_path / f"gelu{seed}.html"
+        command = [sys.executable, "-m", "symgrad.cli", "derive", GELU_SPEC, "--format", "html", "-o", str(target)]
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+        assert result.returncode == 0, result.stderr
+        pages.append(target.read_bytes())
+    assert pages[0] == pages[1]
+    assert b"gelu" in pages[0]

@@ -24,6 +24,15 @@ KEY_LINES: dict[str, tuple[str, ...]] = {
         "Three-way check of your CorrectedAffine against symgrad Affine(3, 3): all 3 gradients agree",
         "shape error diagnosed: True; wrong values diagnosed: True",
     ),
+    "own_activation.py": (
+        "dE/dh1 = dE/dh2 ∘ [h1*(1 - sigmoid(h1))*sigmoid(h1) + sigmoid(h1)]",
+        "every step proven against sympy.diff: True",
+        "Three-way check of affine(3, 4) > swish(z*sigmoid(z)) > affine(4, 1) > half-squared-error: all 5 gradients",
+        "complex-step derivative of its forward",
+        "Three-way check of your Swish against symgrad activation('z*sigmoid(z)', name='swish'): 1 of 1 FAIL",
+        "diagnosis: matches a term of the derivative left out: dx = dout * sigmoid(x)",
+        "Three-way check of your Swish against symgrad activation('z*sigmoid(z)', name='swish'): all 1 gradients agree",
+    ),
     "article_backprop.py": (
         "grad F = (3, 4)",
         "= w2*x*(b2 - t + w2*(b1 + w1*x))",

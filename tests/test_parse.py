@@ -261,3 +261,42 @@ def test_spec_limits_and_types() -> None:
         parse_network_spec("affine>" * 5000)
     with pytest.raises(SpecError, match="int"):
         parse_network_spec(3)  # type: ignore[arg-type]
+
+
+# -- formulas in specs (symgrad.activation), erf ----------------------------------------------------
+
+
+def test_a_spec_keeps_an_activation_formula_as_text_with_its_name():
+    specs = parse_network_spec("affine(3,4) > act( z*sigmoid(z) ) > ACT(z*(1 + erf(z/sqrt(2)))/2, name = gelu)"
+                               " > half-squared-error")
+    assert specs[1] == LayerSpec("act", (), 15, formula="z*sigmoid(z)", label=None)
+    assert specs[2] == LayerSpec("act", (), 37, formula="z*(1 + erf(z/sqrt(2)))/2", label="gelu")
+    assert [spec.name for spec in specs] == ["affine", "act", "act", "half-squared-error"]
+
+
+def test_an_activation_formula_with_nested_parentheses_ends_at_its_own_parenthesis():
+    (spec, loss) = parse_network_spec("act(log(1 + exp((z)))) > half-squared-error")
+    assert (spec.formula, loss.name) == ("log(1 + exp((z)))", "half-squared-error")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("act > half-squared-error", "after 'act', as in act(z*sigmoid(z)) at column 4"),
+        ("act(z*(z > half-squared-error", "the '(' of 'act' is never closed at column 4"),
+        ("act(   ) > half-squared-error", "act() needs a formula in z"),
+        ("act(z, name=) > half-squared-error", "the name of an activation is 1 to 40 letters"),
+        ("act(z, name=<b>) > half-squared-error", "at column 6"),
+    ],
+)
+def test_a_malformed_activation_in_a_spec_is_a_spec_error(text, message):
+    with pytest.raises(SpecError) as info:
+        parse_network_spec(text)
+    assert message in str(info.value)
+
+
+def test_erf_is_in_the_grammar():
+    x = sp.Symbol("x")
+    assert parse_expression("erf(x/sqrt(2))") == sp.erf(x / sp.sqrt(2))
+    with pytest.raises(ParseError, match="erf"):
+        parse_expression("erf")

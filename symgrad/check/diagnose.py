@@ -193,6 +193,63 @@ def _inverted_mask(node: Node) -> Node | None:
     return None
 
 
+def _term_dropped(node: Node) -> Iterator[Node]:
+    """f'(x) = a + b + ...: each term left out in turn (a product rule with one of its terms forgotten)."""
+    if isinstance(node, Apply) and isinstance(node.body, sp.Add) and node.body.has(ZETA):
+        terms = sp.Add.make_args(node.body)
+        for i in range(len(terms)):
+            yield Apply(sp.Add(*terms[:i], *terms[i + 1 :]), node.arg)
+
+
+def _term_negated(node: Node) -> Iterator[Node]:
+    """f'(x) = a + b + ...: one term with its sign flipped."""
+    if isinstance(node, Apply) and isinstance(node.body, sp.Add) and node.body.has(ZETA):
+        terms = sp.Add.make_args(node.body)
+        for i in range(len(terms)):
+            yield Apply(sp.Add(*terms[:i], -terms[i], *terms[i + 1 :]), node.arg)
+
+
+def _each(mutate: Callable[[Node], Iterator[Node]]) -> Callable[[Evidence], Iterator[Candidate]]:
+    """Candidates from every mutant that ``mutate`` makes of a node of the spec's rule."""
+
+    def candidates(evidence: Evidence) -> Iterator[Candidate]:
+        for options in _node_options(evidence, mutate):
+            yield from options
+
+    return candidates
+
+
+def _node_options(evidence: Evidence, mutate: Callable[[Node], Iterator[Node]]) -> Iterator[Iterator[Candidate]]:
+    rule = evidence.rule
+    if rule is None:
+        return
+    found: list[Node] = []
+
+    def visit(node: Node) -> None:
+        found.append(node)  # and return None: rebuild then replaces nothing, it only visits each node once
+
+    list(rebuild(rule, visit))
+    for node in found:
+        for variant in mutate(node):
+            yield _mutants(evidence, _replacing(node, variant))
+
+
+def _replacing(old: Node, new: Node) -> Callable[[Node], Node | None]:
+    return lambda node: new if node is old else None
+
+
+def _function_for_derivative(evidence: Evidence) -> Callable[[Node], Node | None]:
+    """The activation f itself where its derivative f' belongs: dx = dout * f(x)."""
+    output = evidence.rules.output if evidence.rules is not None else None
+
+    def change(node: Node) -> Node | None:
+        if output is not None and isinstance(node, Apply) and node.body != output and node.body.has(ZETA):
+            return Apply(output, node.arg)
+        return None
+
+    return change
+
+
 # -- candidates from the point (any layer, with or without a spec) -----------------------
 
 
@@ -275,6 +332,19 @@ HYPOTHESES: tuple[Hypothesis, ...] = (
     ),
     Hypothesis(
         "an inverted ReLU mask", "pass dout where x > 0 and zero elsewhere", lambda e: _mutants(e, _inverted_mask)
+    ),
+    Hypothesis(
+        "a term of the derivative left out",
+        "keep every term of f'(x); the product rule gives two: (u v)' = u' v + u v'",
+        _each(_term_dropped),
+    ),
+    Hypothesis(
+        "the activation's value where its derivative belongs (dout * f(x), not dout * f'(x))",
+        "multiply dout by the derivative f'(x)",
+        lambda e: _mutants(e, _function_for_derivative(e)),
+    ),
+    Hypothesis(
+        "a term of the derivative with the wrong sign", "check the sign of each term of f'(x)", _each(_term_negated)
     ),
     Hypothesis(
         "dout ignored: backward() returns the gradient for dout = 1 (all ones)",

@@ -275,7 +275,7 @@ def check(
         if mode == "fast":  # the layers' backward after the directional check: one working copy less at once
             _require_finite(symbolic_loss, symbolic, ())  # the gradients: by the directional check's inner product
             report = _fast(derivation.title, net, objective, arrays, names, symbolic, method, seed, rtol, point)
-            return _with_point_notes(report, net, arrays)
+            return _with_layer_notes(_with_point_notes(report, net, arrays), net)
         reference = reference_backward(net, arrays, names)
         backward, loss = reference.gradients, reference.loss
         _require_finite(loss, symbolic, names)
@@ -288,7 +288,13 @@ def check(
         # Elements given a second look (see _refined) cost 6 evaluations each.
         refined = sum(int(np.count_nonzero(row.numeric != result.gradients[row.name])) for row in rows)
         report = CheckReport(derivation.title, rows, method, mode, seed, point, result.evaluations + 6 * refined)
-        return _with_point_notes(report, net, arrays)
+        return _with_layer_notes(_with_point_notes(report, net, arrays), net)
+
+
+def _with_layer_notes(report: CheckReport, net: Network) -> CheckReport:
+    """What the layers say about their own reference side (an activation from a formula has no textbook one)."""
+    notes = tuple(dict.fromkeys(note for layer in net.layers if (note := getattr(layer, "reference_note", ""))))
+    return replace(report, notes=(*report.notes, *notes)) if notes else report
 
 
 def _kink_value(kink: Any) -> Any:

@@ -41,6 +41,7 @@ from symgrad.errors import LayerError, ShapeError
 from symgrad.functions import kink_value, relu_grad
 from symgrad.layers import Activation, Layer, Loss
 from symgrad.matrixexpr import BATCH, ZETA, ElementSum, Elementwise, RowSoftmax
+from symgrad.special import erf
 
 __all__ = [
     "Apply",
@@ -359,7 +360,7 @@ def _eval(node: Node, env: Mapping[str, Any], batch: int) -> Any:
 @functools.lru_cache(maxsize=256)
 def _scalar_function(body: sp.Expr) -> Callable[[np.ndarray], Any]:
     # The body comes from a symgrad layer's own rule (never from a user's string).
-    return sp.lambdify(ZETA, body, modules="numpy")  # type: ignore[no-any-return]
+    return sp.lambdify(ZETA, body, modules=[{"erf": erf}, "numpy"])  # type: ignore[no-any-return]
 
 
 # -- plain text -------------------------------------------------------------------

@@ -98,6 +98,7 @@ _OUTER_RULES: dict[type, tuple[str, _Outer]] = {
     sp.sin: ("sin rule", lambda u, kink: sp.cos(u)),
     sp.cos: ("cos rule", lambda u, kink: -sp.sin(u)),
     sp.Abs: ("abs rule", lambda u, kink: sp.sign(u)),
+    sp.erf: ("erf rule", lambda u, kink: 2 * sp.exp(-(u**2)) / sp.sqrt(sp.pi)),
 }
 
 #: Functions whose SymPy derivative is only the textbook one for real arguments.

@@ -20,7 +20,7 @@ from symgrad.functions import with_kink
 from symgrad.layers import Layer, Loss
 from symgrad.matrixexpr import BATCH
 
-__all__ = ["matrix_rule_proof", "prove_equal", "prove_matrix_rule"]
+__all__ = ["matrix_rule_proof", "prove_equal", "prove_layer_rule", "prove_matrix_rule"]
 
 #: Shapes of the entrywise proofs: batch, input features, output features.
 PROOF_SHAPES = (2, 3, 2)
@@ -48,6 +48,10 @@ def matrix_rule_proof(layer: Layer, kink: Any) -> tuple[bool, str]:
     (see :mod:`symgrad.derive.proofcache`), so a rule is proven once per installation.
     """
     kind: Any = type(layer)
+    rule_key = getattr(layer, "rule_key", None)
+    if rule_key is not None:  # a layer made from a formula (symgrad.activation): its rule is its instance's
+        methods = tuple(getattr(kind, name, None) for name in (*proofcache.RULE_METHODS, "derivative"))
+        return _prove_formula((rule_key(), methods), sp.sympify(kink), layer)
     # The resolved rule methods are part of the key: a method patched onto the class is proven anew.
     methods = tuple(getattr(kind, name, None) for name in proofcache.RULE_METHODS)
     return _prove_cached(kind, sp.sympify(kink), methods)
@@ -63,6 +67,19 @@ def _prove_cached(kind: Any, kink: sp.Expr, methods: tuple[Any, ...]) -> tuple[b
     if key is not None:
         proofcache.store_verdict(key, ok, how)
     return ok, how
+
+
+#: Verdicts of formula layers' rules by (formula, rule methods, kink), in memory only (the last 256).
+_formula_verdicts: dict[tuple[Any, ...], tuple[bool, str]] = {}
+
+
+def _prove_formula(key: Any, kink: sp.Expr, layer: Layer) -> tuple[bool, str]:
+    known = _formula_verdicts.get((key, kink))
+    if known is None:
+        known = _formula_verdicts[(key, kink)] = prove_layer_rule(layer, kink, "the activation's")
+        if len(_formula_verdicts) > 256:
+            del _formula_verdicts[next(iter(_formula_verdicts))]
+    return known
 
 
 def _entries(name: str, rows: int, cols: int) -> sp.ImmutableMatrix:
@@ -91,6 +108,12 @@ def prove_matrix_rule(kind: Any, kink: Any = 0) -> tuple[bool, str]:
         return False, f"could not build {kind.__name__}{shape} to prove its rule on small shapes: {error}"
     if isinstance(layer, Loss):
         return _prove_loss(layer, n, m)
+    return prove_layer_rule(layer, kink, kind.__name__)
+
+
+def prove_layer_rule(layer: Layer, kink: Any, title: str) -> tuple[bool, str]:
+    """Prove one layer's matrix rule entrywise against ``sympy.diff`` (see :func:`prove_matrix_rule`)."""
+    n, d, m = PROOF_SHAPES
     out = m if layer.roles else d
     x = sp.MatrixSymbol("x", BATCH, d)
     params = {"W": sp.MatrixSymbol("W", d, m), "b": sp.MatrixSymbol("b", 1, m)} if layer.roles else {}
@@ -107,8 +130,8 @@ def prove_matrix_rule(kind: Any, kink: Any = 0) -> tuple[bool, str]:
         for (i, j), value in zip(_indices(entries), claimed, strict=True):
             direct = with_kink(sp.diff(scalar, entries[i, j]), kink)
             if not prove_equal(value, direct):
-                return False, f"{kind.__name__} rule for {role} disagrees with sympy.diff at entry ({i}, {j})"
-    return True, f"{kind.__name__} rule proven entrywise against sympy.diff (batch {n}, {d} -> {out} features)"
+                return False, f"{title} rule for {role} disagrees with sympy.diff at entry ({i}, {j})"
+    return True, f"{title} rule proven entrywise against sympy.diff (batch {n}, {d} -> {out} features)"
 
 
 def _indices(matrix: sp.ImmutableMatrix) -> list[tuple[int, int]]:

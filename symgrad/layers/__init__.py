@@ -4,6 +4,7 @@ from symgrad.layers.activations import Activation, ReLU, Sigmoid, Tanh
 from symgrad.layers.affine import Affine
 from symgrad.layers.base import Layer, Loss
 from symgrad.layers.catalog import CATALOG, LOSSES
+from symgrad.layers.formula import FormulaActivation, activation
 from symgrad.layers.losses import HalfSquaredError, MeanSquaredError, SoftmaxCrossEntropy
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "LOSSES",
     "Activation",
     "Affine",
+    "FormulaActivation",
     "HalfSquaredError",
     "Layer",
     "Loss",
@@ -19,4 +21,5 @@ __all__ = [
     "Sigmoid",
     "SoftmaxCrossEntropy",
     "Tanh",
+    "activation",
 ]

@@ -1,8 +1,14 @@
-"""Elementwise activations: Sigmoid, Tanh, ReLU.
+"""Elementwise activations: the generic :class:`Activation`, and Sigmoid, Tanh, ReLU.
 
-Each activation names its scalar function once (``function``); its local
-derivative is ``sympy.diff`` of that function, used entrywise in matrix form:
-dE/dx = G o f'(x).
+An activation is written once, as its scalar function (``function``). Nothing
+else about it is written by hand on the symbolic side: its local derivative is
+``sympy.diff`` of that function (:meth:`Activation.derivative`), and its matrix
+rule is the one rule every elementwise map shares, dE/dx = G o f'(x), built from
+that derivative and proven entrywise against ``sympy.diff`` like every rule
+(:mod:`symgrad.derive.verify`). Sigmoid, Tanh and ReLU only name their function
+and keep their textbook NumPy reference (``forward``/``backward``), the
+independent side of a check; a user's formula (:func:`symgrad.activation`,
+:mod:`symgrad.layers.formula`) is the same layer with a function of theirs.
 """
 
 from __future__ import annotations
@@ -36,16 +42,23 @@ class Activation(Layer):
 
         return Elementwise(self.function(ZETA), x)
 
-    def matrix_vjp(
-        self, upstream: MatrixExpr, x: MatrixExpr, params: Mapping[str, MatrixExpr], *, kink: Any = 0
-    ) -> dict[str, MatrixExpr]:
+    def derivative(self, z: sp.Symbol, *, kink: Any = 0) -> sp.Expr:
+        """f'(z): ``sympy.diff`` of ``function``, with ReLU's derivative at 0 taken as ``kink``."""
         import sympy as sp
 
         from symgrad.functions import with_kink
+
+        return with_kink(sp.diff(self.function(z), z), kink)  # type: ignore[no-any-return]
+
+    def matrix_vjp(
+        self, upstream: MatrixExpr, x: MatrixExpr, params: Mapping[str, MatrixExpr], *, kink: Any = 0
+    ) -> dict[str, MatrixExpr]:
+        """dE/dx = G o f'(x): the chain rule entrywise, the same for every elementwise layer."""
+        import sympy as sp
+
         from symgrad.matrixexpr import ZETA, Elementwise
 
-        derivative = with_kink(sp.diff(self.function(ZETA), ZETA), kink)
-        return {"input": sp.HadamardProduct(upstream, Elementwise(derivative, x))}
+        return {"input": sp.HadamardProduct(upstream, Elementwise(self.derivative(ZETA, kink=kink), x))}
 
 
 class Sigmoid(Activation):

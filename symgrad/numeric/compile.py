@@ -103,6 +103,9 @@ class _StagedPrinter(NumPyPrinter):  # type: ignore[misc]
             else:
                 self.names[ZETA] = saved
 
+    def _print_erf(self, expr: Any) -> str:
+        return f"_erf({self._print(expr.args[0])})"  # NumPy has no erf: symgrad.special's, analytic
+
     def _print_RowSoftmax(self, expr: Any) -> str:
         return f"_softmax({self._print(expr.args[0])})"
 

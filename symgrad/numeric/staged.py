@@ -20,6 +20,7 @@ import numpy as np
 from symgrad.errors import NonFiniteError, ShapeError, UndefinedValueError, UnknownNameError
 from symgrad.layers.losses import log_softmax
 from symgrad.numeric.validate import as_float_array
+from symgrad.special import erf
 
 if TYPE_CHECKING:
     from symgrad.derive.derivation import Derivation
@@ -281,6 +282,7 @@ def _exec(source: str) -> Callable[..., Any]:
         "_softmax": _softmax,
         "_t_matmul": _t_matmul,
         "_log_softmax": log_softmax,
+        "_erf": erf,
         "_total": np.add.reduce,
         "_isfinite": math.isfinite,
         "_ndarray": np.ndarray,

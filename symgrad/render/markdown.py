@@ -8,6 +8,8 @@ title cannot inject HTML, links or emphasis.
 
 from __future__ import annotations
 
+import re
+
 from symgrad.render.document import (
     Bullets,
     DisplayMath,
@@ -74,8 +76,9 @@ class MarkdownWriter(Writer):
 
     def _write_Text(self, node: Text) -> str:
         if node.style == "code":
-            fence = "``" if "`" in node.text else "`"
-            pad = " " if "`" in node.text else ""
+            # A fence longer than any run of backticks in the text, so that none closes it (CommonMark).
+            longest = max((len(run) for run in re.findall("`+", node.text)), default=0)
+            fence, pad = "`" * (longest + 1), " " if longest else ""
             return f"{fence}{pad}{node.text.replace('|', '¦')}{pad}{fence}"
         text = escape_markdown(node.text)
         return f"**{text}**" if node.style == "strong" and text.strip() else text

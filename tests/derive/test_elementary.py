@@ -412,3 +412,19 @@ def test_small_network_steps_are_verified() -> None:
     steps = elementary_steps(loss, ws[0])
     assert all(s.verified for s in all_steps(steps))
     assert same(steps[-1].rhs, sp.diff(loss, ws[0]))
+
+
+def test_erf_has_its_own_elementary_rule_proven_like_the_others():
+    x = sp.Symbol("x")
+    steps = elementary_steps(sp.erf(2 * x) * x, x)
+    flat = list(_walk(steps))
+    erf_steps = [s for s in flat if s.rule == "erf rule"]
+    assert erf_steps
+    assert all(s.verified for s in flat)
+    assert sp.simplify(steps[-1].rhs - sp.diff(sp.erf(2 * x) * x, x)) == 0
+
+
+def _walk(steps):
+    for step in steps:
+        yield step
+        yield from _walk(step.substeps)

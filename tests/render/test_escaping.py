@@ -216,3 +216,78 @@ def test_pdflatex_does_not_read_a_file_named_by_a_symbol(pdflatex, tmp_path):
     assert f"({secret}" not in log
     assert SECRET.encode() not in pdf
     assert b"secret" in pdf  # the name is typeset as text
+
+
+# -- a user's activation name (symgrad.activation(..., name=...)) ----------------------------------
+
+_PRINTABLE_HOSTILE = [
+    *(name for name in HOSTILE if name.isprintable()), "x``<b>bold</b>``", "<img src=x onerror=alert(1)>"
+]
+
+
+@pytest.fixture(scope="module")
+def activation_documents() -> list[tuple[str, symgrad.Derivation, symgrad.CheckReport]]:
+    documents = []
+    for name in _PRINTABLE_HOSTILE:
+        layers = [symgrad.Affine(2, 3), symgrad.activation("z*sigmoid(z)", name=name), symgrad.Affine(3, 1)]
+        derivation = symgrad.derive(symgrad.Network(layers, loss=symgrad.HalfSquaredError()))
+        documents.append((name, derivation, symgrad.check(derivation, mode="fast")))
+    return documents
+
+
+def test_an_activation_name_is_inert_in_latex(activation_documents):
+    for _name, derivation, report in activation_documents:
+        for tex in (to_latex(derivation), to_latex(report)):
+            assert "\\input{" not in tex
+            assert "^^5c" not in tex
+            assert _braces_balance(tex)
+
+
+def test_an_activation_name_is_inert_in_html_and_mathml(activation_documents, parse_page):
+    for _name, derivation, report in activation_documents:
+        for page in (to_html(derivation), to_html(report)):
+            tags = {element.tag.rsplit("}", 1)[-1] for element in parse_page(page).iter()}
+            assert not tags & {"script", "b", "img"}
+        for page in (to_mathml(derivation), to_mathml(report)):
+            tags = {element.tag.rsplit("}", 1)[-1] for element in ET.fromstring(page).iter()}
+            assert not tags & {"script", "b", "img"}
+
+
+def test_an_activation_name_is_inert_in_markdown(activation_documents):
+    # Regression: a name with a run of two backticks closed the double-backtick code span that holds the
+    # network's description, and the HTML after it was live Markdown.
+    for name, derivation, report in activation_documents:
+        for text in (to_markdown(derivation), to_markdown(report)):
+            live = _outside_code_spans(text)
+            assert not re.search(r"(?<!\\)<(b|script|img)\b", live), name  # "\<b" is escaped text, "<b" a tag
+        assert name in json.loads(to_json(derivation))["title"]
+
+
+def _outside_code_spans(markdown: str) -> str:
+    """The text with every CommonMark code span removed (a fence of n backticks closes only at n)."""
+    out, i = [], 0
+    while i < len(markdown):
+        if markdown[i] == "`":
+            run = len(markdown[i:]) - len(markdown[i:].lstrip("`"))
+            close = markdown.find("`" * run, i + run)
+            while close != -1 and markdown[close + run : close + run + 1] == "`":
+                close = markdown.find("`" * run, close + run + 1)
+            if close != -1 and (markdown[close - 1] != "`"):
+                i = close + run
+                continue
+            out.append("`" * run)
+            i += run
+            continue
+        out.append(markdown[i])
+        i += 1
+    return "".join(out)
+
+
+def test_markdown_code_span_fence_is_longer_than_any_backtick_run():
+    from symgrad.render.document import Text
+    from symgrad.render.markdown import MarkdownWriter
+
+    writer = MarkdownWriter.__new__(MarkdownWriter)
+    assert writer._write_Text(Text("a`b", style="code")) == "`` a`b ``"
+    assert writer._write_Text(Text("a``<b>x</b>``", style="code")) == "``` a``<b>x</b>`` ```"
+    assert writer._write_Text(Text("plain", style="code")) == "`plain`"
