@@ -83,7 +83,7 @@ def _multiply(parts: tuple[Term, ...]) -> Term:
         for symbol, _lo, _hi in part.sums:
             if symbol in taken or symbol in renaming.values():
                 renaming[symbol] = _fresh(symbol, taken | part.factor.free_symbols | set(renaming.values()))
-        moved = part.factor.xreplace(renaming)
+        moved = _rename(part.factor, renaming)
         sums += [(renaming.get(s, s), lo, hi) for s, lo, hi in part.sums]
         factor = factor * moved
     return Term(factor, tuple(sums))
@@ -123,7 +123,7 @@ def _eliminate_term(term: Term, trace: list[tuple[Any, Any]]) -> Term:
             gone, kept = (i, j) if i in summed else (j, i) if j in summed else (None, None)
             if gone is None:
                 continue
-            factor = _drop(factor, delta).xreplace({gone: kept})
+            factor = _rename(_drop(factor, delta), {gone: kept})
             if (gone, kept) not in trace:
                 trace.append((gone, kept))
             sums = [limit for limit in sums if limit[0] != gone]
@@ -137,6 +137,12 @@ def _eliminate_term(term: Term, trace: list[tuple[Any, Any]]) -> Term:
         else:
             factor = factor * (hi - lo + 1)
     return Term(factor, tuple(kept_sums))
+
+
+def _rename(expr: sp.Expr, mapping: dict[Any, Any]) -> sp.Expr:
+    """Substitute free occurrences only: a sum left as a factor (a softmax's denominator) may
+    bind the same index name, and its bound index must stay (``xreplace`` would rename it)."""
+    return expr.subs(mapping, simultaneous=True) if mapping else expr
 
 
 def _deltas(expr: sp.Expr) -> set[sp.KroneckerDelta]:

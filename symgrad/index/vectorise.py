@@ -144,6 +144,9 @@ def _term(
     coefficient: sp.Expr = sp.S.One
     labelled: list[_Labelled] = []
     for factor in factors:
+        if isinstance(factor, sp.Add):  # 2*y - 2*t: the 2 joins the coefficient
+            content, factor = factor.primitive()
+            coefficient *= content
         used = factor.free_symbols & labels
         if not used:
             coefficient *= factor
