@@ -159,8 +159,32 @@ def _dims_map(forward: IndexForward, binding: Mapping[str, Any]) -> dict[Any, An
     return mapping
 
 
+def _templated(compute: Any, subject: Any, binding: Mapping[str, Any]) -> Any:
+    """``compute(subject, binding)``, computed once per subject and shapes of the bound matrices.
+
+    A network repeats a layer with new names (W1, W2, ...) but the same shapes: the
+    matrix form is found once with placeholders, and the names are put in after.
+    """
+    shapes = tuple(sorted((name, tuple(matrix.shape)) for name, matrix in binding.items()))
+    template = _template(compute, subject, shapes)
+    return template.xreplace({_placeholder(name, shape): binding[name] for name, shape in shapes})
+
+
+def _placeholder(name: str, shape: tuple[Any, ...]) -> sp.MatrixSymbol:
+    return sp.MatrixSymbol(f"\0{name}", *shape)
+
+
+@functools.lru_cache(maxsize=512)
+def _template(compute: Any, subject: Any, shapes: tuple[tuple[str, tuple[Any, ...]], ...]) -> Any:
+    return compute(subject, {name: _placeholder(name, shape) for name, shape in shapes})
+
+
 def matrix_form(rule: IndexRule, binding: Mapping[str, MatrixExpr]) -> MatrixExpr:
     """Step 5: the matrix form of ``rule`` for the bound matrices, or a LayerError saying none was found."""
+    return _templated(_matrix_form, rule, binding)  # type: ignore[no-any-return]
+
+
+def _matrix_form(rule: IndexRule, binding: Mapping[str, MatrixExpr]) -> MatrixExpr:
     out = rule.at if len(rule.at) == 2 else (None, rule.at[0])
     sizes = _dims_map(rule.forward, binding)
     matrix = vectorise(_sized(rule.terms, sizes), out, binding)
@@ -183,6 +207,10 @@ def _sized(terms: tuple[Term, ...], sizes: Mapping[Any, Any]) -> tuple[Term, ...
 
 def forward_matrix(forward: IndexForward, binding: Mapping[str, MatrixExpr]) -> MatrixExpr:
     """The matrix form of the forward itself (a layer's ``matrix_forward``), or a LayerError."""
+    return _templated(_forward_matrix, forward, binding)  # type: ignore[no-any-return]
+
+
+def _forward_matrix(forward: IndexForward, binding: Mapping[str, MatrixExpr]) -> MatrixExpr:
     forward.validate()
     sizes = _dims_map(forward, binding)
     out = forward.indices if len(forward.indices) == 2 else (None, *forward.indices)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -67,7 +68,7 @@ class HalfSquaredError(Loss):
 
     def index_loss(self) -> IndexForward:
         """``E = Σ_n Σ_m (y_nm - t_nm)² / 2``: ``matrix_grad`` derives from it."""
-        return _loss_forward(lambda y, t, _: (y - t) ** 2, lambda n, m: 1 / _two())
+        return _half_squared()
 
     def forward(self, x: np.ndarray, t: np.ndarray | None = None) -> Any:
         self.y, self.t = x, t
@@ -109,7 +110,7 @@ class MeanSquaredError(Loss):
 
     def index_loss(self) -> IndexForward:
         """``E = Σ_n Σ_m (y_nm - t_nm)² / (N M)``: ``matrix_grad`` derives from it."""
-        return _loss_forward(lambda y, t, _: (y - t) ** 2, lambda n, m: 1 / (n * m))
+        return _mean_squared()
 
     def forward(self, x: np.ndarray, t: np.ndarray | None = None) -> Any:
         self.y, self.t = x, t
@@ -119,10 +120,21 @@ class MeanSquaredError(Loss):
         return dout * 2.0 * (self.y - self.t) / np.size(self.y)  # type: ignore[no-any-return]
 
 
-def _two() -> Any:
+@functools.cache
+def _half_squared() -> IndexForward:
     import sympy as sp
 
-    return sp.Integer(2)
+    return _loss_forward(lambda y, t, _: (y - t) ** 2, lambda n, m: 1 / sp.Integer(2))
+
+
+@functools.cache
+def _mean_squared() -> IndexForward:
+    return _loss_forward(lambda y, t, _: (y - t) ** 2, lambda n, m: 1 / (n * m))
+
+
+@functools.cache
+def _cross_entropy() -> IndexForward:
+    return _loss_forward(lambda y, t, log_sum: t * (y - log_sum), lambda n, m: -1 / n, softmax=True)
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
@@ -178,7 +190,7 @@ class SoftmaxCrossEntropy(Loss):
         says so, giving ``(softmax(y) - t) / N``. Without it there is no short
         matrix form to show, and the checks feed one-hot targets anyway.
         """
-        return _loss_forward(lambda y, t, log_sum: t * (y - log_sum), lambda n, m: -1 / n, softmax=True)
+        return _cross_entropy()
 
     def forward(self, x: np.ndarray, t: np.ndarray | None = None) -> Any:
         self.y, self.t = np.exp(log_softmax(x)), t
