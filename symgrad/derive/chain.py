@@ -66,7 +66,9 @@ def _symbolic_shape(shape: tuple[Any, ...]) -> tuple[Any, Any]:
 
 
 #: Methods a layer's matrix rules are built from; a layer whose resolved methods are all symgrad's own is pure.
-_RULE_METHODS = ("matrix_forward", "matrix_vjp", "matrix_loss", "matrix_grad", "function", "index_forward", "index_loss")
+_RULE_METHODS = (
+    "matrix_forward", "matrix_vjp", "matrix_loss", "matrix_grad", "function", "index_forward", "index_loss",
+)
 #: The matrix rules of symgrad's own layers, by layer, rule and symbols (the last 1024, least recent first):
 #: SymPy takes tens of microseconds per matrix product, and a new network mostly repeats known layers.
 _rules: OrderedDict[tuple[Any, ...], Any] = OrderedDict()

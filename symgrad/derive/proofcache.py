@@ -102,7 +102,7 @@ def fingerprint(kind: Any, kink: Any) -> str | None:
     import sympy
 
     import symgrad
-    import symgrad.derive.indexproof  # noqa: F401  (loads the engine's modules, whose sources are part of the key)
+    import symgrad.derive.indexproof
 
     parts = [f"symgrad {symgrad.__version__}", f"sympy {sympy.__version__}", f"kink {kink}",
              f"{kind.__module__}.{kind.__qualname__}", repr(getattr(kind, "roles", None)),

@@ -79,7 +79,7 @@ def _multiply(parts: tuple[Term, ...]) -> Term:
     sums: list[tuple[Any, Any, Any]] = []
     for part in parts:
         taken = {limit[0] for limit in sums} | factor.free_symbols
-        renaming = {}
+        renaming: dict[Any, Any] = {}
         for symbol, _lo, _hi in part.sums:
             if symbol in taken or symbol in renaming.values():
                 renaming[symbol] = _fresh(symbol, taken | part.factor.free_symbols | set(renaming.values()))

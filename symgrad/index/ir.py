@@ -121,7 +121,7 @@ class IndexForward:
         >>> bad.validate()
         Traceback (most recent call last):
         ...
-        symgrad.errors.UnknownNameError: unknown index k in x[n, k]: it is neither an output index (n, m) nor summed over
+        symgrad.errors.UnknownNameError: unknown index k in x[n, k]: not an output index (n, m) and not summed over
         """
         known = {t.name: t for t in self.tensors}
         for read in sorted(self.body.atoms(sp.Indexed), key=sp.default_sort_key):
@@ -137,7 +137,7 @@ class IndexForward:
             for position, (symbol, dim) in enumerate(zip(read.indices, dims, strict=True)):
                 if symbol not in self.indices and symbol not in bound:
                     free = ", ".join(map(str, self.indices)) or "none"
-                    msg = f"unknown index {symbol} in {read}: it is neither an output index ({free}) nor summed over"
+                    msg = f"unknown index {symbol} in {read}: not an output index ({free}) and not summed over"
                     raise UnknownNameError(msg)
                 size = bound.get(symbol, None) if symbol in bound else self.index_range(symbol)
                 if sp.simplify(size - dim) != 0:

@@ -13,7 +13,6 @@ from symgrad.layers.base import Layer
 
 if TYPE_CHECKING:  # the symbolic methods import SymPy when they run (see symgrad.layers.base)
     import sympy as sp
-    from sympy.matrices.expressions.matexpr import MatrixExpr
 
     from symgrad.index.ir import IndexForward
 
