@@ -108,7 +108,7 @@ def derive_rule(forward: IndexForward, wrt: str) -> IndexRule:
     terms = eliminate(flatten(raw), trace)
     picks = ", ".join(f"δ sets {gone} = {kept}" for gone, kept in trace)
     steps.append(IndexStep(lhs, as_expr(terms), "eliminate the Kronecker deltas",
-                           f"Summed over its index, a delta keeps the one term where the two indices are equal: {picks}."
+                           f"Summed over its index, a delta keeps the one term where both indices agree: {picks}."
                            if picks else "No delta is summed over."))
     for assumption in forward.assumptions:
         assumed = _apply(assumption, terms)
