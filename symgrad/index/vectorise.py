@@ -258,6 +258,10 @@ def _size_of(item: _Labelled, symbol: Label) -> Any:
 def _chain(items: list[_Labelled], out: tuple[Label, Label]) -> MatrixExpr | None:
     """The matrix product that walks from the row label to the column label through every factor."""
     row, col = out
+    for item in items:  # an index read by three factors is no chain of products (an einsum)
+        for label in (item.row, item.col):
+            if label is not None and sum(label in (i.row, i.col) for i in items) > 2:
+                return None
     unused = list(items)
     current, matrices = row, []
     while unused:
