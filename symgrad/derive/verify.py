@@ -110,8 +110,8 @@ def prove_matrix_rule(kind: Any, kink: Any = 0) -> tuple[bool, str]:
         claimed = _explicit(rule, mapping)
         entries = mapping[targets[role]]
         if getattr(claimed, "shape", None) != entries.shape:
-            shape: Any = getattr(claimed, "shape", None)
-            return False, f"{kind.__name__} rule for {role} has shape {shape}, not {entries.shape}"
+            got: Any = getattr(claimed, "shape", None)
+            return False, f"{kind.__name__} rule for {role} has shape {got}, not {entries.shape}"
         for (i, j), value in zip(_indices(entries), claimed, strict=True):
             direct = with_kink(sp.diff(scalar, entries[i, j]), kink)
             if not prove_equal(value, direct):
