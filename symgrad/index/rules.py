@@ -85,7 +85,7 @@ def derive_rule(forward: IndexForward, wrt: str) -> IndexRule:
     tensor = forward.tensor(wrt)
     at = _fresh_indices(forward, len(tensor.dims))
     entry = tensor.base[at]
-    lhs = sp.Derivative(sp.Symbol("E"), entry)
+    lhs = sp.Derivative(sp.Symbol("E" if forward.indices else forward.output), entry)
     raw = entry_derivative(forward.body, tensor.base, at)
     if forward.indices:
         out = forward.indices
@@ -98,8 +98,8 @@ def derive_rule(forward: IndexForward, wrt: str) -> IndexRule:
                           f"Every entry of {forward.output} that depends on {entry} contributes; "
                           f"{UPSTREAM} = dE/d{forward.output} is the upstream gradient.")
     else:
-        first = IndexStep(lhs, sp.Derivative(forward.body, entry), "definition of E",
-                          f"E is the loss; differentiate it by one entry {entry}.")
+        first = IndexStep(lhs, sp.Derivative(forward.body, entry), f"definition of {forward.output}",
+                          f"{forward.output} written out in index notation; differentiate it by one entry {entry}.")
     dots = ", ".join(f"∂{tensor.name}{_sub(r.indices)}/∂{tensor.name}{_sub(at)} = " + _deltas(r.indices, at)
                      for r in sorted(forward.body.atoms(sp.Indexed), key=sp.default_sort_key)
                      if r.base == tensor.base)

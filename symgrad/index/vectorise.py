@@ -41,7 +41,7 @@ import sympy as sp
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from symgrad.index.contract import Term
-from symgrad.matrixexpr import ZETA, Elementwise, RowSoftmax
+from symgrad.matrixexpr import ZETA, ElementSum, Elementwise, RowSoftmax
 
 __all__ = ["PATTERNS", "vectorise"]
 
@@ -160,7 +160,39 @@ def _term(
     if ones is None:
         return None
     chain = _chain(labelled + ones, out)
-    return None if chain is None else (coefficient, chain)
+    if chain is None:
+        return None
+    if coefficient.has(sp.Sum):  # a full sum left in a factor: log-sum-exp's 1/Σ_i exp(x_i)
+        coefficient = _scalar_sums(coefficient, binding)
+        if coefficient is None:
+            return None
+    return coefficient, chain
+
+
+class _NoFormError(Exception):
+    """Raised inside :func:`_scalar_sums` when a sum has no matrix form."""
+
+
+def _scalar_sums(expr: sp.Expr, binding: Mapping[str, Any]) -> sp.Expr | None:
+    """Each sum over every index of the entries it reads as the sum of all entries of a matrix."""
+
+    def convert(total: sp.Sum) -> Any:
+        summed = {limit[0] for limit in total.limits}
+        reads = sorted(total.function.atoms(sp.Indexed), key=sp.default_sort_key)
+        first = _read(reads[0], binding) if reads else None
+        if first is None or {first.row, first.col} - {None} != summed:
+            raise _NoFormError
+        matrix = _entrywise(total.function, first.row, first.col, binding)
+        if matrix is None:
+            raise _NoFormError
+        if matrix.shape[0] == 1:  # the sum of a row is the sum of the column it came from
+            matrix = sp.Transpose(matrix).doit()
+        return ElementSum(matrix)
+
+    try:
+        return expr.replace(lambda e: isinstance(e, sp.Sum), convert)  # type: ignore[no-any-return]
+    except _NoFormError:
+        return None
 
 
 def _labelled(factor: sp.Expr, used: set[Any], out: tuple[Label, Label], binding: dict[str, Any]) -> _Labelled | None:
