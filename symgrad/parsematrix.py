@@ -57,6 +57,7 @@ _ENTRYWISE: dict[str, Callable[[sp.Expr], sp.Expr]] = {
 }
 _REDUCTIONS = ("trace", "sum", "norm")
 _INDEX_NAMES = ("i", "j", "k", "l", "r", "s", "u", "v")
+_MAX_DEPTH = 60  # the engine recurses through the index body too
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def _fmt(shape: tuple[Any, Any]) -> str:
 
 class _Builder:
     def __init__(self, source: _Source, shapes: dict[str, tuple[Any, Any]], max_nodes: int) -> None:
-        self.source, self.shapes, self.max_nodes, self.nodes = source, shapes, max_nodes, 0
+        self.source, self.shapes, self.max_nodes, self.nodes, self.depth = source, shapes, max_nodes, 0, 0
         self.ranges: list[tuple[sp.Symbol, Any]] = []
         self.used: dict[str, None] = {}
 
@@ -128,6 +129,15 @@ class _Builder:
         self.nodes += 1
         if self.nodes > self.max_nodes:
             self.fail(ComplexityError, f"expression has more than {self.max_nodes} nodes", node)
+        self.depth += 1
+        try:
+            if self.depth > _MAX_DEPTH:
+                self.fail(ComplexityError, f"expression is nested more than {_MAX_DEPTH} deep", node)
+            return self.build_node(node)
+        finally:
+            self.depth -= 1
+
+    def build_node(self, node: ast.expr) -> Part:
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
             value = sp.Integer(node.value) if isinstance(node.value, int) else sp.Float(node.value)
             return Part((1, 1), value, _constant(value))
