@@ -10,12 +10,14 @@ naming what was wrong, so the engine works on well-formed forwards only.
 
 Examples
 --------
->>> from symgrad.layers import Affine
->>> fwd = Affine(3, 2).index_forward()
->>> fwd.body
-b[m] + Sum(W[d, m]*x[n, d], (d, 0, D - 1))
->>> fwd.index_range(fwd.indices[1])
-M
+>>> n, m, d = indices("n m d")
+>>> x, w, b = sp.IndexedBase("x"), sp.IndexedBase("W"), sp.IndexedBase("b")
+>>> fwd = IndexForward("y", (n, m), sp.Sum(x[n, d] * w[d, m], (d, 0, 2)) + b[m],
+...                    (Tensor("x", (5, 3)), Tensor("W", (3, 2)), Tensor("b", (2,))), ((n, 5), (m, 2), (d, 3)))
+>>> fwd.validate().body
+b[m] + Sum(W[d, m]*x[n, d], (d, 0, 2))
+>>> fwd.index_range(m)
+2
 """
 
 from __future__ import annotations
