@@ -354,7 +354,11 @@ def _with_index_steps(b: _Builder, step: Step) -> Step:
         return step
     if not isinstance(make, tuple):  # made once per name: the paths of many names share their steps
         make = b.index_steps[name] = make()  # type: ignore[assignment]
-    return dataclasses.replace(step, substeps=make)
+    if all(sub.verified for sub in make):
+        return dataclasses.replace(step, substeps=make)
+    # A rule whose derivation fails a proof is not proven, whatever its matrix form's own proof says.
+    proof = f"{step.proof}; an index-level step is NOT proven"
+    return dataclasses.replace(step, substeps=make, verified=False, proof=proof)
 
 
 class _Gradients:

@@ -49,6 +49,20 @@ def test_the_documents_show_the_index_step_and_are_byte_identical() -> None:
     assert "and why the matrix form follows" in html
 
 
+def test_an_index_step_that_fails_its_proof_makes_the_rule_unproven(monkeypatch) -> None:
+    from symgrad.derive import indexproof
+
+    def failing(kind, rule):
+        return tuple((k != 2, "disagrees (test)") for k in range(len(rule.steps)))
+
+    monkeypatch.setattr(indexproof, "proven_steps", failing)
+    derivation = symgrad.derive(_network(), wrt=["W1"])
+    step = next(s for s in derivation.steps("W1") if str(s.lhs) == "dE/dW1" and s.rule == "chain rule (matrix form)")
+    assert not step.verified
+    assert "index-level step is NOT proven" in step.proof
+    assert not derivation.verified
+
+
 def test_a_layer_with_its_own_rule_shows_no_index_steps() -> None:
     class Doubled(Affine):
         def matrix_vjp(self, upstream, x, params, *, kink=0):
