@@ -70,3 +70,13 @@ def test_a_sum_in_a_denominator_keeps_its_bound_index_when_a_delta_is_eliminated
 def test_an_add_without_sums_or_deltas_stays_one_factor() -> None:
     (term,) = flatten(sp.Sum((y[n, m] - x[n, m]) * g[n, m], (n, 0, 1)))
     assert (y[n, m] - x[n, m]) in sp.Mul.make_args(term.factor)
+
+
+def test_a_renamed_index_avoids_a_name_already_free_in_the_product() -> None:
+    # Mutation survivor: the fresh name for the second k must not be k1, which the first factor reads.
+    k1 = indices("k1")[0]
+    first = sp.Sum(x[n, k] * y[k1, n], (k, 0, 2))
+    product = first * sp.Sum(w[k, m], (k, 0, 2))
+    (term,) = flatten(product)
+    assert k1 not in term.summed()
+    assert len(set(term.summed())) == 2

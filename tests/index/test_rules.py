@@ -119,3 +119,17 @@ def test_an_elimination_that_keeps_the_wrong_index_is_caught_by_the_proof(fresh:
     prove_index_steps.cache_clear()
     assert [ok for ok, _ in verdicts] == [True, True, False]
     assert "disagrees with sympy.diff" in verdicts[-1][1]
+
+
+def test_the_entry_indices_avoid_the_forwards_own_summed_names() -> None:
+    # Mutation survivor: a forward summing over p must not get p as the entry index of W.
+    from symgrad.index.ir import IndexForward, Tensor, indices
+
+    n, m, p = indices("n m p")
+    xb, wb = sp.IndexedBase("x"), sp.IndexedBase("W")
+    forward = IndexForward("y", (n, m), sp.Sum(xb[n, p] * wb[p, m], (p, 0, 2)),
+                           (Tensor("x", (5, 3)), Tensor("W", (3, 4))), ((n, 5), (m, 4), (p, 3)))
+    rule = derive_rule(forward, "W")
+    assert p not in rule.at
+    xs, ws, gs = sp.MatrixSymbol("x", 5, 3), sp.MatrixSymbol("W", 3, 4), sp.MatrixSymbol("G", 5, 4)
+    assert matrix_rules(forward, {"x": xs, "W": ws, "G": gs})["W"] == xs.T * gs
