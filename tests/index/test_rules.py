@@ -133,3 +133,16 @@ def test_the_entry_indices_avoid_the_forwards_own_summed_names() -> None:
     assert p not in rule.at
     xs, ws, gs = sp.MatrixSymbol("x", 5, 3), sp.MatrixSymbol("W", 3, 4), sp.MatrixSymbol("G", 5, 4)
     assert matrix_rules(forward, {"x": xs, "W": ws, "G": gs})["W"] == xs.T * gs
+
+
+def test_a_vectors_matrix_form_step_reads_row_0_of_the_row_it_is() -> None:
+    # Mutation survivor: db is the row 1ᵀG (1 x M); its entry p is at [0, p].
+    from sympy.matrices.expressions.matexpr import MatrixElement
+
+    from symgrad.index.rules import rule_steps
+
+    p = sp.Symbol("p", integer=True)
+    rule = derive_rule(Affine(3, 4).index_forward(), "b")
+    last = rule_steps(rule, {"x": x, "W": W, "b": b, "G": G})[-1]
+    assert last.rule == "matrix form"
+    assert last.rhs == MatrixElement(sp.OneMatrix(1, BATCH) * G, 0, p)
