@@ -45,3 +45,19 @@ def test_no_matrix_form_gives_none() -> None:
     assert vectorise((three,), (p, q), binding) is None
     assert vectorise((Term(sp.IndexedBase("A")[p, q, n] * gb[n, q], ((n, 0, 4),)),), (p, q), binding) is None
     assert vectorise((Term(sp.IndexedBase("unknown")[p, q]),), (p, q), binding) is None
+
+
+def test_an_index_read_four_times_is_not_mistaken_for_a_chain() -> None:
+    # Mutation survivor: Σ_n,k,j A_pn B_nk C_kj E_jn D_nq walks p-n-k-j-n-q like A B C E D, but that
+    # product would sum the second n on its own; there is no matrix form, so none may be claimed.
+    j = indices("j")[0]
+    names = ("A", "B", "C", "E", "D")
+    square = {name: sp.MatrixSymbol(name, 3, 3) for name in names}
+    a_, b_, c_, e_, d_ = (sp.IndexedBase(name) for name in names)
+    term = Term(a_[p, n] * b_[n, k] * c_[k, j] * e_[j, n] * d_[n, q], ((n, 0, 2), (k, 0, 2), (j, 0, 2)))
+    assert vectorise((term,), (p, q), square) is None
+
+
+def test_an_entrywise_difference_with_a_coefficient() -> None:
+    # Mutation survivor: a product inside an entrywise expression with one matrix factor (-2*G).
+    assert vectorise((Term(yb[p, q] - 2 * gb[p, q]),), (p, q), binding) == y - 2 * g
