@@ -68,6 +68,9 @@ class Elementwise(MatrixExpr):  # type: ignore[misc]
         """The explicit matrix (or sum) once every entry of the argument is known."""
         return _elementwise_doit(self, **hints)
 
+    def _eval_transpose(self) -> Elementwise:
+        return Elementwise(self.body, sp.Transpose(self.arg).doit())
+
 
 class ElementSum(sp.Expr):  # type: ignore[misc]
     """The sum of all entries of a matrix (a scalar)."""

@@ -11,6 +11,7 @@ so the work does not grow with the width.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -21,6 +22,7 @@ import sympy as sp
 
 from symgrad.derive.derivation import Derivation
 from symgrad.derive.elementary import elementary_steps
+from symgrad.derive.indexproof import index_substeps
 from symgrad.derive.steps import Step
 from symgrad.derive.verify import matrix_rule_proof, prove_equal
 from symgrad.errors import UnknownNameError
@@ -47,6 +49,8 @@ class _Builder:
     shapes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     defs: dict[sp.Basic, sp.Basic] = field(default_factory=dict)  # node -> forward rhs
     grads: dict[str, Step] = field(default_factory=dict)  # name -> gradient step
+    # name -> the index-level steps of its rule, made when the steps are first read (documents, not checks)
+    index_steps: dict[str, Any] = field(default_factory=dict)
     program: list[tuple[sp.Basic, sp.Basic]] = field(default_factory=list)
 
     def symbol(self, name: str, shape: tuple[Any, ...]) -> sp.Basic:
@@ -62,7 +66,9 @@ def _symbolic_shape(shape: tuple[Any, ...]) -> tuple[Any, Any]:
 
 
 #: Methods a layer's matrix rules are built from; a layer whose resolved methods are all symgrad's own is pure.
-_RULE_METHODS = ("matrix_forward", "matrix_vjp", "matrix_loss", "matrix_grad", "function")
+_RULE_METHODS = (
+    "matrix_forward", "matrix_vjp", "matrix_loss", "matrix_grad", "function", "index_forward", "index_loss",
+)
 #: The matrix rules of symgrad's own layers, by layer, rule and symbols (the last 1024, least recent first):
 #: SymPy takes tens of microseconds per matrix product, and a new network mostly repeats known layers.
 _rules: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
@@ -209,6 +215,7 @@ def _backward(b: _Builder, names: tuple[str, ...]) -> None:
         rhs = _rule(net.loss, "matrix_grad", y, t)
         proven = matrix_rule_proof(net.loss, b.kink)
         sub: tuple[Step, ...] = ()
+        b.index_steps["y"] = functools.partial(_index_steps, net.loss, "y", {"y": y, "t": t}, proven)
     else:
         loss = net.loss.scalar_loss(y, t)
         sub = elementary_steps(loss, y, kink=b.kink)
@@ -239,8 +246,10 @@ def _layer_backward(b: _Builder, index: int, names: tuple[str, ...], *, need_inp
     if net.batched:
         rules = _rule(layer, "matrix_vjp", upstream, x, params=params, kink=b.kink)
         proven = matrix_rule_proof(layer, b.kink)
+        binding = {"input": x, **params, "G": upstream, "output": b.symbols[out_name]}
         for role, sym in wanted:
             _record(b, str(sym), rules[role], "chain rule (matrix form)", proven, _note(layer, out_name, str(sym)))
+            b.index_steps[str(sym)] = functools.partial(_index_steps, layer, role, binding, proven)
         return
     local = layer.scalar_forward(x, params)
     for _role, sym in wanted:
@@ -248,6 +257,32 @@ def _layer_backward(b: _Builder, index: int, names: tuple[str, ...], *, need_inp
         sub = elementary_steps(local, sym, kink=b.kink)
         rhs = sp.Mul(upstream, derivative, evaluate=False) if derivative != 1 else upstream
         _record(b, str(sym), rhs, "chain rule", (False, ""), _note(layer, out_name, str(sym)), sub)
+
+
+def _index_steps(
+    layer: Any, role: str, binding: dict[str, sp.Basic], proven: tuple[bool, str]
+) -> tuple[Step, ...]:
+    """The index-level steps that derive ``layer``'s rule for ``role`` (none for a rule written by hand)."""
+    from symgrad.layers import Loss
+
+    method = getattr(layer, "index_loss" if isinstance(layer, Loss) else "index_forward", None)
+    if method is None or _overrides_rule(layer):
+        return ()
+    forward = method()
+    if forward is None:
+        return ()
+    first = forward.tensors[0].name
+    renamed = {"input": first, "output": forward.output}
+    names = {renamed.get(key, key): value for key, value in binding.items()}
+    return index_substeps(type(layer), forward, first if role == "input" else role, names, proven)
+
+
+def _overrides_rule(layer: Any) -> bool:
+    """Whether the layer's rule is its own rather than derived (then the index steps would not explain it)."""
+    from symgrad.layers import Layer, Loss
+
+    name, default = ("matrix_grad", Loss.matrix_grad) if isinstance(layer, Loss) else ("matrix_vjp", Layer.matrix_vjp)
+    return name in vars(layer) or getattr(type(layer), name, None) is not default
 
 
 def _note(layer: Any, out_name: str, name: str) -> str:
@@ -299,7 +334,7 @@ def _gradients(
     """The steps of each gradient and its expression in the inputs alone."""
     steps, results = {}, {}
     for name in names:
-        path = _path(b, name)
+        path = tuple(_with_index_steps(b, step) for step in _path(b, name))
         final = _substitute(b.grads[name].lhs, _grad_map(b))
         result = _substitute(final, in_inputs)
         if not b.network.batched:
@@ -316,6 +351,20 @@ def _gradients(
         )
         steps[name], results[name] = path + tail, result
     return steps, results
+
+
+def _with_index_steps(b: _Builder, step: Step) -> Step:
+    name = str(step.lhs).removeprefix("dE/d")
+    make = b.index_steps.get(name)
+    if make is None:
+        return step
+    if not isinstance(make, tuple):  # made once per name: the paths of many names share their steps
+        make = b.index_steps[name] = make()  # type: ignore[assignment]
+    if all(sub.verified for sub in make):
+        return dataclasses.replace(step, substeps=make)
+    # A rule whose derivation fails a proof is not proven, whatever its matrix form's own proof says.
+    proof = f"{step.proof}; an index-level step is NOT proven"
+    return dataclasses.replace(step, substeps=make, verified=False, proof=proof)
 
 
 class _Gradients:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sympy as sp
@@ -72,7 +72,12 @@ def _as_expression(expr: Any) -> sp.Expr:
 
 
 def gradient(
-    expr: Any, wrt: Sequence[str] | str | None = None, *, kink: Any = 0, time_limit: float | None = TIME_LIMIT
+    expr: Any,
+    wrt: Sequence[str] | str | None = None,
+    *,
+    shapes: Mapping[str, Any] | None = None,
+    kink: Any = 0,
+    time_limit: float | None = TIME_LIMIT,
 ) -> Derivation:
     """The gradient of a scalar expression, with the elementary steps of each partial.
 
@@ -83,6 +88,13 @@ def gradient(
     wrt : sequence of str, optional
         Variables to differentiate with respect to; all free symbols, sorted by name, by default.
         At most :data:`MAX_VARIABLES`.
+    shapes : mapping, optional
+        Matrix calculus: the shape of each vector or matrix in ``expr``, sizes as integers or
+        names (``{"x": ("n",), "A": ("n", "n")}``; a 1-tuple is a column vector, ``()`` a
+        scalar). ``expr`` is then a string such as ``"x.T*A*x"`` or ``"trace(X.T*A*X)"``
+        (see :mod:`symgrad.parsematrix`), and each gradient comes in matrix form, derived in
+        index notation with its steps, each proven entrywise against ``sympy.diff`` on small
+        sizes (:mod:`symgrad.derive.matrixcalc`).
     time_limit : float or None
         Seconds of symbolic work allowed (:data:`TIME_LIMIT` by default; None for no limit).
         SymPy can take hours on small but hostile input (``x**x**x**x**x**x**x**x**x**x**y``);
@@ -114,8 +126,15 @@ def gradient(
     Traceback (most recent call last):
     ...
     symgrad.errors.UndefinedValueError: the expression f = I*x has no real value: it contains the complex number I; ...
+    >>> gradient("x.T*A*x", wrt="x", shapes={"x": ("n",), "A": ("n", "n")}).gradient("x")
+    (A + A.T)*x
     """
     seconds = validate_seconds(time_limit)
+    if shapes is not None:
+        from symgrad.derive.matrixcalc import matrix_gradient
+
+        return run_within(seconds, functools.partial(matrix_gradient, expr, wrt, shapes),
+                          functools.partial(_expired, seconds))
     # Parsing is symbolic work too (SymPy's Max of 50 names takes most of a second): all of it
     # runs under the limit, and its errors come back from the child as they are.
     work = functools.partial(_gradient, expr, wrt, kink)

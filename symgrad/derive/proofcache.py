@@ -5,10 +5,10 @@ Proving a layer type's matrix rule entrywise against ``sympy.diff`` (see
 rule, which every new process used to pay on its first derivation. Each verdict
 is stored in ``proofs.json`` in symgrad's cache directory under a key that hashes
 everything the proof reads: symgrad's and SymPy's versions, the kink setting,
-the source files of :mod:`symgrad.derive.verify`, :mod:`symgrad.functions` and
-:mod:`symgrad.matrixexpr`, the source file of every class the layer type is
+the source files of :mod:`symgrad.derive.verify`, :mod:`symgrad.functions`,
+:mod:`symgrad.matrixexpr` and the index engine (:mod:`symgrad.index`), the source file of every class the layer type is
 built from, and the source of each rule method the type actually resolves
-(``matrix_vjp``, ``matrix_grad``, ...; a method patched onto the class counts
+(``matrix_vjp``, ``matrix_grad``, ``index_forward``, ...; a method patched onto the class counts
 with its own source). Edit any of them and the key changes, so the rule is
 proven again; nothing else invalidates an entry.
 
@@ -42,9 +42,14 @@ FORMAT = 1
 #: Methods a proof calls on a layer type: their resolved sources are part of the key.
 RULE_METHODS = (
     "__init__", "matrix_forward", "matrix_vjp", "matrix_loss", "matrix_grad", "param_shapes", "output_features",
+    "index_forward", "index_loss",
 )
-#: Modules every proof depends on, whatever the layer.
-_PROOF_MODULES = ("symgrad.derive.verify", "symgrad.functions", "symgrad.matrixexpr")
+#: Modules every proof depends on, whatever the layer (the index engine derives the default rules).
+_PROOF_MODULES = (
+    "symgrad.derive.verify", "symgrad.functions", "symgrad.matrixexpr", "symgrad.index.ir",
+    "symgrad.index.differentiate", "symgrad.index.contract", "symgrad.index.vectorise", "symgrad.index.rules",
+    "symgrad.derive.indexproof",
+)
 
 _files: dict[str, str | None] = {}  # module name -> sha256 of its source file (None: no file)
 _memory: dict[str, Any] = {"path": None, "entries": {}}  # the file read in this process, and its entries
@@ -97,6 +102,7 @@ def fingerprint(kind: Any, kink: Any) -> str | None:
     import sympy
 
     import symgrad
+    import symgrad.derive.indexproof
 
     parts = [f"symgrad {symgrad.__version__}", f"sympy {sympy.__version__}", f"kink {kink}",
              f"{kind.__module__}.{kind.__qualname__}", repr(getattr(kind, "roles", None)),

@@ -14,8 +14,10 @@ import functools
 from typing import Any
 
 import sympy as sp
+from sympy.matrices.exceptions import ShapeError as SympyShapeError
 
 from symgrad.derive import proofcache
+from symgrad.errors import LayerError
 from symgrad.functions import with_kink
 from symgrad.layers import Layer, Loss
 from symgrad.matrixexpr import BATCH
@@ -122,11 +124,17 @@ def prove_layer_rule(layer: Layer, kink: Any, title: str) -> tuple[bool, str]:
     mapping.update({p: _entries(str(p), *p.shape) for p in params.values()})
     forward = _explicit(layer.matrix_forward(x, params), mapping)
     scalar = sp.Add(*sp.matrix_multiply_elementwise(mapping[upstream], forward))
-    rules = layer.matrix_vjp(upstream, x, params, kink=kink)
+    try:
+        rules = layer.matrix_vjp(upstream, x, params, kink=kink)
+    except (SympyShapeError, LayerError) as error:  # a rule whose matrices do not fit is no rule
+        return False, f"{kind.__name__}'s rules could not be built on small shapes: {error}"
     targets = {"input": x, **params}
     for role, rule in rules.items():
         claimed = _explicit(rule, mapping)
         entries = mapping[targets[role]]
+        if getattr(claimed, "shape", None) != entries.shape:
+            got: Any = getattr(claimed, "shape", None)
+            return False, f"{kind.__name__} rule for {role} has shape {got}, not {entries.shape}"
         for (i, j), value in zip(_indices(entries), claimed, strict=True):
             direct = with_kink(sp.diff(scalar, entries[i, j]), kink)
             if not prove_equal(value, direct):

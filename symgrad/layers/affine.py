@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,8 @@ from symgrad.layers.base import Layer
 
 if TYPE_CHECKING:  # the symbolic methods import SymPy when they run (see symgrad.layers.base)
     import sympy as sp
-    from sympy.matrices.expressions.matexpr import MatrixExpr
+
+    from symgrad.index.ir import IndexForward
 
 __all__ = ["Affine"]
 
@@ -86,26 +88,10 @@ class Affine(Layer):
     def scalar_forward(self, x: sp.Expr, params: Mapping[str, sp.Expr]) -> sp.Expr:
         return params["W"] * x + params["b"]
 
-    def matrix_forward(self, x: MatrixExpr, params: Mapping[str, MatrixExpr]) -> MatrixExpr:
-        import sympy as sp
+    def index_forward(self) -> IndexForward:
+        """``y[n,m] = Σ_d x[n,d] W[d,m] + b[m]``: the rules (``matrix_forward``, ``matrix_vjp``) derive from it."""
+        return _index_forward()
 
-        from symgrad.matrixexpr import BATCH
-
-        # b is a row (1 x M); the ones column broadcasts it over the batch.
-        return x * params["W"] + sp.OneMatrix(BATCH, 1) * params["b"]
-
-    def matrix_vjp(
-        self, upstream: MatrixExpr, x: MatrixExpr, params: Mapping[str, MatrixExpr], *, kink: Any = 0
-    ) -> dict[str, MatrixExpr]:
-        import sympy as sp
-
-        from symgrad.matrixexpr import BATCH
-
-        return {
-            "input": upstream * params["W"].T,
-            "W": x.T * upstream,
-            "b": sp.OneMatrix(1, BATCH) * upstream,
-        }
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.x = x
@@ -116,3 +102,19 @@ class Affine(Layer):
         self.dW = np.dot(np.transpose(self.x), dout)
         self.db = np.sum(dout, axis=0) if np.ndim(dout) == 2 else dout
         return dx  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _index_forward() -> IndexForward:
+    """The same for every affine layer: its sizes are symbols, bound when the rules are made."""
+    import sympy as sp
+
+    from symgrad.index.ir import IndexForward, Tensor, indices
+    from symgrad.matrixexpr import BATCH
+
+    n, m, d = indices("n m d")
+    dim_d, dim_m = sp.Symbol("D", integer=True, positive=True), sp.Symbol("M", integer=True, positive=True)
+    x, w, b = sp.IndexedBase("x"), sp.IndexedBase("W"), sp.IndexedBase("b")
+    body = sp.Sum(x[n, d] * w[d, m], (d, 0, dim_d - 1)) + b[m]
+    tensors = (Tensor("x", (BATCH, dim_d)), Tensor("W", (dim_d, dim_m)), Tensor("b", (dim_m,)))
+    return IndexForward("y", (n, m), body, tensors, ((n, BATCH), (m, dim_m), (d, dim_d)))

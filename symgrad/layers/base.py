@@ -6,8 +6,11 @@ A layer knows three things and nothing else:
   (``matrix_forward``), from which the derivation takes every local derivative;
 * its local gradient rules in matrix form (``matrix_vjp``: the gradient of E with
   respect to the layer's input and parameters, given the upstream gradient G of
-  its output); in scalar form the local derivative is ``sympy.diff`` of the
-  scalar forward, so it is not written a second time;
+  its output). A layer that writes its forward in index notation
+  (``index_forward``, a loss ``index_loss``) writes no rule at all: the default
+  ``matrix_forward``, ``matrix_vjp`` and ``matrix_grad`` here derive them with
+  :mod:`symgrad.index`. In scalar form the local derivative is ``sympy.diff``
+  of the scalar forward, so it is not written a second time either;
 * a NumPy reference implementation in the article's protocol: ``forward(x)``
   and ``backward(dout)`` returning ``dx`` and storing ``dW``, ``db``.
 
@@ -31,6 +34,8 @@ from symgrad.errors import UnknownNameError
 if TYPE_CHECKING:
     import sympy as sp
     from sympy.matrices.expressions.matexpr import MatrixExpr
+
+    from symgrad.index.ir import IndexForward
 
 __all__ = ["Layer", "Loss"]
 
@@ -90,16 +95,39 @@ class Layer:
         """The forward pass on scalars, as a SymPy expression."""
         raise NotImplementedError
 
+    def index_forward(self) -> IndexForward | None:
+        """The batched forward in index notation (its first tensor the input, then the roles), or None."""
+        return None
+
+    def _index_forward(self) -> IndexForward:
+        forward = self.index_forward()
+        if forward is None:
+            raise NotImplementedError(f"{type(self).__name__} has no index_forward to derive its rules from")
+        return forward
+
     def matrix_forward(self, x: MatrixExpr, params: Mapping[str, MatrixExpr]) -> MatrixExpr:
-        """The forward pass on a batch ``x`` (N x D), as a matrix expression."""
-        raise NotImplementedError
+        """The forward pass on a batch ``x`` (N x D), as a matrix expression (by default
+        the matrix form of ``index_forward``)."""
+        from symgrad.index.rules import forward_matrix
+
+        forward = self._index_forward()
+        return forward_matrix(forward, {forward.tensors[0].name: x, **params})
 
     def matrix_vjp(
         self, upstream: MatrixExpr, x: MatrixExpr, params: Mapping[str, MatrixExpr], *, kink: Any = 0
     ) -> dict[str, MatrixExpr]:
         """Gradients of E with respect to the input (key ``"input"``) and each
-        parameter role, given ``upstream`` = dE/d(output)."""
-        raise NotImplementedError
+        parameter role, given ``upstream`` = dE/d(output).
+
+        By default derived from ``index_forward`` by :mod:`symgrad.index` (a forward
+        with no kink, so ``kink`` is not read).
+        """
+        from symgrad.index.rules import UPSTREAM, matrix_rules
+
+        forward = self._index_forward()
+        first = forward.tensors[0].name
+        rules = matrix_rules(forward, {first: x, **params, UPSTREAM: upstream})
+        return {("input" if name == first else name): rule for name, rule in rules.items()}
 
     # -- NumPy reference ----------------------------------------------------
     def set_params(self, params: Mapping[str, np.ndarray]) -> None:
@@ -153,9 +181,18 @@ class Loss(Layer):
         """E for a batch of outputs y (N x M) and targets t."""
         raise NotImplementedError
 
+    def index_loss(self) -> IndexForward | None:
+        """E in index notation over the tensors ``y`` and ``t``, or None."""
+        return None
+
     def matrix_grad(self, y: MatrixExpr, t: MatrixExpr) -> MatrixExpr:
-        """dE/dy in matrix form (the rule, written once here)."""
-        raise NotImplementedError
+        """dE/dy in matrix form, by default derived from ``index_loss`` by :mod:`symgrad.index`."""
+        from symgrad.index.rules import derive_rule, matrix_form
+
+        forward = self.index_loss()
+        if forward is None:
+            raise NotImplementedError(f"{type(self).__name__} has no index_loss to derive its gradient from")
+        return matrix_form(derive_rule(forward, "y"), {"y": y, "t": t})
 
     def check_output_features(self, features: int | None) -> None:
         """Raise ShapeError if this loss cannot take outputs of this width."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -13,7 +14,26 @@ if TYPE_CHECKING:  # the symbolic methods import SymPy when they run (see symgra
     import sympy as sp
     from sympy.matrices.expressions.matexpr import MatrixExpr
 
+    from symgrad.index.ir import IndexForward
+
 __all__ = ["HalfSquaredError", "MeanSquaredError", "SoftmaxCrossEntropy"]
+
+
+def _loss_forward(entry: Any, scale: Any, *, softmax: bool = False) -> IndexForward:
+    """``E = scale * Σ_n Σ_m entry(y[n,m], t[n,m], n)`` over y and t (N x M) in index notation."""
+    import sympy as sp
+
+    from symgrad.index.ir import IndexForward, RowSumsToOne, Tensor, indices
+    from symgrad.matrixexpr import BATCH
+
+    n, m, k = indices("n m k")
+    outputs = sp.Symbol("M", integer=True, positive=True)
+    y, t = sp.IndexedBase("y"), sp.IndexedBase("t")
+    log_sum = sp.log(sp.Sum(sp.exp(y[n, k]), (k, 0, outputs - 1)))
+    body = scale(BATCH, outputs) * sp.Sum(entry(y[n, m], t[n, m], log_sum), (n, 0, BATCH - 1), (m, 0, outputs - 1))
+    tensors = (Tensor("y", (BATCH, outputs)), Tensor("t", (BATCH, outputs)))
+    assumptions = (RowSumsToOne("t"),) if softmax else ()
+    return IndexForward("E", (), body, tensors, ((n, BATCH), (m, outputs), (k, outputs)), assumptions)
 
 
 class HalfSquaredError(Loss):
@@ -46,8 +66,9 @@ class HalfSquaredError(Loss):
 
         return ElementSum(sp.HadamardPower(y - t, 2)) / 2
 
-    def matrix_grad(self, y: MatrixExpr, t: MatrixExpr) -> MatrixExpr:
-        return y - t
+    def index_loss(self) -> IndexForward:
+        """``E = Σ_n Σ_m (y_nm - t_nm)² / 2``: ``matrix_grad`` derives from it."""
+        return _half_squared()
 
     def forward(self, x: np.ndarray, t: np.ndarray | None = None) -> Any:
         self.y, self.t = x, t
@@ -87,10 +108,9 @@ class MeanSquaredError(Loss):
 
         return ElementSum(sp.HadamardPower(y - t, 2)) / (BATCH * y.shape[1])
 
-    def matrix_grad(self, y: MatrixExpr, t: MatrixExpr) -> MatrixExpr:
-        from symgrad.matrixexpr import BATCH
-
-        return (2 / (BATCH * y.shape[1])) * (y - t)
+    def index_loss(self) -> IndexForward:
+        """``E = Σ_n Σ_m (y_nm - t_nm)² / (N M)``: ``matrix_grad`` derives from it."""
+        return _mean_squared()
 
     def forward(self, x: np.ndarray, t: np.ndarray | None = None) -> Any:
         self.y, self.t = x, t
@@ -98,6 +118,23 @@ class MeanSquaredError(Loss):
 
     def backward(self, dout: Any = 1) -> np.ndarray:
         return dout * 2.0 * (self.y - self.t) / np.size(self.y)  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _half_squared() -> IndexForward:
+    import sympy as sp
+
+    return _loss_forward(lambda y, t, _: (y - t) ** 2, lambda n, m: 1 / sp.Integer(2))
+
+
+@functools.cache
+def _mean_squared() -> IndexForward:
+    return _loss_forward(lambda y, t, _: (y - t) ** 2, lambda n, m: 1 / (n * m))
+
+
+@functools.cache
+def _cross_entropy() -> IndexForward:
+    return _loss_forward(lambda y, t, log_sum: t * (y - log_sum), lambda n, m: -1 / n, softmax=True)
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
@@ -144,11 +181,16 @@ class SoftmaxCrossEntropy(Loss):
         log_probs = Elementwise(sp.log(ZETA), RowSoftmax(y))
         return -ElementSum(sp.HadamardProduct(t, log_probs)) / BATCH
 
-    def matrix_grad(self, y: MatrixExpr, t: MatrixExpr) -> MatrixExpr:
-        from symgrad.matrixexpr import BATCH, RowSoftmax
+    def index_loss(self) -> IndexForward:
+        """``E = -(1/N) Σ_n Σ_m t_nm (y_nm - log Σ_k exp(y_nk))``, log-softmax written out.
 
-        # Uses that each row of t sums to 1 (one-hot targets).
-        return (1 / BATCH) * (RowSoftmax(y) - t)
+        The derived gradient is ``(softmax(y) ∘ (t 1 1ᵀ) - t) / N``, a row sum of t in
+        it; the forward declares that each row of t sums to 1 (one-hot targets, as
+        the reference layer and every textbook assume), and the step that uses it
+        says so, giving ``(softmax(y) - t) / N``. Without it there is no short
+        matrix form to show, and the checks feed one-hot targets anyway.
+        """
+        return _cross_entropy()
 
     def forward(self, x: np.ndarray, t: np.ndarray | None = None) -> Any:
         self.y, self.t = np.exp(log_softmax(x)), t

@@ -112,6 +112,9 @@ class _StagedPrinter(NumPyPrinter):  # type: ignore[misc]
     def _print_ElementSum(self, expr: Any) -> str:
         return f"{self._wrap(expr.args[0])}.sum()"
 
+    def _print_Trace(self, expr: Any) -> str:
+        return f"numpy.trace({self._print(expr.arg)})"
+
 
 def _negated(term: sp.Basic) -> bool:
     """True for a matrix term with a negative numeric coefficient, such as -t or -2*X."""
@@ -349,8 +352,10 @@ def signature_of(derivation: Derivation) -> GradientSignature:
     >>> signature.inputs, signature.shapes["x"], signature.shapes["b1"]
     (('x', 't', 'W1', 'b1'), (None, 3), (2,))
     """
-    shapes = {
-        name: tuple(None if dim == BATCH else int(dim) for dim in derivation.shapes[name]) for name in derivation.inputs
+    shapes = {  # a size given by name (matrix calculus, "n") is free, as the batch is
+        name: tuple(None if dim == BATCH or not sp.sympify(dim).is_Integer else int(dim)
+                    for dim in derivation.shapes[name])
+        for name in derivation.inputs
     }
     return GradientSignature(derivation.inputs, derivation.wrt, shapes, derivation.batched, batch_input(derivation))
 

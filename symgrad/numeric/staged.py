@@ -227,12 +227,27 @@ def _validate(
     return arrays
 
 
+def _unbatched_shape(name: str, shape: tuple[int | None, ...], value: Any) -> tuple[int, ...] | None:
+    """A scalar's (), or a matrix-calculus input's shape, a size given by name (None) taken as it comes."""
+    if not shape:
+        return ()
+    try:
+        given = np.shape(value)
+    except ValueError:  # ragged lists: as_float_array names the problem
+        return None
+    if len(given) != len(shape):
+        wanted = ", ".join("any" if dim is None else str(dim) for dim in shape)
+        msg = f"{name!r} has shape {given}; expected {len(shape)} dimensions ({wanted})"
+        raise ShapeError(msg)
+    return tuple(g if dim is None else dim for dim, g in zip(shape, given, strict=True))
+
+
 def _expected_shape(signature: GradientSignature, name: str, values: Mapping[str, Any]) -> tuple[int, ...] | None:
     shape = signature.shapes.get(name)
     if shape is None:
         return None
     if not signature.batched:
-        return ()
+        return _unbatched_shape(name, shape, values[name])
     rows = signature.batch_input
     try:
         x_shape = np.shape(values[rows])

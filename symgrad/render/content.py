@@ -103,6 +103,8 @@ def _caption(step: Step, depth: int) -> Line:
     if depth > 0:
         return (Text("The outer derivative, in a fresh variable:"),)
     target = step.substeps[-1].lhs
+    if step.substeps[-1].rule == "matrix form":  # the index-level derivation of a matrix rule
+        return (Text("Entry by entry: "), Math(latex_of(target)), Text(", and why the matrix form follows."))
     return (Text("Step by step: "), Math(latex_of(target)), Text(", one elementary rule at a time."))
 
 

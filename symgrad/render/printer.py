@@ -117,12 +117,29 @@ class TexPrinter(LatexPrinter):  # type: ignore[misc]
 
     def _print_Mul(self, expr: Any) -> str:
         factors = expr.args
+        if isinstance(expr, sp.Mul) and any(_entry_derivative(f) for f in factors):  # G_nm ∂y_nm/∂W_pq
+            ordered = sorted(factors, key=_entry_derivative)
+            return " ".join(self._print(f) if _entry_derivative(f) else self.parenthesize(f, PRECEDENCE["Mul"])
+                            for f in ordered)
         # SymPy's _print_Pow hands x**-1 to _print_Mul too: only a real product is reordered.
         if isinstance(expr, sp.Mul) and len(factors) > 1 and any(f.is_Number for f in factors[1:]):
             return r" \cdot ".join(self.parenthesize(f, PRECEDENCE["Mul"]) for f in factors)
         return super()._print_Mul(expr)  # type: ignore[no-any-return]
 
+    def _print_Sum(self, expr: Any) -> str:
+        # Index notation: the range of each index is the size of the dimension it reads, so only the index is shown.
+        summed = ",".join(self._print(limit[0]) for limit in expr.limits)
+        body = self._print(expr.function)
+        if isinstance(expr.function, sp.Add):
+            body = rf"\left({body}\right)"
+        return rf"\sum_{{{summed}}} {body}"
+
+    def _print_KroneckerDelta(self, expr: Any, exp: Any = None) -> str:
+        return rf"\delta_{{{self._print(expr.args[0])}{self._print(expr.args[1])}}}"
+
     def _print_Derivative(self, expr: Any) -> str:
+        if _entry_derivative(expr):
+            return rf"\frac{{\partial {self._print(expr.expr)}}}{{\partial {self._print(expr.variables[0])}}}"
         variables = []
         for var, count in expr.variable_count:
             power = "" if count == 1 else f"^{{{self._print(count)}}}"
@@ -142,6 +159,16 @@ class TexPrinter(LatexPrinter):  # type: ignore[misc]
         if rows == 1:
             return rf"\mathbf{{1}}_{{{self._print(cols)}}}^{{T}}"
         return rf"\mathbf{{1}}_{{{self._print(rows)} \times {self._print(cols)}}}"
+
+
+def _entry_derivative(expr: Any) -> bool:
+    """``∂E/∂W[p,q]`` or ``∂y[n,m]/∂W[p,q]``: a derivative by one entry, in index notation."""
+    return (
+        isinstance(expr, sp.Derivative)
+        and len(expr.variables) == 1
+        and isinstance(expr.variables[0], sp.Indexed)
+        and (expr.expr.is_Atom or isinstance(expr.expr, sp.Indexed))
+    )
 
 
 def _is_gradient(expr: Any) -> bool:

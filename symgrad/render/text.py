@@ -70,7 +70,32 @@ class _TextPrinter(StrPrinter):  # type: ignore[misc]
     def _print_ElementSum(self, expr: Any) -> str:
         return f"sum({self._print(expr.args[0])})"
 
+    def _print_Sum(self, expr: Any) -> str:
+        summed = ",".join(self._print(limit[0]) for limit in expr.limits)
+        body = self._print(expr.function)
+        return f"Σ_{summed} ({body})" if isinstance(expr.function, sp.Add) else f"Σ_{summed} {body}"
+
+    def _print_KroneckerDelta(self, expr: Any) -> str:
+        i, j = (self._print(arg) for arg in expr.args)
+        return f"δ_{i}{j}" if len(i) == len(j) == 1 else f"δ({i}, {j})"
+
+    def _print_MatrixElement(self, expr: Any) -> str:
+        return f"({self._print(expr.parent)})[{self._print(expr.i)}, {self._print(expr.j)}]"
+
+    def _print_Mul(self, expr: Any) -> str:
+        def entry(f: Any) -> bool:
+            return isinstance(f, sp.Derivative) and isinstance(f.variables[0], sp.Indexed)
+
+        if any(entry(f) for f in expr.args):  # G[n,m]*∂y[n,m]/∂W[p,q]
+            return "*".join(self.parenthesize(f, 50) for f in sorted(expr.args, key=entry))
+        return super()._print_Mul(expr)  # type: ignore[no-any-return]
+
     def _print_Derivative(self, expr: sp.Derivative) -> str:
+        if len(expr.variables) == 1 and isinstance(expr.variables[0], sp.Indexed):
+            inner = self._print(expr.expr)
+            if not (expr.expr.is_Atom or isinstance(expr.expr, sp.Indexed)):
+                inner = f"[{inner}]"
+            return f"∂{inner}/∂{self._print(expr.variables[0])}"
         variables = "".join(f"d{self._print(v)}" for v in expr.variables)
         return f"d/{variables}[{self._print(expr.expr)}]"
 

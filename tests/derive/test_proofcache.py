@@ -10,7 +10,7 @@ import pytest
 import sympy as sp
 
 import symgrad
-from symgrad.derive import proofcache, verify
+from symgrad.derive import indexproof, proofcache, verify
 from symgrad.layers import Sigmoid
 from symgrad.matrixexpr import Elementwise
 
@@ -19,9 +19,21 @@ from symgrad.matrixexpr import Elementwise
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh cache directory, and no verdict remembered in this process."""
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path / "cache"))
-    verify._prove_cached.cache_clear()
+    _forget()
     yield tmp_path / "cache" / proofcache.FILENAME
+    _forget()
+
+
+def _forget() -> None:
     verify._prove_cached.cache_clear()
+    indexproof.proven_steps.cache_clear()
+    getattr(indexproof.prove_index_steps, "cache_clear", lambda: None)()  # a test may have replaced it
+
+
+def _rule_entries(cache: Path) -> list[dict[str, object]]:
+    """The matrix rules' verdicts (the index steps' verdicts, a JSON list per rule, are stored beside them)."""
+    entries = json.loads(cache.read_text())["entries"].values()
+    return [entry for entry in entries if not entry["how"].startswith("[")]
 
 
 def _network(title: str = "proof cache") -> symgrad.Network:
@@ -51,12 +63,16 @@ def test_a_verdict_is_proven_once_and_then_read_from_disk(cache: Path, monkeypat
     assert symgrad.derive(_network()).verified
     assert sorted(proven) == ["Affine", "HalfSquaredError", "Sigmoid"]
     entries = json.loads(cache.read_text())["entries"]
-    assert len(entries) == 3
+    # Three matrix rules, and the index-level steps of four derived rules (Affine's W, b, x; the loss's y).
+    assert len(entries) == 3 + 4
     assert all(entry["ok"] for entry in entries.values())
-    verify._prove_cached.cache_clear()  # as in a new process
+    _forget()  # as in a new process
     verify.proofcache._memory.update(path=None, entries={})  # the module verify uses (doctests import their own)
+    index_proofs: list[object] = []
+    monkeypatch.setattr(indexproof, "prove_index_steps", index_proofs.append)
     assert symgrad.derive(_network()).verified
     assert len(proven) == 3  # nothing proven again
+    assert index_proofs == []
 
 
 def test_a_mutated_rule_is_proven_again_and_reported_unproven(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,8 +87,7 @@ def test_a_mutated_rule_is_proven_again_and_reported_unproven(cache: Path, monke
     wrong = [step for step in derivation.steps("W1") if "Sigmoid rule for input disagrees" in step.proof]
     assert wrong
     assert not any(step.verified for step in wrong)
-    entries = json.loads(cache.read_text())["entries"]
-    assert sorted(entry["ok"] for entry in entries.values()) == [False, True, True, True]
+    assert sorted(entry["ok"] for entry in _rule_entries(cache)) == [False, True, True, True]
 
 
 def test_a_user_layer_type_is_kept_in_memory_only(cache: Path) -> None:
@@ -82,7 +97,7 @@ def test_a_user_layer_type_is_kept_in_memory_only(cache: Path) -> None:
     assert proofcache.fingerprint(MySigmoid, 0) is None
     network = symgrad.Network([symgrad.Affine(3, 2), MySigmoid()], loss=symgrad.HalfSquaredError())
     assert symgrad.derive(network).verified
-    assert len(json.loads(cache.read_text())["entries"]) == 2  # Affine and the loss, not MySigmoid
+    assert len(_rule_entries(cache)) == 2  # Affine and the loss, not MySigmoid
 
 
 def test_a_closure_rule_is_kept_in_memory_only(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,7 +127,7 @@ def test_a_corrupted_file_is_ignored_and_rewritten(cache: Path, monkeypatch: pyt
     proven = _proofs(monkeypatch)
     assert symgrad.derive(_network()).verified
     assert len(proven) == 3
-    assert len(json.loads(cache.read_text())["entries"]) == 3
+    assert len(_rule_entries(cache)) == 3
 
 
 def test_a_tampered_verdict_is_not_trusted(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
