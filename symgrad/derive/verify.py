@@ -127,14 +127,14 @@ def prove_layer_rule(layer: Layer, kink: Any, title: str) -> tuple[bool, str]:
     try:
         rules = layer.matrix_vjp(upstream, x, params, kink=kink)
     except (SympyShapeError, LayerError) as error:  # a rule whose matrices do not fit is no rule
-        return False, f"{kind.__name__}'s rules could not be built on small shapes: {error}"
+        return False, f"{title}'s rules could not be built on small shapes: {error}"
     targets = {"input": x, **params}
     for role, rule in rules.items():
         claimed = _explicit(rule, mapping)
         entries = mapping[targets[role]]
         if getattr(claimed, "shape", None) != entries.shape:
             got: Any = getattr(claimed, "shape", None)
-            return False, f"{kind.__name__} rule for {role} has shape {got}, not {entries.shape}"
+            return False, f"{title} rule for {role} has shape {got}, not {entries.shape}"
         for (i, j), value in zip(_indices(entries), claimed, strict=True):
             direct = with_kink(sp.diff(scalar, entries[i, j]), kink)
             if not prove_equal(value, direct):
