@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from symgrad import __version__
-from symgrad.errors import SymgradError
+from symgrad.errors import SymgradError, UnknownNameError
 
 # SymPy and NumPy take most of a second to import: the parser and --help need neither, so each
 # sub-command imports what it uses when it runs (tests/test_cli.py pins that --help stays light).
@@ -34,6 +34,23 @@ __all__ = ["main"]
 #: ``symgrad gradient``'s default --time-limit: gradient()'s TIME_LIMIT, kept here so --help imports no SymPy.
 GRADIENT_SECONDS = 5.0
 FORMATS = ("text", "latex", "mathml", "markdown", "html", "json")
+#: The format an output file's suffix names (render.SUFFIXES, less its import, plus plain text).
+SUFFIX_FORMATS = {
+    ".txt": "text",
+    ".tex": "latex",
+    ".md": "markdown",
+    ".json": "json",
+    ".html": "html",
+    ".htm": "html",
+    ".xml": "mathml",
+    ".mml": "mathml",
+    ".mathml": "mathml",
+}
+FORMAT_HELP = "output format (default: from the suffix of -o FILE, else text)"
+VALUES_HELP = (
+    "the point to check at and to show each step's value at: name=value pairs "
+    "(x=1.5,t=0.5,w1=0.8,...) or a .json or .npz file; default: a random point drawn with --seed"
+)
 SPEC_HELP = (
     'a network spec such as "affine(3,4) > sigmoid > affine(4,1) > half-squared-error" '
     "(layers: affine(in,out) or scalar affine, sigmoid, tanh, relu; losses: half-squared-error, "
@@ -77,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     derive_p.add_argument("spec", nargs="?", help=SPEC_HELP)
     _output_options(derive_p)
     derive_p.add_argument("--no-check", action="store_true", help="leave out the three-way check")
+    derive_p.add_argument("--values", metavar="VALUES", help=VALUES_HELP)
     _common(derive_p)
     check_p = sub.add_parser("check", help="check a network's gradients three ways")
     check_p.add_argument("spec", nargs="?", help=SPEC_HELP)
@@ -86,8 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     check_p.add_argument("--method", choices=("central", "richardson", "complex"), default="central",
                          help="finite-difference method (default: central)")
     check_p.add_argument("--batch", type=int, default=4, help="batch size of the random point (default: 4)")
-    check_p.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    check_p.add_argument("--format", choices=FORMATS, help=FORMAT_HELP)
     check_p.add_argument("-o", "--output", type=_path, help="write to FILE instead of standard output")
+    check_p.add_argument("--values", metavar="VALUES", help=VALUES_HELP)
     _common(check_p)
     grad_p = sub.add_parser("gradient", help='the gradient of an expression, e.g. symgrad gradient "3*x + 4*y"')
     grad_p.add_argument("expression",
@@ -119,7 +138,7 @@ def _path(text: str) -> Path:
 
 
 def _output_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    parser.add_argument("--format", choices=FORMATS, help=FORMAT_HELP)
     parser.add_argument("-o", "--output", type=_path, help="write to FILE instead of standard output")
     parser.add_argument("--elementary", action="store_true", help="text format: also print the elementary steps")
 
@@ -130,6 +149,35 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random check point (default: 0)")
     parser.add_argument("--kink", choices=("0", "1/2", "1"), default="0",
         help="derivative of ReLU taken at 0 (default: 0)")
+
+
+def _format(args: argparse.Namespace) -> str:
+    """--format if given, else the format the suffix of -o names, else text; an unknown suffix is an error."""
+    output = args.output
+    if output is None:
+        return str(args.format or "text")
+    by_suffix = SUFFIX_FORMATS.get(output.suffix.lower())
+    if args.format is not None:
+        if by_suffix is not None and by_suffix != args.format:
+            msg = f"--format {args.format} but -o {output.name} names {by_suffix}; give one or make them agree"
+            raise UnknownNameError(msg)
+        return str(args.format)
+    if by_suffix is None:
+        shown = repr(output.suffix) if output.suffix else "no suffix"
+        msg = (
+            f"cannot tell the format of -o {output.name}: {shown}; use one of {', '.join(SUFFIX_FORMATS)} "
+            "or give --format"
+        )
+        raise UnknownNameError(msg)
+    return by_suffix
+
+
+def _values(args: argparse.Namespace, network: Network) -> dict[str, Any] | None:
+    if getattr(args, "values", None) is None:
+        return None
+    from symgrad.pointinput import read_values
+
+    return read_values(args.values, network)
 
 
 def _kink(text: str) -> Any:
@@ -169,7 +217,11 @@ def _progress(stderr: IO[str]) -> Callable[[int, int], None] | None:
 
 
 def _run_check(
-    network: Network, args: argparse.Namespace, stderr: IO[str], derivation: Derivation | StoredDerivation | None = None
+    network: Network,
+    args: argparse.Namespace,
+    stderr: IO[str],
+    derivation: Derivation | StoredDerivation | None = None,
+    values: dict[str, Any] | None = None,
 ) -> CheckReport:
     import numpy as np
 
@@ -183,6 +235,8 @@ def _run_check(
         batch = getattr(args, "batch", 4)
         # Zero-stride views: the shapes of the point, without allocating it.
         shapes = {name: np.broadcast_to(0.0, _shape(network, name, batch)) for name in network.names}
+        if values is not None:
+            shapes = {name: np.broadcast_to(0.0, np.shape(values[name])) for name in network.names}
         refuse_long_sweep(shapes, derivation.wrt, method, "use --mode fast (a random direction, a few forward "
                           "evaluations at any width) or check fewer gradients with --wrt")
         total = total_evaluations(shapes, derivation.wrt, method)
@@ -191,7 +245,7 @@ def _run_check(
                 f"symgrad: a full {method} finite-difference sweep takes {total} forward evaluations; "
                 "--mode fast checks along a random direction in a few\n"
             )
-    return check(derivation, seed=args.seed, method=method, mode=mode, batch=getattr(args, "batch", 4),
+    return check(derivation, values, seed=args.seed, method=method, mode=mode, batch=getattr(args, "batch", 4),
                  progress=_progress(stderr))
 
 
@@ -240,16 +294,21 @@ def _cmd_derive(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> i
     from symgrad.check.report import cached_derivation
     from symgrad.render.text import derivation_text
 
+    fmt = _format(args)
     network = _network(args.spec)
+    values = _values(args, network)
+    if values is not None and args.no_check:
+        stderr.write("symgrad: error: --values is the point of the check; it cannot go with --no-check\n")
+        return 2
     derivation = cached_derivation(network, args.wrt, _kink(args.kink))
-    report = None if args.no_check else _run_check(network, args, stderr)
-    if args.format == "text":
+    report = None if args.no_check else _run_check(network, args, stderr, values=values)
+    if fmt == "text":
         text = derivation_text(derivation, elementary=args.elementary)
         if report is not None:
             text += "\n\n" + str(report)
     else:
         options: dict[str, Any] = {"check": False} if report is None else {"report": report}
-        text = _render(derivation, args.format, **options)
+        text = _render(derivation, fmt, **options)
     _emit(text, args.output, stdout)
     unproven = _unproven(derivation, stderr)
     return 0 if (report is None or report.ok) and not unproven else 1
@@ -259,8 +318,10 @@ def _cmd_check(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> in
     if args.batch < 1:
         stderr.write(f"symgrad: error: --batch must be at least 1, got {args.batch}\n")
         return 2
-    report = _run_check(_network(args.spec), args, stderr)
-    _emit(str(report) if args.format == "text" else _render(report, args.format), args.output, stdout)
+    fmt = _format(args)
+    network = _network(args.spec)
+    report = _run_check(network, args, stderr, values=_values(args, network))
+    _emit(str(report) if fmt == "text" else _render(report, fmt), args.output, stdout)
     return 0 if report.ok else 1
 
 
@@ -268,13 +329,14 @@ def _cmd_gradient(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) ->
     from symgrad.derive.expression import gradient
     from symgrad.render.text import derivation_text, expr_text
 
+    fmt = _format(args)
     derivation = gradient(args.expression, args.wrt, time_limit=args.time_limit)
-    if args.format == "text":
+    if fmt == "text":
         lines = [derivation_text(derivation, elementary=args.elementary), ""]
         lines.append("gradient = (" + ", ".join(expr_text(derivation.gradient(n)) for n in derivation.wrt) + ")")
         text = "\n".join(lines)
     else:
-        text = _render(derivation, args.format)
+        text = _render(derivation, fmt)
     _emit(text, args.output, stdout)
     return _unproven(derivation, stderr)
 

@@ -11,7 +11,7 @@ from symgrad.render.document import Block, Bullets, Document, Heading, Line, Mar
 from symgrad.render.numbers import format_number, format_shape, format_value
 from symgrad.render.printer import name_latex
 
-__all__ = ["check_blocks", "cost_blocks", "report_document", "summary_line"]
+__all__ = ["check_blocks", "cost_blocks", "point_phrase", "report_document", "summary_line"]
 
 _METHODS = {"central": "central differences", "richardson": "Richardson extrapolation", "complex": "complex-step"}
 
@@ -95,6 +95,18 @@ def _failure(row: CheckRow) -> Line:
     return (Mark(False), Text(f" {row.message}{diagnosis}"))
 
 
+def point_phrase(report: CheckReport) -> str:
+    """Which point the report's values are at: the one given, or the one drawn with its seed.
+
+    Examples
+    --------
+    >>> import symgrad
+    >>> point_phrase(symgrad.check(symgrad.article_network(), seed=3))
+    'the point drawn with seed 3'
+    """
+    return "the given point" if report.given else f"the point drawn with seed {report.seed}"
+
+
 def summary_line(report: CheckReport) -> Line:
     """One line: ✓/✗ and what the check found.
 
@@ -106,7 +118,7 @@ def summary_line(report: CheckReport) -> Line:
     (True, ' All 5 gradients agree three ways at the point drawn with seed 0.')
     """
     total = len(report.rows)
-    where = f"the point drawn with seed {report.seed}"
+    where = point_phrase(report)
     if report.ok:
         return (Mark(True), Text(f" All {total} gradients agree three ways at {where}."))
     failed = len(report.failures)
@@ -122,7 +134,7 @@ def check_blocks(report: CheckReport, *, level: int = 2) -> tuple[Block, ...]:
         Paragraph((
             Text("Each gradient is computed three ways: the symbolic derivation compiled to NumPy, "),
             Text("the layers' ", ""), Text("backward()", "code"),
-            Text(f", and {method} over {sweep}. The point was drawn with seed {report.seed}:"),
+            Text(f", and {method} over {sweep}, at {point_phrase(report)}:"),
         )),
         _point_table(report),
         Paragraph(summary_line(report)),

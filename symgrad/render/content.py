@@ -20,7 +20,7 @@ from symgrad.check import CheckReport, check
 from symgrad.derive import Derivation, Step
 from symgrad.errors import UnknownNameError
 from symgrad.network import Network
-from symgrad.render.checkcontent import check_blocks, cost_blocks, report_document, summary_line
+from symgrad.render.checkcontent import check_blocks, cost_blocks, point_phrase, report_document, summary_line
 from symgrad.render.document import (
     Block,
     Document,
@@ -36,9 +36,10 @@ from symgrad.render.document import (
     Text,
 )
 from symgrad.render.graph import graph_svg, graph_table, quantities
+from symgrad.render.numbers import value_latex
 from symgrad.render.options import Options
 from symgrad.render.printer import latex_of, name_latex, shape_latex
-from symgrad.render.values import point_values
+from symgrad.render.values import PointValues, point_values
 
 __all__ = ["build_document", "resolve_report"]
 
@@ -62,6 +63,14 @@ def resolve_report(obj: Derivation | CheckReport, options: Options, fmt: str) ->
     if options.report is not None:
         _require_matching(obj, options.report)
         return options.report
+    if options.values is not None:
+        if options.check is False:
+            msg = "values= is the point of the check, so it cannot go with check=False"
+            raise UnknownNameError(msg)
+        if network is None:
+            msg = "values= needs the derivation of a network (symgrad.derive); an expression's gradient has no point"
+            raise UnknownNameError(msg)
+        return check(obj, options.values, seed=options.seed)
     wanted = options.check if options.check is not None else network is not None and fmt in _CHECKED_BY_DEFAULT
     if not wanted:
         return None
@@ -152,7 +161,26 @@ def _shape(d: Derivation, step: Step) -> Any:
     return d.shapes.get(str(step.lhs)) if d.batched else None
 
 
-def _network_blocks(d: Derivation) -> tuple[Block, ...]:
+def _with_values(rows: list[Equation] | tuple[Equation, ...], steps: tuple[Step, ...],
+                 values: PointValues | None) -> tuple[Equation, ...]:
+    """``rows`` with each step's value at the point, on the first row of each quantity."""
+    if values is None:
+        return tuple(rows)
+    out = list(rows)
+    offset = len(rows) - len(steps)  # a leading chain-rule row has no step
+    previous = ""
+    for index, step in enumerate(steps):
+        name = str(step.lhs)
+        quantity = values.gradient.get(name.removeprefix("dE/d")) if name.startswith("dE/d") else None
+        if quantity is None and not name.startswith("dE/d"):
+            quantity = values.forward.get(name)
+        if quantity is not None and name != previous:
+            out[index + offset] = replace(out[index + offset], value=value_latex(quantity))
+        previous = name
+    return tuple(out)
+
+
+def _network_blocks(d: Derivation, values: PointValues | None = None) -> tuple[Block, ...]:
     network = d.network
     assert network is not None
     shapes = d.batched
@@ -161,15 +189,18 @@ def _network_blocks(d: Derivation) -> tuple[Block, ...]:
         intro += (Text(" Batched: each row of "), Math("x"), Text(" is one example and "), Math("N"))
         intro += (Text(" is the batch size."),)
     # Forward equations are definitions, not claims: no verified mark.
-    rows = tuple(replace(equation(step, shape=_shape(d, step)), ok=None) for step in d.forward[:-1])
+    rows = [replace(equation(step, shape=_shape(d, step)), ok=None) for step in d.forward[:-1]]
+    rows_valued = _with_values(rows, d.forward[:-1], values)
     loss = d.forward[-1]
     loss_row = Equation("E", latex_of(loss.rhs), loss.rule, None, shape=shape_latex(()) if shapes else "")
+    if values is not None:
+        loss_row = replace(loss_row, value=value_latex(values.forward["E"]))
     shape_table = (_shape_table(d, network),) if shapes else ()
     return (
         Heading(2, (Text("The network"),), "network"),
         Paragraph(intro),
         *shape_table,
-        Equations(rows, (Text("The forward pass:"),), shapes),
+        Equations(rows_valued, (Text("The forward pass:"),), shapes),
         Heading(2, (Text("The loss"),), "loss"),
         Equations((loss_row,), (), shapes),
     )
@@ -197,16 +228,16 @@ def _figure(d: Derivation, report: CheckReport | None) -> tuple[Block, ...]:
     assert network is not None
     values = point_values(network, report) if report is not None and not network.batched else None
     labels = quantities(network, dict(d.shapes), values)
-    seed = report.seed if report is not None else None
+    point = point_phrase(report) if report is not None else None
     if network.batched:
         text = "Above each arrow the shape of a quantity, below it the shape of its gradient (N is the batch)."
         caption: Line = (Text(text),)
     elif values is not None:
-        text = f"Forward values above each arrow, gradients flowing back below it, at the point drawn with seed {seed}."
+        text = f"Forward values above each arrow, gradients flowing back below it, at {point}."
         caption = (Text(text),)
     else:
         caption = (Text("Forward quantities above each arrow, their gradients below."),)
-    svg = graph_svg(network, labels, seed=seed)
+    svg = graph_svg(network, labels, point=point)
     return (Heading(2, (Text("Computational graph"),), "graph"), Figure(svg, caption, graph_table(network, labels)))
 
 
@@ -237,7 +268,7 @@ def _chain_row(chain: list[str]) -> Equation:
     return Equation(_grad_tex(chain[-1]), " ".join(factors), "chain rule", None)
 
 
-def _gradient_blocks(d: Derivation, name: str) -> tuple[Block, ...]:
+def _gradient_blocks(d: Derivation, name: str, values: PointValues | None = None) -> tuple[Block, ...]:
     steps = d.steps(name)
     chain = _chain(steps[:-2], name)
     flow: Line = (Text("The gradient flows back from "), Math("E"), Text(" through "))
@@ -248,16 +279,17 @@ def _gradient_blocks(d: Derivation, name: str) -> tuple[Block, ...]:
     if not d.batched and len(chain) > 1:
         rows.insert(0, _chain_row(chain))
     heading = Heading(2, (Text("The gradient with respect to "), Math(name_latex(name))), f"gradient-{name}")
-    return (heading, Paragraph(flow), Equations(tuple(rows), (), d.batched))
+    return (heading, Paragraph(flow), Equations(_with_values(rows, steps, values), (), d.batched))
 
 
 def _network_document(d: Derivation, report: CheckReport | None) -> Document:
     lead = _verified_line(d)
     if report is not None:
         lead += (Text(" "), *summary_line(report))
-    blocks: list[Block] = [*_network_blocks(d), *_figure(d, report)]
+    values = point_values(d.network, report) if report is not None and d.network is not None else None
+    blocks: list[Block] = [*_network_blocks(d, values), *_figure(d, report)]
     for name in d.wrt:
-        blocks += _gradient_blocks(d, name)
+        blocks += _gradient_blocks(d, name, values)
     if report is not None:
         blocks += [*check_blocks(report), *cost_blocks(report)]
     return Document(d.title, lead, tuple(blocks))

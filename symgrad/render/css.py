@@ -39,6 +39,7 @@ STYLE = """
 .symgrad table.derivation td.lhs { text-align: right; white-space: nowrap; width: 1%; }
 .symgrad table.derivation td.eq { text-align: center; width: 1%; padding: .45rem .15rem; }
 .symgrad table.derivation td.rhs { text-align: left; overflow-x: auto; max-width: 44rem; }
+.symgrad table.derivation td.value { white-space: nowrap; width: 1%; color: var(--fwd); padding-left: .8rem; }
 .symgrad table.derivation td.shape { white-space: nowrap; width: 1%; color: var(--muted); }
 .symgrad table.derivation td.rule { color: var(--muted); width: 15rem; font-size: .88rem; }
 .symgrad table.derivation td.rule .proof { font-size: .78rem; margin-top: .15rem; }

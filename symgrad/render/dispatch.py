@@ -30,6 +30,7 @@ SUFFIXES = {
     ".md": "markdown",
     ".json": "json",
     ".mml": "mathml",
+    ".mathml": "mathml",
     ".xml": "mathml",
 }
 

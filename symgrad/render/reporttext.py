@@ -76,10 +76,16 @@ def report_text(report: CheckReport) -> str:
     return "\n".join(escape_text(line) for line in lines)
 
 
+def _point(report: CheckReport) -> str:
+    if not report.given:
+        return f"seed {report.seed}"
+    return "at the given point" + (f", direction from seed {report.seed}" if report.mode == "fast" else "")
+
+
 def _method_line(report: CheckReport) -> str:
     if report.mode == "fast":
         line = (
-            f"seed {report.seed}; numeric side: {report.method} difference along a random direction "
+            f"{_point(report)}; numeric side: {report.method} difference along a random direction "
             f"({report.evaluations} forward evaluations in all)"
         )
         found = report.directional
@@ -93,7 +99,7 @@ def _method_line(report: CheckReport) -> str:
             )
     else:
         line = (
-            f"seed {report.seed}; numeric side: {report.method} differences, {report.evaluations} forward "
+            f"{_point(report)}; numeric side: {report.method} differences, {report.evaluations} forward "
             "evaluations (backprop needs 1 forward + 1 backward)"
         )
     if any(row.numeric_error is not None for row in report.rows):
