@@ -93,12 +93,21 @@ def test_derive_with_values_shows_them_in_the_steps(tmp_path: Path) -> None:
         assert any(value in cell for cell in shown), (value, shown)
 
 
-@pytest.mark.parametrize("suffix", [".tex", ".md", ".xml"])
-def test_values_reach_every_document_format(tmp_path: Path, suffix: str) -> None:
+@pytest.mark.parametrize(
+    ("suffix", "step"),
+    [
+        # dE/dw1 = dE/dh x = 1.23 * 1.7 * 1.5 = 3.1365, beside the step that computes it.
+        (".tex", r"\frac{\partial E}{\partial h} x \tag*{\footnotesize $\approx 3.137$; chain rule"),
+        (".md", r"\frac{\partial E}{\partial h} x$ | $\approx 3.137$ | chain rule |"),
+        (".xml", "<mo>≈</mo><mn>3.137</mn>"),
+    ],
+)
+def test_values_reach_every_document_format(tmp_path: Path, suffix: str, step: str) -> None:
     target = tmp_path / f"a{suffix}"
     code, _, err = run("derive", "--values", ARTICLE_POINT, "-o", str(target))
     assert code == 0, err
     text = target.read_text(encoding="utf-8")
+    assert step in text
     assert "1.23" in text
     assert "0.9" in text
     assert "given point" in text

@@ -52,6 +52,20 @@ _NUMBER = re.compile(r"-?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?|nan|-?inf")
 _SECTIONS = {1: r"\section*", 2: r"\section*", 3: r"\subsection*"}
 
 
+def _number_tex(text: str) -> str:
+    r"""A printed number as math: ``1.84e-10`` as ``1.84\times10^{-10}``, ``inf`` as ``\infty``.
+
+    Examples
+    --------
+    >>> _number_tex("1.84e-10"), _number_tex("-0.5"), _number_tex("-inf"), _number_tex("2e+05")
+    ('1.84\\times10^{-10}', '-0.5', '-\\infty', '2\\times10^{5}')
+    """
+    if text in ("nan", "inf", "-inf"):
+        return {"nan": r"\mathrm{NaN}", "inf": r"\infty", "-inf": r"-\infty"}[text]
+    mantissa, sep, exponent = text.partition("e")
+    return rf"{mantissa}\times10^{{{int(exponent)}}}" if sep else mantissa
+
+
 class LatexWriter(Writer):
     """Writes the document model as LaTeX (see the module docstring)."""
 
@@ -59,7 +73,7 @@ class LatexWriter(Writer):
 
     def _write_Text(self, node: Text) -> str:
         if node.style == "num" and _NUMBER.fullmatch(node.text):
-            return f"${node.text}$"
+            return f"${_number_tex(node.text)}$"
         text = escape_latex_text(node.text)
         if node.style == "code":
             return rf"\texttt{{{text}}}"
@@ -103,6 +117,8 @@ class LatexWriter(Writer):
 
     def _equation_row(self, row: Equation, *, shapes: bool) -> str:
         tag = escape_latex_text(row.rule)
+        if row.value:
+            tag = f"${row.value}$; {tag}"
         if shapes and row.shape:
             tag += f", ${row.shape}$"
         mark = self._write_Mark(Mark(row.ok))

@@ -9,7 +9,7 @@ import pytest
 import symgrad
 from symgrad.render.content import build_document, resolve_report
 from symgrad.render.document import Equations, Figure, Heading, Mark, Table, Text, Writer
-from symgrad.render.numbers import format_number
+from symgrad.render.numbers import format_number, number_latex
 from symgrad.render.options import Options
 
 
@@ -161,7 +161,11 @@ def test_every_format_shows_the_finite_differences_error_estimate(fmt):
     text = getattr(report, f"to_{fmt}")()
     assert "estimated" in text
     if fmt != "html":  # HTML typesets the number as 3.5 x 10^-11 in MathML
-        assert format_number(report.row("w1").numeric_error, 2) in text
+        error = report.row("w1").numeric_error
+        # Issue 12: LaTeX typesets 3.5\times10^{-11}, not 3.5e-11; the others print a true minus sign.
+        shown = number_latex(error, 2) if fmt == "latex" else format_number(error, 2).replace("-", "−")
+        assert shown in text
+        assert format_number(error, 2) not in text
 
 
 def test_fast_mode_has_no_estimate_column():

@@ -44,7 +44,9 @@ def test_body_only_has_no_preamble_but_defines_its_macros(article):
 def test_steps_and_marks_are_written(article, article_report):
     tex = to_latex(article, report=article_report)
     row = r"\frac{\partial E}{\partial w_{1}} &= \frac{\partial E}{\partial h} x"
-    assert row + r" \tag*{\footnotesize chain rule~\sgok{}}" in tex
+    # With a check, each step shows its value at the point (issue 12).
+    assert row + r" \tag*{\footnotesize $\approx -0.7633$; chain rule~\sgok{}}" in tex
+    assert row + r" \tag*{\footnotesize chain rule~\sgok{}}" in to_latex(article, check=False)
     assert "\\begin{quote}" in tex  # elementary steps, indented
     assert "\\sgfail{}" not in tex  # used nowhere: every step is proven
 
