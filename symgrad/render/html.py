@@ -28,7 +28,7 @@ from symgrad.render.document import (
     has_values,
 )
 from symgrad.render.escape import escape_xml
-from symgrad.render.mathconv import latex_to_mathml
+from symgrad.render.mathconv import latex_to_mathml, wrap_pieces
 
 __all__ = ["HtmlWriter", "write_html"]
 
@@ -38,6 +38,17 @@ _FOOTER = (
     "Derived and checked by symgrad: ✓ marks a step proven equal to sympy.diff, "
     "or a gradient on which all three computations agree."
 )
+
+
+def _wrapping(tex: str) -> str:
+    """A formula as MathML; a long one as pieces cut before operators, which the browser wraps between.
+
+    (Chromium's MathML does not break lines by itself: a long formula was clipped in a scroll box.)
+    """
+    pieces = wrap_pieces(tex)
+    if len(pieces) == 1:
+        return latex_to_mathml(tex)
+    return '<span class="wrap">' + " ".join(latex_to_mathml(piece) for piece in pieces) + "</span>"
 
 
 class HtmlWriter(Writer):
@@ -109,7 +120,7 @@ class HtmlWriter(Writer):
             value = f'<td class="value">{latex_to_mathml(row.value, displaystyle=False) if row.value else ""}</td>'
         cells = (
             f'<td class="lhs">{latex_to_mathml(row.lhs)}</td><td class="eq">{latex_to_mathml("=")}</td>'
-            f'<td class="rhs">{latex_to_mathml(row.rhs)}</td>{value}{shape}'
+            f'<td class="rhs">{_wrapping(row.rhs)}</td>{value}{shape}'
             f'<td class="rule">{escape_xml(row.rule)}{proof}</td><td class="mark">{mark}</td>'
         )
         html = f'<tr class="step">{cells}</tr>'
