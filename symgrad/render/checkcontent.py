@@ -25,8 +25,13 @@ def _entry(row: CheckRow, value: Any) -> Line:
         return (Text("—"),)
     if not row.shape:
         return (Text(format_number(value, 10), "num"),)
-    index = ", ".join(str(i) for i in row.worst_index)
-    return (Text(f"[{index}] ", "muted"), Text(format_number(np.asarray(value)[row.worst_index], 10), "num"))
+    return (Text(format_number(np.asarray(value)[row.worst_index], 10), "num"),)
+
+
+def _worst(row: CheckRow) -> Line:
+    if not row.shape:
+        return (Text("—"),)
+    return (Text("[" + ", ".join(str(i) for i in row.worst_index) + "]"),)
 
 
 def _status(row: CheckRow) -> Line:
@@ -40,7 +45,7 @@ def _check_table(report: CheckReport) -> Table:
     estimated = _estimated(report)
     header: tuple[Line, ...] = (
         (Text("Gradient"),),
-        *(((Text("Shape"),),) if batched else ()),
+        *(((Text("Shape"),), (Text("worst entry"),)) if batched else ()),
         (Text("symbolic"),),
         (Text("backward()"),),
         (Text(numeric),),
@@ -52,16 +57,16 @@ def _check_table(report: CheckReport) -> Table:
     for row in report.rows:
         cells: list[Line] = [(_gradient(row.name),)]
         if batched:
-            cells.append((Text(format_shape(row.shape)),))
+            cells += [(Text(format_shape(row.shape)),), _worst(row)]
         cells += [_entry(row, row.symbolic), _entry(row, row.backward), _entry(row, row.numeric)]
         if estimated:
             shown = "-" if row.numeric_error is None else format_number(row.numeric_error, 2)
             cells.append((Text(shown, "num"),))
         cells += [(Text(format_number(row.rel_error, 3), "num"),), _status(row)]
         rows.append(tuple(cells))
-    numeric_cols = (False, *((False,) if batched else ()), True, True, True, *((True,) if estimated else ()), True,
-                    False)
-    caption: Line = (Text("Arrays show their worst entry [index]." if batched else ""),)
+    numeric_cols = (False, *((False, False) if batched else ()), True, True, True,
+                    *((True,) if estimated else ()), True, False)
+    caption: Line = (Text("For an array, the values at its worst entry (the largest disagreement)."),)
     return Table(header, tuple(rows), caption if batched else (), tuple(r.status for r in report.rows), numeric_cols)
 
 

@@ -74,7 +74,7 @@ def test_notebook_latex_is_one_mathjax_block(article, article_report):
 def test_report_renders_to_latex_on_its_own(batched_report):
     tex = to_latex(batched_report)
     assert "Three-way check" in tex
-    assert tex.count("\\begin{tabular}") == 3  # the point, the check table, the cost
+    assert tex.count("\\begin{tabular}{") == 3  # the point, the check table, the cost (headers stack in [b] ones)
     assert batched_report._repr_latex_().startswith("$$")
 
 
@@ -115,3 +115,36 @@ def test_a_missing_tool_skips_but_fails_under_ci(require_tool, monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI is set"):
         require_tool("pdflatex", "texlive-latex-base")
+
+
+@pytest.mark.latex
+@pytest.mark.parametrize(
+    "spec",
+    [
+        None,  # the article's network
+        "affine(3,4) > sigmoid > affine(4,1) > half-squared-error",
+        "affine(4,5) > relu > affine(5,3) > softmax-cross-entropy",
+        "affine(3,4) > tanh > affine(4,4) > tanh > affine(4,2) > mean-squared-error",
+    ],
+)
+def test_documents_fit_the_page_no_overfull_boxes(pdflatex, spec, tmp_path):
+    # Issue 12: the check table was 58 pt too wide, a paragraph with \texttt 5 pt, the three-layer
+    # network's substituted formulas 300 pt (now set on several lines).
+    network = symgrad.article_network() if spec is None else symgrad.network_from_spec(spec)
+    tex = to_latex(symgrad.derive(network))
+    result = _compile(pdflatex, tex, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    log = (tmp_path / "doc.log").read_text(encoding="latin-1")
+    overfull = re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)
+    assert overfull == [], overfull
+
+
+def test_long_formulas_are_set_on_several_lines():
+    network = symgrad.network_from_spec("affine(3,4) > tanh > affine(4,4) > tanh > affine(4,2) > mean-squared-error")
+    tex = to_latex(symgrad.derive(network), check=False)
+    row = next(line for line in tex.split("\n") if "substitute the forward pass" in line and "W_{1}}" in line)
+    following = tex.split(row, 1)[1].split("\\end{align*}")[0]
+    assert following.count("&\\qquad ") >= 2
+    # Each line of an align is a group of its own: \left and \right must pair up within it.
+    for line in [row, *following.split("\\\\\n")]:
+        assert len(re.findall(r"\\left(?![a-z])", line)) == len(re.findall(r"\\right(?![a-z])", line)), line
