@@ -78,6 +78,9 @@ exit status: 0 all gradients agree, 1 a check failed, 2 bad input"""
 
 #: A full sweep of more evaluations than this announces itself and shows progress.
 ANNOUNCE_EVALUATIONS = 2_000
+#: ``symgrad derive`` checks in fast mode when a full sweep's work (evaluations x operations per
+#: forward pass, as check.report.refuse_long_sweep counts it) exceeds this: a few seconds of NumPy.
+DERIVE_FAST_WORK = 10**10
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -95,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     _output_options(derive_p)
     derive_p.add_argument("--no-check", action="store_true", help="leave out the three-way check")
     derive_p.add_argument("--values", metavar="VALUES", help=VALUES_HELP)
+    derive_p.add_argument("--mode", choices=("auto", "full", "fast"), default="auto",
+                          help="the check's mode; auto (default): full unless the finite-difference sweep would "
+                          "take more than a few seconds, then fast (one random direction)")
     _common(derive_p)
     check_p = sub.add_parser("check", help="check a network's gradients three ways")
     check_p.add_argument("spec", nargs="?", help=SPEC_HELP)
@@ -231,6 +237,9 @@ def _run_check(
     mode, method = getattr(args, "mode", "full"), getattr(args, "method", "central")
     if derivation is None:
         derivation = cached_derivation(network, args.wrt, _kink(args.kink))
+    auto = mode == "auto"
+    if auto:
+        mode = _auto_mode(network, derivation.wrt, method, values, stderr)
     if mode == "full":
         batch = getattr(args, "batch", 4)
         # Zero-stride views: the shapes of the point, without allocating it.
@@ -245,8 +254,40 @@ def _run_check(
                 f"symgrad: a full {method} finite-difference sweep takes {total} forward evaluations; "
                 "--mode fast checks along a random direction in a few\n"
             )
-    return check(derivation, values, seed=args.seed, method=method, mode=mode, batch=getattr(args, "batch", 4),
-                 progress=_progress(stderr))
+    report = check(derivation, values, seed=args.seed, method=method, mode=mode, batch=getattr(args, "batch", 4),
+                   progress=_progress(stderr))
+    if auto and mode == "fast":
+        from dataclasses import replace
+
+        note = ("checked in fast mode, along one random direction: a full finite-difference sweep of every entry "
+                "would take more than a few seconds at this size (symgrad check --mode full runs it)")
+        report = replace(report, notes=(*report.notes, note))
+    return report
+
+
+def _auto_mode(
+    network: Network, wrt: Sequence[str], method: str, values: dict[str, Any] | None, stderr: IO[str]
+) -> str:
+    """"full", or "fast" (said on stderr) when the full sweep would take more than a few seconds."""
+    import numpy as np
+
+    from symgrad.numeric.finite import total_evaluations
+
+    batch = 4
+    if values is not None and network.batched:
+        batch = int(np.shape(values["x"])[0])
+    shapes = {name: _shape(network, name, batch) for name in network.names}
+    sizes = {name: math.prod(shape) for name, shape in shapes.items()}
+    per_forward = sum(size * (1 if name in ("x", "t") else batch) for name, size in sizes.items())
+    evaluations = total_evaluations({n: np.broadcast_to(0.0, s) for n, s in shapes.items()}, wrt, method)
+    if evaluations * per_forward <= DERIVE_FAST_WORK:
+        return "full"
+    stderr.write(
+        f"symgrad: a full finite-difference sweep would take {evaluations:,} forward evaluations "
+        f"(more than a few seconds); checking in fast mode instead, along one random direction "
+        "(--mode full to sweep every entry)\n"
+    )
+    return "fast"
 
 
 def _shape(network: Network, name: str, batch: int) -> tuple[int, ...]:

@@ -200,3 +200,25 @@ def test_documents_with_values_are_byte_identical(tmp_path: Path) -> None:
         assert run("derive", "--values", ARTICLE_POINT, "-o", str(target))[0] == 0
         pages.append(target.read_bytes())
     assert pages[0] == pages[1]
+
+
+def test_derive_checks_a_large_network_in_fast_mode_and_says_so(tmp_path: Path) -> None:
+    # Issue 12: `symgrad derive` on the MNIST-sized network took 24 s, a full sweep of 209,812 evaluations.
+    target = tmp_path / "mnist.json"
+    code, _, err = run("derive", "affine(784,128) > relu > affine(128,10) > softmax-cross-entropy", "-o", str(target))
+    assert code == 0, err
+    assert "checking in fast mode instead" in err
+    report = json.loads(target.read_text(encoding="utf-8"))["check"]
+    assert report["mode"] == "fast"
+    assert any("checked in fast mode" in note for note in report["notes"])
+
+
+def test_derive_checks_a_small_network_in_full_and_obeys_mode(tmp_path: Path) -> None:
+    code, out, err = run("derive", SIGMOID, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["check"]["mode"] == "full"
+    assert "fast mode" not in err
+    code, out, err = run("derive", SIGMOID, "--format", "json", "--mode", "fast")
+    assert code == 0, err
+    assert json.loads(out)["check"]["mode"] == "fast"
+    assert not any("checked in fast mode" in note for note in json.loads(out)["check"]["notes"])
