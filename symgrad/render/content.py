@@ -39,6 +39,7 @@ from symgrad.render.graph import graph_svg, graph_table, quantities
 from symgrad.render.numbers import value_latex
 from symgrad.render.options import Options
 from symgrad.render.printer import latex_of, name_latex, shape_latex
+from symgrad.render.text import expr_text
 from symgrad.render.values import PointValues, point_values
 
 __all__ = ["build_document", "resolve_report"]
@@ -95,7 +96,7 @@ def build_document(obj: Derivation | CheckReport, report: CheckReport | None) ->
     >>> import symgrad
     >>> document = build_document(symgrad.gradient("3*x + 4*y"), None)
     >>> document.title, [block.anchor for block in document.blocks if hasattr(block, "anchor")]
-    ('f = 3*x + 4*y', ['function', 'gradient-x', 'gradient-y'])
+    ('f = 3·x + 4·y', ['function', 'gradient-x', 'gradient-y'])
     """
     if isinstance(obj, CheckReport):
         return report_document(obj)
@@ -312,4 +313,17 @@ def _expression_document(d: Derivation) -> Document:
         rows = tuple(equation(step) for step in d.steps(name))
         caption: Line = (Text("Each elementary rule is proven against sympy.diff of "), Math(f), Text("."))
         blocks.append(Equations(rows, caption))
-    return Document(d.title, _verified_line(d), tuple(blocks))
+    return Document(_expression_title(function), _verified_line(d), tuple(blocks))
+
+
+def _expression_title(function: Step) -> str:
+    """``f = max(0, x)``, ``f = x^y``: the function in maths notation, in the canonical order.
+
+    Examples
+    --------
+    >>> import symgrad
+    >>> _expression_title(symgrad.gradient("Max(0, x) + x**y*3").forward[0])
+    'f = 3·x^y + max(0, x)'
+    """
+    text = expr_text(function.rhs).replace("**", "^").replace("*", "·")
+    return f"{expr_text(function.lhs)} = {text}"

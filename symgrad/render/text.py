@@ -11,6 +11,7 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from symgrad.matrixexpr import ZETA
+from symgrad.render.canonical import shown_product, shown_sum
 from symgrad.render.reporttext import escape_text, report_text
 
 if TYPE_CHECKING:
@@ -26,6 +27,24 @@ class _TextPrinter(StrPrinter):  # type: ignore[misc]
     """SymPy's str printer, with NumPy-like matrix notation for symgrad's classes."""
 
     _default_settings: ClassVar[dict[str, Any]] = {**StrPrinter._default_settings, "order": "none"}
+
+    def _print_Add(self, expr: sp.Add, order: Any = None) -> str:
+        shown = shown_sum(expr)
+        if isinstance(shown, sp.Mul):
+            return str(self._print_Mul(shown))
+        return str(super()._print_Add(shown, order=order))
+
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        shown = shown_product(expr)
+        if not isinstance(shown, sp.Mul):
+            return str(self._print(shown))
+        return str(super()._print_Mul(shown))
+
+    def _print_Max(self, expr: Any) -> str:
+        return f"max({', '.join(self._print(arg) for arg in expr.args)})"
+
+    def _print_Min(self, expr: Any) -> str:
+        return f"min({', '.join(self._print(arg) for arg in expr.args)})"
 
     def _print_MatMul(self, expr: sp.MatMul) -> str:
         coeff, factors = expr.as_coeff_matrices()
@@ -131,7 +150,7 @@ def derivation_text(derivation: Derivation, *, elementary: bool = False) -> str:
                (chain rule; proven)
              = h*(y - t)
                (substitute the upstream gradients; proven)
-             = (b1 + w1*x)*(b2 - t + w2*(b1 + w1*x))
+             = (b1 + w1*x)*(b2 + w2*(b1 + w1*x) - t)
                (substitute the forward pass; proven)
     """
     lines = [derivation.title]

@@ -87,6 +87,6 @@ def test_escape_markdown_covers_injection():
 def test_report_renders_on_its_own(batched_report):
     text = to_markdown(batched_report)
     assert text.startswith("# Three-way check: ")
-    header = ("| Gradient | Shape | symbolic | backward() | finite differences | error estimate | relative error "
-              "| status |")
+    header = ("| Gradient | Shape | worst entry | symbolic | backward() | finite differences | error estimate "
+              "| relative error | status |")
     assert header in text
