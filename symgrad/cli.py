@@ -121,6 +121,10 @@ def _parser() -> argparse.ArgumentParser:
     grad_p.add_argument("--time-limit", type=_seconds, default=GRADIENT_SECONDS, metavar="SECONDS",
         help=f"seconds of symbolic work before giving up, or 'none' (default: {GRADIENT_SECONDS:g})")
     _output_options(grad_p)
+    # An expression's gradient is its elementary steps: shown unless asked not to.
+    grad_p.add_argument("--brief", dest="elementary", action="store_false",
+                        help="text format: leave out the elementary steps")
+    grad_p.set_defaults(elementary=True)
     return parser
 
 
@@ -146,7 +150,8 @@ def _path(text: str) -> Path:
 def _output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, help=FORMAT_HELP)
     parser.add_argument("-o", "--output", type=_path, help="write to FILE instead of standard output")
-    parser.add_argument("--elementary", action="store_true", help="text format: also print the elementary steps")
+    parser.add_argument("--elementary", action="store_true",
+                        help="text format: also print the elementary steps (the default for gradient)")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

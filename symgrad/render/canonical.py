@@ -10,7 +10,8 @@ functions decide how a sum or a product is *shown*, without changing what it is:
 * a product of scalars shows its sums last (``σ(z) (1 - σ(z))``) and gathers powers of one base
   (``y x^(y - 1)``, not ``y x^y / x``).
 
-Matrix expressions (``MatAdd``, ``MatMul``) are left alone: their order is their meaning.
+A sum of matrices is reordered too (addition commutes); a product of matrices is left alone: its
+order is its meaning.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def shown_sum(expr: sp.Add) -> sp.Basic:
     >>> shown.args[0], shown.args[1].args
     (2, (y, -t))
     """
+    if isinstance(expr, sp.MatAdd):
+        return _ordered_sum(expr)
     content, rest = expr.primitive()
     if content.is_Rational and content not in (1, -1) and content > 0 and isinstance(rest, sp.Add):
         return sp.Mul(content, _ordered_sum(rest), evaluate=False)
@@ -49,7 +52,9 @@ def _ordered_sum(expr: sp.Add) -> sp.Basic:
     ordered = [t for t in terms if not _negative(t)] + [t for t in terms if _negative(t)]
     if ordered == terms or not ordered[0:1] or _negative(ordered[0]):
         return expr
-    return sp.Add(*ordered, evaluate=False)
+    # sp.Add of matrices would hand back SymPy's own order; a MatAdd keeps the one given.
+    kind = sp.MatAdd if isinstance(expr, sp.MatAdd) else sp.Add
+    return kind(*ordered, evaluate=False)
 
 
 def shown_product(expr: sp.Mul) -> sp.Basic:
