@@ -10,6 +10,7 @@ from symgrad.check import CheckReport, CheckRow
 from symgrad.render.document import Block, Bullets, Document, Heading, Line, Mark, Math, Paragraph, Table, Text
 from symgrad.render.numbers import format_number, format_shape, format_value
 from symgrad.render.printer import name_latex
+from symgrad.render.reporttext import diagnosis_sentence, sentence
 
 __all__ = ["check_blocks", "cost_blocks", "point_phrase", "report_document", "summary_line"]
 
@@ -96,8 +97,8 @@ def _dtype(report: CheckReport) -> str:
 
 
 def _failure(row: CheckRow) -> Line:
-    diagnosis = f" {row.diagnosis}" if row.diagnosis else ""
-    return (Mark(False), Text(f" {row.message}{diagnosis}"))
+    diagnosis = f" {diagnosis_sentence(row.diagnosis)}" if row.diagnosis else ""
+    return (Mark(False), Text(f" {sentence(row.message)}{diagnosis}"))
 
 
 def point_phrase(report: CheckReport) -> str:
@@ -130,31 +131,66 @@ def summary_line(report: CheckReport) -> Line:
     return (Mark(False), Text(f" {failed} of {total} gradients disagree at {where}."))
 
 
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _sides(report: CheckReport, method: str, sweep: str) -> tuple[Block, ...]:
+    """Which three computations are compared; for one layer, also what E is."""
+    where = f", at {point_phrase(report)}:"
+    if "dout" not in report.values:  # a network: E is its loss
+        return (Paragraph((
+            Text("Each gradient is computed three ways: the symbolic derivation compiled to NumPy, "),
+            Text("the layers' "), Text("backward()", "code"), Text(f", and {method} over {sweep}{where}"),
+        )),)
+    # One layer (check_layer): E is made from the upstream gradient dout.
+    if "t" in report.values and np.ndim(report.values["dout"]) == 0:  # a loss layer
+        what: Line = (
+            Text("A loss layer's output is a scalar already: the scalar checked is "),
+            Math(r"E = \mathrm{forward}(x, t) \cdot \mathrm{dout}"), Text(" (the "), Math(r"\mathrm{dout}"),
+            Text(" passed to "), Text("backward(dout)", "code"), Text(", 1 unless given)."),
+        )
+    else:
+        what = (
+            Text("A single layer has no loss, so the scalar checked is "),
+            Math(r"E = \sum \mathrm{forward}(x) \odot \mathrm{dout}"),
+            Text(", with "), Math(r"\mathrm{dout}"),
+            Text(" a fixed random upstream gradient (in the table): then "),
+            Math(r"\partial E / \partial x"), Text(" is what "), Text("backward(dout)", "code"),
+            Text(" must return, and one check covers the whole Jacobian."),
+        )
+    return (
+        Paragraph(what),
+        Paragraph((
+            Text("Each gradient is computed three ways: the spec's rule (where a spec is given), your "),
+            Text("backward()", "code"), Text(f", and {method} over {sweep}{where}"),
+        )),
+    )
+
+
 def check_blocks(report: CheckReport, *, level: int = 2) -> tuple[Block, ...]:
     """The check: the method, the point, the table and the failure messages."""
     method = _METHODS.get(report.method, report.method)
     sweep = "every entry" if report.mode == "full" else "one random direction"
     blocks: list[Block] = [
         Heading(level, (Text("Three-way check"),), "check"),
-        Paragraph((
-            Text("Each gradient is computed three ways: the symbolic derivation compiled to NumPy, "),
-            Text("the layers' ", ""), Text("backward()", "code"),
-            Text(f", and {method} over {sweep}, at {point_phrase(report)}:"),
-        )),
+        *_sides(report, method, sweep),
         _point_table(report),
         Paragraph(summary_line(report)),
         _check_table(report),
-        Paragraph((Text(f"Relative tolerances{_dtype(report)}: {_tolerances(report)}."),)),
     ]
+    if _tolerances(report):  # none when no gradient was compared (every backward() raised, say)
+        blocks.append(Paragraph((Text(f"Relative tolerances{_dtype(report)}: {_tolerances(report)}."),)))
     if _estimated(report):
         blocks.append(Paragraph((Text(
             "Error estimate: the finite differences' own estimated error, relative like the relative error "
             "(from a second step, plus rounding); a disagreement within the tolerance plus this estimate passes."
         ),)))
     messages: list[Line] = [_failure(row) for row in report.failures]
-    messages += [(Mark(None), Text(" " + row.message)) for row in report.rows if row.status in ("kink", "subgradient")]
-    messages += [(Text(note),) for note in report.notes]
-    messages += [(Mark(False), Text(f" Warning: {warning}")) for warning in report.warnings]
+    messages += [(Mark(None), Text(" " + sentence(row.message))) for row in report.rows
+                 if row.status in ("kink", "subgradient")]
+    messages += [(Text(_capital(sentence(note))),) for note in report.notes]
+    messages += [(Mark(False), Text(f" Warning: {sentence(warning)}")) for warning in report.warnings]
     if messages:
         blocks.append(Bullets(tuple(messages)))
     return tuple(blocks)

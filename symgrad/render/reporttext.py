@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from symgrad.check.hessian import HessianReport
     from symgrad.check.report import CheckReport, CheckRow
 
-__all__ = ["escape_text", "hessian_text", "report_text"]
+__all__ = ["diagnosis_sentence", "escape_text", "hessian_text", "report_text", "sentence"]
 
 
 def escape_text(text: str) -> str:
@@ -166,3 +166,33 @@ def _aligned(table: Sequence[Sequence[str]]) -> list[str]:
     """The rows of ``table`` as lines, each column padded to its widest cell."""
     widths = [max(len(cells[i]) for cells in table) for i in range(len(table[0]))]
     return ["  " + "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip() for cells in table]
+
+
+def diagnosis_sentence(diagnosis: str) -> str:
+    """A row's diagnosis as a sentence of its own (it is written to follow "the wrong value").
+
+    Examples
+    --------
+    >>> diagnosis_sentence("matches a missing transpose: dW = x @ dout; expected dW = x.T @ dout")
+    'The wrong value matches a missing transpose: dW = x @ dout; expected dW = x.T @ dout.'
+    >>> diagnosis_sentence("the failing product matches a missing transpose")
+    'The failing product matches a missing transpose.'
+    """
+    text = diagnosis.strip().rstrip(".")
+    if not text:
+        return ""
+    if text.startswith("matches "):
+        text = "the wrong value " + text
+    return text[0].upper() + text[1:] + "."
+
+
+def sentence(text: str) -> str:
+    """``text`` ending with a full stop (unless it ends with one already, or with ? or !).
+
+    Examples
+    --------
+    >>> sentence("backward() is wrong"), sentence("Done."), sentence("")
+    ('backward() is wrong.', 'Done.', '')
+    """
+    text = text.strip()
+    return text if not text or text[-1] in ".?!" else text + "."
