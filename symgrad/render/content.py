@@ -23,6 +23,7 @@ from symgrad.network import Network
 from symgrad.render.checkcontent import check_blocks, cost_blocks, point_phrase, report_document, summary_line
 from symgrad.render.document import (
     Block,
+    Bullets,
     Document,
     Equation,
     Equations,
@@ -197,14 +198,91 @@ def _network_blocks(d: Derivation, values: PointValues | None = None) -> tuple[B
     if values is not None:
         loss_row = replace(loss_row, value=value_latex(values.forward["E"]))
     shape_table = (_shape_table(d, network),) if shapes else ()
+    symbols = notation(d)
+    shape_note = _shape_note(d, network)
     return (
         Heading(2, (Text("The network"),), "network"),
         Paragraph(intro),
         *shape_table,
+        *((shape_note,) if shape_note is not None else ()),
         Equations(rows_valued, (Text("The forward pass:"),), shapes),
+        *((Paragraph((Text("Notation:"),)), symbols) if symbols is not None else ()),
         Heading(2, (Text("The loss"),), "loss"),
         Equations((loss_row,), (), shapes),
     )
+
+
+def _all_latex(d: Derivation) -> str:
+    """Every formula of the derivation's steps (substeps too), joined: to see which symbols it uses."""
+    parts: list[str] = []
+
+    def walk(step: Step) -> None:
+        parts.extend((latex_of(step.lhs), latex_of(step.rhs)))
+        for sub in step.substeps:
+            walk(sub)
+
+    for step in d.forward:
+        walk(step)
+    for name in d.wrt:
+        for step in d.steps(name):
+            walk(step)
+    return " ".join(parts)
+
+
+def _kink_text(kink: Any) -> str:
+    return {0: "0", 1: "1"}.get(kink, "1/2") if kink in (0, 1) or kink == sp.Rational(1, 2) else str(kink)
+
+
+def notation(d: Derivation) -> Bullets | None:
+    r"""What each function symbol and operator the document uses means, or None when it uses none.
+
+    Examples
+    --------
+    >>> import symgrad
+    >>> d = symgrad.derive(symgrad.network_from_spec("affine(2,3) > relu > affine(3,1) > half-squared-error"))
+    >>> [item[0].tex.split("=")[0].strip() for item in notation(d).items][:2]
+    ['\\operatorname{relu}\\left(z\\right)', "\\operatorname{relu}'\\left(z\\right)"]
+    """
+    tex = _all_latex(d)
+    items: list[Line] = []
+    if r"\sigma" in tex:
+        items.append((Math(r"\sigma\left(z\right) = \frac{1}{1 + e^{-z}}"), Text(": the sigmoid function.")))
+    if r"\operatorname{relu}\left" in tex:
+        items.append((Math(r"\operatorname{relu}\left(z\right) = \max\left(z, 0\right)"),
+                      Text(": the rectified linear unit.")))
+    if r"\operatorname{relu}'" in tex:
+        items.append((Math(r"\operatorname{relu}'\left(z\right)"),
+                      Text(f": its derivative, 1 where z > 0 and 0 where z < 0; at the kink z = 0 this document "
+                           f"takes {_kink_text(getattr(d, 'kink', 0))}.")))
+    if r"\operatorname{softmax}" in tex:
+        items.append((Math(r"\operatorname{softmax}\left(y\right)_{ij} = \frac{e^{y_{ij}}}{\sum_{k} e^{y_{ik}}}"),
+                      Text(": softmax of each row.")))
+    if r"\circ" in tex:
+        items.append((Math(r"A \circ B"), Text(": the entrywise (Hadamard) product.")))
+    if r"\mathbf{1}" in tex:
+        items.append((Math(r"\mathbf{1}_{N}"), Text(": a column of N ones (it copies a bias to every row).")))
+    if r"\left[" in tex and d.batched:
+        items.append((Math(r"\left[f\left(A\right)\right]"), Text(": f applied to each entry of A.")))
+    return Bullets(tuple(items)) if items else None
+
+
+def _shape_note(d: Derivation, network: Network) -> Paragraph | None:
+    """Where the shapes cannot tell a student that a transpose is missing."""
+    if not network.batched:
+        return Paragraph((Text(
+            "Every quantity here is a scalar, so the shapes cannot reveal a mistake such as a missing transpose "
+            "(a 1×1 case passes either way); a network with layers of different widths can."
+        ),))
+    square = [name for name in network.params if len(d.shapes.get(name, ())) == 2
+              and d.shapes[name][0] == d.shapes[name][1]]
+    if not square:
+        return None
+    line: Line = (Text("Square weights ("),)
+    for index, name in enumerate(square):
+        line += ((Text(", ") if index else Text("")), Math(name_latex(name)))
+    line += (Text(") keep their shape when transposed, so for them the shapes cannot reveal a missing transpose; "
+                  "the values can."),)
+    return Paragraph(line)
 
 
 def _shape_table(d: Derivation, network: Network) -> Table:
@@ -212,9 +290,9 @@ def _shape_table(d: Derivation, network: Network) -> Table:
     what = {"x": "the input, one example per row", "t": "the target"}
     for name in network.params:
         info = network.param(name)
-        what[name] = f"parameter {info.role} of layer {info.layer_index + 1}"
+        what[name] = f"{layer_name(network, info.layer_index)}'s {info.role}"
     for index, node in enumerate(network.nodes):
-        what[node] = f"output of layer {index + 1} ({network.layers[index].kind})"
+        what[node] = f"the output of {layer_name(network, index)}"
     rows = tuple(
         ((Math(name_latex(name)),), (Math(shape_latex(d.shapes[name])),), (Text(text),))
         for name, text in what.items()
@@ -222,6 +300,28 @@ def _shape_table(d: Derivation, network: Network) -> Table:
     )
     header: tuple[Line, ...] = ((Text("Quantity"),), (Text("Shape"),), (Text("What it is"),))
     return Table(header, rows, (Text("Shapes, "), Math("N"), Text(" being the batch size:")))
+
+
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+
+
+def layer_name(network: Network, index: int) -> str:
+    """A layer as a reader names it: "the affine layer", or "the second affine layer" when there are several.
+
+    Examples
+    --------
+    >>> import symgrad
+    >>> net = symgrad.network_from_spec("affine(3,4) > sigmoid > affine(4,1) > half-squared-error")
+    >>> layer_name(net, 0), layer_name(net, 1), layer_name(net, 2)
+    ('the first affine layer', 'the sigmoid layer', 'the second affine layer')
+    """
+    kind = network.layers[index].kind
+    same = [i for i, layer in enumerate(network.layers) if layer.kind == kind]
+    if len(same) == 1:
+        return f"the {kind} layer"
+    position = same.index(index)
+    ordinal = _ORDINALS[position] if position < len(_ORDINALS) else f"{position + 1}th"
+    return f"the {ordinal} {kind} layer"
 
 
 def _figure(d: Derivation, report: CheckReport | None) -> tuple[Block, ...]:
@@ -239,7 +339,14 @@ def _figure(d: Derivation, report: CheckReport | None) -> tuple[Block, ...]:
     else:
         caption = (Text("Forward quantities above each arrow, their gradients below."),)
     svg = graph_svg(network, labels, point=point)
-    return (Heading(2, (Text("Computational graph"),), "graph"), Figure(svg, caption, graph_table(network, labels)))
+    if network.batched:
+        table_text = "Each quantity of the computational graph, its shape and its gradient's shape (N is the batch):"
+    elif values is not None:
+        table_text = f"Each quantity of the computational graph, its value and its gradient at {point}:"
+    else:
+        table_text = "Each quantity of the computational graph:"
+    figure = Figure(svg, caption, graph_table(network, labels), (Text(table_text),))
+    return (Heading(2, (Text("Computational graph"),), "graph"), figure)
 
 
 def _upstream(step: Step) -> list[str]:
@@ -305,6 +412,9 @@ def _expression_document(d: Derivation) -> Document:
         Heading(2, (Text("The function"),), "function"),
         Equations((Equation(latex_of(function.lhs), latex_of(function.rhs), function.rule, None),)),
     ]
+    symbols = notation(d)
+    if symbols is not None:
+        blocks += [Paragraph((Text("Notation:"),)), symbols]
     f = name_latex(str(function.lhs))
     for name in d.wrt:
         var = sp.Symbol(name)

@@ -149,6 +149,13 @@ class Figure:
     svg: str
     caption: Line
     fallback: Table
+    #: The caption for formats that show the table instead (the SVG's caption speaks of arrows).
+    fallback_caption: Line = ()
+
+    @property
+    def table_caption(self) -> Line:
+        """The caption to print above :attr:`fallback`."""
+        return self.fallback_caption or self.caption
 
 
 Block = Heading | Paragraph | DisplayMath | Equations | Table | Bullets | Figure

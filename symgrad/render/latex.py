@@ -149,7 +149,7 @@ class LatexWriter(Writer):
         return f"\\begin{{itemize}}\n{items}\\end{{itemize}}"
 
     def _write_Figure(self, node: Figure) -> str:
-        return self.line(node.caption) + "\n\n" + self._write_Table(node.fallback)
+        return self.line(node.table_caption) + "\n\n" + self._write_Table(node.fallback)
 
     # -- the whole -----------------------------------------------------------------
 

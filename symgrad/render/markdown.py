@@ -136,7 +136,7 @@ class MarkdownWriter(Writer):
         return "\n".join(f"- {self.line(item)}" for item in node.items)
 
     def _write_Figure(self, node: Figure) -> str:
-        return f"{self.line(node.caption)}\n\n{self._write_Table(node.fallback)}"
+        return f"{self.line(node.table_caption)}\n\n{self._write_Table(node.fallback)}"
 
     def document(self, document: Document) -> str:
         """The whole document."""

@@ -117,7 +117,7 @@ class MathMLWriter(Writer):
         return "".join(_wide(f"<mrow><mtext>• </mtext>{self.line(item)}</mrow>") for item in node.items)
 
     def _write_Figure(self, node: Figure) -> str:
-        return self._write_Paragraph(Paragraph(node.caption)) + self._write_Table(node.fallback)
+        return self._write_Paragraph(Paragraph(node.table_caption)) + self._write_Table(node.fallback)
 
     def document(self, document: Document) -> str:
         """The whole document as one ``<math display="block">``."""

@@ -101,7 +101,7 @@ class NotebookWriter(Writer):
         return "\n".join(rf"& \bullet\ {self.line(item)}" for item in node.items)
 
     def _write_Figure(self, node: Figure) -> str:
-        return f"& {self.line(node.caption)}\n{self._write_Table(node.fallback)}"
+        return f"& {self.line(node.table_caption)}\n{self._write_Table(node.fallback)}"
 
     def document(self, document: Document) -> str:
         """The whole document as ``$$\\begin{aligned} ... \\end{aligned}$$``."""

@@ -152,7 +152,9 @@ def test_batched_network_lists_every_shape(batched):
     names = [row[0][0].tex for row in table.rows]
     assert names == ["x", "t", "W_{1}", "b_{1}", "W_{2}", "b_{2}", "h_{1}", "h_{2}", "y"]
     assert table.rows[2][1][0].tex == r"3 \times 4"
-    assert table.rows[2][2][0].text == "parameter W of layer 1"
+    # Issue 12: named as a reader would (was "parameter W of layer 1").
+    assert table.rows[2][2][0].text == "the first affine layer's W"
+    assert table.rows[4][2][0].text == "the second affine layer's W"
 
 
 @pytest.mark.parametrize("fmt", ["markdown", "latex", "html", "mathml"])

@@ -116,3 +116,35 @@ def test_a_single_layer_page_says_what_E_is():
     assert r"$E = \mathrm{forward}(x, t) \cdot \mathrm{dout}$" in check_layer(layer, seed=0, **kwargs).to_markdown()
     # A network's page has a loss: no such paragraph.
     assert "A single layer has no loss" not in symgrad.check(symgrad.article_network()).to_markdown()
+
+
+RELU = "affine(3,4) > relu > affine(4,4) > softmax-cross-entropy"
+
+
+def test_function_symbols_are_defined_before_their_first_use():
+    # Issue 12: relu′ was never defined.
+    markdown = symgrad.derive(symgrad.network_from_spec(RELU)).to_markdown(check=False)
+    definition = markdown.index(r"$\operatorname{relu}'\left(z\right)$: its derivative")
+    first_use = markdown.index(r"\operatorname{relu}'\left(h_{1}\right)")
+    assert definition < first_use
+    assert "at the kink z = 0 this document takes 0." in markdown
+    sigmoid = symgrad.derive(symgrad.network_from_spec("affine(3,4) > sigmoid > affine(4,1) > half-squared-error"))
+    assert r"\sigma\left(z\right) = \frac{1}{1 + e^{-z}}" in sigmoid.to_markdown(check=False)
+    assert "relu" not in sigmoid.to_markdown(check=False)
+    assert "its derivative, 1 where z" in symgrad.gradient("relu(y)*x").to_markdown()
+
+
+def test_a_note_where_shapes_cannot_reveal_a_missing_transpose(article, batched):
+    assert "the shapes cannot reveal a mistake such as a missing transpose" in article.to_markdown(check=False)
+    assert "cannot reveal" not in batched.to_markdown(check=False)  # 3×4 and 4×1: a transpose shows
+    square = symgrad.derive(symgrad.network_from_spec(RELU)).to_markdown(check=False)
+    assert "Square weights ($W_{2}$) keep their shape when transposed" in square
+
+
+@pytest.mark.parametrize("fmt", ["to_markdown", "to_latex", "to_mathml"])
+def test_the_graph_table_is_not_described_as_arrows(article, fmt):
+    # Issue 12: LaTeX and Markdown show the graph as a table, under a caption about arrows.
+    text = getattr(article, fmt)(check=True)
+    assert "above each arrow" not in text.lower()
+    assert "Each quantity of the computational graph, its value and its gradient at" in text
+    assert "above each arrow" in article.to_html().lower()
