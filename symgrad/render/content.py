@@ -40,7 +40,7 @@ from symgrad.render.graph import graph_svg, graph_table, quantities
 from symgrad.render.numbers import value_latex
 from symgrad.render.options import Options
 from symgrad.render.printer import latex_of, name_latex, shape_latex
-from symgrad.render.text import expr_text
+from symgrad.render.text import expr_text, kink_note
 from symgrad.render.values import PointValues, point_values
 
 __all__ = ["build_document", "resolve_report"]
@@ -423,6 +423,7 @@ def _expression_document(d: Derivation) -> Document:
         rows = tuple(equation(step) for step in d.steps(name))
         caption: Line = (Text("Each elementary rule is proven against sympy.diff of "), Math(f), Text("."))
         blocks.append(Equations(rows, caption))
+        blocks += [Paragraph((Text("Note: "), Text(kink_note(step)))) for step in d.steps(name) if kink_note(step)]
     return Document(_expression_title(function), _verified_line(d), tuple(blocks))
 
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from symgrad.derive.derivation import Derivation
     from symgrad.derive.steps import Step
 
-__all__ = ["derivation_text", "escape_text", "expr_text", "report_text"]
+__all__ = ["derivation_text", "escape_text", "expr_text", "kink_note", "report_text"]
 
 MARK = {True: "proven", False: "NOT proven"}
 
@@ -128,6 +128,21 @@ def _step_lines(step: Step, width: int, *, lhs: str | None = None, indent: str =
     ]
 
 
+def kink_note(step: Step) -> str:
+    """What a step's note says about a kink convention (max(x, 0) at 0), or "".
+
+    Examples
+    --------
+    >>> import symgrad
+    >>> kink_note(symgrad.gradient("max(x, 0)").steps("x")[0])[:46]
+    'At the kink (where the argument of max is 0) s'
+    >>> kink_note(symgrad.gradient("x**2").steps("x")[0])
+    ''
+    """
+    _, _, rest = step.note.partition(". ")
+    return rest.strip() if "kink" in rest else ""
+
+
 def derivation_text(derivation: Derivation, *, elementary: bool = False) -> str:
     """The derivation as text: forward equations, then the steps of each partial.
 
@@ -154,6 +169,9 @@ def derivation_text(derivation: Derivation, *, elementary: bool = False) -> str:
                (substitute the forward pass; proven)
     """
     lines = [derivation.title]
+    if derivation.network is None:  # an expression: its title in the canonical order, max() not Max()
+        function = derivation.forward[0]
+        lines = [f"{expr_text(function.lhs)} = {expr_text(function.rhs)}"]
     if derivation.network is not None and derivation.network.describe() != derivation.title:
         lines.append(f"  {derivation.network.describe()}")
     lines += ["", "Forward pass"]
@@ -168,6 +186,8 @@ def derivation_text(derivation: Derivation, *, elementary: bool = False) -> str:
             lines += _step_lines(step, width, lhs="" if same else None)
             if elementary:
                 lines += _substep_lines(step.substeps, width, "      ")
+            if kink_note(step):
+                lines.append(f"  note: {kink_note(step)}")
             previous = step.lhs
     return "\n".join(escape_text(line) for line in lines)
 

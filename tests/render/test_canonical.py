@@ -82,3 +82,23 @@ def test_gradient_command_shows_the_elementary_steps_by_default():
     assert main(["gradient", "tanh(w*x)", "--brief"], stdout=brief) == 0
     assert "chain rule" not in brief.getvalue()
     assert brief.getvalue().strip().endswith("gradient = (x*(1 - tanh(w*x)**2), w*(1 - tanh(w*x)**2))")
+
+
+@pytest.mark.parametrize("expression", ["max(x, 0)", "Max(0, x)", "2*max(3*x + 1, 0)"])
+def test_max_is_proven_with_the_kink_convention_as_a_note(expression):
+    # Regression: max(x, 0) ended "NOT proven", exit 1: relu'(0) = 0 against SymPy's Heaviside(0) = 1/2.
+    derivation = symgrad.gradient(expression)
+    assert derivation.verified
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["gradient", expression], stdout=out, stderr=err) == 0, err.getvalue()
+    assert "NOT proven" not in out.getvalue()
+    assert "note: At the kink (where the argument of max is 0) sympy.diff's Heaviside(0) is 1/2" in out.getvalue()
+    assert "Note: At the kink" in to_markdown(derivation)
+    # The kink value follows the derivation's convention.
+    assert "relu'(0) = 1/2" in derivation_text(symgrad.gradient(expression, kink=0.5))
+
+
+def test_max_of_two_variables_keeps_heaviside_and_no_kink_note():
+    derivation = symgrad.gradient("max(x, y)")
+    assert derivation.verified
+    assert "kink" not in derivation_text(derivation)
