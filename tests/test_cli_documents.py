@@ -222,3 +222,27 @@ def test_derive_checks_a_small_network_in_full_and_obeys_mode(tmp_path: Path) ->
     assert code == 0, err
     assert json.loads(out)["check"]["mode"] == "fast"
     assert not any("checked in fast mode" in note for note in json.loads(out)["check"]["notes"])
+
+
+@pytest.mark.parametrize("suffix", [".tex", ".md", ".html", ".xml", ".json"])
+def test_documents_are_byte_identical_across_processes(tmp_path: Path, suffix: str) -> None:
+    # Determinism: two separate runs (fresh caches, fresh hash seeds) write the same bytes.
+    import os
+    import subprocess
+    import sys
+
+    outputs = []
+    for index, hash_seed in enumerate(("1", "2")):
+        target = tmp_path / f"doc{index}{suffix}"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        command = [sys.executable, "-m", "symgrad.cli", "derive", SIGMOID, "--values", str(tmp_path / "p.json"),
+                   "-o", str(target)]
+        if index == 0:
+            rng = np.random.default_rng(5)
+            point = {"x": rng.normal(size=(2, 3)), "t": rng.normal(size=(2, 1)), "W1": rng.normal(size=(3, 4)),
+                     "b1": rng.normal(size=4), "W2": rng.normal(size=(4, 1)), "b2": rng.normal(size=1)}
+            (tmp_path / "p.json").write_text(json.dumps({k: v.tolist() for k, v in point.items()}), encoding="utf-8")
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False, env=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs.append(target.read_bytes())
+    assert outputs[0] == outputs[1]

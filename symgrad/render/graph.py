@@ -153,7 +153,8 @@ def _edge_text(quantity: Quantity, *, backward: bool, shapes: bool) -> str:
         name = f"∂E/∂{name}"
     if not text:
         return name
-    return f"{name}{' : ' if shapes else ' = '}{escape_xml(text)}"
+    shown = text if shapes else text.replace("-", "−")  # a value's minus sign, not a hyphen
+    return f"{name}{' : ' if shapes else ' = '}{escape_xml(shown)}"
 
 
 def _drops(cx: float, box_top: float, names: list[Quantity], layout: _Layout, *, shapes: bool) -> Iterator[str]:
