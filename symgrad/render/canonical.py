@@ -7,8 +7,8 @@ functions decide how a sum or a product is *shown*, without changing what it is:
 * a sum shows its positive terms first, the ones with a minus sign after, each group in the
   order it had (``y - t``, ``1 - σ(z)``);
 * a sum whose terms share a rational factor shows it outside (``2 (y - t)``, not ``-2t + 2y``);
-* a product of scalars shows its sums last (``σ(z) (1 - σ(z))``) and gathers powers of one base
-  (``y x^(y - 1)``, not ``y x^y / x``).
+* a product of scalars shows its sums after its other factors (``σ(z) (1 - σ(z))``), an
+  unevaluated derivative last, and gathers powers of one base (``y x^(y - 1)``, not ``y x^y / x``).
 
 A sum of matrices is reordered too (addition commutes); a product of matrices is left alone: its
 order is its meaning.
@@ -79,7 +79,12 @@ def shown_product(expr: sp.Mul) -> sp.Basic:
             factors = list(gathered.args)
         else:
             return gathered
-    ordered = [f for f in factors if not isinstance(f, sp.Add)] + [f for f in factors if isinstance(f, sp.Add)]
+    # Sums after the other factors, derivatives (an operator applied to what follows) last of all:
+    # 2 (y - t) d/dy(y - t), never 2 d/dy(y - t) (y - t).
+    def rank(factor: Any) -> int:
+        return 2 if isinstance(factor, sp.Derivative) else 1 if isinstance(factor, sp.Add) else 0
+
+    ordered = sorted(factors, key=rank)
     if ordered == list(expr.args):
         return expr
     return sp.Mul(*ordered, evaluate=False)

@@ -95,8 +95,8 @@ def value_latex(value: Any, digits: int = 4) -> str:
 
     Examples
     --------
-    >>> value_latex(0.5), value_latex(2 / 3), value_latex([[3.0, 4.0]])
-    ('= 0.5', '\\approx 0.6667', '\\lVert\\cdot\\rVert = 5')
+    >>> value_latex(0.5), value_latex(2 / 3), value_latex([[3.0, 4.0]]), value_latex(0.8 * 1.5 - 0.3)
+    ('= 0.5', '\\approx 0.6667', '\\lVert\\cdot\\rVert = 5', '= 0.9')
     """
     array = np.asarray(value, dtype=float)
     prefix = ""
@@ -105,6 +105,7 @@ def value_latex(value: Any, digits: int = 4) -> str:
         array = np.asarray(np.linalg.norm(array))
     number = float(array)
     shown = format_number(number, digits)
-    exact = shown not in ("nan", "inf", "-inf") and float(shown) == number
+    # 0.8 * 1.5 - 0.3 is 0.9000000000000001: "= 0.9", not "≈ 0.9" (rounding of the arithmetic, not of the shown digits).
+    exact = shown not in ("nan", "inf", "-inf") and abs(float(shown) - number) <= 1e-12 * max(1.0, abs(number))
     relation = "=" if exact else r"\approx"
     return f"{prefix}{relation} {number_latex(number, digits)}"
