@@ -77,6 +77,8 @@ class LatexWriter(Writer):
         if node.style == "num" and _NUMBER.fullmatch(node.text):
             return f"${_number_tex(node.text)}$"
         text = escape_latex_text(node.text)
+        if node.style == "num":  # an array of numbers: true minus signs, as in a single number
+            return text.replace("-", "$-$")
         if node.style == "code":
             return rf"\texttt{{{text}}}"
         if node.style == "strong":
@@ -139,6 +141,8 @@ class LatexWriter(Writer):
         caption = self.line(node.caption) + "\n\n" if node.caption else ""
         # A wide table (the check's eight columns) is set smaller and tighter, to fit the page.
         size = "\\footnotesize\\setlength{\\tabcolsep}{3pt}" if wide else "\\small"
+        if "\\frac" in body:  # rows of fractions need room, or they touch the rows above and below
+            size += "\\renewcommand{\\arraystretch}{1.6}"
         return (
             f"{caption}\\begin{{center}}{size}\n\\begin{{tabular}}{{{spec}}}\n\\hline\n{head} \\\\\n\\hline\n"
             f"{body}\\hline\n\\end{{tabular}}\n\\end{{center}}"

@@ -148,3 +148,12 @@ def test_long_formulas_are_set_on_several_lines():
     # Each line of an align is a group of its own: \left and \right must pair up within it.
     for line in [row, *following.split("\\\\\n")]:
         assert len(re.findall(r"\\left(?![a-z])", line)) == len(re.findall(r"\\right(?![a-z])", line)), line
+
+
+def test_value_tables_use_true_minus_signs(batched, batched_report):
+    # Issue 12: value tables used hyphens ("[-0.27, ...]") for minus signs.
+    tex = to_latex(batched, report=batched_report)
+    arrays = [line for line in tex.split("\n") if "entries]" in line]
+    assert arrays
+    assert any("$-$" in line for line in arrays)
+    assert not any(re.search(r"[\[ ,]-\d", line) for line in arrays)
