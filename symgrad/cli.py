@@ -110,6 +110,9 @@ def _parser() -> argparse.ArgumentParser:
     check_p.add_argument("--method", choices=("central", "richardson", "complex"), default="central",
                          help="finite-difference method (default: central)")
     check_p.add_argument("--batch", type=int, default=4, help="batch size of the random point (default: 4)")
+    check_p.add_argument("--hessian", action="store_true",
+                         help="also check second order: Hessian-vector products of the symbolic gradient and of "
+                         "the layers' backward() against the loss's curvature (text format)")
     check_p.add_argument("--format", choices=FORMATS, help=FORMAT_HELP)
     check_p.add_argument("-o", "--output", type=_path, help="write to FILE instead of standard output")
     check_p.add_argument("--values", metavar="VALUES", help=VALUES_HELP)
@@ -365,10 +368,21 @@ def _cmd_check(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> in
         stderr.write(f"symgrad: error: --batch must be at least 1, got {args.batch}\n")
         return 2
     fmt = _format(args)
+    if args.hessian and fmt != "text":
+        stderr.write(f"symgrad: error: --hessian writes its table as text; leave out --format {fmt}\n")
+        return 2
     network = _network(args.spec)
-    report = _run_check(network, args, stderr, values=_values(args, network))
-    _emit(str(report) if fmt == "text" else _render(report, fmt), args.output, stdout)
-    return 0 if report.ok else 1
+    values = _values(args, network)
+    report = _run_check(network, args, stderr, values=values)
+    text = str(report) if fmt == "text" else _render(report, fmt)
+    ok = report.ok
+    if args.hessian:
+        from symgrad.check.hessian import check_hessian
+
+        second = check_hessian(network, values, seed=args.seed, batch=args.batch)
+        text, ok = f"{text}\n\n{second}", ok and second.ok
+    _emit(text, args.output, stdout)
+    return 0 if ok else 1
 
 
 def _cmd_gradient(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from symgrad.check.hessian import HessianReport
     from symgrad.check.report import CheckReport
 
 __all__ = ["SymgradCheck", "Tally", "symgrad_check"]
@@ -120,6 +121,23 @@ class SymgradCheck:
 
         return self._run("network", assert_network_consistent, network, values, **options)
 
+    def hessian(self, thing: Any, values: Any = None, **options: Any) -> HessianReport:
+        """Check second order: :func:`symgrad.testing.assert_hessian_consistent` (a network, a spec, or
+        your layer with ``x=...``); counted as a layer or a network, each gradient source a gradient."""
+        __tracebackhide__ = True
+        from symgrad.check.hessian import HessianReport
+        from symgrad.testing import GradientMismatchError, assert_hessian_consistent
+
+        kind = "layer" if "x" in options else "network"
+        try:
+            report = assert_hessian_consistent(thing, values, **options)
+        except GradientMismatchError as failure:
+            rows = failure.report.rows if isinstance(failure.report, HessianReport) else ()
+            self._tally.add(kind, gradients=len(rows), failed=sum(not row.passed for row in rows))
+            raise
+        self._tally.add(kind, gradients=len(report.rows), failed=0)
+        return report
+
     def case(self, case: Any, seed: int = 0) -> CheckReport:
         """Check a catalog case (:class:`symgrad.testing.LayerCase` or ``NetworkCase``) at ``seed``."""
         __tracebackhide__ = True
@@ -134,7 +152,7 @@ class SymgradCheck:
         try:
             report = assertion(*args, **kwargs)
         except GradientMismatchError as failure:
-            self._record(kind, failure.report)
+            self._record(kind, failure.report)  # type: ignore[arg-type]  # these assertions raise with a CheckReport
             raise
         self._record(kind, report)
         return report

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from symgrad.check import CheckReport, CheckRow, check, check_layer
+from symgrad.check.hessian import HessianReport, check_hessian
 from symgrad.check.report import cached_derivation
 from symgrad.check.rules import spec_rules, to_text
 from symgrad.derive.derivation import Derivation
@@ -73,6 +74,7 @@ __all__ = [
     "NetworkCase",
     "assert_case",
     "assert_gradients_match",
+    "assert_hessian_consistent",
     "assert_network_consistent",
     "failure_message",
     "parametrize_layers",
@@ -81,9 +83,10 @@ __all__ = [
 
 
 class GradientMismatchError(AssertionError):
-    """A gradient check failed; ``report`` is the :class:`~symgrad.CheckReport` behind the message."""
+    """A gradient check failed; ``report`` is the :class:`~symgrad.CheckReport` behind the message
+    (a :class:`~symgrad.check.hessian.HessianReport` from :func:`assert_hessian_consistent`)."""
 
-    def __init__(self, message: str, report: CheckReport) -> None:
+    def __init__(self, message: str, report: CheckReport | HessianReport) -> None:
         super().__init__(message)
         self.report = report
 
@@ -195,6 +198,61 @@ def assert_network_consistent(
         net = network.network if isinstance(network, Derivation) else network
         used = network.kink if isinstance(network, Derivation) else (0 if kink is None else kink)
         raise GradientMismatchError(failure_message(report, network=net, kink=used), report)
+    return report
+
+
+def assert_hessian_consistent(
+    thing: Network | Derivation | str | Any,
+    values: Mapping[str, Any] | None = None,
+    *,
+    x: Any = None,
+    t: Any = None,
+    params: Mapping[str, Any] | Sequence[str] | None = None,
+    dout: Any = None,
+    seed: int = 0,
+    rtol: float | None = None,
+    batch: int = 4,
+) -> HessianReport:
+    """Assert that gradients change with the point as the loss curves (second order).
+
+    Takes the arguments of :func:`symgrad.check_hessian` and runs it: a network (or a
+    spec string) has its compiled symbolic gradient and its layers' ``backward()``
+    differentiated along random directions against second differences of the loss;
+    a layer of your own (``x=...``, any convention :func:`symgrad.check_layer`
+    takes) has its ``backward()`` checked the same way. It catches what a first-order
+    check at one point cannot: a value cached at another point (a stale cache).
+    A stencil across a kink (status ``"kink"``) is not a failure.
+
+    Raises
+    ------
+    GradientMismatchError
+        An ``AssertionError`` with the report's table and the failing product.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from symgrad.testing import assert_hessian_consistent
+    >>> assert_hessian_consistent("affine(3,4) > tanh > affine(4,2) > half-squared-error").ok
+    True
+    >>> class Sigmoid:  # caches its output on the first call only
+    ...     out = None
+    ...     def forward(self, x):
+    ...         if self.out is None:
+    ...             self.out = 1 / (1 + np.exp(-x))
+    ...         return 1 / (1 + np.exp(-x))
+    ...     def backward(self, dout):
+    ...         return dout * self.out * (1 - self.out)
+    >>> assert_hessian_consistent(Sigmoid(), x=np.random.default_rng(0).standard_normal((2, 3)))
+    Traceback (most recent call last):
+    ...
+    symgrad.testing.GradientMismatchError: Hessian-vector check of your Sigmoid: 1 of 1 FAIL...
+    """
+    __tracebackhide__ = True
+    if isinstance(thing, str):
+        thing = network_from_spec(thing)
+    report = check_hessian(thing, values, x=x, t=t, params=params, dout=dout, seed=seed, rtol=rtol, batch=batch)
+    if not report.ok:
+        raise GradientMismatchError(str(report), report)
     return report
 
 

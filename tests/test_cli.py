@@ -207,3 +207,20 @@ def test_fast_check_of_the_article_network_regression_scalar_parameters():
     out = io.StringIO()
     assert main(["check", "--mode", "fast"], stdout=out, stderr=io.StringIO()) == 0
     assert "all 5 gradients agree" in out.getvalue()
+
+
+def test_check_with_hessian_adds_the_second_order_table() -> None:
+    code, out, err = run("check", "affine(3,4) > tanh > affine(4,2) > half-squared-error", "--hessian", "--seed", "2")
+    assert code == 0, err
+    first, second = out.split("\n\nHessian-vector check of ")
+    assert "symbolic" in first
+    assert second.startswith("affine(3,4)") or "agree with the loss's curvature" in second
+    assert second.count(" ok") == 8  # four products for each of the two gradient sources
+
+
+def test_check_with_hessian_refuses_a_format_it_cannot_write() -> None:
+    code, out, err = run("check", "affine(3,4) > tanh > affine(4,2) > half-squared-error", "--hessian",
+                         "--format", "json")
+    assert code == 2
+    assert out == ""
+    assert "--hessian writes its table as text" in err

@@ -235,3 +235,28 @@ def test_the_fixture_fails_and_counts_a_vacuous_check():
     assert tally.summary() == "symgrad: 1 layer checked, 1 gradient, 1 disagree"
     check.layer(Centering(), x=np.random.default_rng(0).standard_normal((4, 3)))
     assert tally.summary() == "symgrad: 2 layers checked, 2 gradients, 1 disagree"
+
+
+def test_the_fixture_checks_second_order_and_counts_it():
+    import numpy as np
+
+    from symgrad.testing import GradientMismatchError
+
+    class FirstCallTanh:  # caches its output on the first call only: a stale cache
+        out = None
+
+        def forward(self, x):
+            if self.out is None:
+                self.out = np.tanh(x)
+            return np.tanh(x)
+
+        def backward(self, dout):
+            return dout * (1 - self.out**2)
+
+    tally = Tally()
+    fixture = SymgradCheck(tally)
+    assert fixture.hessian("affine(3,4) > tanh > affine(4,2) > half-squared-error").ok
+    assert tally.summary() == "symgrad: 1 network checked, 2 gradients, all agree"
+    with pytest.raises(GradientMismatchError, match="stale cache"):
+        fixture.hessian(FirstCallTanh(), x=np.random.default_rng(0).standard_normal((3, 4)))
+    assert tally.summary() == "symgrad: 1 layer and 1 network checked, 3 gradients, 1 disagree"

@@ -30,6 +30,7 @@ from symgrad.check.findings import at, index_text
 from symgrad.check.report import CheckRow
 from symgrad.numeric import finite
 from symgrad.numeric.directional import DirectionalResult, directional_check, stencil_ends
+from symgrad.numeric.directions import serial_dot
 
 if TYPE_CHECKING:
     from symgrad.check.conventions import Run
@@ -185,7 +186,7 @@ def _kinked(line: Line, result: DirectionalResult, got: np.ndarray, sym: Any, rt
         part = stack.pop()
         left, right = line.sides(part, vec, centre)
         spent += 4
-        inner = [float(np.dot(claim[part] * line.scale, vec[part])) for claim in claims]
+        inner = [serial_dot(claim[part] * line.scale, vec[part]) for claim in claims]
         slack = rtol * max(abs(left), abs(right), *(abs(i) for i in inner)) + noise
         kinked = abs(right - left) > slack
         inside = all(kinks.between(i, left, right, slack) for i in inner)

@@ -159,6 +159,51 @@ def reentered(check: LayerCheck, rows: list[CheckRow], main: Run) -> list[CheckR
         result.append(row)
     return result
 
+#: The likely mistake when a fresh layer gets a gradient right that the warmed-up one gets wrong.
+STALE = ("matches a stale cache: backward() used values kept from an earlier forward() call (store what "
+         "backward() needs in forward() on every call, not only on the first)")
+
+
+def stale(check: LayerCheck, rows: list[CheckRow], main: Run) -> list[CheckRow]:
+    """Name a stale cache wherever a fresh layer gets right what the warmed-up layer got wrong.
+
+    Every check calls forward() once at another point before the checked forward(x) and
+    backward(dout). A failing gradient that a fresh copy of the layer (no earlier forward)
+    gets right came from something kept from that earlier call, whatever the number of
+    inputs and outputs; the spec-based hypothesis covers one input and one output only.
+    """
+    failing = [row for row in rows if row.status == "FAIL" and not row.diagnosis]
+    if check.warm is None or main.error is not None or not failing:
+        return rows
+    try:
+        fresh = check.runner.run(check.point, check.values, check.douts, None)
+    except Exception:  # the fresh run raising is not evidence of a stale cache
+        return rows
+    if fresh.error is not None:
+        return rows
+    named = set()
+    for row in failing:
+        reference = row.symbolic if row.symbolic is not None else row.numeric
+        expected, warmed, cold = (_as_floats(v) for v in (reference, main.gradient(row.name), fresh.gradient(row.name)))
+        if expected is None and check.mode == "fast" and cold is not None and row.backward is not None:
+            if cold.size != np.size(row.backward):
+                continue
+            from symgrad.check.fast import Line  # fast mode, no spec: the fresh gradient along the random direction
+
+            if Line(check, row.name).test(cold.reshape(np.shape(row.backward))).passed:
+                named.add(row.name)
+            continue
+        if expected is None or warmed is None or cold is None or cold.size != expected.size:
+            continue
+        tol = check.tolerance(check.method if row.symbolic is None else "exact")
+        cold = cold.reshape(expected.shape)
+        if compare(cold, expected).passes(tol) and not compare(cold, warmed.reshape(expected.shape)).passes(tol):
+            named.add(row.name)
+    from dataclasses import replace
+
+    return [replace(row, diagnosis=STALE) if row.name in named else row for row in rows]
+
+
 # -- vacuous checks --
 def vacuous(check: LayerCheck, rows: list[CheckRow], numeric: FiniteResult | None, main: Run) -> list[str]:
     """Warnings for a check that cannot fail: nothing compared, or gradients zero on every side."""

@@ -157,7 +157,7 @@ def check_hessian(
                "(rounding eps/s^2 is larger than the curvature); check its second order in float32 or float64")
         raise DTypeError(msg)
     result = hessian_vector_check(f, g, point, names, seed=seed, rtol=tol, eps=eps)
-    row = _row("backward()", result, kink=False)
+    row = _row("backward()", result, kink=result.kinked)
     return HessianReport(title, (row,), names, seed, tol, result.gradient_calls, result.loss_calls, point,
                          dtype=np.dtype(dtype).name)
 
@@ -185,7 +185,7 @@ def _network(thing: Any, values: Mapping[str, Any] | None, seed: int, tol: float
     rows, calls = [], (0, 0)
     for source, gradient in sources.items():
         result = hessian_vector_check(loss, gradient, arrays, names, seed=seed, rtol=tol)
-        rows.append(_row(source, result, kink=not result.ok and _near_kink(net, arrays, result)))
+        rows.append(_row(source, result, kink=not result.ok and (result.kinked or _near_kink(net, arrays, result))))
         calls = (calls[0] + result.gradient_calls, calls[1] + result.loss_calls)
     return HessianReport(derivation.title, tuple(rows), names, seed, tol, *calls, point)
 
@@ -195,8 +195,9 @@ def _row(source: str, result: HessianResult, *, kink: bool) -> HessianRow:
         return HessianRow(source, result.comparisons, "ok")
     worst = max(result.comparisons, key=lambda c: c.rel_error - c.estimate)
     if kink:
-        message = (f"{source}: a second-difference stencil crosses a ReLU kink, where the second derivative "
-                   "is not defined; not comparable at this point (try another seed)")
+        message = (f"{source}: a second-difference stencil crosses a kink (a point where the function is not "
+                   "smooth, such as ReLU's at 0), where the second derivative is not defined; not comparable at "
+                   "this point (try another point or seed)")
         return HessianRow(source, result.comparisons, "kink", message)
     message = (
         f"{source}: {worst.what} is {worst.from_gradient:.10g} from differences of the gradient along random "

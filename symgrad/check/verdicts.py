@@ -111,6 +111,7 @@ class LayerCheck:
         errors = found.error_diagnoses(self, main.error)
         rows = [self.row(name, symbolic.get(name), main, numeric, errors.get(name, "")) for name in self.names]
         rows = found.reentered(self, rows, main)
+        rows = found.stale(self, rows, main)
         self.warnings += found.vacuous(self, rows, numeric, main)
         if forward_row is not None:
             rows.insert(0, forward_row)

@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from symgrad.errors import NonFiniteError, SymgradError, UnknownNameError
-from symgrad.numeric.directions import CHUNK, FULL, IID, direction_times_h
+from symgrad.numeric.directions import CHUNK, FULL, IID, direction_times_h, serial_dot
 from symgrad.numeric.finite import (
     _COMPLEX_NEEDS,
     _EPS,
@@ -385,7 +385,7 @@ class _Line:
     def rounding_of_steps(self) -> float:
         """``eps |claimed| max|v|``: what rounding ``v + h d`` to floats may add to a difference."""
         if self._claimed_norm is None:
-            squares = (float(np.dot(g.reshape(-1), g.reshape(-1))) for g in self.grads.values())
+            squares = (serial_dot(g.reshape(-1), g.reshape(-1)) for g in self.grads.values())
             self._claimed_norm = math.sqrt(sum(squares))
             # The true max |v| (h took a sampled one): a pass over the point, also only when needed.
             self._scale = max(1.0, *(_largest_in_chunks(base.reshape(-1)) for base in self.bases.values()))
@@ -403,14 +403,14 @@ class _Line:
             if size <= CHUNK and not imaginary and abs(factor) == 1:  # one chunk: the loop below, unrolled
                 step = direction.chunk(0, size, summed)
                 if first:
-                    inner += float(flat_grad.dot(step))
+                    inner += serial_dot(flat_grad, step)
                 ufunc(flat_base, step, out=flat_work)
                 continue
             for start in range(0, size, CHUNK):
                 stop = min(start + CHUNK, size)
                 step = direction.chunk(start, stop, summed)
                 if first:
-                    inner += float(np.dot(flat_grad[start:stop], step))
+                    inner += serial_dot(flat_grad[start:stop], step)
                 if imaginary:
                     flat_work.real[start:stop] = flat_base[start:stop]
                     flat_work.imag[start:stop] = step

@@ -136,8 +136,12 @@ def hessian_text(report: HessianReport) -> str:
     """
     count = len(report.rows)
     failed = [row for row in report.rows if not row.passed]
+    kinked = [row for row in report.rows if row.status == "kink"]
     agree = f"all {count} gradient sources agree" if count > 1 else f"{report.rows[0].source} agrees"
     verdict = f"{agree} with the loss's curvature" if not failed else f"{len(failed)} of {count} FAIL"
+    if kinked and not failed:
+        verdict = (f"{len(kinked)} of {count} not comparable at a kink" if count > 1
+                   else f"{report.rows[0].source} not comparable at a kink")
     lines = [
         f"Hessian-vector check of {report.title}: {verdict}",
         f"seed {report.seed}; two random unit directions u, w; H u, H w by differences of each gradient "

@@ -251,3 +251,72 @@ def test_a_list_layer_that_adds_into_its_gradients_is_named():
     assert row.status == "FAIL"
     assert "rather than add to it with +=" in row.message
     assert report.row("x").status == "ok"
+
+
+class LSTMGateStep:
+    """A two-input, two-output step in DLFS2 style: h = tanh(x Wx + h_prev Wh) and c = sigmoid(x Wx) * h_prev,
+    backward(dh, dc) -> (dx, dh_prev). ``stale`` keeps the h_prev of its first forward only."""
+
+    def __init__(self, Wx, Wh, stale=False):
+        self.params, self.grads = [Wx, Wh], [np.zeros_like(Wx), np.zeros_like(Wh)]
+        self.stale = stale
+        self.cache = None
+
+    def forward(self, x, h_prev):
+        Wx, Wh = self.params
+        h = np.tanh(x @ Wx + h_prev @ Wh)
+        g = 1 / (1 + np.exp(-(x @ Wx)))
+        if self.cache is None or not self.stale:
+            self.cache = [x, h_prev, h, g]
+        else:
+            self.cache = [x, self.cache[1], h, g]  # h_prev kept from the first call
+        return h, g * h_prev
+
+    def backward(self, dh, dc):
+        Wx, Wh = self.params
+        x, h_prev, h, g = self.cache
+        da = dh * (1 - h**2)
+        dg = dc * h_prev * g * (1 - g)
+        self.grads[0][...] = x.T @ da + x.T @ dg
+        self.grads[1][...] = h_prev.T @ da
+        return da @ Wx.T + dg @ Wx.T, da @ Wh.T + dc * g
+
+
+def _gate_step(stale, seed):
+    rng = np.random.default_rng(seed)
+    layer = LSTMGateStep(rng.standard_normal((3, 4)) * 0.5, rng.standard_normal((4, 4)) * 0.5, stale=stale)
+    return layer, (rng.standard_normal((5, 3)), rng.standard_normal((5, 4)))
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_stale_cache_is_named_in_a_layer_with_two_inputs_and_two_outputs(mode, seed):
+    # Before: the stale-cache hypothesis needed one input and one output; here the gradient that used the
+    # first call's h_prev failed with no cause named. A fresh layer (no earlier forward) gets it right.
+    layer, x = _gate_step(True, seed)
+    report = check_layer(layer, x=x, seed=seed, mode=mode)
+    stale_rows = [row for row in report.rows if row.status == "FAIL"]
+    assert {row.name for row in stale_rows} >= {"params[1]"}  # dWh = h_prev.T @ da reads the stale h_prev
+    for row in stale_rows:
+        assert "a stale cache: backward() used values kept from an earlier forward() call" in row.diagnosis, row
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_the_same_step_without_the_stale_cache_passes_and_names_nothing(mode):
+    layer, x = _gate_step(False, 3)
+    report = check_layer(layer, x=x, mode=mode)
+    assert report.ok, str(report)
+    assert not any(row.diagnosis for row in report.rows)
+
+
+def test_a_layer_wrong_in_the_same_way_when_fresh_is_not_called_stale():
+    class WrongSign(LSTMGateStep):
+        def backward(self, dh, dc):
+            dx, dh_prev = super().backward(dh, dc)
+            return -dx, dh_prev
+
+    layer, x = _gate_step(False, 4)
+    layer.__class__ = WrongSign
+    report = check_layer(layer, x=x)
+    assert report.row("x0").status == "FAIL"
+    assert "stale cache" not in report.row("x0").diagnosis

@@ -193,3 +193,90 @@ def test_a_float32_layer_is_checked_at_its_precision_and_float16_is_refused() ->
     assert not symgrad.check_hessian(FirstCallSigmoid(), x=x32).ok  # still catches the stale cache
     with pytest.raises(DTypeError, match="computes in float16, where second differences keep no digits"):
         symgrad.check_hessian(UserSigmoid(), x=X.astype(np.float16))
+
+
+# --- piecewise-linear layers: a zero Hessian, and kinks inside the stencils ------------------------------
+
+
+class BookRelu:
+    """ReLU as the DLFS book writes it: the mask kept by forward, dout zeroed in place by backward."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.mask = x <= 0
+        out = x.copy()
+        out[self.mask] = 0
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dout[self.mask] = 0
+        return dout
+
+
+class StaleMaskRelu(BookRelu):
+    """Keeps the mask of its first forward: right at that point, wrong once an input changes sign."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "mask"):
+            self.mask = x <= 0
+        return np.maximum(x, 0)
+
+
+def _away_from_zero(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.choice([-1.0, 1.0], size=(4, 5)) * rng.uniform(0.3, 2.0, size=(4, 5))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_relu_away_from_its_kinks_passes(seed: int) -> None:
+    # Regression: the Hessian of <dout, relu(x)> is zero there, so both sides were rounding noise
+    # (about 1e-10) and their relative difference, measured against that noise, was about 1: FAIL.
+    report = symgrad.check_hessian(BookRelu(), x=_away_from_zero(seed), seed=seed)
+    assert report.ok, str(report)
+    assert report.rows[0].status == "ok"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_relu_with_inputs_within_the_stencil_of_zero_gets_the_kink_status(seed: int) -> None:
+    x = _away_from_zero(seed)
+    x[1, 2], x[3, 0] = 1e-4, -2e-4  # the loss stencils (about 5e-3 long) cross 0 here
+    report = symgrad.check_hessian(BookRelu(), x=x, seed=seed)
+    (row,) = report.rows
+    assert row.status == "kink", str(report)
+    assert report.ok
+    assert "kink" in row.message
+    assert "not comparable at a kink" in str(report).splitlines()[0]
+
+
+def test_a_smooth_layer_with_a_stale_cache_is_not_excused_as_a_kink() -> None:
+    x = X.copy()
+    x[0, 0] = 1e-4  # near zero, where a ReLU would have a kink: a sigmoid has none
+    report = symgrad.check_hessian(FirstCallSigmoid(), x=x)
+    assert report.rows[0].status == "FAIL"
+
+
+def test_a_relu_with_a_stale_mask_is_not_called_wrong_where_no_input_changes_sign() -> None:
+    # A stale mask gives right gradients wherever no input changed sign since the first forward, so
+    # along the small stencils it is right; the second-order check has nothing to see (zero Hessian both
+    # ways) and says so by passing. This pins that it does not call the layer wrong for it.
+    report = symgrad.check_hessian(StaleMaskRelu(), x=_away_from_zero(4))
+    assert report.ok
+
+
+def test_kink_detection_on_its_own() -> None:
+    from symgrad.numeric.hessian import _kinked
+
+    direction = {"x": np.array([1.0])}
+
+    def at(d: Any, step: float) -> dict[str, Any]:
+        return {"x": np.array([0.7]) + step * d["x"]}
+
+    s = 1e-2
+    for kink in (0.7 + s / 3, 0.7 - s / 5, 0.7 + 0.9 * s):  # s / 3: the two-level test's blind spot
+        def bent(v: dict[str, Any], kink: float = kink) -> float:
+            return float(abs(v["x"][0] - kink) * 3.0 + v["x"][0] ** 2)
+
+        assert _kinked(bent, at, direction, s, bent(at(direction, 0.0)), 2.2e-16), kink
+    smooth = lambda v: float(np.sin(3 * v["x"][0]) * 5)  # noqa: E731
+    assert not _kinked(smooth, at, direction, s, smooth(at(direction, 0.0)), 2.2e-16)
+    far = lambda v: float(abs(v["x"][0] - 0.7 - 2 * s))  # noqa: E731  # the kink outside every stencil
+    assert not _kinked(far, at, direction, s, far(at(direction, 0.0)), 2.2e-16)

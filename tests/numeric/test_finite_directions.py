@@ -8,11 +8,14 @@ the error estimate removes false alarms without explaining real errors away.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
-from symgrad.numeric import directional
+from symgrad.numeric import directional, directions
 from symgrad.numeric.directional import directional_check, stencil_ends
+from symgrad.numeric.directions import SERIAL, serial_dot
 
 
 def _direction(values, wrt, seed=0, index=0):
@@ -146,3 +149,31 @@ def test_the_step_scales_with_the_largest_sampled_entry():
     sampled = directional_check(f, {"x": x[::4]}, ["x"], {"x": 2 * x[::4]})
     assert result.passed
     assert result.step == pytest.approx(sampled.step / 2)  # the same scale, 4 times as many entries
+
+
+# --- serial_dot: inner products in BLAS calls short enough to stay on the calling thread ---------------
+
+
+@pytest.mark.parametrize("size", [1, SERIAL - 1, SERIAL, SERIAL + 1, 3 * SERIAL + 17, 65536])
+def test_serial_dot_equals_the_inner_product(size: int) -> None:
+    rng = np.random.default_rng(size)
+    a, b = rng.standard_normal(size), rng.standard_normal(size)
+    assert serial_dot(a, b) == pytest.approx(math.fsum(a * b), rel=1e-12, abs=1e-12)
+
+
+def test_serial_dot_never_hands_blas_a_long_vector(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Regression: the directional check's inner product <claimed, h u> over a 256 x 256 weight went to
+    # OpenBLAS as one dot of 65,536 elements, which OpenBLAS splits over threads; on a busy machine
+    # waking them took 25-45 ms per check (the dot alone 0.03 ms), most of a fast check's time.
+    lengths: list[int] = []
+    real_dot = np.dot
+
+    def spy(a: np.ndarray, b: np.ndarray) -> float:
+        lengths.append(a.size)
+        return real_dot(a, b)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(directions.np, "dot", spy)
+    a = np.ones(65536)
+    assert serial_dot(a, a) == 65536.0
+    assert lengths
+    assert max(lengths) <= SERIAL <= 10_000
