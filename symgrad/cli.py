@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from symgrad import __version__
-from symgrad.errors import SymgradError
+from symgrad.errors import SymgradError, UnknownNameError
 
 # SymPy and NumPy take most of a second to import: the parser and --help need neither, so each
 # sub-command imports what it uses when it runs (tests/test_cli.py pins that --help stays light).
@@ -34,6 +34,23 @@ __all__ = ["main"]
 #: ``symgrad gradient``'s default --time-limit: gradient()'s TIME_LIMIT, kept here so --help imports no SymPy.
 GRADIENT_SECONDS = 5.0
 FORMATS = ("text", "latex", "mathml", "markdown", "html", "json")
+#: The format an output file's suffix names (render.SUFFIXES, less its import, plus plain text).
+SUFFIX_FORMATS = {
+    ".txt": "text",
+    ".tex": "latex",
+    ".md": "markdown",
+    ".json": "json",
+    ".html": "html",
+    ".htm": "html",
+    ".xml": "mathml",
+    ".mml": "mathml",
+    ".mathml": "mathml",
+}
+FORMAT_HELP = "output format (default: from the suffix of -o FILE, else text)"
+VALUES_HELP = (
+    "the point to check at and to show each step's value at: name=value pairs "
+    "(x=1.5,t=0.5,w1=0.8,...) or a .json or .npz file; default: a random point drawn with --seed"
+)
 SPEC_HELP = (
     'a network spec such as "affine(3,4) > sigmoid > affine(4,1) > half-squared-error" '
     "(layers: affine(in,out) or scalar affine, sigmoid, tanh, relu, and your own activation as a formula "
@@ -72,6 +89,9 @@ exit status: 0 all gradients agree, 1 a check failed, 2 bad input"""
 
 #: A full sweep of more evaluations than this announces itself and shows progress.
 ANNOUNCE_EVALUATIONS = 2_000
+#: ``symgrad derive`` checks in fast mode when a full sweep's work (evaluations x operations per
+#: forward pass, as check.report.refuse_long_sweep counts it) exceeds this: a few seconds of NumPy.
+DERIVE_FAST_WORK = 10**10
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -88,6 +108,10 @@ def _parser() -> argparse.ArgumentParser:
     derive_p.add_argument("spec", nargs="?", help=SPEC_HELP)
     _output_options(derive_p)
     derive_p.add_argument("--no-check", action="store_true", help="leave out the three-way check")
+    derive_p.add_argument("--values", metavar="VALUES", help=VALUES_HELP)
+    derive_p.add_argument("--mode", choices=("auto", "full", "fast"), default="auto",
+                          help="the check's mode; auto (default): full unless the finite-difference sweep would "
+                          "take more than a few seconds, then fast (one random direction)")
     _common(derive_p)
     check_p = sub.add_parser("check", help="check a network's gradients three ways")
     check_p.add_argument("spec", nargs="?", help=SPEC_HELP)
@@ -100,8 +124,9 @@ def _parser() -> argparse.ArgumentParser:
     check_p.add_argument("--hessian", action="store_true",
                          help="also check second order: Hessian-vector products of the symbolic gradient and of "
                          "the layers' backward() against the loss's curvature (text format)")
-    check_p.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    check_p.add_argument("--format", choices=FORMATS, help=FORMAT_HELP)
     check_p.add_argument("-o", "--output", type=_path, help="write to FILE instead of standard output")
+    check_p.add_argument("--values", metavar="VALUES", help=VALUES_HELP)
     _common(check_p)
     grad_p = sub.add_parser("gradient", help='the gradient of an expression, e.g. symgrad gradient "3*x + 4*y"')
     grad_p.add_argument("expression",
@@ -110,6 +135,10 @@ def _parser() -> argparse.ArgumentParser:
     grad_p.add_argument("--time-limit", type=_seconds, default=GRADIENT_SECONDS, metavar="SECONDS",
         help=f"seconds of symbolic work before giving up, or 'none' (default: {GRADIENT_SECONDS:g})")
     _output_options(grad_p)
+    # An expression's gradient is its elementary steps: shown unless asked not to.
+    grad_p.add_argument("--brief", dest="elementary", action="store_false",
+                        help="text format: leave out the elementary steps")
+    grad_p.set_defaults(elementary=True)
     return parser
 
 
@@ -133,9 +162,10 @@ def _path(text: str) -> Path:
 
 
 def _output_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    parser.add_argument("--format", choices=FORMATS, help=FORMAT_HELP)
     parser.add_argument("-o", "--output", type=_path, help="write to FILE instead of standard output")
-    parser.add_argument("--elementary", action="store_true", help="text format: also print the elementary steps")
+    parser.add_argument("--elementary", action="store_true",
+                        help="text format: also print the elementary steps (the default for gradient)")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -144,6 +174,35 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random check point (default: 0)")
     parser.add_argument("--kink", choices=("0", "1/2", "1"), default="0",
         help="derivative of ReLU taken at 0 (default: 0)")
+
+
+def _format(args: argparse.Namespace) -> str:
+    """--format if given, else the format the suffix of -o names, else text; an unknown suffix is an error."""
+    output = args.output
+    if output is None:
+        return str(args.format or "text")
+    by_suffix = SUFFIX_FORMATS.get(output.suffix.lower())
+    if args.format is not None:
+        if by_suffix is not None and by_suffix != args.format:
+            msg = f"--format {args.format} but -o {output.name} names {by_suffix}; give one or make them agree"
+            raise UnknownNameError(msg)
+        return str(args.format)
+    if by_suffix is None:
+        shown = repr(output.suffix) if output.suffix else "no suffix"
+        msg = (
+            f"cannot tell the format of -o {output.name}: {shown}; use one of {', '.join(SUFFIX_FORMATS)} "
+            "or give --format"
+        )
+        raise UnknownNameError(msg)
+    return by_suffix
+
+
+def _values(args: argparse.Namespace, network: Network) -> dict[str, Any] | None:
+    if getattr(args, "values", None) is None:
+        return None
+    from symgrad.pointinput import read_values
+
+    return read_values(args.values, network)
 
 
 def _kink(text: str) -> Any:
@@ -183,7 +242,11 @@ def _progress(stderr: IO[str]) -> Callable[[int, int], None] | None:
 
 
 def _run_check(
-    network: Network, args: argparse.Namespace, stderr: IO[str], derivation: Derivation | StoredDerivation | None = None
+    network: Network,
+    args: argparse.Namespace,
+    stderr: IO[str],
+    derivation: Derivation | StoredDerivation | None = None,
+    values: dict[str, Any] | None = None,
 ) -> CheckReport:
     import numpy as np
 
@@ -193,10 +256,15 @@ def _run_check(
     mode, method = getattr(args, "mode", "full"), getattr(args, "method", "central")
     if derivation is None:
         derivation = cached_derivation(network, args.wrt, _kink(args.kink))
+    auto = mode == "auto"
+    if auto:
+        mode = _auto_mode(network, derivation.wrt, method, values, stderr)
     if mode == "full":
         batch = getattr(args, "batch", 4)
         # Zero-stride views: the shapes of the point, without allocating it.
         shapes = {name: np.broadcast_to(0.0, _shape(network, name, batch)) for name in network.names}
+        if values is not None:
+            shapes = {name: np.broadcast_to(0.0, np.shape(values[name])) for name in network.names}
         refuse_long_sweep(shapes, derivation.wrt, method, "use --mode fast (a random direction, a few forward "
                           "evaluations at any width) or check fewer gradients with --wrt")
         total = total_evaluations(shapes, derivation.wrt, method)
@@ -205,8 +273,40 @@ def _run_check(
                 f"symgrad: a full {method} finite-difference sweep takes {total} forward evaluations; "
                 "--mode fast checks along a random direction in a few\n"
             )
-    return check(derivation, seed=args.seed, method=method, mode=mode, batch=getattr(args, "batch", 4),
-                 progress=_progress(stderr))
+    report = check(derivation, values, seed=args.seed, method=method, mode=mode, batch=getattr(args, "batch", 4),
+                   progress=_progress(stderr))
+    if auto and mode == "fast":
+        from dataclasses import replace
+
+        note = ("checked in fast mode, along one random direction: a full finite-difference sweep of every entry "
+                "would take more than a few seconds at this size (symgrad check --mode full runs it)")
+        report = replace(report, notes=(*report.notes, note))
+    return report
+
+
+def _auto_mode(
+    network: Network, wrt: Sequence[str], method: str, values: dict[str, Any] | None, stderr: IO[str]
+) -> str:
+    """"full", or "fast" (said on stderr) when the full sweep would take more than a few seconds."""
+    import numpy as np
+
+    from symgrad.numeric.finite import total_evaluations
+
+    batch = 4
+    if values is not None and network.batched:
+        batch = int(np.shape(values["x"])[0])
+    shapes = {name: _shape(network, name, batch) for name in network.names}
+    sizes = {name: math.prod(shape) for name, shape in shapes.items()}
+    per_forward = sum(size * (1 if name in ("x", "t") else batch) for name, size in sizes.items())
+    evaluations = total_evaluations({n: np.broadcast_to(0.0, s) for n, s in shapes.items()}, wrt, method)
+    if evaluations * per_forward <= DERIVE_FAST_WORK:
+        return "full"
+    stderr.write(
+        f"symgrad: a full finite-difference sweep would take {evaluations:,} forward evaluations "
+        f"(more than a few seconds); checking in fast mode instead, along one random direction "
+        "(--mode full to sweep every entry)\n"
+    )
+    return "fast"
 
 
 def _shape(network: Network, name: str, batch: int) -> tuple[int, ...]:
@@ -256,16 +356,21 @@ def _cmd_derive(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> i
     from symgrad.check.report import cached_derivation
     from symgrad.render.text import derivation_text
 
+    fmt = _format(args)
     network = _network(args.spec)
+    values = _values(args, network)
+    if values is not None and args.no_check:
+        stderr.write("symgrad: error: --values is the point of the check; it cannot go with --no-check\n")
+        return 2
     derivation = cached_derivation(network, args.wrt, _kink(args.kink))
-    report = None if args.no_check else _run_check(network, args, stderr)
-    if args.format == "text":
+    report = None if args.no_check else _run_check(network, args, stderr, values=values)
+    if fmt == "text":
         text = derivation_text(derivation, elementary=args.elementary)
         if report is not None:
             text += "\n\n" + str(report)
     else:
         options: dict[str, Any] = {"check": False} if report is None else {"report": report}
-        text = _render(derivation, args.format, **options)
+        text = _render(derivation, fmt, **options)
     _emit(text, args.output, stdout)
     unproven = _unproven(derivation, stderr)
     return 0 if (report is None or report.ok) and not unproven else 1
@@ -275,17 +380,19 @@ def _cmd_check(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> in
     if args.batch < 1:
         stderr.write(f"symgrad: error: --batch must be at least 1, got {args.batch}\n")
         return 2
-    if args.hessian and args.format != "text":
-        stderr.write(f"symgrad: error: --hessian writes its table as text; leave out --format {args.format}\n")
+    fmt = _format(args)
+    if args.hessian and fmt != "text":
+        stderr.write(f"symgrad: error: --hessian writes its table as text; leave out --format {fmt}\n")
         return 2
     network = _network(args.spec)
-    report = _run_check(network, args, stderr)
-    text = str(report) if args.format == "text" else _render(report, args.format)
+    values = _values(args, network)
+    report = _run_check(network, args, stderr, values=values)
+    text = str(report) if fmt == "text" else _render(report, fmt)
     ok = report.ok
     if args.hessian:
         from symgrad.check.hessian import check_hessian
 
-        second = check_hessian(network, seed=args.seed, batch=args.batch)
+        second = check_hessian(network, values, seed=args.seed, batch=args.batch)
         text, ok = f"{text}\n\n{second}", ok and second.ok
     _emit(text, args.output, stdout)
     return 0 if ok else 1
@@ -295,13 +402,14 @@ def _cmd_gradient(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) ->
     from symgrad.derive.expression import gradient
     from symgrad.render.text import derivation_text, expr_text
 
+    fmt = _format(args)
     derivation = gradient(args.expression, args.wrt, time_limit=args.time_limit)
-    if args.format == "text":
+    if fmt == "text":
         lines = [derivation_text(derivation, elementary=args.elementary), ""]
         lines.append("gradient = (" + ", ".join(expr_text(derivation.gradient(n)) for n in derivation.wrt) + ")")
         text = "\n".join(lines)
     else:
-        text = _render(derivation, args.format)
+        text = _render(derivation, fmt)
     _emit(text, args.output, stdout)
     return _unproven(derivation, stderr)
 

@@ -35,7 +35,7 @@ KEY_LINES: dict[str, tuple[str, ...]] = {
     ),
     "article_backprop.py": (
         "grad F = (3, 4)",
-        "= w2*x*(b2 - t + w2*(b1 + w1*x))",
+        "= w2*x*(b2 + w2*(b1 + w1*x) - t)",  # the canonical order: positive terms first (issue 12)
         "every step proven against sympy.diff: True",
         "Three-way check of The article's network: all 5 gradients agree",
     ),

@@ -152,6 +152,8 @@ class CheckReport(Documented):
     #: Why the check could not fail (gradients zero on every side, nothing compared), and what to
     #: change; ``ok`` stays as the comparisons say, the pytest helpers fail on a warning.
     warnings: tuple[str, ...] = field(default=())
+    #: True when the caller gave the point (``check(values=...)``); False when it was drawn with ``seed``.
+    given: bool = False
 
     @property
     def ok(self) -> bool:
@@ -275,7 +277,7 @@ def check(
         if mode == "fast":  # the layers' backward after the directional check: one working copy less at once
             _require_finite(symbolic_loss, symbolic, ())  # the gradients: by the directional check's inner product
             report = _fast(derivation.title, net, objective, arrays, names, symbolic, method, seed, rtol, point)
-            return _with_layer_notes(_with_point_notes(report, net, arrays), net)
+            return _with_layer_notes(replace(_with_point_notes(report, net, arrays), given=values is not None), net)
         reference = reference_backward(net, arrays, names)
         backward, loss = reference.gradients, reference.loss
         _require_finite(loss, symbolic, names)
@@ -288,7 +290,7 @@ def check(
         # Elements given a second look (see _refined) cost 6 evaluations each.
         refined = sum(int(np.count_nonzero(row.numeric != result.gradients[row.name])) for row in rows)
         report = CheckReport(derivation.title, rows, method, mode, seed, point, result.evaluations + 6 * refined)
-        return _with_layer_notes(_with_point_notes(report, net, arrays), net)
+        return _with_layer_notes(replace(_with_point_notes(report, net, arrays), given=values is not None), net)
 
 
 def _with_layer_notes(report: CheckReport, net: Network) -> CheckReport:

@@ -14,7 +14,7 @@ from symgrad.derive.elementary import elementary_steps
 from symgrad.derive.steps import Step
 from symgrad.derive.verify import prove_equal
 from symgrad.errors import ComplexityError, ParseError, UndefinedValueError, UnknownNameError
-from symgrad.functions import kink_value, with_kink
+from symgrad.functions import kink_value, relu_grad, with_kink
 from symgrad.parse import parse_expression
 
 __all__ = ["MAX_VARIABLES", "TIME_LIMIT", "gradient"]
@@ -186,9 +186,19 @@ def _derive(expression: sp.Expr, symbols: dict[str, sp.Symbol], names: tuple[str
         sub = elementary_steps(expression, var, kink=kink)
         ok = bool(sub) and prove_equal(sub[-1].rhs, derivative)
         proof = "equal to sympy.diff (the difference simplifies to 0)"
+        note = f"The partial derivative of f with respect to {name}."
+        if not ok and sub and derivative.has(sp.Heaviside):
+            # sympy.diff writes the derivative of max(x, 0) with Heaviside, whose value at 0 is 1/2; the relu
+            # rule (and backward()) takes relu'(0) = kink. Both are conventions at one point: compare with the
+            # reference in the same convention, and say so in the step's note.
+            kinked = derivative.replace(sp.Heaviside, lambda arg, *_: relu_grad(arg, kink_value(kink)))
+            if prove_equal(sub[-1].rhs, kinked):
+                derivative, ok = kinked, True
+                proof = "equal to sympy.diff, its Heaviside(0) = 1/2 taken as relu'(0) (the difference simplifies to 0)"
+                note += (f" At the kink (where the argument of max is 0) sympy.diff's Heaviside(0) is 1/2; this "
+                         f"derivation takes relu'(0) = {kink_value(kink)}, as backward() does: they differ only there.")
         if not ok:
             proof = "the elementary steps do not reach sympy.diff"
-        note = f"The partial derivative of f with respect to {name}."
         steps[name] = (Step(lhs, derivative, "differentiate", ok, proof, note, sub),)
         results[name] = derivative
         program.append((lhs, derivative))

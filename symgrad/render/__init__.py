@@ -20,7 +20,7 @@ Examples
 >>> import symgrad
 >>> d = symgrad.gradient("3*x + 4*y")
 >>> print(to_markdown(d))  # doctest: +ELLIPSIS
-# f = 3\\*x + 4\\*y
+# f = 3·x + 4·y
 <BLANKLINE>
 ✓ All 14 steps are proven against sympy.diff.
 ...

@@ -10,8 +10,9 @@ from symgrad.check import CheckReport, CheckRow
 from symgrad.render.document import Block, Bullets, Document, Heading, Line, Mark, Math, Paragraph, Table, Text
 from symgrad.render.numbers import format_number, format_shape, format_value
 from symgrad.render.printer import name_latex
+from symgrad.render.reporttext import diagnosis_sentence, sentence
 
-__all__ = ["check_blocks", "cost_blocks", "report_document", "summary_line"]
+__all__ = ["check_blocks", "cost_blocks", "point_phrase", "report_document", "summary_line"]
 
 _METHODS = {"central": "central differences", "richardson": "Richardson extrapolation", "complex": "complex-step"}
 
@@ -25,8 +26,13 @@ def _entry(row: CheckRow, value: Any) -> Line:
         return (Text("—"),)
     if not row.shape:
         return (Text(format_number(value, 10), "num"),)
-    index = ", ".join(str(i) for i in row.worst_index)
-    return (Text(f"[{index}] ", "muted"), Text(format_number(np.asarray(value)[row.worst_index], 10), "num"))
+    return (Text(format_number(np.asarray(value)[row.worst_index], 10), "num"),)
+
+
+def _worst(row: CheckRow) -> Line:
+    if not row.shape:
+        return (Text("—"),)
+    return (Text("[" + ", ".join(str(i) for i in row.worst_index) + "]"),)
 
 
 def _status(row: CheckRow) -> Line:
@@ -40,7 +46,7 @@ def _check_table(report: CheckReport) -> Table:
     estimated = _estimated(report)
     header: tuple[Line, ...] = (
         (Text("Gradient"),),
-        *(((Text("Shape"),),) if batched else ()),
+        *(((Text("Shape"),), (Text("worst entry"),)) if batched else ()),
         (Text("symbolic"),),
         (Text("backward()"),),
         (Text(numeric),),
@@ -52,16 +58,16 @@ def _check_table(report: CheckReport) -> Table:
     for row in report.rows:
         cells: list[Line] = [(_gradient(row.name),)]
         if batched:
-            cells.append((Text(format_shape(row.shape)),))
+            cells += [(Text(format_shape(row.shape)),), _worst(row)]
         cells += [_entry(row, row.symbolic), _entry(row, row.backward), _entry(row, row.numeric)]
         if estimated:
             shown = "-" if row.numeric_error is None else format_number(row.numeric_error, 2)
             cells.append((Text(shown, "num"),))
         cells += [(Text(format_number(row.rel_error, 3), "num"),), _status(row)]
         rows.append(tuple(cells))
-    numeric_cols = (False, *((False,) if batched else ()), True, True, True, *((True,) if estimated else ()), True,
-                    False)
-    caption: Line = (Text("Arrays show their worst entry [index]." if batched else ""),)
+    numeric_cols = (False, *((False, False) if batched else ()), True, True, True,
+                    *((True,) if estimated else ()), True, False)
+    caption: Line = (Text("For an array, the values at its worst entry (the largest disagreement)."),)
     return Table(header, tuple(rows), caption if batched else (), tuple(r.status for r in report.rows), numeric_cols)
 
 
@@ -91,8 +97,20 @@ def _dtype(report: CheckReport) -> str:
 
 
 def _failure(row: CheckRow) -> Line:
-    diagnosis = f" {row.diagnosis}" if row.diagnosis else ""
-    return (Mark(False), Text(f" {row.message}{diagnosis}"))
+    diagnosis = f" {diagnosis_sentence(row.diagnosis)}" if row.diagnosis else ""
+    return (Mark(False), Text(f" {sentence(row.message)}{diagnosis}"))
+
+
+def point_phrase(report: CheckReport) -> str:
+    """Which point the report's values are at: the one given, or the one drawn with its seed.
+
+    Examples
+    --------
+    >>> import symgrad
+    >>> point_phrase(symgrad.check(symgrad.article_network(), seed=3))
+    'the point drawn with seed 3'
+    """
+    return "the given point" if report.given else f"the point drawn with seed {report.seed}"
 
 
 def summary_line(report: CheckReport) -> Line:
@@ -106,11 +124,48 @@ def summary_line(report: CheckReport) -> Line:
     (True, ' All 5 gradients agree three ways at the point drawn with seed 0.')
     """
     total = len(report.rows)
-    where = f"the point drawn with seed {report.seed}"
+    where = point_phrase(report)
     if report.ok:
         return (Mark(True), Text(f" All {total} gradients agree three ways at {where}."))
     failed = len(report.failures)
     return (Mark(False), Text(f" {failed} of {total} gradients disagree at {where}."))
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _sides(report: CheckReport, method: str, sweep: str) -> tuple[Block, ...]:
+    """Which three computations are compared; for one layer, also what E is."""
+    where = f", at {point_phrase(report)}:"
+    if "dout" not in report.values:  # a network: E is its loss
+        return (Paragraph((
+            Text("Each gradient is computed three ways: the symbolic derivation compiled to NumPy, "),
+            Text("the layers' "), Text("backward()", "code"), Text(f", and {method} over {sweep}{where}"),
+        )),)
+    # One layer (check_layer): E is made from the upstream gradient dout.
+    if "t" in report.values and np.ndim(report.values["dout"]) == 0:  # a loss layer
+        what: Line = (
+            Text("A loss layer's output is a scalar already: the scalar checked is "),
+            Math(r"E = \mathrm{forward}(x, t) \cdot \mathrm{dout}"), Text(" (the "), Math(r"\mathrm{dout}"),
+            Text(" passed to "), Text("backward(dout)", "code"), Text(", 1 unless given)."),
+        )
+    else:
+        what = (
+            Text("A single layer has no loss, so the scalar checked is "),
+            Math(r"E = \sum \mathrm{forward}(x) \odot \mathrm{dout}"),
+            Text(", with "), Math(r"\mathrm{dout}"),
+            Text(" a fixed random upstream gradient (in the table): then "),
+            Math(r"\partial E / \partial x"), Text(" is what "), Text("backward(dout)", "code"),
+            Text(" must return, and one check covers the whole Jacobian."),
+        )
+    return (
+        Paragraph(what),
+        Paragraph((
+            Text("Each gradient is computed three ways: the spec's rule (where a spec is given), your "),
+            Text("backward()", "code"), Text(f", and {method} over {sweep}{where}"),
+        )),
+    )
 
 
 def check_blocks(report: CheckReport, *, level: int = 2) -> tuple[Block, ...]:
@@ -119,25 +174,23 @@ def check_blocks(report: CheckReport, *, level: int = 2) -> tuple[Block, ...]:
     sweep = "every entry" if report.mode == "full" else "one random direction"
     blocks: list[Block] = [
         Heading(level, (Text("Three-way check"),), "check"),
-        Paragraph((
-            Text("Each gradient is computed three ways: the symbolic derivation compiled to NumPy, "),
-            Text("the layers' ", ""), Text("backward()", "code"),
-            Text(f", and {method} over {sweep}. The point was drawn with seed {report.seed}:"),
-        )),
+        *_sides(report, method, sweep),
         _point_table(report),
         Paragraph(summary_line(report)),
         _check_table(report),
-        Paragraph((Text(f"Relative tolerances{_dtype(report)}: {_tolerances(report)}."),)),
     ]
+    if _tolerances(report):  # none when no gradient was compared (every backward() raised, say)
+        blocks.append(Paragraph((Text(f"Relative tolerances{_dtype(report)}: {_tolerances(report)}."),)))
     if _estimated(report):
         blocks.append(Paragraph((Text(
             "Error estimate: the finite differences' own estimated error, relative like the relative error "
             "(from a second step, plus rounding); a disagreement within the tolerance plus this estimate passes."
         ),)))
     messages: list[Line] = [_failure(row) for row in report.failures]
-    messages += [(Mark(None), Text(" " + row.message)) for row in report.rows if row.status in ("kink", "subgradient")]
-    messages += [(Text(note),) for note in report.notes]
-    messages += [(Mark(False), Text(f" Warning: {warning}")) for warning in report.warnings]
+    messages += [(Mark(None), Text(" " + sentence(row.message))) for row in report.rows
+                 if row.status in ("kink", "subgradient")]
+    messages += [(Text(_capital(sentence(note))),) for note in report.notes]
+    messages += [(Mark(False), Text(f" Warning: {sentence(warning)}")) for warning in report.warnings]
     if messages:
         blocks.append(Bullets(tuple(messages)))
     return tuple(blocks)

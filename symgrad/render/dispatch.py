@@ -30,6 +30,7 @@ SUFFIXES = {
     ".md": "markdown",
     ".json": "json",
     ".mml": "mathml",
+    ".mathml": "mathml",
     ".xml": "mathml",
 }
 
@@ -70,7 +71,7 @@ def render(obj: Derivation | CheckReport, fmt: str, **options: Any) -> str:
     >>> import symgrad
     >>> text = render(symgrad.gradient("3*x + 4*y"), "markdown")
     >>> text.splitlines()[0]
-    '# f = 3\\\\*x + 4\\\\*y'
+    '# f = 3·x + 4·y'
     >>> render(symgrad.gradient("x"), "pdf")
     Traceback (most recent call last):
     ...

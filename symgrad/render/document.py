@@ -34,6 +34,7 @@ __all__ = [
     "Table",
     "Text",
     "Writer",
+    "has_values",
     "numeric_columns",
 ]
 
@@ -99,7 +100,9 @@ class Equation:
     """One row of a derivation: ``lhs = rhs`` by ``rule``, with its mark.
 
     ``detail`` holds the finer steps that justify this one (elementary rules
-    inside a local derivative), shown nested under the row.
+    inside a local derivative), shown nested under the row. ``value`` is the
+    step's value at the document's point, as LaTeX with its relation
+    (``= 0.5``, ``\\approx 0.4213``), or "" when not shown.
     """
 
     lhs: str
@@ -109,6 +112,7 @@ class Equation:
     proof: str = ""
     shape: str = ""
     detail: Equations | None = None
+    value: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,13 @@ class Figure:
     svg: str
     caption: Line
     fallback: Table
+    #: The caption for formats that show the table instead (the SVG's caption speaks of arrows).
+    fallback_caption: Line = ()
+
+    @property
+    def table_caption(self) -> Line:
+        """The caption to print above :attr:`fallback`."""
+        return self.fallback_caption or self.caption
 
 
 Block = Heading | Paragraph | DisplayMath | Equations | Table | Bullets | Figure
@@ -157,6 +168,11 @@ class Document:
     title: str
     lead: Line
     blocks: tuple[Block, ...] = field(default=())
+
+
+def has_values(node: Equations) -> bool:
+    """Whether any row of ``node`` shows a value (then the table has a value column)."""
+    return any(row.value for row in node.rows)
 
 
 def numeric_columns(table: Table) -> tuple[bool, ...]:

@@ -153,7 +153,8 @@ def _edge_text(quantity: Quantity, *, backward: bool, shapes: bool) -> str:
         name = f"∂E/∂{name}"
     if not text:
         return name
-    return f"{name}{' : ' if shapes else ' = '}{escape_xml(text)}"
+    shown = text if shapes else text.replace("-", "−")  # a value's minus sign, not a hyphen
+    return f"{name}{' : ' if shapes else ' = '}{escape_xml(shown)}"
 
 
 def _drops(cx: float, box_top: float, names: list[Quantity], layout: _Layout, *, shapes: bool) -> Iterator[str]:
@@ -183,15 +184,20 @@ def _defs() -> str:
     )
 
 
-def _legend(y: float, *, shapes: bool, seed: int | None) -> Iterator[str]:
+def _legend(y: float, *, shapes: bool, point: str | None) -> Iterator[str]:
     what = "shape (N is the batch)" if shapes else "forward value"
-    where = "" if shapes or seed is None else f" at the point drawn with seed {seed}"
+    where = "" if shapes or point is None else f" at {point}"
     yield _text(_LEFT, y, f"■ {what}{where}", colour=FORWARD_COLOUR, anchor="start")
     yield _text(_LEFT + 420, y, "■ gradient ∂E/∂· flowing back", colour=BACKWARD_COLOUR, anchor="start")
 
 
-def graph_svg(network: Network, labels: dict[str, Quantity], *, seed: int | None = None) -> str:
+def graph_svg(
+    network: Network, labels: dict[str, Quantity], *, seed: int | None = None, point: str | None = None
+) -> str:
     """The computational graph as an ``<svg>`` element (a string), deterministic.
+
+    The legend names the point of the values: ``point`` (a phrase such as "the given point"),
+    else the point drawn with ``seed``.
 
     Examples
     --------
@@ -220,7 +226,9 @@ def graph_svg(network: Network, labels: dict[str, Quantity], *, seed: int | None
         out = "E" if is_loss else network.nodes[index]
         parts += _horizontal(x + layout.box, x + layout.box + layout.gap, cy, labels[out], shapes=shapes)
         x += layout.box + layout.gap
-    parts += _legend(height - 14, shapes=shapes, seed=seed)
+    if point is None and seed is not None:
+        point = f"the point drawn with seed {seed}"
+    parts += _legend(height - 14, shapes=shapes, point=point)
     body = "".join(parts)
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="symgrad-graph" viewBox="0 0 {width} {height}" '

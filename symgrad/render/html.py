@@ -25,9 +25,10 @@ from symgrad.render.document import (
     Table,
     Text,
     Writer,
+    has_values,
 )
 from symgrad.render.escape import escape_xml
-from symgrad.render.mathconv import latex_to_mathml
+from symgrad.render.mathconv import latex_to_mathml, wrap_pieces
 
 __all__ = ["HtmlWriter", "write_html"]
 
@@ -37,6 +38,17 @@ _FOOTER = (
     "Derived and checked by symgrad: ✓ marks a step proven equal to sympy.diff, "
     "or a gradient on which all three computations agree."
 )
+
+
+def _wrapping(tex: str) -> str:
+    """A formula as MathML; a long one as pieces cut before operators, which the browser wraps between.
+
+    (Chromium's MathML does not break lines by itself: a long formula was clipped in a scroll box.)
+    """
+    pieces = wrap_pieces(tex)
+    if len(pieces) == 1:
+        return latex_to_mathml(tex)
+    return '<span class="wrap">' + " ".join(latex_to_mathml(piece) for piece in pieces) + "</span>"
 
 
 class HtmlWriter(Writer):
@@ -86,15 +98,16 @@ class HtmlWriter(Writer):
         self.depth += 1
         try:
             previous = [""] + [row.proof for row in node.rows[:-1]]
+            valued = has_values(node)
             rows = "".join(
-                self._equation_row(row, shapes=node.shapes, repeated=row.proof == before)
+                self._equation_row(row, shapes=node.shapes, repeated=row.proof == before, valued=valued)
                 for row, before in zip(node.rows, previous, strict=True)
             )
         finally:
             self.depth -= 1
         return f'<table class="derivation">{caption}<tbody>{rows}</tbody></table>'
 
-    def _equation_row(self, row: Equation, *, shapes: bool, repeated: bool) -> str:
+    def _equation_row(self, row: Equation, *, shapes: bool, repeated: bool, valued: bool = False) -> str:
         mark = self._write_Mark(Mark(row.ok, row.proof))
         proof = ""
         # A top-level row without nested steps says how it was proven, unless the row above said the same.
@@ -102,14 +115,17 @@ class HtmlWriter(Writer):
         if row.proof and shown and row.proof != "definition":
             proof = f'<div class="proof">{escape_xml(row.proof)}</div>'
         shape = f'<td class="shape">{latex_to_mathml(row.shape, displaystyle=False)}</td>' if shapes else ""
+        value = ""
+        if valued:
+            value = f'<td class="value">{latex_to_mathml(row.value, displaystyle=False) if row.value else ""}</td>'
         cells = (
             f'<td class="lhs">{latex_to_mathml(row.lhs)}</td><td class="eq">{latex_to_mathml("=")}</td>'
-            f'<td class="rhs">{latex_to_mathml(row.rhs)}</td>{shape}'
+            f'<td class="rhs">{_wrapping(row.rhs)}</td>{value}{shape}'
             f'<td class="rule">{escape_xml(row.rule)}{proof}</td><td class="mark">{mark}</td>'
         )
         html = f'<tr class="step">{cells}</tr>'
         if row.detail is not None:
-            span = 6 if shapes else 5
+            span = 5 + shapes + valued
             summary = self.line(row.detail.caption)
             nested = self._write_Equations(row.detail)
             details = f'<details open=""><summary>{summary}</summary>{nested}</details>'

@@ -130,6 +130,7 @@ def report_data(report: CheckReport) -> dict[str, Any]:
         "method": report.method,
         "mode": report.mode,
         "seed": report.seed,
+        "point": "given" if report.given else "seeded",
         "evaluations": report.evaluations,
         "values": {name: _plain(np.asarray(value, dtype=float)) for name, value in report.values.items()},
         "rows": [_row_data(row) for row in report.rows],

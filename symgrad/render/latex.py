@@ -27,6 +27,7 @@ from symgrad.render.document import (
     Writer,
     numeric_columns,
 )
+from symgrad.render.mathconv import wrap_pieces
 from symgrad.render.printer import escape_latex_text
 
 __all__ = ["LatexWriter", "write_latex"]
@@ -44,12 +45,27 @@ PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage{color}
 \usepackage[margin=2cm]{geometry}
 \allowdisplaybreaks
+\emergencystretch=3em
 \setlength{\parindent}{0pt}
 \setlength{\parskip}{0.5em}
 """
 
 _NUMBER = re.compile(r"-?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?|nan|-?inf")
 _SECTIONS = {1: r"\section*", 2: r"\section*", 3: r"\subsection*"}
+
+
+def _number_tex(text: str) -> str:
+    r"""A printed number as math: ``1.84e-10`` as ``1.84\times10^{-10}``, ``inf`` as ``\infty``.
+
+    Examples
+    --------
+    >>> _number_tex("1.84e-10"), _number_tex("-0.5"), _number_tex("-inf"), _number_tex("2e+05")
+    ('1.84\\times10^{-10}', '-0.5', '-\\infty', '2\\times10^{5}')
+    """
+    if text in ("nan", "inf", "-inf"):
+        return {"nan": r"\mathrm{NaN}", "inf": r"\infty", "-inf": r"-\infty"}[text]
+    mantissa, sep, exponent = text.partition("e")
+    return rf"{mantissa}\times10^{{{int(exponent)}}}" if sep else mantissa
 
 
 class LatexWriter(Writer):
@@ -59,8 +75,10 @@ class LatexWriter(Writer):
 
     def _write_Text(self, node: Text) -> str:
         if node.style == "num" and _NUMBER.fullmatch(node.text):
-            return f"${node.text}$"
+            return f"${_number_tex(node.text)}$"
         text = escape_latex_text(node.text)
+        if node.style == "num":  # an array of numbers: true minus signs, as in a single number
+            return text.replace("-", "$-$")
         if node.style == "code":
             return rf"\texttt{{{text}}}"
         if node.style == "strong":
@@ -103,20 +121,28 @@ class LatexWriter(Writer):
 
     def _equation_row(self, row: Equation, *, shapes: bool) -> str:
         tag = escape_latex_text(row.rule)
+        if row.value:
+            tag = f"${row.value}$; {tag}"
         if shapes and row.shape:
             tag += f", ${row.shape}$"
         mark = self._write_Mark(Mark(row.ok))
         if mark:
             tag += "~" + mark
-        return rf"{row.lhs} &= {row.rhs} \tag*{{\footnotesize {tag}}}"
+        lines = _lines(row.rhs)
+        rest = "".join(f" \\\\\n&\\qquad {line}" for line in lines[1:])
+        return rf"{row.lhs} &= {lines[0]} \tag*{{\footnotesize {tag}}}{rest}"
 
     def _write_Table(self, node: Table) -> str:
         spec = "".join("r" if number else "l" for number in numeric_columns(node))
-        head = " & ".join(rf"\textbf{{{self.line(cell)}}}" for cell in node.header)
+        wide = len(node.header) > 6
+        cells = [_stacked(self.line(cell)) if wide else self.line(cell) for cell in node.header]
+        head = " & ".join(rf"\textbf{{{cell}}}" for cell in cells)
         body = "".join(" & ".join(self.line(cell) for cell in row) + r" \\" + "\n" for row in node.rows)
         caption = self.line(node.caption) + "\n\n" if node.caption else ""
         # A wide table (the check's eight columns) is set smaller and tighter, to fit the page.
-        size = "\\footnotesize\\setlength{\\tabcolsep}{4pt}" if len(node.header) > 6 else "\\small"
+        size = "\\footnotesize\\setlength{\\tabcolsep}{3pt}" if wide else "\\small"
+        if "\\frac" in body:  # rows of fractions need room, or they touch the rows above and below
+            size += "\\renewcommand{\\arraystretch}{1.6}"
         return (
             f"{caption}\\begin{{center}}{size}\n\\begin{{tabular}}{{{spec}}}\n\\hline\n{head} \\\\\n\\hline\n"
             f"{body}\\hline\n\\end{{tabular}}\n\\end{{center}}"
@@ -127,7 +153,7 @@ class LatexWriter(Writer):
         return f"\\begin{{itemize}}\n{items}\\end{{itemize}}"
 
     def _write_Figure(self, node: Figure) -> str:
-        return self.line(node.caption) + "\n\n" + self._write_Table(node.fallback)
+        return self.line(node.table_caption) + "\n\n" + self._write_Table(node.fallback)
 
     # -- the whole -----------------------------------------------------------------
 
@@ -139,6 +165,53 @@ class LatexWriter(Writer):
         parts.append(self.line(document.lead))
         parts += [self.write(block) for block in document.blocks]
         return "\n\n".join(parts) + "\n"
+
+
+#: A formula wider than this many visible symbols is set on several lines (the page holds about 60).
+LINE_SYMBOLS = 48
+
+
+def _visible(tex: str) -> int:
+    """About how many symbols ``tex`` typesets: a command counts one, braces and scripts' marks none."""
+    bare = re.sub(r"\\(left|right)(?![a-zA-Z])", "", tex)
+    bare = re.sub(r"\\[a-zA-Z]+", "x", bare)
+    return len(re.sub(r"[{}^_ ]", "", bare))
+
+
+def _lines(tex: str) -> list[str]:
+    r"""A long formula as lines cut before operators (:func:`~symgrad.render.mathconv.wrap_pieces`).
+
+    Examples
+    --------
+    >>> _lines("a + b")
+    ['a + b']
+    >>> [_visible(line) for line in _lines(" + ".join(f"x_{{{i}}}" for i in range(40)))]
+    [45, 48, 48, 8]
+    """
+    if _visible(tex) <= LINE_SYMBOLS:
+        return [tex]
+    lines: list[str] = []
+    for piece in wrap_pieces(tex, limit=0):
+        if lines and _visible(lines[-1] + piece) <= LINE_SYMBOLS:
+            lines[-1] += " " + piece
+        else:
+            lines.append(piece)
+    return lines
+
+
+def _stacked(header: str) -> str:
+    r"""A header of two or more words on two lines (a wide table's columns are as narrow as their numbers).
+
+    Examples
+    --------
+    >>> _stacked("finite differences"), _stacked("status")
+    ('\\begin{tabular}[b]{@{}c@{}}finite\\\\differences\\end{tabular}', 'status')
+    """
+    words = header.split(" ")
+    if len(words) < 2 or "$" in header:
+        return header
+    half = max(range(1, len(words)), key=lambda cut: -abs(len(" ".join(words[:cut])) - len(" ".join(words[cut:]))))
+    return rf"\begin{{tabular}}[b]{{@{{}}c@{{}}}}{' '.join(words[:half])}\\{' '.join(words[half:])}\end{{tabular}}"
 
 
 def _align(rows: list[str]) -> str:

@@ -24,6 +24,7 @@ from symgrad.render.document import (
     Table,
     Text,
     Writer,
+    has_values,
     numeric_columns,
 )
 
@@ -81,6 +82,8 @@ class MarkdownWriter(Writer):
             fence, pad = "`" * (longest + 1), " " if longest else ""
             return f"{fence}{pad}{node.text.replace('|', '¦')}{pad}{fence}"
         text = escape_markdown(node.text)
+        if node.style == "num":  # a true minus sign, as the HTML and LaTeX show
+            return text.replace("-", "−")
         return f"**{text}**" if node.style == "strong" and text.strip() else text
 
     def _write_Math(self, node: Math) -> str:
@@ -99,12 +102,13 @@ class MarkdownWriter(Writer):
         return f"$$\n{node.tex}\n$$"
 
     def _write_Equations(self, node: Equations) -> str:
-        header = "| Step | " + ("Shape | " if node.shapes else "") + "Rule | Proven |"
-        rule = "|---|" + ("---|" if node.shapes else "") + "---|:---:|"
+        valued = has_values(node)
+        header = "| Step | " + ("Value | " if valued else "") + ("Shape | " if node.shapes else "") + "Rule | Proven |"
+        rule = "|---|" + ("---|" if valued else "") + ("---|" if node.shapes else "") + "---|:---:|"
         parts = [self.line(node.caption)] if node.caption else []
         table: list[str] = []
         for row in node.rows:
-            table.append(self._row(row, shapes=node.shapes))
+            table.append(self._row(row, shapes=node.shapes, valued=valued))
             if row.detail is not None:
                 parts.append("\n".join([header, rule, *table]))
                 table = []
@@ -114,11 +118,12 @@ class MarkdownWriter(Writer):
             parts.append("\n".join([header, rule, *table]))
         return "\n\n".join(parts)
 
-    def _row(self, row: Equation, *, shapes: bool) -> str:
+    def _row(self, row: Equation, *, shapes: bool, valued: bool = False) -> str:
         step = f"${escape_markdown_math(row.lhs)} = {escape_markdown_math(row.rhs)}$"
+        value = (f" ${escape_markdown_math(row.value)}$ |" if row.value else " |") if valued else ""
         shape = f" ${escape_markdown_math(row.shape)}$ |" if shapes else ""
         mark = self._write_Mark(Mark(row.ok))
-        return f"| {step} |{shape} {escape_markdown(row.rule)} | {mark} |"
+        return f"| {step} |{value}{shape} {escape_markdown(row.rule)} | {mark} |"
 
     def _write_Table(self, node: Table) -> str:
         lines = []
@@ -134,7 +139,7 @@ class MarkdownWriter(Writer):
         return "\n".join(f"- {self.line(item)}" for item in node.items)
 
     def _write_Figure(self, node: Figure) -> str:
-        return f"{self.line(node.caption)}\n\n{self._write_Table(node.fallback)}"
+        return f"{self.line(node.table_caption)}\n\n{self._write_Table(node.fallback)}"
 
     def document(self, document: Document) -> str:
         """The whole document."""

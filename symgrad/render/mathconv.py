@@ -99,3 +99,91 @@ def latex_to_mathml(tex: str, *, block: bool = False, displaystyle: bool = True)
     True
     """
     return ET.tostring(math_element(tex, block=block, displaystyle=displaystyle), encoding="unicode")
+
+
+#: A formula longer than this (in LaTeX characters) is cut into pieces the browser may wrap between.
+WRAP_AFTER = 60
+
+_OPERATORS = ("+", "-", r"\circ", r"\cdot", r"\odot", r"\times")
+_FENCES = {r"\left(": "(", r"\left[": "[", r"\left\{": r"\{", r"\left.": "",
+           r"\right)": ")", r"\right]": "]", r"\right\}": r"\}", r"\right.": ""}
+
+
+def _scan(tex: str) -> tuple[list[int], list[tuple[int, int]]]:
+    """Break points (before an operator outside any brace group) and the spans of \\left...\\right pairs."""
+    breaks: list[int] = []
+    pairs: list[tuple[int, int]] = []
+    opened: list[int] = []
+    depth, index, previous = 0, 0, ""  # previous: the last token outside spaces
+    while index < len(tex):
+        char = tex[index]
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+        if char == "\\":
+            word = tex[index + 1:index + 2]
+            end = index + 2
+            while word.isalpha() and end < len(tex) and tex[end].isalpha():
+                end += 1
+            token = tex[index:end]
+            if token in (r"\left", r"\right") and end < len(tex):
+                token = tex[index:end + (2 if tex[end] == "\\" else 1)]
+                end = index + len(token)
+            if depth == 0 and token.startswith(r"\left"):
+                if previous in ("}", r"\right)", r"\right]"):
+                    breaks.append(index)
+                opened.append(index)
+            elif depth == 0 and token.startswith(r"\right") and opened:
+                pairs.append((opened.pop(), index))
+            elif depth == 0 and token in _OPERATORS and previous not in ("", "(", "[", *_OPERATORS) \
+                    and not previous.startswith(r"\left"):
+                breaks.append(index)
+            previous = token
+            index = end
+            continue
+        if depth == 0 and char in "+-" and previous not in ("", "(", "[", "{", *_OPERATORS) \
+                and not previous.startswith(r"\left"):
+            breaks.append(index)
+        if not char.isspace():
+            previous = char
+        index += 1
+    return breaks, pairs
+
+
+def wrap_pieces(tex: str, limit: int = WRAP_AFTER) -> list[str]:
+    r"""``tex`` cut before its operators, for a browser to wrap a long formula between the pieces.
+
+    Cuts fall outside brace groups (a fraction, a subscript stays whole); a ``\left(...\right)``
+    pair that a cut crosses becomes plain parentheses. A formula of at most ``limit`` characters
+    stays whole.
+
+    Examples
+    --------
+    >>> wrap_pieces(r"x^{T} \left(a + \frac{b + c}{2}\right) - d", limit=10)
+    ['x^{T}', '(a', '+ \\frac{b + c}{2})', '- d']
+    >>> wrap_pieces(r"\sigma\left(- t + y\right)", limit=10)
+    ['\\sigma(- t', '+ y)']
+    >>> wrap_pieces("a + b")
+    ['a + b']
+    """
+    if len(tex) <= limit:
+        return [tex]
+    breaks, pairs = _scan(tex)
+    if not breaks:
+        return [tex]
+    crossed = {position for left, right in pairs if any(left < cut < right for cut in breaks)
+               for position in (left, right)}
+    pieces, start = [], 0
+    for cut in [*breaks, len(tex)]:
+        piece = tex[start:cut]
+        for position in sorted((p for p in crossed if start <= p < cut), reverse=True):
+            offset = position - start
+            for fence, plain in _FENCES.items():
+                if piece.startswith(fence, offset) and (position in crossed):
+                    piece = piece[:offset] + plain + piece[offset + len(fence):]
+                    break
+        if piece.strip():
+            pieces.append(piece.strip())
+        start = cut
+    return pieces

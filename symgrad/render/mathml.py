@@ -43,11 +43,17 @@ def _inner(tex: str) -> str:
 
 
 def _mtext(text: str) -> str:
-    return f"<mtext>{escape_xml(text, quote=False)}</mtext>" if text else ""
+    # Browsers strip an <mtext>'s leading and trailing spaces ("respect tow₁"): keep them as no-break spaces.
+    if not text:
+        return ""
+    stripped = text.strip(" ")
+    lead, trail = len(text) - len(text.lstrip(" ")), len(text) - len(text.rstrip(" "))
+    body = "&#160;" * lead + escape_xml(stripped, quote=False) + "&#160;" * trail
+    return f"<mtext>{body}</mtext>"
 
 
 def _wide(content: str) -> str:
-    return f'<mtr><mtd columnspan="4" columnalign="left">{content}</mtd></mtr>'
+    return f'<mtr><mtd columnspan="4" columnalign="left" style="text-align: left">{content}</mtd></mtr>'
 
 
 class MathMLWriter(Writer):
@@ -57,7 +63,7 @@ class MathMLWriter(Writer):
         self.indent = 0
 
     def _write_Text(self, node: Text) -> str:
-        return _mtext(node.text)
+        return _mtext(node.text.replace("-", "−") if node.style == "num" else node.text)
 
     def _write_Math(self, node: Math) -> str:
         return f"<mrow>{_inner(node.tex)}</mrow>"
@@ -86,12 +92,14 @@ class MathMLWriter(Writer):
 
     def _row(self, row: Equation) -> str:
         pad = f'<mspace width="{2 * self.indent}em"/>' if self.indent else ""
-        shape = f"<mtext>, </mtext>{_inner(row.shape)}" if row.shape else ""
+        shape = f"<mtext>,&#160;</mtext>{_inner(row.shape)}" if row.shape else ""
+        value = f"<mrow>{_inner(row.value)}</mrow><mtext>;&#160;</mtext>" if row.value else ""
         mark = self._write_Mark(Mark(row.ok))
         return (
-            f'<mtr><mtd columnalign="right">{pad}{_inner(row.lhs)}</mtd><mtd><mo>=</mo></mtd>'
-            f'<mtd columnalign="left">{_inner(row.rhs)}</mtd>'
-            f'<mtd columnalign="left"><mrow><mspace width="1em"/>{_mtext(row.rule)}{shape}'
+            f'<mtr><mtd columnalign="right" style="text-align: right">{pad}{_inner(row.lhs)}</mtd><mtd><mo>=</mo></mtd>'
+            f'<mtd columnalign="left" style="text-align: left">{_inner(row.rhs)}</mtd>'
+            f'<mtd columnalign="left" style="text-align: left"><mrow><mspace width="1em"/>{value}'
+            f"{_mtext(row.rule)}{shape}"
             f'<mspace width="0.5em"/>{mark}</mrow></mtd></mtr>'
         )
 
@@ -109,7 +117,7 @@ class MathMLWriter(Writer):
         return "".join(_wide(f"<mrow><mtext>• </mtext>{self.line(item)}</mrow>") for item in node.items)
 
     def _write_Figure(self, node: Figure) -> str:
-        return self._write_Paragraph(Paragraph(node.caption)) + self._write_Table(node.fallback)
+        return self._write_Paragraph(Paragraph(node.table_caption)) + self._write_Table(node.fallback)
 
     def document(self, document: Document) -> str:
         """The whole document as one ``<math display="block">``."""

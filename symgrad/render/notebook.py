@@ -87,7 +87,8 @@ class NotebookWriter(Writer):
     def _row(self, row: Equation, pad: str) -> str:
         shape = rf",\ {row.shape}" if row.shape else ""
         mark = self._write_Mark(Mark(row.ok))
-        return rf"{pad}{row.lhs} &= {row.rhs} \quad {mathjax_text(row.rule)}{shape}\ {mark}"
+        value = rf" \quad {row.value}" if row.value else ""
+        return rf"{pad}{row.lhs} &= {row.rhs}{value} \quad {mathjax_text(row.rule)}{shape}\ {mark}"
 
     def _write_Table(self, node: Table) -> str:
         spec = "l" * len(node.header)
@@ -100,7 +101,7 @@ class NotebookWriter(Writer):
         return "\n".join(rf"& \bullet\ {self.line(item)}" for item in node.items)
 
     def _write_Figure(self, node: Figure) -> str:
-        return f"& {self.line(node.caption)}\n{self._write_Table(node.fallback)}"
+        return f"& {self.line(node.table_caption)}\n{self._write_Table(node.fallback)}"
 
     def document(self, document: Document) -> str:
         """The whole document as ``$$\\begin{aligned} ... \\end{aligned}$$``."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["format_array", "format_number", "format_shape", "format_value"]
+__all__ = ["format_array", "format_number", "format_shape", "format_value", "number_latex", "value_latex"]
 
 
 def format_number(value: Any, digits: int = 6) -> str:
@@ -71,3 +71,41 @@ def format_value(value: Any, digits: int = 6) -> str:
     if np.ndim(value) == 0:
         return format_number(value, digits)
     return format_array(value, min(digits, 4))
+
+
+def number_latex(value: Any, digits: int = 6) -> str:
+    r"""A number as LaTeX math: ``1.84\times10^{-10}`` rather than ``1.84e-10`` (the minus is math's).
+
+    Examples
+    --------
+    >>> number_latex(1.84e-10, 3), number_latex(-0.25), number_latex(3e20), number_latex(float("inf"))
+    ('1.84\\times10^{-10}', '-0.25', '3\\times10^{20}', '\\infty')
+    """
+    text = format_number(value, digits)
+    if text in ("nan", "inf", "-inf"):
+        return {"nan": r"\mathrm{NaN}", "inf": r"\infty", "-inf": r"-\infty"}[text]
+    mantissa, sep, exponent = text.partition("e")
+    if not sep:
+        return mantissa
+    return rf"{mantissa}\times10^{{{int(exponent)}}}"
+
+
+def value_latex(value: Any, digits: int = 4) -> str:
+    r"""A step's value at a point, with its relation: ``= 0.5``, ``\approx 0.4213``; an array's norm.
+
+    Examples
+    --------
+    >>> value_latex(0.5), value_latex(2 / 3), value_latex([[3.0, 4.0]]), value_latex(0.8 * 1.5 - 0.3)
+    ('= 0.5', '\\approx 0.6667', '\\lVert\\cdot\\rVert = 5', '= 0.9')
+    """
+    array = np.asarray(value, dtype=float)
+    prefix = ""
+    if array.ndim:
+        prefix = r"\lVert\cdot\rVert "
+        array = np.asarray(np.linalg.norm(array))
+    number = float(array)
+    shown = format_number(number, digits)
+    # 0.8 * 1.5 - 0.3 is 0.9000000000000001: "= 0.9", not "≈ 0.9" (rounding of the arithmetic, not of the shown digits).
+    exact = shown not in ("nan", "inf", "-inf") and abs(float(shown) - number) <= 1e-12 * max(1.0, abs(number))
+    relation = "=" if exact else r"\approx"
+    return f"{prefix}{relation} {number_latex(number, digits)}"

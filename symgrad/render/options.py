@@ -21,7 +21,7 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "json": ("indent",),
 }
 
-_COMMON = ("check", "seed", "report")
+_COMMON = ("check", "seed", "report", "values")
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,10 @@ class Options:
     seed : int
         Seed of the check's sample point.
     report : CheckReport or None
-        A report already computed (then ``check`` and ``seed`` are not needed).
+        A report already computed (then ``check``, ``seed`` and ``values`` are not needed).
+    values : mapping or None
+        The point to check at and to show each step's value at (x, t and every parameter),
+        instead of the point drawn with ``seed``; the document names it as the given point.
     standalone : bool
         LaTeX: a complete document that compiles with pdflatex (default), or the body alone.
     notebook : bool
@@ -51,6 +54,7 @@ class Options:
     check: bool | None = None
     seed: int = 0
     report: CheckReport | None = None
+    values: Mapping[str, Any] | None = None
     standalone: bool = True
     notebook: bool = False
     fragment: bool = False
@@ -71,10 +75,10 @@ def parse_options(fmt: str, options: Mapping[str, Any]) -> Options:
     --------
     >>> parse_options("html", {"fragment": True}).fragment
     True
-    >>> parse_options("json", {"fragment": True})
+    >>> parse_options("json", {"fragment": True})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    symgrad.errors.UnknownNameError: unknown option 'fragment' for json; the options are check, seed, report, indent
+    symgrad.errors.UnknownNameError: unknown option 'fragment' for json; the options are check, seed, report, ...
     """
     allowed = (*_COMMON, *FORMATS[fmt])
     for name in options:
@@ -89,6 +93,9 @@ def parse_options(fmt: str, options: Mapping[str, Any]) -> Options:
     for name in ("seed", "indent"):
         if name in options:
             _require(name, options[name], int, "a non-negative integer")
+    if options.get("values") is not None and not isinstance(options["values"], Mapping):
+        msg = f"option values={options['values']!r} is not allowed: expected a mapping of name to value"
+        raise UnknownNameError(msg)
     if options.get("report") is not None:
         _require("report", options["report"], CheckReport, "a CheckReport from symgrad.check()")
     return Options(**options)

@@ -8,7 +8,9 @@ A small subclass of SymPy's ``LatexPrinter``:
   (upstream gradient first), with ``\\cdot`` before a numeric factor;
 * ``Derivative(expr, x)`` prints as ``\\frac{\\partial}{\\partial x}\\left(expr\\right)``;
 * SymPy's ``OneMatrix`` (the broadcast of a bias over the batch) prints as a
-  bold one, ``\\mathbf{1}_{N}``.
+  bold one, ``\\mathbf{1}_{N}``;
+* sums and products in the canonical order of :mod:`symgrad.render.canonical`
+  (``y - t``, ``2 (y - t)``, ``\\sigma(z) (1 - \\sigma(z))``), as the text printer shows them.
 
 Everything here is a pure function of the expression, so documents are
 byte-identical from run to run.
@@ -24,6 +26,8 @@ from typing import Any
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
+
+from symgrad.render.canonical import shown_product, shown_sum
 
 __all__ = ["TexPrinter", "escape_latex_name", "escape_latex_text", "latex_of", "name_latex"]
 
@@ -115,7 +119,18 @@ class TexPrinter(LatexPrinter):  # type: ignore[misc]
             return rf"\left({self._print(expr.arg)}\right)^{{T}}"
         return super()._print_Transpose(expr)  # type: ignore[no-any-return]
 
+    def _print_Add(self, expr: Any, order: Any = None) -> str:
+        shown = shown_sum(expr)
+        if isinstance(shown, sp.Mul):
+            return self._print_Mul(shown)
+        return super()._print_Add(shown, order=order)  # type: ignore[no-any-return]
+
     def _print_Mul(self, expr: Any) -> str:
+        if isinstance(expr, sp.Mul):
+            shown = shown_product(expr)
+            if not isinstance(shown, sp.Mul):
+                return self._print(shown)  # type: ignore[no-any-return]
+            expr = shown
         factors = expr.args
         if isinstance(expr, sp.Mul) and any(_entry_derivative(f) for f in factors):  # G_nm ∂y_nm/∂W_pq
             ordered = sorted(factors, key=_entry_derivative)

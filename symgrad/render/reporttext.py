@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from symgrad.check.hessian import HessianReport
     from symgrad.check.report import CheckReport, CheckRow
 
-__all__ = ["escape_text", "hessian_text", "report_text"]
+__all__ = ["diagnosis_sentence", "escape_text", "hessian_text", "report_text", "sentence"]
 
 
 def escape_text(text: str) -> str:
@@ -76,10 +76,16 @@ def report_text(report: CheckReport) -> str:
     return "\n".join(escape_text(line) for line in lines)
 
 
+def _point(report: CheckReport) -> str:
+    if not report.given:
+        return f"seed {report.seed}"
+    return "at the given point" + (f", direction from seed {report.seed}" if report.mode == "fast" else "")
+
+
 def _method_line(report: CheckReport) -> str:
     if report.mode == "fast":
         line = (
-            f"seed {report.seed}; numeric side: {report.method} difference along a random direction "
+            f"{_point(report)}; numeric side: {report.method} difference along a random direction "
             f"({report.evaluations} forward evaluations in all)"
         )
         found = report.directional
@@ -93,7 +99,7 @@ def _method_line(report: CheckReport) -> str:
             )
     else:
         line = (
-            f"seed {report.seed}; numeric side: {report.method} differences, {report.evaluations} forward "
+            f"{_point(report)}; numeric side: {report.method} differences, {report.evaluations} forward "
             "evaluations (backprop needs 1 forward + 1 backward)"
         )
     if any(row.numeric_error is not None for row in report.rows):
@@ -164,3 +170,33 @@ def _aligned(table: Sequence[Sequence[str]]) -> list[str]:
     """The rows of ``table`` as lines, each column padded to its widest cell."""
     widths = [max(len(cells[i]) for cells in table) for i in range(len(table[0]))]
     return ["  " + "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip() for cells in table]
+
+
+def diagnosis_sentence(diagnosis: str) -> str:
+    """A row's diagnosis as a sentence of its own (it is written to follow "the wrong value").
+
+    Examples
+    --------
+    >>> diagnosis_sentence("matches a missing transpose: dW = x @ dout; expected dW = x.T @ dout")
+    'The wrong value matches a missing transpose: dW = x @ dout; expected dW = x.T @ dout.'
+    >>> diagnosis_sentence("the failing product matches a missing transpose")
+    'The failing product matches a missing transpose.'
+    """
+    text = diagnosis.strip().rstrip(".")
+    if not text:
+        return ""
+    if text.startswith("matches "):
+        text = "the wrong value " + text
+    return text[0].upper() + text[1:] + "."
+
+
+def sentence(text: str) -> str:
+    """``text`` ending with a full stop (unless it ends with one already, or with ? or !).
+
+    Examples
+    --------
+    >>> sentence("backward() is wrong"), sentence("Done."), sentence("")
+    ('backward() is wrong.', 'Done.', '')
+    """
+    text = text.strip()
+    return text if not text or text[-1] in ".?!" else text + "."

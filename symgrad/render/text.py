@@ -11,13 +11,14 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from symgrad.matrixexpr import ZETA
+from symgrad.render.canonical import shown_product, shown_sum
 from symgrad.render.reporttext import escape_text, report_text
 
 if TYPE_CHECKING:
     from symgrad.derive.derivation import Derivation
     from symgrad.derive.steps import Step
 
-__all__ = ["derivation_text", "escape_text", "expr_text", "report_text"]
+__all__ = ["derivation_text", "escape_text", "expr_text", "kink_note", "report_text"]
 
 MARK = {True: "proven", False: "NOT proven"}
 
@@ -26,6 +27,29 @@ class _TextPrinter(StrPrinter):  # type: ignore[misc]
     """SymPy's str printer, with NumPy-like matrix notation for symgrad's classes."""
 
     _default_settings: ClassVar[dict[str, Any]] = {**StrPrinter._default_settings, "order": "none"}
+
+    def _print_Add(self, expr: sp.Add, order: Any = None) -> str:
+        shown = shown_sum(expr)
+        if isinstance(shown, sp.Mul):
+            return str(self._print_Mul(shown))
+        return str(super()._print_Add(shown, order=order))
+
+    def _print_Mul(self, expr: sp.Mul) -> str:
+        def entry(f: Any) -> bool:
+            return isinstance(f, sp.Derivative) and isinstance(f.variables[0], sp.Indexed)
+
+        if any(entry(f) for f in expr.args):  # G[n,m]*∂y[n,m]/∂W[p,q]: the derivative last, as written
+            return "*".join(self.parenthesize(f, 50) for f in sorted(expr.args, key=entry))
+        shown = shown_product(expr)
+        if not isinstance(shown, sp.Mul):
+            return str(self._print(shown))
+        return str(super()._print_Mul(shown))
+
+    def _print_Max(self, expr: Any) -> str:
+        return f"max({', '.join(self._print(arg) for arg in expr.args)})"
+
+    def _print_Min(self, expr: Any) -> str:
+        return f"min({', '.join(self._print(arg) for arg in expr.args)})"
 
     def _print_MatMul(self, expr: sp.MatMul) -> str:
         coeff, factors = expr.as_coeff_matrices()
@@ -82,14 +106,6 @@ class _TextPrinter(StrPrinter):  # type: ignore[misc]
     def _print_MatrixElement(self, expr: Any) -> str:
         return f"({self._print(expr.parent)})[{self._print(expr.i)}, {self._print(expr.j)}]"
 
-    def _print_Mul(self, expr: Any) -> str:
-        def entry(f: Any) -> bool:
-            return isinstance(f, sp.Derivative) and isinstance(f.variables[0], sp.Indexed)
-
-        if any(entry(f) for f in expr.args):  # G[n,m]*∂y[n,m]/∂W[p,q]
-            return "*".join(self.parenthesize(f, 50) for f in sorted(expr.args, key=entry))
-        return super()._print_Mul(expr)  # type: ignore[no-any-return]
-
     def _print_Derivative(self, expr: sp.Derivative) -> str:
         if len(expr.variables) == 1 and isinstance(expr.variables[0], sp.Indexed):
             inner = self._print(expr.expr)
@@ -134,6 +150,21 @@ def _step_lines(step: Step, width: int, *, lhs: str | None = None, indent: str =
     ]
 
 
+def kink_note(step: Step) -> str:
+    """What a step's note says about a kink convention (max(x, 0) at 0), or "".
+
+    Examples
+    --------
+    >>> import symgrad
+    >>> kink_note(symgrad.gradient("max(x, 0)").steps("x")[0])[:46]
+    'At the kink (where the argument of max is 0) s'
+    >>> kink_note(symgrad.gradient("x**2").steps("x")[0])
+    ''
+    """
+    _, _, rest = step.note.partition(". ")
+    return rest.strip() if "kink" in rest else ""
+
+
 def derivation_text(derivation: Derivation, *, elementary: bool = False) -> str:
     """The derivation as text: forward equations, then the steps of each partial.
 
@@ -156,10 +187,13 @@ def derivation_text(derivation: Derivation, *, elementary: bool = False) -> str:
                (chain rule; proven)
              = h*(y - t)
                (substitute the upstream gradients; proven)
-             = (b1 + w1*x)*(b2 - t + w2*(b1 + w1*x))
+             = (b1 + w1*x)*(b2 + w2*(b1 + w1*x) - t)
                (substitute the forward pass; proven)
     """
     lines = [derivation.title]
+    if derivation.network is None:  # an expression: its title in the canonical order, max() not Max()
+        function = derivation.forward[0]
+        lines = [f"{expr_text(function.lhs)} = {expr_text(function.rhs)}"]
     if derivation.network is not None and derivation.network.describe() != derivation.title:
         lines.append(f"  {derivation.network.describe()}")
     lines += ["", "Forward pass"]
@@ -174,6 +208,8 @@ def derivation_text(derivation: Derivation, *, elementary: bool = False) -> str:
             lines += _step_lines(step, width, lhs="" if same else None)
             if elementary:
                 lines += _substep_lines(step.substeps, width, "      ")
+            if kink_note(step):
+                lines.append(f"  note: {kink_note(step)}")
             previous = step.lhs
     return "\n".join(escape_text(line) for line in lines)
 

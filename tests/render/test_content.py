@@ -9,7 +9,7 @@ import pytest
 import symgrad
 from symgrad.render.content import build_document, resolve_report
 from symgrad.render.document import Equations, Figure, Heading, Mark, Table, Text, Writer
-from symgrad.render.numbers import format_number
+from symgrad.render.numbers import format_number, number_latex
 from symgrad.render.options import Options
 
 
@@ -152,7 +152,9 @@ def test_batched_network_lists_every_shape(batched):
     names = [row[0][0].tex for row in table.rows]
     assert names == ["x", "t", "W_{1}", "b_{1}", "W_{2}", "b_{2}", "h_{1}", "h_{2}", "y"]
     assert table.rows[2][1][0].tex == r"3 \times 4"
-    assert table.rows[2][2][0].text == "parameter W of layer 1"
+    # Issue 12: named as a reader would (was "parameter W of layer 1").
+    assert table.rows[2][2][0].text == "the first affine layer's W"
+    assert table.rows[4][2][0].text == "the second affine layer's W"
 
 
 @pytest.mark.parametrize("fmt", ["markdown", "latex", "html", "mathml"])
@@ -161,7 +163,11 @@ def test_every_format_shows_the_finite_differences_error_estimate(fmt):
     text = getattr(report, f"to_{fmt}")()
     assert "estimated" in text
     if fmt != "html":  # HTML typesets the number as 3.5 x 10^-11 in MathML
-        assert format_number(report.row("w1").numeric_error, 2) in text
+        error = report.row("w1").numeric_error
+        # Issue 12: LaTeX typesets 3.5\times10^{-11}, not 3.5e-11; the others print a true minus sign.
+        shown = number_latex(error, 2) if fmt == "latex" else format_number(error, 2).replace("-", "−")
+        assert shown in text
+        assert format_number(error, 2) not in text
 
 
 def test_fast_mode_has_no_estimate_column():

@@ -32,7 +32,7 @@ def test_forward_values_match_the_network_computed_by_hand(article, article_repo
     loss = (y - v["t"]) ** 2 / 2
     forward = _texts(_article_svg(article, article_report), FORWARD_COLOUR)
     for name, value in {"x": v["x"], "w1": v["w1"], "h": h, "y": y, "E": loss}.items():
-        assert f"{name} = {format_number(value, 4)}" in forward
+        assert f"{name} = {format_number(value, 4).replace('-', '−')}" in forward  # a true minus sign
 
 
 def test_backward_gradients_match_the_chain_rule_by_hand(article, article_report):
@@ -43,7 +43,7 @@ def test_backward_gradients_match_the_chain_rule_by_hand(article, article_report
     backward = _texts(_article_svg(article, article_report), BACKWARD_COLOUR)
     expected = {"y": dy, "h": dh, "w2": dy * h, "w1": dh * v["x"], "x": dh * v["w1"], "E": 1.0}
     for name, value in expected.items():
-        assert f"∂E/∂{name} = {format_number(value, 4)}" in backward
+        assert f"∂E/∂{name} = {format_number(value, 4).replace('-', '−')}" in backward
     assert not any(text.startswith("∂E/∂t") for text in backward)  # t is not differentiated
 
 

@@ -44,7 +44,9 @@ def test_body_only_has_no_preamble_but_defines_its_macros(article):
 def test_steps_and_marks_are_written(article, article_report):
     tex = to_latex(article, report=article_report)
     row = r"\frac{\partial E}{\partial w_{1}} &= \frac{\partial E}{\partial h} x"
-    assert row + r" \tag*{\footnotesize chain rule~\sgok{}}" in tex
+    # With a check, each step shows its value at the point (issue 12).
+    assert row + r" \tag*{\footnotesize $\approx -0.7633$; chain rule~\sgok{}}" in tex
+    assert row + r" \tag*{\footnotesize chain rule~\sgok{}}" in to_latex(article, check=False)
     assert "\\begin{quote}" in tex  # elementary steps, indented
     assert "\\sgfail{}" not in tex  # used nowhere: every step is proven
 
@@ -72,7 +74,7 @@ def test_notebook_latex_is_one_mathjax_block(article, article_report):
 def test_report_renders_to_latex_on_its_own(batched_report):
     tex = to_latex(batched_report)
     assert "Three-way check" in tex
-    assert tex.count("\\begin{tabular}") == 3  # the point, the check table, the cost
+    assert tex.count("\\begin{tabular}{") == 3  # the point, the check table, the cost (headers stack in [b] ones)
     assert batched_report._repr_latex_().startswith("$$")
 
 
@@ -113,3 +115,45 @@ def test_a_missing_tool_skips_but_fails_under_ci(require_tool, monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI is set"):
         require_tool("pdflatex", "texlive-latex-base")
+
+
+@pytest.mark.latex
+@pytest.mark.parametrize(
+    "spec",
+    [
+        None,  # the article's network
+        "affine(3,4) > sigmoid > affine(4,1) > half-squared-error",
+        "affine(4,5) > relu > affine(5,3) > softmax-cross-entropy",
+        "affine(3,4) > tanh > affine(4,4) > tanh > affine(4,2) > mean-squared-error",
+    ],
+)
+def test_documents_fit_the_page_no_overfull_boxes(pdflatex, spec, tmp_path):
+    # Issue 12: the check table was 58 pt too wide, a paragraph with \texttt 5 pt, the three-layer
+    # network's substituted formulas 300 pt (now set on several lines).
+    network = symgrad.article_network() if spec is None else symgrad.network_from_spec(spec)
+    tex = to_latex(symgrad.derive(network))
+    result = _compile(pdflatex, tex, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    log = (tmp_path / "doc.log").read_text(encoding="latin-1")
+    overfull = re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)
+    assert overfull == [], overfull
+
+
+def test_long_formulas_are_set_on_several_lines():
+    network = symgrad.network_from_spec("affine(3,4) > tanh > affine(4,4) > tanh > affine(4,2) > mean-squared-error")
+    tex = to_latex(symgrad.derive(network), check=False)
+    row = next(line for line in tex.split("\n") if "substitute the forward pass" in line and "W_{1}}" in line)
+    following = tex.split(row, 1)[1].split("\\end{align*}")[0]
+    assert following.count("&\\qquad ") >= 2
+    # Each line of an align is a group of its own: \left and \right must pair up within it.
+    for line in [row, *following.split("\\\\\n")]:
+        assert len(re.findall(r"\\left(?![a-z])", line)) == len(re.findall(r"\\right(?![a-z])", line)), line
+
+
+def test_value_tables_use_true_minus_signs(batched, batched_report):
+    # Issue 12: value tables used hyphens ("[-0.27, ...]") for minus signs.
+    tex = to_latex(batched, report=batched_report)
+    arrays = [line for line in tex.split("\n") if "entries]" in line]
+    assert arrays
+    assert any("$-$" in line for line in arrays)
+    assert not any(re.search(r"[\[ ,]-\d", line) for line in arrays)

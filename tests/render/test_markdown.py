@@ -39,7 +39,12 @@ def test_every_table_row_has_as_many_cells_as_its_header(article, article_report
 
 def test_math_is_dollar_delimited(article, article_report):
     text = to_markdown(article, report=article_report)
-    assert r"| $\frac{\partial E}{\partial w_{1}} = \frac{\partial E}{\partial h} x$ | chain rule | ✓ |" in text
+    # With a check, each step shows its value at the point (issue 12).
+    step = r"$\frac{\partial E}{\partial w_{1}} = \frac{\partial E}{\partial h} x$"
+    row = f"| {step} | $\\approx -0.7633$ | chain rule | ✓ |"
+    assert row in text
+    bare = to_markdown(article, check=False)
+    assert r"| $\frac{\partial E}{\partial w_{1}} = \frac{\partial E}{\partial h} x$ | chain rule | ✓ |" in bare
     # Every inline math span is closed on its line.
     for line in text.split("\n"):
         assert line.count("$") % 2 == 0, line
@@ -82,6 +87,6 @@ def test_escape_markdown_covers_injection():
 def test_report_renders_on_its_own(batched_report):
     text = to_markdown(batched_report)
     assert text.startswith("# Three-way check: ")
-    header = ("| Gradient | Shape | symbolic | backward() | finite differences | error estimate | relative error "
-              "| status |")
+    header = ("| Gradient | Shape | worst entry | symbolic | backward() | finite differences | error estimate "
+              "| relative error | status |")
     assert header in text

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from symgrad.render.mathconv import latex_to_mathml
+from symgrad.render.mathconv import WRAP_AFTER, latex_to_mathml, wrap_pieces
 from symgrad.render.printer import latex_of
 
 MATHML = "{http://www.w3.org/1998/Math/MathML}"
@@ -78,3 +78,46 @@ def test_every_step_of_a_batched_network_converts_without_falling_back(batched):
             for side in (step.lhs, step.rhs):
                 root = _parse(latex_of(side))
                 assert not any("\\" in (el.text or "") for el in root.iter(f"{MATHML}mtext"))
+
+
+def _unfenced(tex: str) -> str:
+    for fence in (r"\left", r"\right"):
+        tex = tex.replace(fence, "")
+    return tex.replace(" ", "")
+
+
+def test_long_formulas_are_cut_before_operators_and_each_piece_converts(batched, expression):
+    # Issue 12: long HTML formulas were clipped in a scroll box; they are now pieces the browser wraps between.
+    long = [latex_of(step.rhs) for d in (batched, expression) for n in d.wrt for step in d.steps(n)]
+    long = [tex for tex in long if len(tex) > WRAP_AFTER]
+    assert len(long) >= 5
+    for tex in long:
+        pieces = wrap_pieces(tex)
+        assert len(pieces) > 1, tex
+        # Nothing lost or added but the \left/\right of a pair that a cut crosses.
+        assert _unfenced("".join(pieces)) == _unfenced(tex)
+        for piece in pieces[1:]:
+            # Before an operator, or before a fence that follows an operand (x^T (...)).
+            assert piece.startswith(("+", "-", r"\circ", r"\cdot", r"\odot", r"\times", r"\left", "(", "[")), piece
+        for piece in pieces:
+            root = _parse(piece)
+            assert not any("\\" in (el.text or "") for el in root.iter(f"{MATHML}mtext")), piece
+
+
+def test_cuts_keep_brace_groups_whole_and_short_formulas_whole():
+    assert wrap_pieces(r"\frac{a + b + c + d + e + f + g + h + i + j + k + l + m + n + o + p + q}{2}") == [
+        r"\frac{a + b + c + d + e + f + g + h + i + j + k + l + m + n + o + p + q}{2}"
+    ]
+    assert wrap_pieces(r"- t + y") == [r"- t + y"]
+    # A unary minus (after an opening fence or at the start) is not a cut.
+    assert wrap_pieces(r"- a \left(- b + c\right)", limit=5) == ["- a (- b", "+ c)"]
+
+
+def test_html_rhs_wraps_instead_of_scrolling(batched):
+    from symgrad.render.css import STYLE
+
+    page = batched.to_html(check=False)
+    assert '<td class="rhs"><span class="wrap">' in page
+    rhs_rules = [line for line in STYLE.splitlines() if "td.rhs" in line]
+    assert rhs_rules
+    assert not any("overflow" in line for line in rhs_rules)
