@@ -25,7 +25,7 @@ KEY_LINES: dict[str, tuple[str, ...]] = {
         "shape error diagnosed: True; wrong values diagnosed: True",
     ),
     "own_activation.py": (
-        "dE/dh1 = dE/dh2 ∘ [h1*(1 - sigmoid(h1))*sigmoid(h1) + sigmoid(h1)]",
+        "dE/dh1 = dE/dh2 ∘ [h1*sigmoid(h1)*(1 - sigmoid(h1)) + sigmoid(h1)]",
         "every step proven against sympy.diff: True",
         "Three-way check of affine(3, 4) > swish(z*sigmoid(z)) > affine(4, 1) > half-squared-error: all 5 gradients",
         "complex-step derivative of its forward",

@@ -106,6 +106,28 @@ def graph_loss(net: GraphNetwork, values: Mapping[str, Any]) -> Any:
 
 def graph_backward(net: GraphNetwork, values: Mapping[str, Any], wrt: tuple[str, ...]) -> ReferenceResult:
     """E and dE/d(name) for ``wrt`` by backprop over the graph with the layers' own backward()."""
+    computed, _, leaves = _backprop(net, values)
+    missing = [name for name in wrt if name not in leaves]
+    if missing:
+        msg = f"no gradient reached {', '.join(missing)} in the reference backprop (E does not depend on it)"
+        raise LayerError(msg)
+    value = computed[id(net.root)]
+    return ReferenceResult(float(np.real(value)), {name: np.asarray(leaves[name], dtype=float) for name in wrt})
+
+
+def graph_values(net: GraphNetwork, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every named quantity's value and dE/d(quantity) at ``values``, by the layers' forward and backward()
+    (what a document shows beside each step)."""
+    computed, grads, leaves = _backprop(net, values)
+    forward = {net.name_of(node): np.asarray(computed[id(node)], dtype=float) for node in net.order}
+    gradient = {net.name_of(node): np.asarray(grads[id(node)], dtype=float)
+                for node in net.order if node.args and id(node) in grads}
+    gradient.update({name: np.asarray(value, dtype=float) for name, value in leaves.items()})
+    return forward, gradient
+
+
+def _backprop(net: GraphNetwork, values: Mapping[str, Any]) -> tuple[dict[int, Any], dict[int, Any], dict[str, Any]]:
+    """The forward values, the gradients of computed nodes (by id) and of inputs and parameters (by name)."""
     computed, copies = _forward(net, values)
     grads: dict[int, Any] = {id(net.root): 1.0}
     leaves: dict[str, Any] = {}
@@ -135,12 +157,7 @@ def graph_backward(net: GraphNetwork, values: Mapping[str, Any], wrt: tuple[str,
             args = [computed[id(arg)] for arg in node.args]
             for arg, grad in zip(node.args, op_backward(node.kind, dout, args, node.const), strict=True):
                 add(arg, grad)
-    missing = [name for name in wrt if name not in leaves]
-    if missing:
-        msg = f"no gradient reached {', '.join(missing)} in the reference backprop (E does not depend on it)"
-        raise LayerError(msg)
-    value = computed[id(net.root)]
-    return ReferenceResult(float(np.real(value)), {name: np.asarray(leaves[name], dtype=float) for name in wrt})
+    return computed, grads, leaves
 
 
 def graph_relu_inputs(net: GraphNetwork, values: Mapping[str, Any]) -> list[np.ndarray]:

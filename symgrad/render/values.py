@@ -16,8 +16,10 @@ from typing import Any, cast
 import numpy as np
 
 from symgrad.check import CheckReport
+from symgrad.graph.network import GraphNetwork
 from symgrad.layers import Layer, Loss
 from symgrad.network import Network
+from symgrad.numeric.graphref import graph_values
 
 __all__ = ["PointValues", "point_values"]
 
@@ -52,8 +54,11 @@ def point_values(network: Network, report: CheckReport) -> PointValues:
     1.0
     """
     forward: dict[str, Any] = {name: np.asarray(report.values[name], dtype=float) for name in network.names}
-    layers, loss = _forward_pass(network, forward)
-    gradient = _backward_pass(network, layers, loss)
+    if isinstance(network, GraphNetwork):  # a graph: textbook backprop over its nodes
+        forward, gradient = graph_values(network, forward)
+    else:
+        layers, loss = _forward_pass(network, forward)
+        gradient = _backward_pass(network, layers, loss)
     for row in report.rows:
         gradient[row.name] = np.asarray(row.symbolic, dtype=float)
     return PointValues(forward, gradient)

@@ -155,3 +155,20 @@ def test_documents_are_byte_identical_across_processes(tmp_path: Path) -> None:
         outputs.append(path.read_bytes())
     assert outputs[0] == outputs[1]
     assert b"sum over 2 paths (x feeds h1 and h3)" in outputs[0]
+
+
+def test_a_graph_document_shows_each_steps_value_at_the_given_point():
+    # Regression (merge of the graph core with worked numbers): the values beside the steps came from a
+    # chain's forward pass, which fed x to every layer in turn and failed on a graph (shapes not aligned).
+    from symgrad import Affine, HalfSquaredError, Input, Network
+    from symgrad.render.dispatch import render
+
+    x, t = Input("x"), Input("t")
+    first, second = Affine(name="1"), Affine(name="2")
+    h = first(x)
+    d = symgrad.derive(Network(HalfSquaredError()(second(h) + h, t)))
+    values = {"x": 1.5, "t": 0.5, "w1": 0.8, "b1": -0.3, "w2": 1.7, "b2": 0.2}
+    page = render(d, "markdown", values=values)
+    # h = 0.9, y = 1.7 h + 0.2 + h = 2.63: dE/d(sum) = 2.13, and dE/dh = 2.13 (1.7 + 1) = 5.751 over two paths.
+    assert "$= 2.13$" in page
+    assert "$= 5.751$" in page

@@ -391,5 +391,5 @@ def test_documents_call_the_layer_by_its_name():
     assert d.forward[1].rule == "forward: gelu"
     assert "gelu(z*(erf(sqrt(2)*z/2) + 1)/2)" in d.title
     text = symgrad.render.to_markdown(d)
-    assert "output of layer 2 (gelu)" in text
+    assert "the output of the gelu layer" in text
     assert "forward: gelu" in text
