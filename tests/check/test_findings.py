@@ -251,3 +251,72 @@ def test_a_list_layer_that_adds_into_its_gradients_is_named():
     assert row.status == "FAIL"
     assert "rather than add to it with +=" in row.message
     assert report.row("x").status == "ok"
+
+
+# -- found by mutation testing (tools/mutate.py) -------------------------------------------------------
+
+
+class BackwardRaises:
+    def __init__(self):
+        self.W = np.ones((3, 2))
+        self.x = None
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W
+
+    def backward(self, dout):
+        raise ValueError("boom in backward")
+
+
+def test_a_backward_that_raises_is_reported_with_its_own_error_not_a_second_call():
+    # the re-entry check needs a first backward() that returned: when it raised, its error is the report
+    report = check_layer(BackwardRaises(), x=np.random.default_rng(0).standard_normal((4, 3)))
+    assert not report.ok
+    assert report.row("x").message == "dx: backward() raised ValueError: boom in backward; expected shape (4, 3)"
+    assert "second backward" not in report.row("W").message
+
+
+class UnseededNoise:
+    """forward() adds fresh noise at every call to its output number ``noisy`` (of ``outputs``)."""
+
+    def __init__(self, outputs, noisy):
+        self.outputs, self.noisy = outputs, noisy
+
+    def forward(self, x):
+        outs = [2.0 * x for _ in range(self.outputs)]
+        outs[self.noisy] = outs[self.noisy] + np.random.default_rng().standard_normal(x.shape)
+        return outs[0] if self.outputs == 1 else tuple(outs)
+
+    def backward(self, *douts):
+        return 2.0 * sum(douts)
+
+
+def test_a_nondeterministic_forward_names_the_output_only_when_there_are_several():
+    x = np.random.default_rng(1).standard_normal((4, 3))
+    one = check_layer(UnseededNoise(1, 0), x=x).row("forward").message
+    assert one.startswith("forward() is nondeterministic: called on two copies of the layer with the same input "
+                          "it gave different outputs: ")
+    two = check_layer(UnseededNoise(2, 1), x=x).row("forward").message
+    assert "it gave different outputs (output 1): " in two
+
+
+class ShapeFlipping:
+    """forward() drops the last row at every other call (a counter shared by every copy)."""
+
+    calls = 0
+
+    def forward(self, x):
+        ShapeFlipping.calls += 1
+        return 2.0 * x if ShapeFlipping.calls % 2 else 2.0 * x[:-1]
+
+    def backward(self, dout):
+        return 2.0 * dout
+
+
+def test_a_forward_whose_output_shape_changes_between_calls_is_reported_nondeterministic():
+    report = check_layer(ShapeFlipping(), x=np.random.default_rng(2).standard_normal((4, 3)))
+    assert [row.name for row in report.rows] == ["forward"]
+    message = report.row("forward").message
+    assert message.startswith("forward() is nondeterministic")
+    assert " at element " not in message  # no element to name between shapes (4, 3) and (3, 3)
