@@ -320,3 +320,39 @@ def test_a_forward_whose_output_shape_changes_between_calls_is_reported_nondeter
     message = report.row("forward").message
     assert message.startswith("forward() is nondeterministic")
     assert " at element " not in message  # no element to name between shapes (4, 3) and (3, 3)
+
+
+class ReluAndDoubleWrong:
+    """Two outputs, relu(x) and 2x; dx scales the first one's share by 1.5."""
+
+    def __init__(self):
+        self.x = None
+
+    def forward(self, x):
+        self.x = x
+        return np.maximum(x, 0), 2 * x
+
+    def backward(self, drelu, ddouble):
+        return drelu * (self.x > 0) * 1.5 + 2 * ddouble
+
+
+class ReluWrong:
+    def __init__(self):
+        self.x = None
+
+    def forward(self, x):
+        self.x = x
+        return np.maximum(x, 0)
+
+    def backward(self, dout):
+        return dout * (self.x > 0) * 1.5
+
+
+def test_the_spec_hint_is_given_for_a_matching_one_output_layer_only():
+    # symgrad's one-output layers cannot be the spec of a two-output layer, even if output 0 matches one
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    one = check_layer(ReluWrong(), x=x)
+    assert "(give the spec symgrad.ReLU(), whose forward() matches yours" in one.row("x").message
+    report = check_layer(ReluAndDoubleWrong(), x=x)
+    assert report.row("x").status == "FAIL"
+    assert "give the spec" not in report.row("x").message
