@@ -6,6 +6,7 @@ gradient (all names together) against hand-derived NumPy gradients.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import FrozenInstanceError
 from typing import Any
@@ -646,3 +647,23 @@ def test_other_errors_of_f_are_reported_without_the_read_only_hint() -> None:
     with pytest.raises(LayerError, match=r"f raised ValueError: bad input \(at ") as info:
         gradient(raises, {"x": np.array([1.0, 2.0])}, ["x"])
     assert "read-only" not in str(info.value)
+
+
+# -- found by mutation testing (tools/mutate.py) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("failing_call", "where"), [(1, "v + s u"), (2, "v - s u")])
+def test_a_failure_in_the_dropped_imaginary_probe_names_the_probe_point(failing_call: int, where: str) -> None:
+    # f drops the imaginary part, so the complex step probes f along a real direction u, at v + s u
+    # then v - s u; an f that fails there is reported at that point (the whole vector moved, no element)
+    real_calls = []
+
+    def drops_then_fails(v: Values) -> float:
+        if not np.any(np.imag(v["x"])):
+            real_calls.append(1)
+            if len(real_calls) == failing_call:
+                raise ValueError("not this point")
+        return float(np.sum(np.real(v["x"]) ** 2))
+
+    with pytest.raises(SymgradError, match=rf"\(at {re.escape(where)}\)$"):
+        gradient(drops_then_fails, {"x": np.array([0.5, 1.5])}, ["x"], method="complex")
