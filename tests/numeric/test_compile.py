@@ -233,3 +233,17 @@ def test_a_batched_weight_gradient_is_printed_as_a_blocked_product():
     source = symgrad.derive(net).lambdify().source
     assert source.count("_t_matmul(") == 2
     assert ".T @" not in source
+
+
+# -- found by mutation testing (tools/mutate.py) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["x", "W1", "b1", "W2", "b2"])
+def test_an_infinity_behind_a_saturating_activation_is_still_named(small_net, small_gradient, name):
+    # sigmoid(inf) = 1 is finite: the loss alone cannot prove x, W1 and b1 finite, so a staged value
+    # that carries them (x W1 + b1) must be checked instead
+    values = sample_values(small_net, seed=1)
+    values[name] = np.array(values[name], dtype=float, copy=True)
+    values[name].flat[0] = np.inf
+    with pytest.raises(NonFiniteError, match=rf"'{name}'|{name}\["):
+        small_gradient(**values)
