@@ -703,3 +703,45 @@ def test_dlfs2_backward_rebinding_a_shorter_grads_list_fails_the_missing_gradien
     assert report.row("params[0]").status == "ok"
     assert report.row("params[1]").status == "FAIL"
     assert "did not write self.grads[1]" in report.row("params[1]").message
+
+
+def _forgets_the_cache(x, w):
+    return x * w  # cs231n's forward returns (out, cache): the cache is forgotten
+
+
+def _backward_of_scale(dout, cache):
+    x, w = cache
+    return dout * w, np.sum(dout * x, axis=0)
+
+
+def test_a_pair_forward_returning_a_bare_array_is_a_clear_error():
+    rng = np.random.default_rng(6)
+    with pytest.raises(LayerError, match=r"_forgets_the_cache must return \(out, cache\); it returned ndarray"):
+        check_layer((_forgets_the_cache, _backward_of_scale), x=rng.standard_normal((4, 3)),
+                    params={"w": rng.standard_normal(3)})
+
+
+class Float32Scale:
+    """Keeps its parameter in float32 and records the dtype it computes with at every forward()."""
+
+    seen: set[np.dtype] = set()  # on the class: the check works on copies of the layer
+
+    def __init__(self):
+        self.w = np.array([0.5, -1.5, 2.0], dtype=np.float32)
+        self.x = None
+
+    def forward(self, x):
+        Float32Scale.seen.add(self.w.dtype)
+        self.x = x
+        return x * self.w
+
+    def backward(self, dout):
+        self.dw = np.sum(dout * self.x, axis=0)
+        return dout * self.w
+
+
+def test_a_float32_parameter_is_moved_in_float32():
+    Float32Scale.seen.clear()
+    report = check_layer(Float32Scale(), x=np.random.default_rng(7).standard_normal((5, 3)).astype(np.float32))
+    assert report.ok, str(report)
+    assert Float32Scale.seen == {np.dtype(np.float32)}  # every copy, at every point the check tried
