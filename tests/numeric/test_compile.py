@@ -247,3 +247,13 @@ def test_an_infinity_behind_a_saturating_activation_is_still_named(small_net, sm
     values[name].flat[0] = np.inf
     with pytest.raises(NonFiniteError, match=rf"'{name}'|{name}\["):
         small_gradient(**values)
+
+
+def test_an_expression_s_elementary_functions_compile_to_numpy_s():
+    # exp, sin, log, sqrt are printed as numpy.<name>: the generated code's namespace holds numpy only
+    grad = symgrad.gradient("exp(x)*sin(y) + log(x)*sqrt(y)").lambdify()
+    rng = np.random.default_rng(11)
+    for x, y in rng.uniform(0.5, 2.0, size=(3, 2)):
+        out = grad(x=x, y=y)
+        assert out["x"] == pytest.approx(np.exp(x) * np.sin(y) + np.sqrt(y) / x, rel=1e-12)
+        assert out["y"] == pytest.approx(np.exp(x) * np.cos(y) + np.log(x) / (2 * np.sqrt(y)), rel=1e-12)
