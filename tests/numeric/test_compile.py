@@ -257,3 +257,11 @@ def test_an_expression_s_elementary_functions_compile_to_numpy_s():
         out = grad(x=x, y=y)
         assert out["x"] == pytest.approx(np.exp(x) * np.sin(y) + np.sqrt(y) / x, rel=1e-12)
         assert out["y"] == pytest.approx(np.exp(x) * np.cos(y) + np.log(x) / (2 * np.sqrt(y)), rel=1e-12)
+
+
+def test_the_batch_size_is_computed_only_where_the_gradient_uses_it():
+    # half the squared error has no 1/N: its code needs no N (one numpy.shape call fewer per gradient)
+    no_mean = symgrad.derive(symgrad.network_from_spec("affine(3,2) > half-squared-error")).lambdify()
+    mean = symgrad.derive(symgrad.network_from_spec("affine(3,2) > mean-squared-error")).lambdify()
+    assert "N = numpy.shape(" not in no_mean.source
+    assert "    N = numpy.shape(v0)[0]\n" in mean.source
