@@ -265,3 +265,11 @@ def test_the_batch_size_is_computed_only_where_the_gradient_uses_it():
     mean = symgrad.derive(symgrad.network_from_spec("affine(3,2) > mean-squared-error")).lambdify()
     assert "N = numpy.shape(" not in no_mean.source
     assert "    N = numpy.shape(v0)[0]\n" in mean.source
+
+
+def test_a_bias_gradient_is_summed_straight_to_its_shape():
+    # db = ones(1, N) @ G is computed as G.sum(axis=0), shape (M,): no (1, M) row reshaped afterwards
+    source = symgrad.derive(symgrad.network_from_spec("affine(3,2) > half-squared-error")).lambdify().source
+    assert "    v8 = v6.sum(axis=0)\n" in source
+    assert "'b1': v8," in source
+    assert "reshape" not in source and "keepdims" not in source
