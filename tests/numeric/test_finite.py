@@ -667,3 +667,11 @@ def test_a_failure_in_the_dropped_imaginary_probe_names_the_probe_point(failing_
 
     with pytest.raises(SymgradError, match=rf"\(at {re.escape(where)}\)$"):
         gradient(drops_then_fails, {"x": np.array([0.5, 1.5])}, ["x"], method="complex")
+
+
+def test_a_directional_result_without_error_estimates_is_judged_on_rtol_alone() -> None:
+    # results built by hand (or stored before the estimates existed) carry none: no slack is added
+    close = DirectionalResult((1.0, 2.0), (1.0, 2.0 + 1e-9), (0.0, 1e-9), (0.0, 5e-10), 4, 0)
+    far = DirectionalResult((1.0, 2.0), (1.0, 2.5), (0.0, 0.5), (0.0, 0.2), 4, 0)
+    assert close.error_estimates == () and close.passed
+    assert not far.passed
