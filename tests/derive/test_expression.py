@@ -223,3 +223,10 @@ def test_a_long_undefined_expression_is_shortened_to_120_characters_in_the_error
         shown = text if length == 120 else text[:117] + "..."
         with pytest.raises(symgrad.UndefinedValueError, match=re.escape(f"f = {shown} has no real value")):
             symgrad.gradient(sp.Symbol("a" * (length - 4)) / 0)
+
+
+def test_symbolic_work_past_the_time_limit_is_a_complexity_error_naming_the_limit():
+    slow = "max(" + ", ".join(f"x{i}" for i in range(50)) + ")"  # hours of simplification
+    with pytest.raises(symgrad.ComplexityError, match=r"^the gradient took more than 0\.25 s of symbolic work, "
+                       r"the limit \(time_limit=\): simplify the expression"):
+        symgrad.gradient(slow, time_limit=0.25)
