@@ -275,6 +275,7 @@ def test_a_backward_that_raises_is_reported_with_its_own_error_not_a_second_call
     assert not report.ok
     assert report.row("x").message == "dx: backward() raised ValueError: boom in backward; expected shape (4, 3)"
     assert "second backward" not in report.row("W").message
+    assert not any("2 * dout" in note for note in report.notes)  # dout's scaling is not tried on a failed run
 
 
 class UnseededNoise:
@@ -356,3 +357,35 @@ def test_the_spec_hint_is_given_for_a_matching_one_output_layer_only():
     report = check_layer(ReluAndDoubleWrong(), x=x)
     assert report.row("x").status == "FAIL"
     assert "give the spec" not in report.row("x").message
+
+
+class SmallScale:
+    """out = factor * x * w: small gradients, far above rounding noise."""
+
+    def __init__(self, factor, ignore_dout=False):
+        self.w = np.array([0.5, -1.5, 2.0])
+        self.factor, self.ignore_dout = factor, ignore_dout
+        self.x = None
+
+    def forward(self, x):
+        self.x = x
+        return self.factor * x * self.w
+
+    def backward(self, dout):
+        upstream = np.ones_like(dout) if self.ignore_dout else dout
+        self.dw = self.factor * np.sum(upstream * self.x, axis=0)
+        return self.factor * upstream * self.w
+
+
+@pytest.mark.parametrize("factor", [1e-3, 1e-10])  # 1e-10: below sqrt(eps), far above the differences' noise
+def test_small_correct_gradients_are_neither_zero_nor_said_to_ignore_dout(factor):
+    report = check_layer(SmallScale(factor), x=np.random.default_rng(3).standard_normal((5, 3)))
+    assert report.ok, str(report)
+    assert report.warnings == ()
+    assert not any("dout" in note for note in report.notes)
+
+
+def test_a_backward_ignoring_dout_is_noted_with_the_gradients_it_returned_unchanged():
+    report = check_layer(SmallScale(1e-3, ignore_dout=True), x=np.random.default_rng(3).standard_normal((5, 3)))
+    assert "backward() ignores dout: backward(2 * dout) returned the same dx, dw: multiply by dout (the chain rule)" \
+        in report.notes
