@@ -675,3 +675,17 @@ def test_a_directional_result_without_error_estimates_is_judged_on_rtol_alone() 
     far = DirectionalResult((1.0, 2.0), (1.0, 2.5), (0.0, 0.5), (0.0, 0.2), 4, 0)
     assert close.error_estimates == () and close.passed
     assert not far.passed
+
+
+@pytest.mark.parametrize(("failing_call", "sign"), [(1, "+"), (2, "-")])
+def test_a_failure_along_a_direction_names_the_step_it_was_taken_at(failing_call: int, sign: str) -> None:
+    calls = []
+
+    def fails_once(v: Values) -> float:
+        calls.append(1)
+        if len(calls) == failing_call:
+            raise ValueError("not this point")
+        return float(np.sum(v["x"] ** 2))
+
+    with pytest.raises(LayerError, match=rf"\(at v \{sign} [0-9.e+-]+ u\)$"):
+        directional_check(fails_once, {"x": np.array([0.5, 1.5])}, ["x"], {"x": np.array([1.0, 3.0])})
