@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -295,9 +297,12 @@ class UnseededNoise:
 
 def test_a_nondeterministic_forward_names_the_output_only_when_there_are_several():
     x = np.random.default_rng(1).standard_normal((4, 3))
-    one = check_layer(UnseededNoise(1, 0), x=x).row("forward").message
+    row = check_layer(UnseededNoise(1, 0), x=x).row("forward")
+    one = row.message
     assert one.startswith("forward() is nondeterministic: called on two copies of the layer with the same input "
                           "it gave different outputs: ")
+    assert re.search(r"outputs: -?[0-9.e+-]+ then -?[0-9.e+-]+ at element \[\d, \d\]\.", one)
+    assert row.backward.shape == row.numeric.shape == (4, 3)  # the two outputs, side by side
     two = check_layer(UnseededNoise(2, 1), x=x).row("forward").message
     assert "it gave different outputs (output 1): " in two
 
@@ -389,3 +394,20 @@ def test_a_backward_ignoring_dout_is_noted_with_the_gradients_it_returned_unchan
     report = check_layer(SmallScale(1e-3, ignore_dout=True), x=np.random.default_rng(3).standard_normal((5, 3)))
     assert "backward() ignores dout: backward(2 * dout) returned the same dx, dw: multiply by dout (the chain rule)" \
         in report.notes
+
+
+class ScaleBackwardSliced:
+    """backward() returns dx of the wrong shape (two of its three columns)."""
+
+    def forward(self, x):
+        return 3.0 * x
+
+    def backward(self, dout):
+        return (3.0 * dout)[:, :2]
+
+
+def test_a_failed_row_shows_no_backward_value_of_another_shape():
+    row = check_layer(ScaleBackwardSliced(), x=np.random.default_rng(4).standard_normal((4, 3))).row("x")
+    assert row.status == "FAIL"
+    assert row.message.startswith("dx (backward()'s return value) has shape (4, 2); expected shape (4, 3)")
+    assert row.backward is None
