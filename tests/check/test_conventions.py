@@ -7,6 +7,8 @@ several inputs and outputs, N-D inputs.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 
@@ -724,7 +726,7 @@ def test_a_pair_forward_returning_a_bare_array_is_a_clear_error():
 class Float32Scale:
     """Keeps its parameter in float32 and records the dtype it computes with at every forward()."""
 
-    seen: set[np.dtype] = set()  # on the class: the check works on copies of the layer
+    seen: ClassVar[set[np.dtype]] = set()  # on the class: the check works on copies of the layer
 
     def __init__(self):
         self.w = np.array([0.5, -1.5, 2.0], dtype=np.float32)

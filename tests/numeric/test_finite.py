@@ -673,7 +673,8 @@ def test_a_directional_result_without_error_estimates_is_judged_on_rtol_alone() 
     # results built by hand (or stored before the estimates existed) carry none: no slack is added
     close = DirectionalResult((1.0, 2.0), (1.0, 2.0 + 1e-9), (0.0, 1e-9), (0.0, 5e-10), 4, 0)
     far = DirectionalResult((1.0, 2.0), (1.0, 2.5), (0.0, 0.5), (0.0, 0.2), 4, 0)
-    assert close.error_estimates == () and close.passed
+    assert close.error_estimates == ()
+    assert close.passed
     assert not far.passed
 
 
