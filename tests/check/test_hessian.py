@@ -193,3 +193,40 @@ def test_a_float32_layer_is_checked_at_its_precision_and_float16_is_refused() ->
     assert not symgrad.check_hessian(FirstCallSigmoid(), x=x32).ok  # still catches the stale cache
     with pytest.raises(DTypeError, match="computes in float16, where second differences keep no digits"):
         symgrad.check_hessian(UserSigmoid(), x=X.astype(np.float16))
+
+
+# -- found by mutation testing (tools/mutate.py) -------------------------------------------------------
+
+
+def _relu_point(offset: float) -> tuple[symgrad.Network, dict[str, Any]]:
+    """A ReLU network at a point where sample 0's first hidden unit has the input ``offset``."""
+    from symgrad.check.points import sample_values
+
+    net = symgrad.network_from_spec("affine(2,3) > relu > affine(3,1) > half-squared-error")
+    values = sample_values(net, seed=0, batch=4)
+    z = values["x"] @ values["W1"] + values["b1"]
+    values["b1"] = values["b1"] - z[0] + np.array([offset, 0.5, -0.5])
+    return net, values
+
+
+def test_a_hessian_check_whose_stencil_crosses_a_relu_kink_is_reported_as_a_kink_not_a_failure() -> None:
+    net, values = _relu_point(1e-7)
+    report = symgrad.check_hessian(net, values)
+    assert [row.status for row in report.rows] == ["kink", "kink"]
+    assert report.rows[0].message == (
+        "symbolic: a second-difference stencil crosses a ReLU kink, where the second derivative is not defined; "
+        "not comparable at this point (try another seed)"
+    )
+
+
+def test_a_hessian_check_of_a_relu_network_away_from_its_kinks_passes() -> None:
+    net, values = _relu_point(0.3)
+    assert [row.status for row in symgrad.check_hessian(net, values).rows] == ["ok", "ok"]
+
+
+def test_a_stale_backward_in_a_relu_network_away_from_its_kinks_still_fails() -> None:
+    # the kink test looks for a ReLU input changing sign along the stencils: none does here, so FAIL stands
+    StaleSigmoid.first.clear()
+    net = Network([Affine(3, 4), StaleSigmoid(), Affine(4, 4), symgrad.ReLU(), Affine(4, 2)], loss=HalfSquaredError())
+    report = symgrad.check_hessian(net, seed=1)
+    assert [row.status for row in report.rows] == ["ok", "FAIL"]
