@@ -9,7 +9,7 @@ import pytest
 
 import symgrad
 from symgrad import Affine, HalfSquaredError, Network, Sigmoid
-from symgrad.errors import DTypeError, ShapeError, UnknownNameError
+from symgrad.errors import DTypeError, LayerError, ShapeError, UnknownNameError
 from symgrad.numeric.hessian import hessian_vector_check
 
 
@@ -230,3 +230,23 @@ def test_a_stale_backward_in_a_relu_network_away_from_its_kinks_still_fails() ->
     net = Network([Affine(3, 4), StaleSigmoid(), Affine(4, 4), symgrad.ReLU(), Affine(4, 2)], loss=HalfSquaredError())
     report = symgrad.check_hessian(net, seed=1)
     assert [row.status for row in report.rows] == ["ok", "FAIL"]
+
+
+class ForgetsDw:
+    """y = x @ W; backward() returns dx but stores no dW."""
+
+    def __init__(self) -> None:
+        self.W = np.random.default_rng(2).standard_normal((3, 2))
+        self.x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.x = x
+        return x @ self.W
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout @ self.W.T
+
+
+def test_a_users_layer_storing_no_gradient_is_a_clear_error_in_the_hessian_check() -> None:
+    with pytest.raises(LayerError, match=r"ForgetsDw's backward gave no gradient for W; check_layer says more"):
+        symgrad.check_hessian(ForgetsDw(), x=np.random.default_rng(3).standard_normal((4, 3)))
