@@ -517,6 +517,12 @@ def _previous_kills(path: Path) -> dict[tuple[str, str], Outcome]:
             for r in rows if r["status"] != "survived"}
 
 
+def _write_json(path: Path, results: dict[Mutant, Outcome]) -> None:
+    rows = [{**asdict(m), "source": None, "key": m.key, "digest": m.digest, **asdict(o)}
+            for m, o in sorted(results.items(), key=lambda item: (item[0].path, item[0].line, item[0].col))]
+    path.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+
+
 def collect(paths: Sequence[str], root: Path, size: int, seed: int) -> Iterator[Mutant]:
     for file in modules(paths, root):
         rel = file.relative_to(root).as_posix()
@@ -542,15 +548,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted: the working tree was never touched; temporary copies removed", file=sys.stderr)
         print(report(results, read_equivalent()))
         print(f"\ninterrupted after {len(results)} of {len(mutants)} mutants")
+        if args.json:  # the finished ones, so that --rerun can go on from there
+            _write_json(args.json, results)
         return 130
     judged = read_equivalent()
     print(report(results, judged))
     print(f"\n{len(mutants)} mutants in {time.perf_counter() - start:.0f} s "
           f"(sample {args.sample or 'all'} per module, seed {args.seed}, {args.jobs} job(s))")
     if args.json:
-        rows = [{**asdict(m), "source": None, "key": m.key, "digest": m.digest, **asdict(o)}
-                for m, o in sorted(results.items(), key=lambda item: (item[0].path, item[0].line, item[0].col))]
-        args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+        _write_json(args.json, results)
     table = summarize(results, judged)
     low = [g for g, row in table.items() if not g.endswith(".py") and row["score"] < args.fail_under]
     return 1 if low else 0

@@ -104,4 +104,6 @@ def _duration(seconds: float) -> str:
         return f"{seconds / 60:.0f} min"
     if seconds >= 1:
         return f"{seconds:.0f} s"
+    if seconds >= 0.01:  # .2g would write 605 ms as "6e+02 ms"
+        return f"{seconds * 1000:.0f} ms"
     return f"{seconds * 1000:.2g} ms"

@@ -333,12 +333,15 @@ class LayerCheck:
         squeezed = tuple(d for d in want if d != 1)
         cause = ("a sum with keepdims=True" if np.squeeze(got).shape == squeezed and got.ndim > len(want)
                  else "a missing reshape")
+        try:  # a flattened gradient, (12,) for (4, 3), does not broadcast at all
+            effect = f"would otherwise broadcast {name} to shape {np.broadcast_shapes(want, got.shape)}"
+        except ValueError:
+            effect = f"would otherwise fail: shapes {want} and {got.shape} do not broadcast"
         return (
             f"a shape mismatch, not a wrong value: d{name} has shape {got.shape} where {name} has shape {want}, "
             f"and its values are right (they match finite differences once reshaped); likely {cause}: "
             f"return an array of {name}'s shape (np.sum(dout, axis=0) without keepdims, or .reshape({name}.shape)); "
-            f"an update such as {name} -= lr * d{name} would otherwise broadcast {name} to shape "
-            f"{np.broadcast_shapes(want, got.shape)}"
+            f"an update such as {name} -= lr * d{name} {effect}"
         )
 
     def numeric_floor_value(self, num: np.ndarray) -> float:

@@ -148,3 +148,49 @@ def test_a_chunked_comparison_scales_by_the_larger_of_the_two():
     assert (c.abs_error, c.rel_error, c.worst_index) == (6.0, 6.0 / 5.0, (70_000,))
     b = a * (1 + 1e-12)  # b slightly larger everywhere: its own largest element is the scale
     assert compare(a, b).rel_error == float(np.max(np.abs(a - b))) / float(b.max())
+
+
+# -- found by mutation testing (tools/mutate.py) -------------------------------------------------------
+
+
+def _expected(a, b):
+    """rel_error and elem_rel_error computed the plain way, in float64."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    scale = max(np.max(np.abs(a)), np.max(np.abs(b)))
+    big = np.maximum(np.abs(a), np.abs(b))
+    keep = big > 1e-8 * scale
+    return float(np.max(np.abs(a - b)) / scale), float(np.max(np.abs(a - b)[keep] / big[keep]))
+
+
+def test_integer_arrays_are_compared_as_floats():
+    # an unsigned array's -min() wraps around: the values are converted to float64 first
+    a, b = np.array([5, 6], dtype=np.uint8), np.array([5.0, 7.0])
+    c = compare(a, b)
+    assert (c.abs_error, c.rel_error, c.worst_index) == (1.0, 1.0 / 7.0, (1,))
+
+
+@pytest.mark.parametrize("size", [1000, 100_000])  # the plain path and the chunked one
+def test_gradients_below_1_are_measured_on_both_paths(size):
+    rng = np.random.default_rng(5)
+    a = 0.5 * rng.random(size) + 0.01
+    b = a * (1 + 1e-3 * rng.random(size))
+    b[0] = a[0] * 1.01  # the largest element-wise error, at the very first element
+    c = compare(a, b)
+    rel, elem = _expected(a, b)
+    assert 0 < c.rel_error == pytest.approx(rel, rel=1e-12)
+    assert 0 < c.elem_rel_error == pytest.approx(elem, rel=1e-12)
+
+
+def test_a_chunked_comparison_of_equal_magnitudes_names_the_first_when_it_is_positive():
+    a, b = np.zeros(100_000), np.zeros(100_000)
+    b[[66_000, 70_000]] = [-2.0, 2.0]  # in one chunk, a - b is +2 then -2
+    assert compare(a, b).worst_index == (66_000,)
+
+
+def test_a_chunked_comparison_reads_b_s_largest_where_a_is_small():
+    a = np.ones(100_000)
+    a[65_536:98_304] = 0.1  # a whole chunk where |a| is small
+    b = a.copy()
+    b[70_000] = 100.0  # b's largest magnitude, far above every |a|
+    c = compare(a, b)
+    assert c.rel_error == pytest.approx(99.9 / 100.0, rel=1e-12)

@@ -7,6 +7,8 @@ several inputs and outputs, N-D inputs.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 
@@ -628,3 +630,120 @@ def test_a_wrong_dx_on_4d_input_is_diagnosed_in_the_spec_s_terms():
     report = check_layer(layer, symgrad.Affine(12, 12), x=rng.standard_normal((2, 3, 2, 2)))
     assert report.row("x").status == "FAIL"
     assert report.row("x").diagnosis == "matches a missing transpose: dx = dout @ W; expected dx = dout @ W.T"
+
+
+# -- found by mutation testing (tools/mutate.py) -------------------------------------------------------
+
+
+class MaskedMatMul:
+    """An article-style layer with a 0/1 mask it validates, an attribute it never reads, and W."""
+
+    def __init__(self, rng):
+        self.W = rng.standard_normal((3, 2))
+        self.mask = np.array([1.0, 0.0, 1.0])
+        self.unused = np.ones(3)
+        self.x = None
+
+    def forward(self, x):
+        if not np.isin(self.mask, (0.0, 1.0)).all():
+            raise ValueError("mask must hold 0 and 1 only")
+        self.x = x * self.mask
+        return self.x @ self.W
+
+    def backward(self, dout):
+        self.dW = self.x.T @ dout
+        return (dout @ self.W.T) * self.mask
+
+
+def test_attributes_that_reject_a_move_or_do_not_move_the_output_are_not_taken_for_parameters():
+    # mask: forward() refuses moved values (no evidence it is a parameter); unused: the output does
+    # not depend on it. Neither may become a failing "no gradient stored" row; W is still checked.
+    rng = np.random.default_rng(3)
+    report = check_layer(MaskedMatMul(rng), x=rng.standard_normal((4, 3)) + 2.0)
+    assert [row.name for row in report.rows] == ["x", "W"]
+    assert report.ok
+    assert any("mask is an array attribute of MaskedMatMul" in note for note in report.notes)
+
+
+class NudgedMatMul:
+    """out = (x + 1e-6 * offset) @ W: offset moves E by far less than a millionth of E."""
+
+    def __init__(self, rng):
+        self.W = rng.standard_normal((3, 2))
+        self.offset = np.ones(3)
+        self.x = None
+
+    def forward(self, x):
+        self.x = x + 1e-6 * self.offset
+        return self.x @ self.W
+
+    def backward(self, dout):
+        self.dW = self.x.T @ dout
+        return dout @ self.W.T
+
+
+def test_an_attribute_moving_the_output_by_less_than_a_millionth_is_not_a_parameter():
+    # the test of "does the output depend on it" is relative to E's size (a rounding guard),
+    # not an absolute threshold: here E is about 1e3 and offset moves it by about 1e-8
+    rng = np.random.default_rng(4)
+    report = check_layer(NudgedMatMul(rng), x=300.0 * rng.standard_normal((5, 3)))
+    assert [row.name for row in report.rows] == ["x", "W"]
+    assert report.ok
+
+
+class ListAffineRebindsShorterGrads(ListAffine):
+    def backward(self, dout):
+        W, _ = self.params
+        self.grads = [np.dot(self.x.T, dout)]  # a new, shorter list: db never stored
+        return np.dot(dout, W.T)
+
+
+def test_dlfs2_backward_rebinding_a_shorter_grads_list_fails_the_missing_gradient_row():
+    rng = np.random.default_rng(5)
+    layer = ListAffineRebindsShorterGrads(rng.standard_normal((3, 2)), rng.standard_normal(2))
+    report = check_layer(layer, x=rng.standard_normal((4, 3)))
+    assert report.row("params[0]").status == "ok"
+    assert report.row("params[1]").status == "FAIL"
+    assert "did not write self.grads[1]" in report.row("params[1]").message
+
+
+def _forgets_the_cache(x, w):
+    return x * w  # cs231n's forward returns (out, cache): the cache is forgotten
+
+
+def _backward_of_scale(dout, cache):
+    x, w = cache
+    return dout * w, np.sum(dout * x, axis=0)
+
+
+def test_a_pair_forward_returning_a_bare_array_is_a_clear_error():
+    rng = np.random.default_rng(6)
+    with pytest.raises(LayerError, match=r"_forgets_the_cache must return \(out, cache\); it returned ndarray"):
+        check_layer((_forgets_the_cache, _backward_of_scale), x=rng.standard_normal((4, 3)),
+                    params={"w": rng.standard_normal(3)})
+
+
+class Float32Scale:
+    """Keeps its parameter in float32 and records the dtype it computes with at every forward()."""
+
+    seen: ClassVar[set[np.dtype]] = set()  # on the class: the check works on copies of the layer
+
+    def __init__(self):
+        self.w = np.array([0.5, -1.5, 2.0], dtype=np.float32)
+        self.x = None
+
+    def forward(self, x):
+        Float32Scale.seen.add(self.w.dtype)
+        self.x = x
+        return x * self.w
+
+    def backward(self, dout):
+        self.dw = np.sum(dout * self.x, axis=0)
+        return dout * self.w
+
+
+def test_a_float32_parameter_is_moved_in_float32():
+    Float32Scale.seen.clear()
+    report = check_layer(Float32Scale(), x=np.random.default_rng(7).standard_normal((5, 3)).astype(np.float32))
+    assert report.ok, str(report)
+    assert Float32Scale.seen == {np.dtype(np.float32)}  # every copy, at every point the check tried

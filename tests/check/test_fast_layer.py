@@ -319,3 +319,25 @@ def test_a_vacuous_fast_check_is_warned_about_as_in_full_mode():
     assert report.ok
     assert len(report.warnings) == 1
     assert report.warnings[0].startswith("dx is zero on every side")
+
+
+# -- found by mutation testing (tools/mutate.py) -------------------------------------------------------
+
+
+class _ReluWrongByHalf:
+    def __init__(self):
+        self.x = None
+
+    def forward(self, x):
+        self.x = x
+        return np.maximum(x, 0)
+
+    def backward(self, dout):
+        return dout * (self.x > 0) * 1.5
+
+
+def test_fast_mode_names_the_matching_spec_of_a_wrong_layer_checked_without_one():
+    x = np.random.default_rng(0).standard_normal((4, 3)) + 0.5
+    report = check_layer(_ReluWrongByHalf(), x=x, mode="fast")
+    assert report.row("x").status == "FAIL"
+    assert "(give the spec symgrad.ReLU(), whose forward() matches yours" in report.row("x").message

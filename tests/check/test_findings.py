@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -320,3 +322,161 @@ def test_a_layer_wrong_in_the_same_way_when_fresh_is_not_called_stale():
     report = check_layer(layer, x=x)
     assert report.row("x0").status == "FAIL"
     assert "stale cache" not in report.row("x0").diagnosis
+
+
+# -- found by mutation testing (tools/mutate.py) -------------------------------------------------------
+
+
+class BackwardRaises:
+    def __init__(self):
+        self.W = np.ones((3, 2))
+        self.x = None
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W
+
+    def backward(self, dout):
+        raise ValueError("boom in backward")
+
+
+def test_a_backward_that_raises_is_reported_with_its_own_error_not_a_second_call():
+    # the re-entry check needs a first backward() that returned: when it raised, its error is the report
+    report = check_layer(BackwardRaises(), x=np.random.default_rng(0).standard_normal((4, 3)))
+    assert not report.ok
+    assert report.row("x").message == "dx: backward() raised ValueError: boom in backward; expected shape (4, 3)"
+    assert "second backward" not in report.row("W").message
+    assert not any("2 * dout" in note for note in report.notes)  # dout's scaling is not tried on a failed run
+
+
+class UnseededNoise:
+    """forward() adds fresh noise at every call to its output number ``noisy`` (of ``outputs``)."""
+
+    def __init__(self, outputs, noisy):
+        self.outputs, self.noisy = outputs, noisy
+
+    def forward(self, x):
+        outs = [2.0 * x for _ in range(self.outputs)]
+        outs[self.noisy] = outs[self.noisy] + np.random.default_rng().standard_normal(x.shape)
+        return outs[0] if self.outputs == 1 else tuple(outs)
+
+    def backward(self, *douts):
+        return 2.0 * sum(douts)
+
+
+def test_a_nondeterministic_forward_names_the_output_only_when_there_are_several():
+    x = np.random.default_rng(1).standard_normal((4, 3))
+    row = check_layer(UnseededNoise(1, 0), x=x).row("forward")
+    one = row.message
+    assert one.startswith("forward() is nondeterministic: called on two copies of the layer with the same input "
+                          "it gave different outputs: ")
+    assert re.search(r"outputs: -?[0-9.e+-]+ then -?[0-9.e+-]+ at element \[\d, \d\]\.", one)
+    assert row.backward.shape == row.numeric.shape == (4, 3)  # the two outputs, side by side
+    two = check_layer(UnseededNoise(2, 1), x=x).row("forward").message
+    assert "it gave different outputs (output 1): " in two
+
+
+class ShapeFlipping:
+    """forward() drops the last row at every other call (a counter shared by every copy)."""
+
+    calls = 0
+
+    def forward(self, x):
+        ShapeFlipping.calls += 1
+        return 2.0 * x if ShapeFlipping.calls % 2 else 2.0 * x[:-1]
+
+    def backward(self, dout):
+        return 2.0 * dout
+
+
+def test_a_forward_whose_output_shape_changes_between_calls_is_reported_nondeterministic():
+    report = check_layer(ShapeFlipping(), x=np.random.default_rng(2).standard_normal((4, 3)))
+    assert [row.name for row in report.rows] == ["forward"]
+    message = report.row("forward").message
+    assert message.startswith("forward() is nondeterministic")
+    assert " at element " not in message  # no element to name between shapes (4, 3) and (3, 3)
+
+
+class ReluAndDoubleWrong:
+    """Two outputs, relu(x) and 2x; dx scales the first one's share by 1.5."""
+
+    def __init__(self):
+        self.x = None
+
+    def forward(self, x):
+        self.x = x
+        return np.maximum(x, 0), 2 * x
+
+    def backward(self, drelu, ddouble):
+        return drelu * (self.x > 0) * 1.5 + 2 * ddouble
+
+
+class ReluWrong:
+    def __init__(self):
+        self.x = None
+
+    def forward(self, x):
+        self.x = x
+        return np.maximum(x, 0)
+
+    def backward(self, dout):
+        return dout * (self.x > 0) * 1.5
+
+
+def test_the_spec_hint_is_given_for_a_matching_one_output_layer_only():
+    # symgrad's one-output layers cannot be the spec of a two-output layer, even if output 0 matches one
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    one = check_layer(ReluWrong(), x=x)
+    assert "(give the spec symgrad.ReLU(), whose forward() matches yours" in one.row("x").message
+    report = check_layer(ReluAndDoubleWrong(), x=x)
+    assert report.row("x").status == "FAIL"
+    assert "give the spec" not in report.row("x").message
+
+
+class SmallScale:
+    """out = factor * x * w: small gradients, far above rounding noise."""
+
+    def __init__(self, factor, ignore_dout=False):
+        self.w = np.array([0.5, -1.5, 2.0])
+        self.factor, self.ignore_dout = factor, ignore_dout
+        self.x = None
+
+    def forward(self, x):
+        self.x = x
+        return self.factor * x * self.w
+
+    def backward(self, dout):
+        upstream = np.ones_like(dout) if self.ignore_dout else dout
+        self.dw = self.factor * np.sum(upstream * self.x, axis=0)
+        return self.factor * upstream * self.w
+
+
+@pytest.mark.parametrize("factor", [1e-3, 1e-10])  # 1e-10: below sqrt(eps), far above the differences' noise
+def test_small_correct_gradients_are_neither_zero_nor_said_to_ignore_dout(factor):
+    report = check_layer(SmallScale(factor), x=np.random.default_rng(3).standard_normal((5, 3)))
+    assert report.ok, str(report)
+    assert report.warnings == ()
+    assert not any("dout" in note for note in report.notes)
+
+
+def test_a_backward_ignoring_dout_is_noted_with_the_gradients_it_returned_unchanged():
+    report = check_layer(SmallScale(1e-3, ignore_dout=True), x=np.random.default_rng(3).standard_normal((5, 3)))
+    assert "backward() ignores dout: backward(2 * dout) returned the same dx, dw: multiply by dout (the chain rule)" \
+        in report.notes
+
+
+class ScaleBackwardSliced:
+    """backward() returns dx of the wrong shape (two of its three columns)."""
+
+    def forward(self, x):
+        return 3.0 * x
+
+    def backward(self, dout):
+        return (3.0 * dout)[:, :2]
+
+
+def test_a_failed_row_shows_no_backward_value_of_another_shape():
+    row = check_layer(ScaleBackwardSliced(), x=np.random.default_rng(4).standard_normal((4, 3))).row("x")
+    assert row.status == "FAIL"
+    assert row.message.startswith("dx (backward()'s return value) has shape (4, 2); expected shape (4, 3)")
+    assert row.backward is None

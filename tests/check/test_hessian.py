@@ -9,7 +9,7 @@ import pytest
 
 import symgrad
 from symgrad import Affine, HalfSquaredError, Network, Sigmoid
-from symgrad.errors import DTypeError, ShapeError, UnknownNameError
+from symgrad.errors import DTypeError, LayerError, ShapeError, UnknownNameError
 from symgrad.numeric.hessian import hessian_vector_check
 
 
@@ -280,3 +280,61 @@ def test_kink_detection_on_its_own() -> None:
     assert not _kinked(smooth, at, direction, s, smooth(at(direction, 0.0)), 2.2e-16)
     far = lambda v: float(abs(v["x"][0] - 0.7 - 2 * s))  # noqa: E731  # the kink outside every stencil
     assert not _kinked(far, at, direction, s, far(at(direction, 0.0)), 2.2e-16)
+
+
+# -- found by mutation testing (tools/mutate.py) -------------------------------------------------------
+
+
+def _relu_point(offset: float) -> tuple[symgrad.Network, dict[str, Any]]:
+    """A ReLU network at a point where sample 0's first hidden unit has the input ``offset``."""
+    from symgrad.check.points import sample_values
+
+    net = symgrad.network_from_spec("affine(2,3) > relu > affine(3,1) > half-squared-error")
+    values = sample_values(net, seed=0, batch=4)
+    z = values["x"] @ values["W1"] + values["b1"]
+    values["b1"] = values["b1"] - z[0] + np.array([offset, 0.5, -0.5])
+    return net, values
+
+
+def test_a_hessian_check_whose_stencil_crosses_a_relu_kink_is_reported_as_a_kink_not_a_failure() -> None:
+    net, values = _relu_point(1e-7)
+    report = symgrad.check_hessian(net, values)
+    assert [row.status for row in report.rows] == ["kink", "kink"]
+    assert report.rows[0].message == (
+        "symbolic: a second-difference stencil crosses a kink (a point where the function is not smooth, such as "
+        "ReLU's at 0), where the second derivative is not defined; not comparable at this point (try another point "
+        "or seed)"
+    )
+
+
+def test_a_hessian_check_of_a_relu_network_away_from_its_kinks_passes() -> None:
+    net, values = _relu_point(0.3)
+    assert [row.status for row in symgrad.check_hessian(net, values).rows] == ["ok", "ok"]
+
+
+def test_a_stale_backward_in_a_relu_network_away_from_its_kinks_still_fails() -> None:
+    # the kink test looks for a ReLU input changing sign along the stencils: none does here, so FAIL stands
+    StaleSigmoid.first.clear()
+    net = Network([Affine(3, 4), StaleSigmoid(), Affine(4, 4), symgrad.ReLU(), Affine(4, 2)], loss=HalfSquaredError())
+    report = symgrad.check_hessian(net, seed=1)
+    assert [row.status for row in report.rows] == ["ok", "FAIL"]
+
+
+class ForgetsDw:
+    """y = x @ W; backward() returns dx but stores no dW."""
+
+    def __init__(self) -> None:
+        self.W = np.random.default_rng(2).standard_normal((3, 2))
+        self.x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.x = x
+        return x @ self.W
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout @ self.W.T
+
+
+def test_a_users_layer_storing_no_gradient_is_a_clear_error_in_the_hessian_check() -> None:
+    with pytest.raises(LayerError, match=r"ForgetsDw's backward gave no gradient for W; check_layer says more"):
+        symgrad.check_hessian(ForgetsDw(), x=np.random.default_rng(3).standard_normal((4, 3)))

@@ -555,3 +555,28 @@ def test_evaluations_count_the_forward_calls_of_the_kink_test_too():
         counted.append((report.evaluations, len(calls)))
     (smooth, smooth_calls), (kinked, kinked_calls) = counted
     assert kinked - smooth == kinked_calls - smooth_calls > 0
+
+
+# -- found by mutation testing (tools/mutate.py) -------------------------------------------------------
+
+
+class _Scale3:
+    def __init__(self):
+        self.w = np.array([0.5, -1.5, 2.0])
+        self.x = None
+        self.dw = None
+
+    def forward(self, x):
+        self.x = x
+        return x * self.w
+
+    def backward(self, dout):
+        self.dw = np.sum(dout * self.x, axis=0)
+        return dout * self.w
+
+
+def test_check_layer_s_default_seed_is_0():
+    x = np.random.default_rng(3).standard_normal((5, 3))
+    default, zero, one = (check_layer(_Scale3(), x=x, **kw) for kw in ({}, {"seed": 0}, {"seed": 1}))
+    assert default.seed == 0
+    assert default.to_json() == zero.to_json() != one.to_json()  # the same dout and warm-up draws as seed 0

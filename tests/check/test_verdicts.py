@@ -354,3 +354,26 @@ def test_a_forward_that_cannot_be_called_again_is_a_failing_row():
     assert [row.name for row in report.rows] == ["forward"]
     assert report.row("forward").message.startswith(
         "forward() raised RuntimeError when called again with the same input: forward() called twice")
+
+
+# -- found by mutation testing (tools/mutate.py) -------------------------------------------------------
+
+
+class _FlatDx:
+    """backward() returns dx flattened: the right values in shape (12,) for an input of shape (4, 3)."""
+
+    def forward(self, x):
+        return 3.0 * x
+
+    def backward(self, dout):
+        return (3.0 * dout).reshape(-1)
+
+
+def test_a_flattened_gradient_is_named_a_shape_mismatch_not_a_numpy_error():
+    # regression: np.broadcast_shapes((4, 3), (12,)) raised a raw ValueError out of check_layer
+    row = check_layer(_FlatDx(), x=np.random.default_rng(4).standard_normal((4, 3))).row("x")
+    assert row.status == "FAIL"
+    assert row.backward is None  # not of the gradient's shape: not shown as its value
+    assert "a shape mismatch, not a wrong value: dx has shape (12,) where x has shape (4, 3)" in row.diagnosis
+    assert "likely a missing reshape" in row.diagnosis
+    assert row.diagnosis.endswith("x -= lr * dx would otherwise fail: shapes (4, 3) and (12,) do not broadcast")

@@ -275,3 +275,43 @@ def test_the_command_path_imports_no_sympy() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+# -- found by mutation testing (tools/mutate.py) -------------------------------------------------------
+
+
+def test_a_stored_derivation_s_repr_names_its_title_and_gradients(cache: Path) -> None:
+    network = symgrad.article_network()
+    _store(network)
+    assert repr(load_artifacts(network)) == "<StoredDerivation \"The article's network\": dE/d{w1, b1, w2, b2, x}>"
+
+
+def test_an_entry_over_4_mb_is_not_read_even_when_it_parses(cache: Path) -> None:
+    network = symgrad.article_network()
+    _store(network)
+    path = _entry(cache)
+    text = path.read_text()
+    path.write_text(text + " " * (4_000_000 - len(text.encode())))  # 4,000,000 bytes: read
+    assert load_artifacts(network) is not None
+    path.write_text(text + " " * (4_000_001 - len(text.encode())))  # one byte more: refused unread
+    assert load_artifacts(network) is None
+
+
+@pytest.mark.skipif(not hasattr(os, "O_NOFOLLOW"), reason="no O_NOFOLLOW on this platform")
+def test_an_entry_that_is_a_symbolic_link_is_not_followed(cache: Path) -> None:
+    network = symgrad.article_network()
+    _store(network)
+    path = _entry(cache)
+    target = path.with_name("elsewhere.data")
+    path.rename(target)
+    path.symlink_to(target)
+    assert load_artifacts(network) is None
+
+
+def test_sympy_s_version_read_from_its_release_file_is_the_imported_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the key must not change with whether SymPy was imported yet (the command path does not import it)
+    import sympy
+
+    monkeypatch.setattr(artifacts, "_digests", {})
+    monkeypatch.delitem(sys.modules, "sympy")
+    assert artifacts._sympy_version() == sympy.__version__

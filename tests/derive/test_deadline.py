@@ -196,3 +196,29 @@ def _children(pid: int) -> list[int]:
             if int(fields[1]) == pid:
                 found.append(int(entry.name))
     return found
+
+
+# -- found by mutation testing (tools/mutate.py) -------------------------------------------------------
+
+
+def test_a_limit_under_a_second_still_gives_quick_work_its_answer():
+    # the whole limit is waited for, no margin taken off it: a quick answer arrives inside 0.99 s
+    assert deadline.run_within(0.99, lambda: 6 * 7, _never) == 42
+
+
+def test_a_child_ended_twice_is_signalled_once_and_no_other_process_is(monkeypatch: pytest.MonkeyPatch):
+    # a child that dies is ended by wait() and again by run_within's finally: the second end() must
+    # not send SIGKILL to any process (a pid left behind would be another process's by then)
+    signalled = []
+    real_kill = os.kill
+
+    def recording_kill(pid, sig):
+        signalled.append(pid)
+        if sig == signal.SIGKILL and pid > 1:
+            real_kill(pid, sig)
+
+    monkeypatch.setattr(deadline.os, "kill", recording_kill)
+    with pytest.raises(ComplexityError, match="stopped without an answer"):
+        deadline.run_within(5.0, functools.partial(os._exit, 3), _never)
+    assert len(signalled) == 1
+    assert signalled[0] > 1

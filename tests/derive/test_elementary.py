@@ -428,3 +428,17 @@ def _walk(steps):
     for step in steps:
         yield step
         yield from _walk(step.substeps)
+
+
+def test_the_numeric_probes_tolerate_a_relative_difference_below_1e_8_and_leave_it_to_simplify(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # exp(50 x) is about 2e9 at the first probe: the probes compare relative to the values (an
+    # absolute 1e-8 there would be below float64's resolution, and round-off would read as "NOT
+    # equal"); a rule wrong by one part in 1e12 is then refused by simplify, which names the difference.
+    scale = 1 + sp.Rational(1, 10**12)
+    monkeypatch.setitem(elementary._OUTER_RULES, sp.exp, ("exp rule", lambda u, kink: sp.exp(u) * scale))
+    step = elementary_steps(sp.exp(50 * x), x)[-1]  # the chain rule through exp, the last step
+    assert step.rule == "chain rule"
+    assert not step.verified
+    assert step.proof == "not proven equal to sympy.diff: the difference simplifies to exp(50*x)/20000000000"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import re
 
 import numpy as np
 import pytest
@@ -207,3 +208,25 @@ def test_the_result_is_proven_only_when_the_elementary_steps_reach_sympy_diff(mo
     (wrong,) = symgrad.gradient("exp(3*x)").steps("x")
     assert (wrong.verified, wrong.proof) == (False, "the elementary steps do not reach sympy.diff")
     assert sp.simplify(wrong.rhs - 3 * sp.exp(3 * sp.Symbol("x"))) == 0  # the result itself is sympy.diff's
+
+
+def test_a_long_undefined_expression_is_shortened_to_120_characters_in_the_error():
+    names = sp.symbols("x0:40")
+    long_expression = sp.Add(*names) / 0  # zoo*(x0 + x1 + ...): its text is far over 120 characters
+    with pytest.raises(symgrad.UndefinedValueError) as caught:
+        symgrad.gradient(long_expression)
+    text = sp.sstr(long_expression)
+    assert str(caught.value).startswith(f"the expression f = {text[:117]}... has no real value")
+    for length in (120, 121):  # zoo*aaa...: 120 characters are written whole, 121 shortened
+        text = sp.sstr(sp.Symbol("a" * (length - 4)) / 0)
+        assert len(text) == length
+        shown = text if length == 120 else text[:117] + "..."
+        with pytest.raises(symgrad.UndefinedValueError, match=re.escape(f"f = {shown} has no real value")):
+            symgrad.gradient(sp.Symbol("a" * (length - 4)) / 0)
+
+
+def test_symbolic_work_past_the_time_limit_is_a_complexity_error_naming_the_limit():
+    slow = "max(" + ", ".join(f"x{i}" for i in range(50)) + ")"  # hours of simplification
+    with pytest.raises(symgrad.ComplexityError, match=r"^the gradient took more than 0\.25 s of symbolic work, "
+                       r"the limit \(time_limit=\): simplify the expression"):
+        symgrad.gradient(slow, time_limit=0.25)

@@ -172,3 +172,25 @@ def test_the_cache_directory_follows_the_environment(monkeypatch: pytest.MonkeyP
     assert proofcache.cache_dir() == tmp_path / "home" / ".cache" / "symgrad"
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", "")
     assert proofcache.cache_dir() is None
+
+
+# -- found by mutation testing (tools/mutate.py) -------------------------------------------------------
+
+
+def test_verdicts_stored_one_after_another_are_all_kept_and_read_back(cache: Path) -> None:
+    # the directory exists after the first: the second is written into it (and remembered in memory)
+    assert proofcache.load_verdict("a" * 64) is None  # this process has now read the (absent) file
+    proofcache.store_verdict("a" * 64, True, "first proof")
+    proofcache.store_verdict("b" * 64, False, "second proof")
+    assert proofcache.load_verdict("b" * 64) == (False, "second proof")
+    entries = json.loads(cache.read_text())["entries"]
+    assert sorted(entries) == ["a" * 64, "b" * 64]
+    proofcache._memory.update(path=None, entries={})  # as in a new process
+    assert proofcache.load_verdict("a" * 64) == (True, "first proof")
+
+
+def test_a_cache_directory_several_levels_deep_is_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path / "not" / "yet" / "there"))
+    monkeypatch.setattr(proofcache, "_memory", {"path": None, "entries": {}})
+    proofcache.store_verdict("c" * 64, True, "a proof")
+    assert (tmp_path / "not" / "yet" / "there" / proofcache.FILENAME).exists()

@@ -233,3 +233,44 @@ def test_a_batched_weight_gradient_is_printed_as_a_blocked_product():
     source = symgrad.derive(net).lambdify().source
     assert source.count("_t_matmul(") == 2
     assert ".T @" not in source
+
+
+# -- found by mutation testing (tools/mutate.py) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["x", "W1", "b1", "W2", "b2"])
+def test_an_infinity_behind_a_saturating_activation_is_still_named(small_net, small_gradient, name):
+    # sigmoid(inf) = 1 is finite: the loss alone cannot prove x, W1 and b1 finite, so a staged value
+    # that carries them (x W1 + b1) must be checked instead
+    values = sample_values(small_net, seed=1)
+    values[name] = np.array(values[name], dtype=float, copy=True)
+    values[name].flat[0] = np.inf
+    with pytest.raises(NonFiniteError, match=rf"'{name}'|{name}\["):
+        small_gradient(**values)
+
+
+def test_an_expression_s_elementary_functions_compile_to_numpy_s():
+    # exp, sin, log, sqrt are printed as numpy.<name>: the generated code's namespace holds numpy only
+    grad = symgrad.gradient("exp(x)*sin(y) + log(x)*sqrt(y)").lambdify()
+    rng = np.random.default_rng(11)
+    for x, y in rng.uniform(0.5, 2.0, size=(3, 2)):
+        out = grad(x=x, y=y)
+        assert out["x"] == pytest.approx(np.exp(x) * np.sin(y) + np.sqrt(y) / x, rel=1e-12)
+        assert out["y"] == pytest.approx(np.exp(x) * np.cos(y) + np.log(x) / (2 * np.sqrt(y)), rel=1e-12)
+
+
+def test_the_batch_size_is_computed_only_where_the_gradient_uses_it():
+    # half the squared error has no 1/N: its code needs no N (one numpy.shape call fewer per gradient)
+    no_mean = symgrad.derive(symgrad.network_from_spec("affine(3,2) > half-squared-error")).lambdify()
+    mean = symgrad.derive(symgrad.network_from_spec("affine(3,2) > mean-squared-error")).lambdify()
+    assert "N = numpy.shape(" not in no_mean.source
+    assert "    N = numpy.shape(v0)[0]\n" in mean.source
+
+
+def test_a_bias_gradient_is_summed_straight_to_its_shape():
+    # db = ones(1, N) @ G is computed as G.sum(axis=0), shape (M,): no (1, M) row reshaped afterwards
+    source = symgrad.derive(symgrad.network_from_spec("affine(3,2) > half-squared-error")).lambdify().source
+    assert "    v8 = v6.sum(axis=0)\n" in source
+    assert "'b1': v8," in source
+    assert "reshape" not in source
+    assert "keepdims" not in source

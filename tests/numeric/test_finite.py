@@ -6,6 +6,7 @@ gradient (all names together) against hand-derived NumPy gradients.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import FrozenInstanceError
 from typing import Any
@@ -646,3 +647,46 @@ def test_other_errors_of_f_are_reported_without_the_read_only_hint() -> None:
     with pytest.raises(LayerError, match=r"f raised ValueError: bad input \(at ") as info:
         gradient(raises, {"x": np.array([1.0, 2.0])}, ["x"])
     assert "read-only" not in str(info.value)
+
+
+# -- found by mutation testing (tools/mutate.py) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("failing_call", "where"), [(1, "v + s u"), (2, "v - s u")])
+def test_a_failure_in_the_dropped_imaginary_probe_names_the_probe_point(failing_call: int, where: str) -> None:
+    # f drops the imaginary part, so the complex step probes f along a real direction u, at v + s u
+    # then v - s u; an f that fails there is reported at that point (the whole vector moved, no element)
+    real_calls = []
+
+    def drops_then_fails(v: Values) -> float:
+        if not np.any(np.imag(v["x"])):
+            real_calls.append(1)
+            if len(real_calls) == failing_call:
+                raise ValueError("not this point")
+        return float(np.sum(np.real(v["x"]) ** 2))
+
+    with pytest.raises(SymgradError, match=rf"\(at {re.escape(where)}\)$"):
+        gradient(drops_then_fails, {"x": np.array([0.5, 1.5])}, ["x"], method="complex")
+
+
+def test_a_directional_result_without_error_estimates_is_judged_on_rtol_alone() -> None:
+    # results built by hand (or stored before the estimates existed) carry none: no slack is added
+    close = DirectionalResult((1.0, 2.0), (1.0, 2.0 + 1e-9), (0.0, 1e-9), (0.0, 5e-10), 4, 0)
+    far = DirectionalResult((1.0, 2.0), (1.0, 2.5), (0.0, 0.5), (0.0, 0.2), 4, 0)
+    assert close.error_estimates == ()
+    assert close.passed
+    assert not far.passed
+
+
+@pytest.mark.parametrize(("failing_call", "sign"), [(1, "+"), (2, "-")])
+def test_a_failure_along_a_direction_names_the_step_it_was_taken_at(failing_call: int, sign: str) -> None:
+    calls = []
+
+    def fails_once(v: Values) -> float:
+        calls.append(1)
+        if len(calls) == failing_call:
+            raise ValueError("not this point")
+        return float(np.sum(v["x"] ** 2))
+
+    with pytest.raises(LayerError, match=rf"\(at v \{sign} [0-9.e+-]+ u\)$"):
+        directional_check(fails_once, {"x": np.array([0.5, 1.5])}, ["x"], {"x": np.array([1.0, 3.0])})

@@ -1,0 +1,32 @@
+"""symgrad/numeric/directions.py: random directions, i.i.d. up to IID entries, a two-prime construction beyond."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from symgrad.numeric.directions import IID, Direction, _prime_at_least
+
+
+def _two_prime_structure(direction: Direction, size: int) -> bool:
+    """d[i] - d[i + p1] == d[i + p2] - d[i + p1 + p2]: true of r1[i % p1] + r2[i % p2], not of i.i.d. entries."""
+    p1 = _prime_at_least(int(1.5 * math.sqrt(size)) + 7)
+    p2 = _prime_at_least(p1 + 1)
+    d = direction.full
+    i = np.arange(size - p1 - p2)
+    return bool(np.allclose(d[i] - d[i + p1], d[i + p2] - d[i + p1 + p2], rtol=0, atol=1e-12))
+
+
+def test_up_to_iid_entries_a_direction_is_independent_draws_and_beyond_it_the_construction():
+    rng = np.random.default_rng(0)
+    at_limit, beyond = Direction(rng, IID, 0.5), Direction(rng, IID + 1, 0.5)
+    assert len(np.unique(at_limit.full)) == IID
+    assert not _two_prime_structure(at_limit, IID)
+    assert _two_prime_structure(beyond, IID + 1)
+    assert np.all(np.abs(at_limit.full) <= 0.25)
+    assert np.all(np.abs(beyond.full) <= 0.5)
+
+
+def test_the_periods_are_primes_even_next_to_a_prime_s_square():
+    assert [_prime_at_least(n) for n in (0, 2, 4, 8, 24, 48, 120, 168)] == [2, 2, 5, 11, 29, 53, 127, 173]
