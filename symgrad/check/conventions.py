@@ -454,6 +454,7 @@ def make_runner(layer: Any, params: Any, spec: Layer | None) -> Runner:
     if isinstance(layer, (tuple, list)) and len(layer) == 2 and all(callable(f) for f in layer):
         runner = PairRunner((layer[0], layer[1]), params, spec)
     elif callable(getattr(layer, "forward", None)) and callable(getattr(layer, "backward", None)):
+        _refuse_uneven_lists(layer)
         runner = ListRunner(layer, params, spec) if has_lists(layer) else ObjectRunner(layer, params, spec)
     elif callable(layer) and not isinstance(layer, type):
         runner = LossFunctionRunner(layer, params, spec)
@@ -468,6 +469,23 @@ def make_runner(layer: Any, params: Any, spec: Layer | None) -> Runner:
             msg = f"a parameter cannot be named {name!r} (x, t and dout name the input, target and upstream gradient)"
             raise UnknownNameError(msg)
     return runner
+
+
+def _refuse_uneven_lists(layer: Any) -> None:
+    """A DLFS2 layer whose ``grads`` list is shorter or longer than ``params``: some parameter's gradient
+    has no place, so the check could not look at it (it used to fall back to the attribute protocol and
+    check x alone, a silent pass)."""
+    params, grads = getattr(layer, "params", None), getattr(layer, "grads", None)
+    if not (isinstance(params, (list, tuple)) and isinstance(grads, (list, tuple))) or len(params) == len(grads):
+        return
+    if not any(isinstance(p, np.ndarray) and p.dtype.kind in "fc" for p in params):
+        return
+    msg = (
+        f"{type(layer).__name__}.params holds {len(params)} arrays but .grads holds {len(grads)}: a DLFS2 layer keeps "
+        "one gradient array per parameter, in the same order (self.grads = [np.zeros_like(W) for W in self.params]), "
+        "so symgrad cannot check the parameters without one"
+    )
+    raise LayerError(msg)
 
 
 def has_lists(layer: Any) -> bool:

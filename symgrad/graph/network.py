@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from symgrad.errors import ShapeError, SpecError, UnknownNameError
 from symgrad.graph.nodes import BATCH_DIM, Apply, Input, Node, Op, Param, format_shape
-from symgrad.network import MAX_LAYERS, Network, ParamInfo
+from symgrad.network import MAX_LAYERS, Network, ParamInfo, _layer_names
 
 if TYPE_CHECKING:
     from symgrad.layers.base import Layer
@@ -239,15 +239,6 @@ def _layers(order: tuple[Node, ...]) -> tuple[Layer, ...]:
                    "(a node from another graph): apply the layer here, or use the layer that is")
             raise UnknownNameError(msg)
     return tuple(found)
-
-
-def _layer_names(layers: tuple[Layer, ...]) -> tuple[str, ...]:
-    names, count = [], 0
-    for layer in layers:
-        if layer.roles:
-            count += 1
-        names.append(layer.name if layer.name is not None else str(count))
-    return tuple(names)
 
 
 def _targets(order: tuple[Node, ...]) -> tuple[str, ...]:

@@ -747,3 +747,23 @@ def test_a_float32_parameter_is_moved_in_float32():
     report = check_layer(Float32Scale(), x=np.random.default_rng(7).standard_normal((5, 3)).astype(np.float32))
     assert report.ok, str(report)
     assert Float32Scale.seen == {np.dtype(np.float32)}  # every copy, at every point the check tried
+
+
+class ListAffineWithAShortGradsList(ListAffine):
+    def __init__(self, W, b):
+        super().__init__(W, b)
+        self.grads = [np.zeros_like(W)]  # db has no place
+
+    def backward(self, dout):
+        W, _ = self.params
+        self.grads[0][...] = np.dot(self.x.T, dout)
+        return np.dot(dout, W.T)
+
+
+def test_a_dlfs2_layer_with_fewer_grads_than_params_is_refused_not_passed_on_x_alone():
+    # Regression: params and grads of different lengths fell back to the attribute protocol, which sees
+    # neither list: only dx was checked and the report said ok, with b never looked at.
+    rng = np.random.default_rng(6)
+    layer = ListAffineWithAShortGradsList(rng.standard_normal((3, 2)), rng.standard_normal(2))
+    with pytest.raises(LayerError, match=r"params holds 2 arrays but \.grads holds 1"):
+        check_layer(layer, x=rng.standard_normal((4, 3)))
