@@ -29,6 +29,7 @@ TARGETS = {
     8: ["fast check / torch fast gradcheck"],
     9: ["guard's promise"],
     10: ["check_layer(mode='fast') at a CIFAR-sized conv, in forward passes", "refused by the long-run guard"],
+    11: ["chain of 8 layers", "RNN unrolled 4 steps"],
 }
 
 
