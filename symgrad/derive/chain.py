@@ -249,7 +249,7 @@ def _layer_backward(b: _Builder, index: int, names: tuple[str, ...], *, need_inp
         binding = {"input": x, **params, "G": upstream, "output": b.symbols[out_name]}
         for role, sym in wanted:
             _record(b, str(sym), rules[role], "chain rule (matrix form)", proven, _note(layer, out_name, str(sym)))
-            b.index_steps[str(sym)] = functools.partial(_index_steps, layer, role, binding, proven)
+            b.index_steps[str(sym)] = functools.partial(_index_steps, layer, role, binding, proven, kink=b.kink)
         return
     local = layer.scalar_forward(x, params)
     for _role, sym in wanted:
@@ -260,13 +260,20 @@ def _layer_backward(b: _Builder, index: int, names: tuple[str, ...], *, need_inp
 
 
 def _index_steps(
-    layer: Any, role: str, binding: dict[str, sp.Basic], proven: tuple[bool, str]
+    layer: Any, role: str, binding: dict[str, sp.Basic], proven: tuple[bool, str], *, kink: Any = 0
 ) -> tuple[Step, ...]:
-    """The index-level steps that derive ``layer``'s rule for ``role`` (none for a rule written by hand)."""
+    """The index-level steps that derive ``layer``'s rule for ``role`` (none for a rule written by hand);
+    for an elementwise activation, its derivative f'(z) by elementary steps (the rule is G ∘ f'(Z))."""
     from symgrad.layers import Loss
+    from symgrad.layers.activations import Activation
 
+    if isinstance(layer, Activation) and role == "input" and type(layer).matrix_vjp is Activation.matrix_vjp:
+        z = sp.Symbol("z")
+        return tuple(elementary_steps(layer.function(z), z, kink=kink))
+    if _overrides_rule(layer):
+        return ()
     method = getattr(layer, "index_loss" if isinstance(layer, Loss) else "index_forward", None)
-    if method is None or _overrides_rule(layer):
+    if method is None:
         return ()
     forward = method()
     if forward is None:

@@ -379,3 +379,17 @@ def test_a_derivation_is_frozen_and_equal_only_to_itself(article):
     assert len({article, again}) == 2  # hashable by identity: caches key on it
     with pytest.raises(dataclasses.FrozenInstanceError):
         article.wrt = ("x",)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("activation", "derivative"),
+    [("sigmoid", "(1 - sigmoid(z))*sigmoid(z)"), ("tanh", "1 - tanh(z)**2"),
+     ("act(z*sigmoid(z), name=swish)", "z*(1 - sigmoid(z))*sigmoid(z) + sigmoid(z)")],
+)
+def test_a_batched_activation_step_derives_its_derivative_by_elementary_steps(activation, derivative):
+    # Before: scalar networks showed f' derived rule by rule, batched ones only its result inside G ∘ f'(Z).
+    net = symgrad.network_from_spec(f"affine(3,4) > {activation} > affine(4,2) > half-squared-error")
+    step = next(s for s in symgrad.derive(net).steps("W1") if str(s.lhs) == "dE/dh1")
+    assert step.substeps, "no elementary steps under the activation's rule"
+    assert all(sub.verified for sub in step.substeps)
+    assert sp.simplify(step.substeps[-1].rhs - sp.sympify(derivative, locals={"sigmoid": symgrad.functions.sigmoid})) == 0
