@@ -392,4 +392,5 @@ def test_a_batched_activation_step_derives_its_derivative_by_elementary_steps(ac
     step = next(s for s in symgrad.derive(net).steps("W1") if str(s.lhs) == "dE/dh1")
     assert step.substeps, "no elementary steps under the activation's rule"
     assert all(sub.verified for sub in step.substeps)
-    assert sp.simplify(step.substeps[-1].rhs - sp.sympify(derivative, locals={"sigmoid": symgrad.functions.sigmoid})) == 0
+    expected = sp.sympify(derivative, locals={"sigmoid": symgrad.functions.sigmoid})  # a literal of this test
+    assert sp.simplify(step.substeps[-1].rhs - expected) == 0
