@@ -282,7 +282,8 @@ def failure_message(
         verdict = "the check could not fail (see the warning)"
     how = "finite differences along a random direction" if report.mode == "fast" else f"{report.method} differences"
     dtype = "" if report.dtype is None else f"; computed in {report.dtype}"
-    lines = [f"symgrad: {report.title}: {verdict} (seed {report.seed}; numeric side: {how}{dtype})"]
+    point = "at the given point" if report.given else f"seed {report.seed}"
+    lines = [f"symgrad: {report.title}: {verdict} ({point}; numeric side: {how}{dtype})"]
     if report.dtype is not None:
         checked = ", ".join(_gradient_label(row.name, True) for row in report.rows if row.name != "forward")
         lines.append(f"gradients checked: {checked or 'none'}")

@@ -319,3 +319,15 @@ def test_assert_case_runs_both_kinds_and_refuses_others():
 def test_network_case_from_a_factory():
     case = NetworkCase("built", lambda: network_from_spec("affine(2,2) > sigmoid > affine(2,1) > half-squared-error"))
     assert case.network().params == ("W1", "b1", "W2", "b2")
+
+
+def test_a_failure_at_a_given_point_names_that_point_not_a_seed():
+    # Regression: the message said "seed 0" although the values were the user's own.
+    from symgrad.testing import failure_message
+
+    net = symgrad.article_network()
+    values = {"x": 1.5, "t": 0.5, "w1": 0.8, "b1": -0.3, "w2": 1.7, "b2": 0.2}
+    first = failure_message(symgrad.check(net, values), network=net).splitlines()[0]
+    assert "(at the given point;" in first
+    assert "seed" not in first
+    assert "(seed 0;" in failure_message(symgrad.check(net), network=net).splitlines()[0]
