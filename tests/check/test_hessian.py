@@ -338,3 +338,26 @@ class ForgetsDw:
 def test_a_users_layer_storing_no_gradient_is_a_clear_error_in_the_hessian_check() -> None:
     with pytest.raises(LayerError, match=r"ForgetsDw's backward gave no gradient for W; check_layer says more"):
         symgrad.check_hessian(ForgetsDw(), x=np.random.default_rng(3).standard_normal((4, 3)))
+
+
+def test_a_failed_comparison_pays_eight_more_loss_evaluations_to_look_for_a_kink() -> None:
+    x = _away_from_zero(0)
+    x[1, 2] = 1e-4
+    kinked = symgrad.check_hessian(BookRelu(), x=x)
+    assert kinked.rows[0].status == "kink"
+    assert kinked.loss_calls == 17 + 8
+    assert symgrad.check_hessian(BookRelu(), x=_away_from_zero(0)).loss_calls == 17  # nothing failed: no search
+
+
+def test_rounding_of_a_large_loss_is_not_taken_for_a_kink() -> None:
+    from symgrad.numeric.hessian import _kinked
+
+    direction = {"x": np.array([1.0])}
+
+    def at(d: Any, step: float) -> dict[str, Any]:
+        return {"x": np.array([0.7]) + step * d["x"]}
+
+    def smooth(v: dict[str, Any]) -> float:  # |f| = 1e6: its second differences at s/4 = 2.5e-6 are mostly rounding
+        return float(1e6 + np.sin(3 * v["x"][0]))
+
+    assert not _kinked(smooth, at, direction, 1e-5, smooth(at(direction, 0.0)), 2.2e-16)
