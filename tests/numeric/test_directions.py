@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
-from symgrad.numeric.directions import IID, Direction, _prime_at_least
+from symgrad.numeric.directions import CHUNK, FULL, IID, Direction, _prime_at_least
 
 
 def _two_prime_structure(direction: Direction, size: int) -> bool:
@@ -30,3 +31,13 @@ def test_up_to_iid_entries_a_direction_is_independent_draws_and_beyond_it_the_co
 
 def test_the_periods_are_primes_even_next_to_a_prime_s_square():
     assert [_prime_at_least(n) for n in (0, 2, 4, 8, 24, 48, 120, 168)] == [2, 2, 5, 11, 29, 53, 127, 173]
+
+
+def test_a_direction_formed_a_chunk_at_a_time_knows_its_own_length() -> None:
+    # Longer than FULL, a direction is never stored whole: its squared norm is summed chunk by chunk
+    # when drawn, and must equal that of the entries the chunks give.
+    size = FULL + CHUNK + 123
+    direction = Direction(np.random.default_rng(3), size, 0.5)
+    out = np.empty(CHUNK)
+    squares = sum(float(np.sum(direction.chunk(i, min(i + CHUNK, size), out) ** 2)) for i in range(0, size, CHUNK))
+    assert direction.norm2 == pytest.approx(squares, rel=1e-12)
