@@ -382,7 +382,8 @@ def _cmd_check(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> in
         return 2
     fmt = _format(args)
     if args.hessian and fmt != "text":
-        stderr.write(f"symgrad: error: --hessian writes its table as text; leave out --format {fmt}\n")
+        stderr.write(f"symgrad: error: --hessian writes its table as text, not {fmt}: leave out --format, or write "
+                     "to a .txt file\n")
         return 2
     network = _network(args.spec)
     values = _values(args, network)
