@@ -8,7 +8,7 @@ The network fixes the names everything else uses: the input ``x``, the target
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -18,7 +18,7 @@ from symgrad.layers import CATALOG, LOSSES, Affine, HalfSquaredError, Layer, Los
 if TYPE_CHECKING:
     from symgrad.parse import LayerSpec
 
-__all__ = ["MAX_LAYERS", "Network", "ParamInfo", "article_network", "network_from_spec"]
+__all__ = ["MAX_LAYERS", "Network", "ParamInfo", "article_network", "network_from_spec", "requested_names"]
 
 
 #: The deepest network symgrad derives (layers before the loss). Deriving takes about a
@@ -250,3 +250,36 @@ def _layer_from_spec(spec: LayerSpec) -> Layer:
         msg = f"{spec.name} at column {spec.column} takes no arguments; got {len(spec.args)}"
         raise SpecError(msg)
     return cls()
+
+
+def requested_names(
+    wrt: Sequence[str] | str, allowed: Sequence[str], *, action: str, listing: str, why: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
+    """``wrt`` (a name or a list of names) as a tuple without repeats, each checked against ``allowed``.
+
+    ``action`` and ``listing`` word the error: "cannot {action} 'z': {listing} x, W1, ...";
+    ``why`` adds a reason for particular names.
+
+    Examples
+    --------
+    >>> requested_names(["W1", "x", "W1"], ("x", "W1"), action="differentiate with respect to",
+    ...                 listing="the network's names are")
+    ('W1', 'x')
+    >>> requested_names("z", ("x",), action="check", listing="the derivation has gradients for")
+    Traceback (most recent call last):
+    ...
+    symgrad.errors.UnknownNameError: cannot check 'z': the derivation has gradients for x
+    """
+    if not isinstance(wrt, (str, list, tuple)):
+        msg = f"wrt must be a name or a list of names, got {type(wrt).__name__}"
+        raise UnknownNameError(msg)
+    requested = (wrt,) if isinstance(wrt, str) else tuple(wrt)
+    for name in requested:
+        if not isinstance(name, str) or name not in allowed:
+            extra = (why or {}).get(name, "") if isinstance(name, str) else ""
+            msg = f"cannot {action} {name!r}{extra}: {listing} {', '.join(allowed)}"
+            raise UnknownNameError(msg)
+    if not requested:
+        msg = f"wrt is empty; name at least one of {', '.join(allowed)}"
+        raise UnknownNameError(msg)
+    return tuple(dict.fromkeys(requested))

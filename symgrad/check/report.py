@@ -33,7 +33,7 @@ from symgrad.layers import (
     SoftmaxCrossEntropy,
     Tanh,
 )
-from symgrad.network import Network
+from symgrad.network import Network, requested_names
 from symgrad.numeric import finite
 from symgrad.numeric.directional import ESTIMATE_CAP, DirectionalResult, directional_check, stencil_ends
 from symgrad.numeric.reference import reference_backward, reference_loss, relu_inputs
@@ -382,18 +382,7 @@ def _rows(derivation: Derivation | StoredDerivation, wrt: Sequence[str] | str | 
     """The names to check: ``wrt`` (a subset of the derivation's), or all of them."""
     if wrt is None:
         return derivation.wrt
-    if not isinstance(wrt, (str, list, tuple)):
-        msg = f"wrt must be a name or a list of names, got {type(wrt).__name__}"
-        raise UnknownNameError(msg)
-    requested = (wrt,) if isinstance(wrt, str) else tuple(wrt)
-    for name in requested:
-        if not isinstance(name, str) or name not in derivation.wrt:
-            msg = f"cannot check {name!r}: the derivation has gradients for {', '.join(derivation.wrt)}"
-            raise UnknownNameError(msg)
-    if not requested:
-        msg = f"wrt is empty; name at least one of {', '.join(derivation.wrt)}"
-        raise UnknownNameError(msg)
-    return tuple(dict.fromkeys(requested))
+    return requested_names(wrt, derivation.wrt, action="check", listing="the derivation has gradients for")
 
 
 def check_options(seed: Any, rtol: Any, progress: Any) -> None:

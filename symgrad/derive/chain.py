@@ -28,7 +28,7 @@ from symgrad.derive.verify import matrix_rule_proof, prove_equal
 from symgrad.errors import UnknownNameError
 from symgrad.functions import kink_value, with_kink
 from symgrad.matrixexpr import BATCH
-from symgrad.network import Network
+from symgrad.network import Network, requested_names
 
 __all__ = ["derive", "grad_symbol"]
 
@@ -159,21 +159,10 @@ def derive(network: Network, wrt: Sequence[str] | str | None = None, *, kink: An
 
 
 def _resolve_wrt(network: Network, wrt: Sequence[str] | str | None) -> tuple[str, ...]:
-    allowed = ("x", *network.params)
     if wrt is None:
         return (*network.params, "x")
-    if not isinstance(wrt, (str, list, tuple)):
-        msg = f"wrt must be a name or a list of names, got {type(wrt).__name__}"
-        raise UnknownNameError(msg)
-    requested = (wrt,) if isinstance(wrt, str) else tuple(wrt)
-    for name in requested:
-        if not isinstance(name, str) or name not in allowed:
-            msg = f"cannot differentiate with respect to {name!r}: the network's names are {', '.join(allowed)}"
-            raise UnknownNameError(msg)
-    if not requested:
-        msg = f"wrt is empty; name at least one of {', '.join(allowed)}"
-        raise UnknownNameError(msg)
-    return tuple(dict.fromkeys(requested))
+    allowed = ("x", *network.params)
+    return requested_names(wrt, allowed, action="differentiate with respect to", listing="the network's names are")
 
 
 def _forward(b: _Builder) -> tuple[Step, ...]:

@@ -24,11 +24,11 @@ from symgrad.derive.elementary import elementary_steps
 from symgrad.derive.graphops import RULE_WORDS, op_forward, op_rule_proof, op_vjp
 from symgrad.derive.steps import Step
 from symgrad.derive.verify import matrix_rule_proof, prove_equal
-from symgrad.errors import UnknownNameError
 from symgrad.functions import with_kink
 from symgrad.graph.network import GraphNetwork, describe_node
 from symgrad.graph.nodes import BATCH_DIM, Apply, Node, Op, Param
 from symgrad.matrixexpr import BATCH
+from symgrad.network import requested_names
 
 __all__ = ["derive_graph"]
 
@@ -97,19 +97,9 @@ def _resolve_wrt(net: GraphNetwork, wrt: Sequence[str] | str | None) -> tuple[st
     allowed = (*net.params, *(name for name in net.input_shapes if name not in net.targets))
     if wrt is None:
         return allowed
-    if not isinstance(wrt, (str, list, tuple)):
-        msg = f"wrt must be a name or a list of names, got {type(wrt).__name__}"
-        raise UnknownNameError(msg)
-    requested = (wrt,) if isinstance(wrt, str) else tuple(wrt)
-    for name in requested:
-        if not isinstance(name, str) or name not in allowed:
-            extra = " (a loss's target is data, not differentiated)" if name in net.targets else ""
-            msg = f"cannot differentiate with respect to {name!r}{extra}: the network's names are {', '.join(allowed)}"
-            raise UnknownNameError(msg)
-    if not requested:
-        msg = f"wrt is empty; name at least one of {', '.join(allowed)}"
-        raise UnknownNameError(msg)
-    return tuple(dict.fromkeys(requested))
+    why = dict.fromkeys(net.targets, " (a loss's target is data, not differentiated)")
+    return requested_names(wrt, allowed, action="differentiate with respect to", listing="the network's names are",
+                           why=why)
 
 
 def _params_of(sweep: _Sweep, node: Apply) -> dict[str, Any]:
