@@ -36,6 +36,10 @@ __all__ = ["HessianComparison", "HessianResult", "hessian_vector_check"]
 FloatArray = npt.NDArray[np.float64]
 #: ``g(values) -> {name: gradient}``.
 GradientFunction = Callable[[dict[str, Any]], Mapping[str, Any]]
+#: ``loss_at(point) -> f(point)``, finite (the loss side of every comparison).
+LossAt = Callable[[dict[str, Any]], float]
+#: ``at(direction, s) -> the point v + s * direction``.
+Stepper = Callable[[Mapping[str, FloatArray], float], dict[str, Any]]
 
 # Steps relative to max(1, max |v|): a two-level Richardson table of central differences of g
 # (truncation s^4, rounding eps/s: s ~ eps^(1/5)), and of second differences of f (truncation s^4,
@@ -201,7 +205,7 @@ def hessian_vector_check(
 
 def _along(
     gradient_at: Callable[[dict[str, Any]], dict[str, FloatArray]],
-    at: Callable[[Mapping[str, FloatArray], float], dict[str, Any]],
+    at: Stepper,
     direction: Mapping[str, FloatArray],
     s: float,
     eps: float,
@@ -222,8 +226,8 @@ def _along(
 
 
 def _quadratic(
-    loss_at: Callable[[dict[str, Any]], float],
-    at: Callable[[Mapping[str, FloatArray], float], dict[str, Any]],
+    loss_at: LossAt,
+    at: Stepper,
     direction: Mapping[str, FloatArray],
     s: float,
     f0: float,
@@ -232,13 +236,18 @@ def _quadratic(
     """``d'Hd`` by second differences of ``f`` (two Richardson levels), its error estimate, and its rounding part."""
     levels = [_second_difference(loss_at, at, direction, step, f0) for step in (s, s / 2)]
     best = (4 * levels[1] - levels[0]) / 3
-    rounding = _LOSS_ROUNDING * eps * max(1.0, abs(f0)) / s**2
+    rounding = _loss_rounding(f0, eps, s)
     return best, abs(best - levels[1]) + rounding, rounding
 
 
+def _loss_rounding(f0: float, eps: float, step: float) -> float:
+    """What rounding ``f`` to ``eps`` can add to a second difference of it at ``step``."""
+    return _LOSS_ROUNDING * eps * max(1.0, abs(f0)) / step**2
+
+
 def _second_difference(
-    loss_at: Callable[[dict[str, Any]], float],
-    at: Callable[[Mapping[str, FloatArray], float], dict[str, Any]],
+    loss_at: LossAt,
+    at: Stepper,
     direction: Mapping[str, FloatArray],
     step: float,
     f0: float,
@@ -247,8 +256,8 @@ def _second_difference(
 
 
 def _kinked(
-    loss_at: Callable[[dict[str, Any]], float],
-    at: Callable[[Mapping[str, FloatArray], float], dict[str, Any]],
+    loss_at: LossAt,
+    at: Stepper,
     direction: Mapping[str, FloatArray],
     s: float,
     f0: float,
@@ -262,7 +271,7 @@ def _kinked(
     all three agree (``s`` and ``s/2`` agree at ``a = s/3``, where ``s/4`` gives 0).
     """
     levels = [_second_difference(loss_at, at, direction, s / k, f0) for k in (1, 2, 4)]
-    rounding = _LOSS_ROUNDING * eps * max(1.0, abs(f0)) / (s / 4) ** 2
+    rounding = _loss_rounding(f0, eps, s / 4)
     spread = max(levels) - min(levels)
     return spread > 0.25 * max(abs(level) for level in levels) + rounding
 
