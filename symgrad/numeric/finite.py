@@ -648,7 +648,8 @@ def _sweep_adaptive(
         # to h by h^2 / H^2 (the two agree for a smooth f); plus the rounding floor.
         ratio = min((step[0] / pilot[i]) ** 2, 0.5)
         pilot_central = (p_up - p_down) / pilot_width[i]
-        truncation = max(third * step[0] / 6 * step[0] if third > 0 else 0.0, abs(pilot_central - grad[i]) * ratio / (1 - ratio))
+        modelled = third * step[0] / 6 * step[0] if third > 0 else 0.0  # in this order: no overflow at 1e200
+        truncation = max(modelled, abs(pilot_central - grad[i]) * ratio / (1 - ratio))
         error[i] = truncation + _rounding("central", np.array([f_up, f_down]), width[0])
     return grad.reshape(base.shape), taken.reshape(base.shape), error.reshape(base.shape)
 
