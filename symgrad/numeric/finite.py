@@ -5,10 +5,13 @@ parameters, say). :func:`gradient` perturbs one element at a time and measures
 how ``f`` moves, by one of three methods:
 
 ``"central"``
-    ``(f(v + h e_i) - f(v - h e_i)) / 2h``, error ``O(h^2)`` plus rounding
-    ``O(eps |f| / h)``. A third point ``f(v + 2h e_i)`` (with ``f(v)``, taken
-    once) gives a difference exact for cubics; its distance from the central
-    one estimates the central one's truncation error: 3 evaluations per element.
+    ``(f(v + h e_i) - f(v - h e_i)) / 2h``, error ``h^2 |f'''| / 6`` plus
+    rounding ``O(eps |f| / h)``. At default steps each element chooses its own
+    ``h`` to balance the two: a pilot third difference on ``-H, 0, H, 2H``
+    (``H`` 8 default steps, with ``f(v)`` taken once) estimates ``f'''``, which
+    also gives the truncation estimate: 5 evaluations per element. At a given
+    step, a third point ``f(v + 2h e_i)`` gives a difference exact for cubics,
+    whose distance from the central one is the estimate: 3 per element.
 ``"richardson"``
     A three-level Richardson table of central differences at ``h``, ``h/2``
     and ``h/4``: the ``h^2`` and ``h^4`` terms cancel, error ``O(h^6)``; the
