@@ -379,7 +379,8 @@ def fd_accuracy(quick: bool) -> Section:
         "The misses are 4-entry sums, whose best step is the luckiest of 50.",
         "Estimated / actual error: the 2-norm of FiniteResult.errors over the 2-norm of the actual error "
         "(> 1: the estimate covers the error). Central: the pilot's third derivative times h^2 / 6 (or the "
-        "pilot's own central difference's distance, scaled by h^2 / H^2, where larger), plus the rounding floor; Richardson: the spread of the table's last column, plus rounding; complex: "
+        "pilot's own central difference's distance, scaled by h^2 / H^2, where larger), plus the rounding "
+        "floor; Richardson: the spread of the table's last column, plus rounding; complex: "
         "4 eps (|g_i| + max |g|). Over all cases, median "
         + ", ".join(f"{method} {fmt(float(np.median(values)), 2)}" for method, values in calibration.items())
         + ".",
