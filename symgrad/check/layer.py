@@ -443,9 +443,10 @@ def _computing_dtype(point: Point, runner: Runner, values: Mapping[str, np.ndarr
     dtype = max(floats, key=lambda k: float(np.finfo(k).eps)).name
     if dtype not in ("float64", "float32", "float16"):
         dtype = "float64"  # longdouble: at least float64's precision
-    if method == "complex" and dtype != "float64":
-        msg = (f"the complex step needs a layer that computes in float64; yours computes in {dtype}, which would drop "
-               "the imaginary part: use method='central' (its steps and tolerances follow the dtype)")
+    if method == "complex" and dtype == "float16":
+        msg = ("the complex step cannot check a layer that computes in float16: NumPy has no complex float16, and "
+               "complex64 would compute in float32's precision instead of your layer's: use method='central' (its "
+               "steps and tolerances follow the dtype)")
         raise DTypeError(msg)
     return dtype
 
