@@ -526,7 +526,7 @@ class _Evaluator:
         what = f"f raised {type(exc).__name__}: {exc} (at {self._describe(where)})"
         if isinstance(exc, ValueError) and "read-only" in str(exc):
             what += "; symgrad passes read-only arrays: copy before writing in place"
-        return LayerError(f"{_COMPLEX_NEEDS}: {what}; method='central' needs neither" if self.complex_input else what)
+        return LayerError(f"{_COMPLEX_NEEDS} (method='central' needs neither): {what}" if self.complex_input else what)
 
     def _tick(self) -> None:
         if self.progress is not None and self._next_report <= self.count <= self.total:
