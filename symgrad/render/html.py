@@ -124,7 +124,8 @@ class HtmlWriter(Writer):
             value = f'<td class="value">{latex_to_mathml(row.value, displaystyle=False) if row.value else ""}</td>'
         number = f'<td class="eqno">{f"({escape_xml(row.number)})" if row.number else ""}</td>' if numbered else ""
         cells = (
-            f'{number}<td class="lhs">{latex_to_mathml(row.lhs) if row.lhs else ""}</td><td class="eq">{latex_to_mathml("=")}</td>'
+            f'{number}<td class="lhs">{latex_to_mathml(row.lhs) if row.lhs else ""}</td>'
+            f'<td class="eq">{latex_to_mathml("=")}</td>'
             f'<td class="rhs">{_wrapping(row.rhs)}</td>{value}{shape}'
             f'<td class="rule">{escape_xml(row.rule)}{proof}</td><td class="mark">{mark}</td>'
         )

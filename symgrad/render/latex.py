@@ -48,7 +48,8 @@ PREAMBLE = r"""\documentclass[11pt]{article}
 \emergencystretch=3em
 \setlength{\parindent}{0pt}
 \setlength{\parskip}{0.5em}
-\AtBeginDocument{\setlength{\abovedisplayskip}{6pt plus 2pt minus 2pt}\setlength{\belowdisplayskip}{6pt plus 2pt minus 2pt}}
+\AtBeginDocument{\setlength{\abovedisplayskip}{6pt plus 2pt minus 2pt}%
+\setlength{\belowdisplayskip}{6pt plus 2pt minus 2pt}}
 """
 
 _NUMBER = re.compile(r"-?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?|nan|-?inf")

@@ -97,7 +97,8 @@ class MathMLWriter(Writer):
         mark = self._write_Mark(Mark(row.ok))
         number = f'{_mtext(f"({row.number})")}<mspace width="1em"/>' if row.number else ""
         return (
-            f'<mtr><mtd columnalign="right" style="text-align: right">{pad}{number}{_inner(row.lhs)}</mtd><mtd><mo>=</mo></mtd>'
+            f'<mtr><mtd columnalign="right" style="text-align: right">{pad}{number}{_inner(row.lhs)}</mtd>'
+            f"<mtd><mo>=</mo></mtd>"
             f'<mtd columnalign="left" style="text-align: left">{_inner(row.rhs)}</mtd>'
             f'<mtd columnalign="left" style="text-align: left"><mrow><mspace width="1em"/>{value}'
             f"{_mtext(row.rule)}{shape}"

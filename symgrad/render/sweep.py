@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from symgrad.derive import Derivation, Step
     from symgrad.render.values import PointValues
 
-__all__ = ["VIEWS", "numbered_forward", "sweep_blocks", "sweep_steps"]
+__all__ = ["VIEWS", "collected_rows", "numbered_forward", "sweep_blocks", "sweep_references", "sweep_steps"]
 
 #: The views of a network's derivation: the one backward sweep (default), or each parameter's own chain.
 VIEWS = ("sweep", "chains")
@@ -98,6 +98,43 @@ def _references(step: Step, numbers: dict[str, int], forward: dict[str, int]) ->
     return listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + f" and {listed[-1]}"
 
 
+def sweep_references(d: Derivation) -> tuple[tuple[int, Step, str], ...]:
+    """Each step of the sweep with its number (after the forward pass's) and its rule with references.
+
+    Examples
+    --------
+    >>> import symgrad
+    >>> [(n, str(s.lhs), rule) for n, s, rule in sweep_references(symgrad.derive(symgrad.article_network()))][:2]
+    [(4, 'dE/dy', 'loss derivative, by (3)'), (5, 'dE/dw2', 'chain rule, by (4) and (2)')]
+    """
+    forward = _forward_numbers(d)
+    steps = sweep_steps(d)
+    start = len(d.forward) + 1
+    numbers = {str(step.lhs): start + index for index, step in enumerate(steps)}
+    return tuple((numbers[str(step.lhs)], step, f"{step.rule}, by {_references(step, numbers, forward)}")
+                 for step in steps)
+
+
+def collected_rows(d: Derivation, start: int) -> tuple[tuple[int, Step, str, bool], ...]:
+    """Each gradient asked for, collected into one expression and then in the inputs, numbered from ``start``.
+
+    Each entry is (number, step, rule with its reference, whether it is the gradient's first row).
+    """
+    numbers = {str(step.lhs): number for number, step, _ in sweep_references(d)}
+    rows = []
+    number = start
+    for name in d.wrt:
+        previous = numbers.get(f"dE/d{name}")  # each row rewrites the one before it
+        first = True
+        for step in d.steps(name):
+            if not step.rule.startswith(_TAIL):
+                continue
+            ref = f" into ({previous})" if previous is not None else ""
+            rows.append((number, step, f"{step.rule}{ref}", first))
+            previous, number, first = number, number + 1, False
+    return tuple(rows)
+
+
 def sweep_blocks(d: Derivation, values: PointValues | None = None) -> tuple[Block, ...]:
     """The backward sweep and each gradient collected, numbered after the forward pass and the loss.
 
@@ -110,15 +147,10 @@ def sweep_blocks(d: Derivation, values: PointValues | None = None) -> tuple[Bloc
     """
     from symgrad.render.content import equation, with_values  # the same floor; content imports this module
 
-    forward = _forward_numbers(d)
-    steps = sweep_steps(d)
-    start = len(d.forward) + 1
-    numbers = {str(step.lhs): start + index for index, step in enumerate(steps)}
-    rows = []
-    for step in steps:
-        row = equation(step, shape=step.shape if d.batched else None)
-        rows.append(replace(row, number=str(numbers[str(step.lhs)]),
-                            rule=f"{step.rule}, by {_references(step, numbers, forward)}"))
+    swept = sweep_references(d)
+    steps = tuple(step for _, step, _ in swept)
+    rows = [replace(equation(step, shape=step.shape if d.batched else None), number=str(number), rule=rule)
+            for number, step, rule in swept]
     forks = any(step.rule.startswith("sum over") for step in steps)
     intro: Line = (
         Text("One pass from "), Math("E"), Text(" back to the inputs, as backpropagation runs it: each gradient "),
@@ -134,26 +166,19 @@ def sweep_blocks(d: Derivation, values: PointValues | None = None) -> tuple[Bloc
         Paragraph(intro),
         Equations(with_values(rows, steps, values), (), d.batched),
     ]
-    blocks += _collected_blocks(d, numbers, start + len(steps))
+    blocks += _collected_blocks(d, len(d.forward) + len(steps) + 1)
     return tuple(blocks)
 
 
-def _collected_blocks(d: Derivation, numbers: dict[str, int], start: int) -> tuple[Block, ...]:
+def _collected_blocks(d: Derivation, start: int) -> tuple[Block, ...]:
     """Each gradient asked for, its sweep step collected into one expression and then in the inputs alone."""
     from symgrad.render.content import equation
 
-    rows: list[Equation] = []
-    number = start
-    for name in d.wrt:
-        previous = numbers.get(f"dE/d{name}")  # each row rewrites the one before it
-        for step in d.steps(name):
-            if not step.rule.startswith(_TAIL):
-                continue
-            row = equation(step, shape=step.shape if d.batched else None)
-            ref = f" into ({previous})" if previous is not None else ""
-            lhs = "" if previous != numbers.get(f"dE/d{name}") else row.lhs  # the same gradient, rewritten
-            rows.append(replace(row, lhs=lhs, number=str(number), rule=f"{step.rule}{ref}", detail=None))
-            previous, number = number, number + 1
+    rows = []
+    for number, step, rule, first in collected_rows(d, start):
+        row = equation(step, shape=step.shape if d.batched else None)
+        # The same gradient rewritten: its lhs once.
+        rows.append(replace(row, lhs=row.lhs if first else "", number=str(number), rule=rule, detail=None))
     if not rows:
         return ()
     text: Line = (Text("Each gradient collected into one expression, then in the inputs alone:"),)

@@ -44,7 +44,8 @@ def test_math_is_dollar_delimited(article, article_report):
     row = f"| (8) {step} | $\\approx -0.7633$ | chain rule, by (7) and (1) | ✓ |"  # the sweep view: numbered
     assert row in text
     bare = to_markdown(article, check=False)
-    assert r"| (8) $\frac{\partial E}{\partial w_{1}} = \frac{\partial E}{\partial h} x$ | chain rule, by (7) and (1) | ✓ |" in bare
+    step = r"$\frac{\partial E}{\partial w_{1}} = \frac{\partial E}{\partial h} x$"
+    assert f"| (8) {step} | chain rule, by (7) and (1) | ✓ |" in bare
     chains = to_markdown(article, check=False, view="chains")
     assert r"| $\frac{\partial E}{\partial w_{1}} = \frac{\partial E}{\partial h} x$ | chain rule | ✓ |" in chains
     # Every inline math span is closed on its line.
