@@ -250,9 +250,9 @@ def _sweep_lines(derivation: Derivation, *, elementary: bool) -> list[str]:
     lines += [f"  ({index}) {expr_text(step.lhs)} = {expr_text(step.rhs)}" for index, step in enumerate(forward, 1)]
     swept = sweep_references(derivation)
     collected = collected_rows(derivation, len(forward) + len(swept) + 1)
-    last = max(entry[0] for entry in (*swept, *collected))
-    tag = len(f"({last}) ")
-    width = max(len(expr_text(entry[1].lhs)) for entry in (*swept, *collected))
+    numbered = [(number, step) for number, step, _ in swept] + [(number, step) for number, step, _, _ in collected]
+    tag = len(f"({max(number for number, _ in numbered)}) ")
+    width = max(len(expr_text(step.lhs)) for _, step in numbered)
     lines += ["", "Backward sweep: each gradient once, from E back to the inputs"]
     for number, step, rule in swept:
         lines += _numbered_lines(number, step, rule, width, tag, shown_lhs=True)
