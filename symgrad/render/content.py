@@ -351,19 +351,26 @@ def _figure(d: Derivation, report: CheckReport | None) -> tuple[Block, ...]:
     assert network is not None
     if hasattr(network, "root"):  # the figure draws a chain; a graph's structure is in its equations
         return ()
-    values = point_values(network, report) if report is not None and not network.batched else None
+    values = point_values(network, report) if report is not None else None
     labels = quantities(network, dict(d.shapes), values)
     point = point_phrase(report) if report is not None else None
-    if network.batched:
-        text = "Above each arrow the shape of a quantity, below it the shape of its gradient (N is the batch)."
+    if network.batched and values is not None:
+        text = (f"Above each arrow the shape of a quantity and its norm at {point}, below them its gradient's "
+                "(N is the batch; the norm is the square root of the sum of the squared entries; E by its value).")
         caption: Line = (Text(text),)
+    elif network.batched:
+        text = "Above each arrow the shape of a quantity, below it the shape of its gradient (N is the batch)."
+        caption = (Text(text),)
     elif values is not None:
         text = f"Forward values above each arrow, gradients flowing back below it, at {point}."
         caption = (Text(text),)
     else:
         caption = (Text("Forward quantities above each arrow, their gradients below."),)
     svg = graph_svg(network, labels, point=point)
-    if network.batched:
+    if network.batched and values is not None:
+        table_text = (f"Each quantity of the computational graph, its shape and norm and its gradient's, at {point} "
+                      "(N is the batch):")
+    elif network.batched:
         table_text = "Each quantity of the computational graph, its shape and its gradient's shape (N is the batch):"
     elif values is not None:
         table_text = f"Each quantity of the computational graph, its value and its gradient at {point}:"
