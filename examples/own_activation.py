@@ -39,7 +39,8 @@ def main() -> None:
     net = symgrad.network_from_spec("affine(3,4) > act(z*sigmoid(z), name=swish) > affine(4,1) > half-squared-error")
     derivation = symgrad.derive(net)
     text = symgrad.render.text.derivation_text(derivation)
-    print(next(line.strip() for line in text.splitlines() if line.strip().startswith("dE/dh1 = dE/dh2")))
+    line = next(line for line in text.splitlines() if "dE/dh1 = dE/dh2" in line)  # its step in the backward sweep
+    print(line[line.index("dE/dh1"):])
     print(f"every step proven against sympy.diff: {derivation.verified}")
     print(symgrad.check(derivation))
     print()

@@ -112,6 +112,10 @@ def _parser() -> argparse.ArgumentParser:
     derive_p.add_argument("--mode", choices=("auto", "full", "fast"), default="auto",
                           help="the check's mode; auto (default): full unless the finite-difference sweep would "
                           "take more than a few seconds, then fast (one random direction)")
+    derive_p.add_argument("--view", choices=("sweep", "chains"), default="sweep",
+                          help="sweep (default): the forward pass, then one backward sweep from E to the inputs, "
+                          "each gradient derived once, numbered and referred to by later steps; chains: each "
+                          "parameter's own chain rule from E (every format but json)")
     _common(derive_p)
     check_p = sub.add_parser("check", help="check a network's gradients three ways")
     check_p.add_argument("spec", nargs="?", help=SPEC_HELP)
@@ -365,11 +369,13 @@ def _cmd_derive(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> i
     derivation = cached_derivation(network, args.wrt, _kink(args.kink))
     report = None if args.no_check else _run_check(network, args, stderr, values=values)
     if fmt == "text":
-        text = derivation_text(derivation, elementary=args.elementary)
+        text = derivation_text(derivation, elementary=args.elementary, view=args.view)
         if report is not None:
             text += "\n\n" + str(report)
     else:
         options: dict[str, Any] = {"check": False} if report is None else {"report": report}
+        if fmt != "json":
+            options["view"] = args.view
         text = _render(derivation, fmt, **options)
     _emit(text, args.output, stdout)
     unproven = _unproven(derivation, stderr)

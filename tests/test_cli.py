@@ -30,13 +30,16 @@ def run(*argv: str, stderr: io.StringIO | None = None) -> tuple[int, str, str]:
 def test_no_arguments_derives_the_article_network_and_checks_it() -> None:
     code, out, err = run()
     assert code == 0, err
-    for name in ("w1", "b1", "w2", "b2", "x"):
-        assert f"dE/d{name} by the chain rule" in out
-    # The article's chain for w1, in its order.
-    chain = out.split("dE/dw1 by the chain rule")[1].split("dE/db1 by")[0]
-    expected = ("dE/dy  = y - t", "dE/dh  = dE/dy*w2", "dE/dw1 = dE/dh*x", "w2*x*(y - t)")
-    positions = [chain.index(text) for text in expected]
+    # The sweep view: each gradient once, from E back to the inputs, numbered, then each collected.
+    sweep = out.split("Backward sweep")[1].split("Each gradient in one expression")[0]
+    expected = ("(4)  dE/dy  = y - t", "(5)  dE/dw2 = dE/dy*h", "(7)  dE/dh  = dE/dy*w2", "(8)  dE/dw1 = dE/dh*x",
+                "(10) dE/dx  = dE/dh*w1")
+    positions = [sweep.index(text) for text in expected]
     assert positions == sorted(positions)
+    assert sweep.count("dE/dy  =") == 1
+    assert sweep.count("dE/dh  =") == 1
+    collected = out.split("Each gradient in one expression")[1]
+    assert "(11) dE/dw1 = w2*x*(y - t)" in collected
     assert "NOT proven" not in out
     assert "Three-way check of The article's network: all 5 gradients agree" in out
 

@@ -34,7 +34,7 @@ def _looks_like(fmt: str, text: str) -> bool:
         return ET.fromstring(text).tag.endswith("}math")
     if fmt == "markdown":
         return text.startswith("# ") and "$" in text
-    return "dE/dw1 by the chain rule" in text  # text
+    return "Backward sweep" in text and "dE/dw1 = dE/dh*x" in text  # text: the sweep view
 
 
 @pytest.mark.parametrize("suffix", sorted(SUFFIX_FORMATS))
@@ -97,8 +97,9 @@ def test_derive_with_values_shows_them_in_the_steps(tmp_path: Path) -> None:
     ("suffix", "step"),
     [
         # dE/dw1 = dE/dh x = 1.23 * 1.7 * 1.5 = 3.1365, beside the step that computes it.
-        (".tex", r"\frac{\partial E}{\partial h} x \tag*{\footnotesize $\approx 3.137$; chain rule"),
-        (".md", r"\frac{\partial E}{\partial h} x$ | $\approx 3.137$ | chain rule |"),
+        # In the sweep view (the default) the step is numbered (8) and names the equations it uses.
+        (".tex", r"\partial h} x \tag*{\footnotesize (8)~$\approx 3.137$; chain rule, by (7) and (1)"),
+        (".md", r"\frac{\partial E}{\partial h} x$ | $\approx 3.137$ | chain rule, by (7) and (1) |"),
         (".xml", "<mo>≈</mo><mn>3.137</mn>"),
     ],
 )

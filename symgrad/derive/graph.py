@@ -12,13 +12,15 @@ layers' matrix rules and the combinations' rules, each proven entrywise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sympy as sp
 
-from symgrad.derive.chain import _Gradients, _Part, _rule, _symbolic_shape, grad_symbol
+from symgrad.derive.chain import _Gradients, _index_steps, _Part, _rule, _symbolic_shape, grad_symbol
 from symgrad.derive.derivation import Derivation
 from symgrad.derive.elementary import elementary_steps
 from symgrad.derive.graphops import RULE_WORDS, op_forward, op_rule_proof, op_vjp
@@ -28,7 +30,7 @@ from symgrad.functions import with_kink
 from symgrad.graph.network import GraphNetwork, describe_node
 from symgrad.graph.nodes import BATCH_DIM, Apply, Node, Op, Param
 from symgrad.matrixexpr import BATCH
-from symgrad.network import requested_names
+from symgrad.network import Network, requested_names
 
 __all__ = ["derive_graph"]
 
@@ -40,6 +42,8 @@ class _Contribution:
     proof: tuple[bool, str]
     what: str
     substeps: tuple[Step, ...] = ()
+    #: Makes the index-level steps of a derived matrix rule, when a document first reads them.
+    index: Callable[[], tuple[Step, ...]] | None = None
 
 
 @dataclass
@@ -52,6 +56,8 @@ class _Sweep:
     program: list[tuple[Any, Any]] = field(default_factory=list)
     grads: dict[str, Step] = field(default_factory=dict)  # backward order
     parts: dict[str, list[_Contribution]] = field(default_factory=dict)
+    # name -> makers of the index-level steps of its rules (then the steps, once made: many paths share them)
+    index_steps: dict[str, Any] = field(default_factory=dict)
 
     def symbol(self, name: str, shape: tuple[Any, ...]) -> Any:
         shape = tuple(BATCH if dim == BATCH_DIM else dim for dim in shape)
@@ -64,8 +70,14 @@ class _Sweep:
         return self.symbols[self.net.name_of(node)]
 
 
-def derive_graph(net: GraphNetwork, wrt: Sequence[str] | str | None = None, *, kink: Any = 0) -> Derivation:
+def derive_graph(
+    net: GraphNetwork, wrt: Sequence[str] | str | None = None, *, kink: Any = 0, chain: Network | None = None
+) -> Derivation:
     """Derive dE/d(name) for every name in ``wrt`` over the graph ``net`` (see :func:`symgrad.derive`).
+
+    ``chain`` is the chain ``Network(layers, loss=...)`` that ``net`` was built from
+    (:func:`symgrad.graph.network.chain_as_graph`): the derivation names it as its
+    network and takes its title, so a chain's documents still draw a chain.
 
     Examples
     --------
@@ -90,7 +102,7 @@ def derive_graph(net: GraphNetwork, wrt: Sequence[str] | str | None = None, *, k
         sweep.symbol(name, net.param(name).shape)
     forward = _forward(sweep)
     _backward(sweep, names)
-    return _assemble(sweep, names, forward)
+    return _assemble(sweep, names, forward, chain)
 
 
 def _resolve_wrt(net: GraphNetwork, wrt: Sequence[str] | str | None) -> tuple[str, ...]:
@@ -115,7 +127,8 @@ def _forward(sweep: _Sweep) -> tuple[Step, ...]:
         name = net.name_of(node)
         what = describe_node(net, node)
         if node is net.root:
-            steps.append(Step(sp.Symbol("E"), rhs, "loss", True, "definition", f"The loss E = {what}."))
+            rule = f"loss: {node.layer.kind}" if _is_loss_node(node) else "loss"  # type: ignore[attr-defined]
+            steps.append(Step(sp.Symbol("E"), rhs, rule, True, "definition", f"The loss E = {what}."))
             sweep.defs[sp.Symbol("E")] = rhs
             continue
         sym = sweep.symbol(name, node.shape)
@@ -182,6 +195,9 @@ def _gradient_step(sweep: _Sweep, name: str) -> Any:
         rule = "chain rule (matrix form)" if sweep.net.batched else "chain rule"
         note = (f"The upstream gradient dE/d{part.consumer} times the local derivative of {part.what} "
                 f"with respect to {name}.")
+        if part.consumer == "E" and _is_loss_node(sweep.net.root):
+            kind = sweep.net.root.layer.kind  # type: ignore[attr-defined]
+            rule, note = "loss derivative", f"The gradient of E with respect to the loss's input {name} ({kind})."
         substeps = part.substeps
     else:
         consumers = [p.consumer for p in parts]
@@ -197,7 +213,16 @@ def _gradient_step(sweep: _Sweep, name: str) -> Any:
                 note, substeps, shape or None)
     sweep.grads[name] = step
     sweep.program.append((lhs, rhs))
+    makers = [part.index for part in parts if part.index is not None]
+    if makers:
+        sweep.index_steps[name] = makers
     return lhs
+
+
+def _is_loss_node(node: Node) -> bool:
+    from symgrad.layers import Loss
+
+    return isinstance(node, Apply) and isinstance(node.layer, Loss)
 
 
 def _local(sweep: _Sweep, node: Node, upstream: Any, needed: set[str]) -> None:
@@ -212,11 +237,11 @@ def _local(sweep: _Sweep, node: Node, upstream: Any, needed: set[str]) -> None:
     if not targets:
         return
     if net.batched:
-        for name, expr, proof, what in _matrix_rules(sweep, node, upstream, targets):
-            sweep.parts.setdefault(name, []).append(_Contribution(consumer, expr, proof, what))
+        for name, expr, proof, what, index in _matrix_rules(sweep, node, upstream, targets):
+            sweep.parts.setdefault(name, []).append(_Contribution(consumer, expr, proof, what, index=index))
         return
     local = _forward_rhs(sweep, node)
-    what = node.layer.kind if isinstance(node, Apply) else node.kind  # type: ignore[attr-defined]
+    what = f"{node.layer.kind}'s output" if isinstance(node, Apply) else node.kind  # type: ignore[attr-defined]
     done = set()
     for name, _key in targets:
         if name in done:  # a scalar operand used twice (h * h): sympy.diff takes both uses at once
@@ -239,18 +264,23 @@ def _matrix_rules(sweep: _Sweep, node: Node, upstream: Any, targets: list[tuple[
         proof = matrix_rule_proof(layer, sweep.kink)
         if len(args) == 2:
             grad = _rule(layer, "matrix_grad", *args)
-            return [(targets[0][0], grad if upstream == 1 else upstream * grad, proof, layer.kind)]
-        rules = _rule(layer, "matrix_vjp", upstream, args[0], params=_params_of(sweep, node), kink=sweep.kink)
-        return [(name, rules["input" if key == 0 else key], proof, layer.kind) for name, key in targets]
+            index = functools.partial(_index_steps, layer, "input", {"input": args[0], "target": args[1]}, proof)
+            return [(targets[0][0], grad if upstream == 1 else upstream * grad, proof, f"{layer.kind}'s output", index)]
+        params = _params_of(sweep, node)
+        rules = _rule(layer, "matrix_vjp", upstream, args[0], params=params, kink=sweep.kink)
+        binding = {"input": args[0], **params, "G": upstream, "output": sweep.sym(node)}
+        return [(name, rules[role], proof, f"{layer.kind}'s output",
+                 functools.partial(_index_steps, layer, role, binding, proof, kink=sweep.kink))
+                for name, role in ((name, "input" if key == 0 else key) for name, key in targets)]
     assert isinstance(node, Op)
     scalar = not getattr(args[0], "is_Matrix", False)
     proof = op_rule_proof(node.kind, scalar, len(args))
     rules = op_vjp(node.kind, upstream, args, node.const)
     what = f"{node.kind} ({RULE_WORDS[node.kind]})"
-    return [(name, rules[key], proof, what) for name, key in targets]
+    return [(name, rules[key], proof, what, None) for name, key in targets]
 
 
-def _assemble(sweep: _Sweep, names: tuple[str, ...], forward: tuple[Step, ...]) -> Derivation:
+def _assemble(sweep: _Sweep, names: tuple[str, ...], forward: tuple[Step, ...], chain: Network | None) -> Derivation:
     net = sweep.net
     in_inputs: dict[Any, Any] = {}
     for sym, rhs in sweep.defs.items():
@@ -261,7 +291,7 @@ def _assemble(sweep: _Sweep, names: tuple[str, ...], forward: tuple[Step, ...]) 
     if not net.batched:
         gradients.parts  # noqa: B018  scalar steps are proven against the composed E now
     return Derivation(
-        title=net.title or _title(net),
+        title=net.title or (chain.describe() if chain is not None else _title(net)),
         loss=loss_inputs,
         wrt=names,
         inputs=net.names,
@@ -273,7 +303,7 @@ def _assemble(sweep: _Sweep, names: tuple[str, ...], forward: tuple[Step, ...]) 
         loss_value=loss_value,
         batched=net.batched,
         kink=sweep.kink,
-        network=net,
+        network=chain if chain is not None else net,
         _steps=_Part(gradients, 0),
         _results=_Part(gradients, 1),
     )
@@ -296,7 +326,7 @@ def _gradients(
     checked = _verify_scalar(sweep, grad_map, in_inputs) if not sweep.net.batched else dict(sweep.grads)
     steps, results = {}, {}
     for name in names:
-        path = tuple(checked[other] for other in _path(sweep, name))
+        path = tuple(_with_index_steps(sweep, checked[other]) for other in _path(sweep, name))
         final = grad_map[sweep.grads[name].lhs]
         result = final.xreplace(in_inputs)
         if not sweep.net.batched:
@@ -314,6 +344,23 @@ def _gradients(
         shown = tuple(step for step in tail if tree_size(step.rhs) <= MAX_SHOWN)
         steps[name], results[name] = path + shown, result
     return steps, results
+
+
+def _with_index_steps(sweep: _Sweep, step: Step) -> Step:
+    """``step`` with the index-level steps of the rules it uses (a batched graph's layers), made once per name."""
+    name = str(step.lhs).removeprefix("dE/d")
+    made = sweep.index_steps.get(name)
+    if made is None:
+        return step
+    if isinstance(made, list):
+        made = sweep.index_steps[name] = tuple(sub for make in made for sub in make())
+    if not made:
+        return step
+    if all(sub.verified for sub in made):
+        return dataclasses.replace(step, substeps=made)
+    # A rule whose derivation fails a proof is not proven, whatever its matrix form's own proof says.
+    return dataclasses.replace(step, substeps=made, verified=False,
+                               proof=f"{step.proof}; an index-level step is NOT proven")
 
 
 #: The largest collected expression (in printed nodes) that a derivation's steps show.

@@ -19,7 +19,7 @@ from symgrad.network import MAX_LAYERS, Network, ParamInfo, _layer_names
 if TYPE_CHECKING:
     from symgrad.layers.base import Layer
 
-__all__ = ["MAX_NODES", "GraphNetwork"]
+__all__ = ["MAX_NODES", "GraphNetwork", "chain_as_graph"]
 
 #: The most computed values (layer applications and combinations) a graph network may have.
 MAX_NODES = 4 * MAX_LAYERS
@@ -267,3 +267,34 @@ def _check_collisions(names: tuple[str, ...], nodes: tuple[str, ...]) -> None:
                    f"computed values h1, h2, ...; the loss E; the batch N): rename the input")
             raise UnknownNameError(msg)
         seen.add(name)
+
+
+def chain_as_graph(network: Network) -> GraphNetwork:
+    """The chain ``Network(layers, loss=...)`` as the graph it is, its values named as the chain names them.
+
+    ``x`` through each layer in turn, then the loss with ``t``: the graph whose one
+    backward sweep derives the chain (:mod:`symgrad.derive.graph`). Inputs,
+    parameters and the loss keep their names; the computed values are ``h`` (or
+    ``h1``, ``h2``, ...) and ``y``, as in the chain.
+
+    Examples
+    --------
+    >>> from symgrad.network import article_network
+    >>> graph = chain_as_graph(article_network())
+    >>> graph.names, graph.nodes, graph.describe()
+    (('x', 't', 'w1', 'b1', 'w2', 'b2'), ('h', 'y'), 'h = affine(x); y = affine(h); E = half-squared-error(y, t)')
+    """
+    if isinstance(network, GraphNetwork):
+        return network
+    x = Input("x", network.input_features if network.batched else None)
+    value: Node = x
+    for layer in network.layers:
+        value = layer(value)
+    t = Input("t", network.output_features if network.batched else None)
+    graph = GraphNetwork(network.loss(value, t), title=network.title)
+    hidden = [node for node in graph.order if node.args and node is not graph.root]
+    for node, name in zip(hidden, network.nodes, strict=True):
+        graph._names[id(node)] = name
+    graph.nodes = network.nodes
+    assert graph.name_of(x) == "x"
+    return graph

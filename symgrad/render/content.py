@@ -44,7 +44,7 @@ from symgrad.render.printer import latex_of, name_latex, shape_latex
 from symgrad.render.text import expr_text, kink_note
 from symgrad.render.values import PointValues, point_values
 
-__all__ = ["build_document", "resolve_report"]
+__all__ = ["build_document", "resolve_report", "with_values"]
 
 _CHECKED_BY_DEFAULT = ("latex", "html", "markdown")
 
@@ -90,7 +90,7 @@ def _require_matching(derivation: Derivation, report: CheckReport) -> None:
         raise UnknownNameError(msg)
 
 
-def build_document(obj: Derivation | CheckReport, report: CheckReport | None) -> Document:
+def build_document(obj: Derivation | CheckReport, report: CheckReport | None, view: str = "sweep") -> Document:
     """The document for a Derivation (with its report, if any) or a CheckReport.
 
     Examples
@@ -104,7 +104,7 @@ def build_document(obj: Derivation | CheckReport, report: CheckReport | None) ->
         return report_document(obj)
     if obj.network is None:
         return _expression_document(obj)
-    return _network_document(obj, report)
+    return _network_document(obj, report, view)
 
 
 # -- equations --------------------------------------------------------------------
@@ -145,8 +145,12 @@ def _count(step: Step) -> int:
     return 1 + sum(_count(sub) for sub in step.substeps)
 
 
-def _verified_line(derivation: Derivation) -> Line:
+def _verified_line(derivation: Derivation, view: str = "chains") -> Line:
     steps = [step for name in derivation.wrt for step in derivation.steps(name)]
+    if view == "sweep":  # the steps the document shows: each gradient once, then each collected
+        from symgrad.render.sweep import sweep_steps
+
+        steps = [*sweep_steps(derivation), *(step for step in steps if step.rule.startswith("substitute the "))]
     total = sum(_count(step) for step in steps)
     if derivation.verified:
         return (Mark(True), Text(f" All {total} steps are proven against sympy.diff."))
@@ -166,8 +170,8 @@ def _shape(d: Derivation, step: Step) -> Any:
     return d.shapes.get(str(step.lhs)) if d.batched else None
 
 
-def _with_values(rows: list[Equation] | tuple[Equation, ...], steps: tuple[Step, ...],
-                 values: PointValues | None) -> tuple[Equation, ...]:
+def with_values(rows: list[Equation] | tuple[Equation, ...], steps: tuple[Step, ...],
+                values: PointValues | None) -> tuple[Equation, ...]:
     """``rows`` with each step's value at the point, on the first row of each quantity."""
     if values is None:
         return tuple(rows)
@@ -185,7 +189,7 @@ def _with_values(rows: list[Equation] | tuple[Equation, ...], steps: tuple[Step,
     return tuple(out)
 
 
-def _network_blocks(d: Derivation, values: PointValues | None = None) -> tuple[Block, ...]:
+def _network_blocks(d: Derivation, values: PointValues | None = None, *, numbered: bool = False) -> tuple[Block, ...]:
     network = d.network
     assert network is not None
     shapes = d.batched
@@ -199,11 +203,15 @@ def _network_blocks(d: Derivation, values: PointValues | None = None) -> tuple[B
         intro += (Text(" is the batch size."),)
     # Forward equations are definitions, not claims: no verified mark.
     rows = [replace(equation(step, shape=_shape(d, step)), ok=None) for step in d.forward[:-1]]
-    rows_valued = _with_values(rows, d.forward[:-1], values)
+    rows_valued = with_values(rows, d.forward[:-1], values)
     loss = d.forward[-1]
     loss_row = Equation("E", latex_of(loss.rhs), loss.rule, None, shape=shape_latex(()) if shapes else "")
     if values is not None:
         loss_row = replace(loss_row, value=value_latex(values.forward["E"]))
+    if numbered:  # the sweep view refers to the forward equations by number
+        from symgrad.render.sweep import numbered_forward
+
+        rows_valued, loss_row = numbered_forward(rows_valued, loss_row)
     shape_table = (_shape_table(d, network),) if shapes else ()
     symbols = notation(d)
     shape_note = _shape_note(d, network)
@@ -343,19 +351,26 @@ def _figure(d: Derivation, report: CheckReport | None) -> tuple[Block, ...]:
     assert network is not None
     if hasattr(network, "root"):  # the figure draws a chain; a graph's structure is in its equations
         return ()
-    values = point_values(network, report) if report is not None and not network.batched else None
+    values = point_values(network, report) if report is not None else None
     labels = quantities(network, dict(d.shapes), values)
     point = point_phrase(report) if report is not None else None
-    if network.batched:
-        text = "Above each arrow the shape of a quantity, below it the shape of its gradient (N is the batch)."
+    if network.batched and values is not None:
+        text = (f"Above each arrow the shape of a quantity and its norm at {point}, below them its gradient's "
+                "(N is the batch; the norm is the square root of the sum of the squared entries; E by its value).")
         caption: Line = (Text(text),)
+    elif network.batched:
+        text = "Above each arrow the shape of a quantity, below it the shape of its gradient (N is the batch)."
+        caption = (Text(text),)
     elif values is not None:
         text = f"Forward values above each arrow, gradients flowing back below it, at {point}."
         caption = (Text(text),)
     else:
         caption = (Text("Forward quantities above each arrow, their gradients below."),)
     svg = graph_svg(network, labels, point=point)
-    if network.batched:
+    if network.batched and values is not None:
+        table_text = (f"Each quantity of the computational graph, its shape and norm and its gradient's, at {point} "
+                      "(N is the batch):")
+    elif network.batched:
         table_text = "Each quantity of the computational graph, its shape and its gradient's shape (N is the batch):"
     elif values is not None:
         table_text = f"Each quantity of the computational graph, its value and its gradient at {point}:"
@@ -406,17 +421,22 @@ def _gradient_blocks(d: Derivation, name: str, values: PointValues | None = None
     if not d.batched and len(chain) > 1 and not forks:
         rows.insert(0, _chain_row(chain))
     heading = Heading(2, (Text("The gradient with respect to "), Math(name_latex(name))), f"gradient-{name}")
-    return (heading, Paragraph(flow), Equations(_with_values(rows, steps, values), (), d.batched))
+    return (heading, Paragraph(flow), Equations(with_values(rows, steps, values), (), d.batched))
 
 
-def _network_document(d: Derivation, report: CheckReport | None) -> Document:
-    lead = _verified_line(d)
+def _network_document(d: Derivation, report: CheckReport | None, view: str = "sweep") -> Document:
+    lead = _verified_line(d, view)
     if report is not None:
         lead += (Text(" "), *summary_line(report))
     values = point_values(d.network, report) if report is not None and d.network is not None else None
-    blocks: list[Block] = [*_network_blocks(d, values), *_figure(d, report)]
-    for name in d.wrt:
-        blocks += _gradient_blocks(d, name, values)
+    blocks: list[Block] = [*_network_blocks(d, values, numbered=view == "sweep"), *_figure(d, report)]
+    if view == "sweep":  # one backward sweep, each gradient once (symgrad.render.sweep)
+        from symgrad.render.sweep import sweep_blocks
+
+        blocks += sweep_blocks(d, values)
+    else:
+        for name in d.wrt:
+            blocks += _gradient_blocks(d, name, values)
     if report is not None:
         blocks += [*check_blocks(report), *cost_blocks(report)]
     return Document(d.title, lead, tuple(blocks))

@@ -46,6 +46,8 @@ STYLE = """
 .symgrad table.derivation td.rhs { text-align: left; }
 .symgrad td.rhs .wrap { white-space: normal; }
 .symgrad table.derivation td.value { white-space: nowrap; width: 1%; color: var(--fwd); padding-left: 12.8px; }
+.symgrad table.derivation td.eqno { white-space: nowrap; width: 1%; color: var(--muted); font-size: 14.1px;
+  padding-right: 2px; }
 .symgrad table.derivation td.shape { white-space: nowrap; width: 1%; color: var(--muted); }
 .symgrad table.derivation td.rule { color: var(--muted); width: 240px; font-size: 14.1px; }
 .symgrad table.derivation td.rule .proof { font-size: 12.5px; margin-top: 2.4px; }

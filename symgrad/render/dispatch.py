@@ -85,7 +85,7 @@ def render(obj: Derivation | CheckReport, fmt: str, **options: Any) -> str:
     report = resolve_report(target, parsed, fmt)
     if fmt == "json":
         return write_json(target, report, indent=parsed.indent)
-    return _WRITERS[fmt](build_document(target, report), parsed)
+    return _WRITERS[fmt](build_document(target, report, parsed.view), parsed)
 
 
 def export(obj: Derivation | CheckReport, path: str | os.PathLike[str], **options: Any) -> Path:

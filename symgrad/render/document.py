@@ -34,6 +34,7 @@ __all__ = [
     "Table",
     "Text",
     "Writer",
+    "has_numbers",
     "has_values",
     "numeric_columns",
 ]
@@ -102,7 +103,8 @@ class Equation:
     ``detail`` holds the finer steps that justify this one (elementary rules
     inside a local derivative), shown nested under the row. ``value`` is the
     step's value at the document's point, as LaTeX with its relation
-    (``= 0.5``, ``\\approx 0.4213``), or "" when not shown.
+    (``= 0.5``, ``\\approx 0.4213``), or "" when not shown. ``number`` is the
+    row's equation number ("4", shown "(4)") where later rows refer to it, or "".
     """
 
     lhs: str
@@ -113,6 +115,7 @@ class Equation:
     shape: str = ""
     detail: Equations | None = None
     value: str = ""
+    number: str = ""
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,11 @@ class Document:
 def has_values(node: Equations) -> bool:
     """Whether any row of ``node`` shows a value (then the table has a value column)."""
     return any(row.value for row in node.rows)
+
+
+def has_numbers(node: Equations) -> bool:
+    """Whether any row of ``node`` carries an equation number (then the table has a number column)."""
+    return any(row.number for row in node.rows)
 
 
 def numeric_columns(table: Table) -> tuple[bool, ...]:

@@ -5,7 +5,9 @@ Left to right: the input x, one box per layer, the loss box and E. Parameters
 the forward value that flows along it (above, in blue) and the gradient
 dE/d(quantity) that flows back along it (below, in red), at the check's
 seeded point. For batched networks the arrows carry shapes instead (N is the
-batch). No scripts, no external references: plain SVG 1.1 elements.
+batch) and, when the document has a point, each array's norm there (the square
+root of the sum of its squared entries). No scripts, no external references:
+plain SVG 1.1 elements.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 from sympy.printing.conventions import split_super_sub
 
 from symgrad.network import Network
@@ -77,7 +80,7 @@ class Quantity:
 def quantities(
     network: Network, shapes: dict[str, tuple[object, ...]], values: PointValues | None
 ) -> dict[str, Quantity]:
-    """The label of every quantity: values at the point, or shapes when batched.
+    """The label of every quantity: values at the point, or shapes when batched (with norms at a point).
 
     Examples
     --------
@@ -86,13 +89,23 @@ def quantities(
     >>> q = quantities(net, {}, None)
     >>> q["w1"]
     Quantity(name='w1', forward='', backward='')
+    >>> net = symgrad.network_from_spec("affine(3,2) > sigmoid > affine(2,1) > half-squared-error")
+    >>> q = quantities(net, {"W1": (3, 2)}, None)
+    >>> q["W1"]
+    Quantity(name='W1', forward='3×2', backward='3×2')
     """
     names = [*network.names, *network.nodes, "E"]
     out = {}
     for name in names:
         if network.batched:
             shape = format_shape(tuple(shapes.get(name, ()))) if name != "E" else "scalar"
-            out[name] = Quantity(name, shape, shape if name != "t" else "")
+            forward, back = shape, shape if name != "t" else ""
+            if values is not None:  # a summary of each array at the point: its shape and its norm
+                if name in values.forward:
+                    forward = _summary(shape, values.forward[name], name == "E")
+                if back and name in values.gradient:  # the gradient has the value's shape: its norm alone
+                    back = _summary("", values.gradient[name], name == "E")
+            out[name] = Quantity(name, forward, back)
         elif values is None:
             out[name] = Quantity(name, "", "")
         else:
@@ -100,6 +113,19 @@ def quantities(
             back = format_number(values.gradient[name], 4) if name in values.gradient and name != "t" else ""
             out[name] = Quantity(name, forward, back)
     return out
+
+
+def _with_norms(labels: dict[str, Quantity]) -> bool:
+    return any(", norm " in quantity.forward for quantity in labels.values())
+
+
+def _summary(shape: str, value: object, scalar: bool) -> str:
+    """``N×4, norm 2.31``: an array by its shape and Frobenius norm; a scalar (E) by its value."""
+    array = np.asarray(value, dtype=float)
+    if scalar or array.ndim == 0:
+        return format_number(array, 4)
+    norm = f"norm {format_number(np.linalg.norm(array), 3)}"
+    return f"{shape}, {norm}" if shape else norm
 
 
 def _name_svg(name: str) -> str:
@@ -186,7 +212,9 @@ def _defs() -> str:
 
 def _legend(y: float, *, shapes: bool, point: str | None) -> Iterator[str]:
     what = "shape (N is the batch)" if shapes else "forward value"
-    where = "" if shapes or point is None else f" at {point}"
+    if shapes and point is not None:
+        what = "shape and norm"
+    where = "" if point is None else f" at {point}"
     yield _text(_LEFT, y, f"■ {what}{where}", colour=FORWARD_COLOUR, anchor="start")
     yield _text(_LEFT + 420, y, "■ gradient ∂E/∂· flowing back", colour=BACKWARD_COLOUR, anchor="start")
 
@@ -250,7 +278,7 @@ def graph_table(network: Network, labels: dict[str, Quantity]) -> Table:
     shapes = network.batched
     header: tuple[Line, ...] = (
         (Text("Quantity"),),
-        (Text("Shape" if shapes else "Forward value"),),
+        (Text(("Shape, norm" if _with_norms(labels) else "Shape") if shapes else "Forward value"),),
         (Text("Gradient "), Math(r"\partial E / \partial \cdot")),
     )
     rows = []

@@ -25,6 +25,7 @@ from symgrad.render.document import (
     Table,
     Text,
     Writer,
+    has_numbers,
     has_values,
 )
 from symgrad.render.escape import escape_xml
@@ -98,16 +99,19 @@ class HtmlWriter(Writer):
         self.depth += 1
         try:
             previous = [""] + [row.proof for row in node.rows[:-1]]
-            valued = has_values(node)
+            valued, numbered = has_values(node), has_numbers(node)
             rows = "".join(
-                self._equation_row(row, shapes=node.shapes, repeated=row.proof == before, valued=valued)
+                self._equation_row(row, shapes=node.shapes, repeated=row.proof == before, valued=valued,
+                                   numbered=numbered)
                 for row, before in zip(node.rows, previous, strict=True)
             )
         finally:
             self.depth -= 1
         return f'<table class="derivation">{caption}<tbody>{rows}</tbody></table>'
 
-    def _equation_row(self, row: Equation, *, shapes: bool, repeated: bool, valued: bool = False) -> str:
+    def _equation_row(
+        self, row: Equation, *, shapes: bool, repeated: bool, valued: bool = False, numbered: bool = False
+    ) -> str:
         mark = self._write_Mark(Mark(row.ok, row.proof))
         proof = ""
         # A top-level row without nested steps says how it was proven, unless the row above said the same.
@@ -118,14 +122,17 @@ class HtmlWriter(Writer):
         value = ""
         if valued:
             value = f'<td class="value">{latex_to_mathml(row.value, displaystyle=False) if row.value else ""}</td>'
+        number = f'<td class="eqno">{f"({escape_xml(row.number)})" if row.number else ""}</td>' if numbered else ""
         cells = (
-            f'<td class="lhs">{latex_to_mathml(row.lhs)}</td><td class="eq">{latex_to_mathml("=")}</td>'
+            f'{number}<td class="lhs">{latex_to_mathml(row.lhs) if row.lhs else ""}</td>'
+            f'<td class="eq">{latex_to_mathml("=")}</td>'
             f'<td class="rhs">{_wrapping(row.rhs)}</td>{value}{shape}'
             f'<td class="rule">{escape_xml(row.rule)}{proof}</td><td class="mark">{mark}</td>'
         )
-        html = f'<tr class="step">{cells}</tr>'
+        anchor = f' id="eq-{escape_xml(row.number)}"' if row.number else ""
+        html = f'<tr class="step"{anchor}>{cells}</tr>'
         if row.detail is not None:
-            span = 5 + shapes + valued
+            span = 5 + shapes + valued + numbered
             summary = self.line(row.detail.caption)
             nested = self._write_Equations(row.detail)
             details = f'<details open=""><summary>{summary}</summary>{nested}</details>'

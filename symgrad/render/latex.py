@@ -48,6 +48,8 @@ PREAMBLE = r"""\documentclass[11pt]{article}
 \emergencystretch=3em
 \setlength{\parindent}{0pt}
 \setlength{\parskip}{0.5em}
+\AtBeginDocument{\setlength{\abovedisplayskip}{6pt plus 2pt minus 2pt}%
+\setlength{\belowdisplayskip}{6pt plus 2pt minus 2pt}}
 """
 
 _NUMBER = re.compile(r"-?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?|nan|-?inf")
@@ -105,6 +107,8 @@ class LatexWriter(Writer):
     def _write_DisplayMath(self, node: DisplayMath) -> str:
         return rf"\[ {node.tex} \]"
 
+    depth = 0  # how deep the table being written is nested under a row
+
     def _write_Equations(self, node: Equations) -> str:
         parts = [self.line(node.caption)] if node.caption else []
         rows: list[str] = []
@@ -113,8 +117,12 @@ class LatexWriter(Writer):
             if row.detail is not None:
                 parts.append(_align(rows))
                 rows = []
-                nested = self._write_Equations(row.detail)
-                parts.append("\\begin{quote}\\small\n" + nested + "\n\\end{quote}")
+                self.depth += 1
+                try:
+                    nested = self._write_Equations(row.detail)
+                finally:
+                    self.depth -= 1
+                parts.append("\\begin{quote}\\small" + _TIGHT + "\n" + nested + "\n\\end{quote}")
         if rows:
             parts.append(_align(rows))
         return "\n".join(parts)
@@ -123,14 +131,18 @@ class LatexWriter(Writer):
         tag = escape_latex_text(row.rule)
         if row.value:
             tag = f"${row.value}$; {tag}"
+        if row.number:  # numbered where later rows refer to it: "(4)" first in its tag
+            tag = f"({escape_latex_text(row.number)})~{tag}"
         if shapes and row.shape:
             tag += f", ${row.shape}$"
         mark = self._write_Mark(Mark(row.ok))
         if mark:
             tag += "~" + mark
         lines = _lines(row.rhs)
-        rest = "".join(f" \\\\\n&\\qquad {line}" for line in lines[1:])
-        return rf"{row.lhs} &= {lines[0]} \tag*{{\footnotesize {tag}}}{rest}"
+        # Nested steps (the elementary rules under a row) in text style: their fractions half as tall.
+        style = r"\textstyle " if self.depth else ""
+        rest = "".join(f" \\\\\n&\\qquad {style}{line}" for line in lines[1:])
+        return rf"{style}{row.lhs} &= {style}{lines[0]} \tag*{{\footnotesize {tag}}}{rest}"
 
     def _write_Table(self, node: Table) -> str:
         spec = "".join("r" if number else "l" for number in numeric_columns(node))
@@ -212,6 +224,10 @@ def _stacked(header: str) -> str:
         return header
     half = max(range(1, len(words)), key=lambda cut: -abs(len(" ".join(words[:cut])) - len(" ".join(words[cut:]))))
     return rf"\begin{{tabular}}[b]{{@{{}}c@{{}}}}{' '.join(words[:half])}\\{' '.join(words[half:])}\end{{tabular}}"
+
+
+#: Tighter space around the displays of nested steps (after \small, which sets its own).
+_TIGHT = r"\setlength{\abovedisplayskip}{4pt}\setlength{\belowdisplayskip}{4pt}"
 
 
 def _align(rows: list[str]) -> str:

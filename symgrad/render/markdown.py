@@ -120,6 +120,8 @@ class MarkdownWriter(Writer):
 
     def _row(self, row: Equation, *, shapes: bool, valued: bool = False) -> str:
         step = f"${escape_markdown_math(row.lhs)} = {escape_markdown_math(row.rhs)}$"
+        if row.number:  # numbered where later rows refer to it
+            step = f"({escape_markdown(row.number)}) {step}"
         value = (f" ${escape_markdown_math(row.value)}$ |" if row.value else " |") if valued else ""
         shape = f" ${escape_markdown_math(row.shape)}$ |" if shapes else ""
         mark = self._write_Mark(Mark(row.ok))

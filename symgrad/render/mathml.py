@@ -95,8 +95,10 @@ class MathMLWriter(Writer):
         shape = f"<mtext>,&#160;</mtext>{_inner(row.shape)}" if row.shape else ""
         value = f"<mrow>{_inner(row.value)}</mrow><mtext>;&#160;</mtext>" if row.value else ""
         mark = self._write_Mark(Mark(row.ok))
+        number = f'{_mtext(f"({row.number})")}<mspace width="1em"/>' if row.number else ""
         return (
-            f'<mtr><mtd columnalign="right" style="text-align: right">{pad}{_inner(row.lhs)}</mtd><mtd><mo>=</mo></mtd>'
+            f'<mtr><mtd columnalign="right" style="text-align: right">{pad}{number}{_inner(row.lhs)}</mtd>'
+            f"<mtd><mo>=</mo></mtd>"
             f'<mtd columnalign="left" style="text-align: left">{_inner(row.rhs)}</mtd>'
             f'<mtd columnalign="left" style="text-align: left"><mrow><mspace width="1em"/>{value}'
             f"{_mtext(row.rule)}{shape}"

@@ -88,7 +88,8 @@ class NotebookWriter(Writer):
         shape = rf",\ {row.shape}" if row.shape else ""
         mark = self._write_Mark(Mark(row.ok))
         value = rf" \quad {row.value}" if row.value else ""
-        return rf"{pad}{row.lhs} &= {row.rhs}{value} \quad {mathjax_text(row.rule)}{shape}\ {mark}"
+        number = rf"{mathjax_text(f'({row.number})')}\quad " if row.number else ""
+        return rf"{pad}{number}{row.lhs} &= {row.rhs}{value} \quad {mathjax_text(row.rule)}{shape}\ {mark}"
 
     def _write_Table(self, node: Table) -> str:
         spec = "l" * len(node.header)

@@ -14,10 +14,10 @@ __all__ = ["FORMATS", "Options", "parse_options", "require_renderable"]
 
 #: The formats and the options each accepts (beyond the common ones).
 FORMATS: dict[str, tuple[str, ...]] = {
-    "latex": ("standalone", "notebook"),
-    "mathml": (),
-    "markdown": (),
-    "html": ("fragment",),
+    "latex": ("standalone", "notebook", "view"),
+    "mathml": ("view",),
+    "markdown": ("view",),
+    "html": ("fragment", "view"),
     "json": ("indent",),
 }
 
@@ -49,6 +49,11 @@ class Options:
         HTML: a ``<div>`` for embedding (``_repr_html_``) instead of a whole page.
     indent : int
         JSON: indentation (2 by default).
+    view : str
+        A network's derivation: ``"sweep"`` (the default) shows the forward pass, then one
+        backward sweep from E to the inputs, each gradient derived once, numbered and
+        referred to by later steps; ``"chains"`` shows each parameter's own chain from E.
+        Not for JSON (it carries every step of every gradient).
     """
 
     check: bool | None = None
@@ -59,6 +64,7 @@ class Options:
     notebook: bool = False
     fragment: bool = False
     indent: int = 2
+    view: str = "sweep"
 
 
 def _require(name: str, value: Any, kind: type | tuple[type, ...], expected: str) -> None:
@@ -93,6 +99,9 @@ def parse_options(fmt: str, options: Mapping[str, Any]) -> Options:
     for name in ("seed", "indent"):
         if name in options:
             _require(name, options[name], int, "a non-negative integer")
+    if "view" in options and options["view"] not in ("sweep", "chains"):
+        msg = f"option view={options['view']!r} is not allowed: expected 'sweep' or 'chains'"
+        raise UnknownNameError(msg)
     if options.get("values") is not None and not isinstance(options["values"], Mapping):
         msg = f"option values={options['values']!r} is not allowed: expected a mapping of name to value"
         raise UnknownNameError(msg)

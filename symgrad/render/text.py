@@ -165,13 +165,37 @@ def kink_note(step: Step) -> str:
     return rest.strip() if "kink" in rest else ""
 
 
-def derivation_text(derivation: Derivation, *, elementary: bool = False) -> str:
-    """The derivation as text: forward equations, then the steps of each partial.
+def derivation_text(derivation: Derivation, *, elementary: bool = False, view: str = "sweep") -> str:
+    """The derivation as text: forward equations, then the backward sweep (or the steps of each partial).
+
+    ``view="sweep"`` (the default, for a network): the forward pass numbered, one
+    backward sweep with each gradient once, numbered and referring back ("by (4)"),
+    then each gradient collected. ``view="chains"``: each parameter's chain from E.
 
     Examples
     --------
     >>> from symgrad import derive, article_network
     >>> print(derivation_text(derive(article_network(), wrt=["w2"])))  # doctest: +NORMALIZE_WHITESPACE
+    The article's network
+      affine > affine > half-squared-error
+    <BLANKLINE>
+    Forward pass
+      (1) h = b1 + w1*x
+      (2) y = b2 + h*w2
+      (3) E = (y - t)**2/2
+    <BLANKLINE>
+    Backward sweep: each gradient once, from E back to the inputs
+      (4) dE/dy  = y - t
+                   (loss derivative, by (3); proven)
+      (5) dE/dw2 = dE/dy*h
+                   (chain rule, by (4) and (2); proven)
+    <BLANKLINE>
+    Each gradient in one expression
+      (6) dE/dw2 = h*(y - t)
+                   (substitute the upstream gradients into (5); proven)
+      (7)        = (b1 + w1*x)*(b2 + w2*(b1 + w1*x) - t)
+                   (substitute the forward pass into (6); proven)
+    >>> print(derivation_text(derive(article_network(), wrt=["w2"]), view="chains"))  # doctest: +NORMALIZE_WHITESPACE
     The article's network
       affine > affine > half-squared-error
     <BLANKLINE>
@@ -196,6 +220,9 @@ def derivation_text(derivation: Derivation, *, elementary: bool = False) -> str:
         lines = [f"{expr_text(function.lhs)} = {expr_text(function.rhs)}"]
     if derivation.network is not None and derivation.network.describe() != derivation.title:
         lines.append(f"  {derivation.network.describe()}")
+    if derivation.network is not None and view == "sweep":
+        lines += _sweep_lines(derivation, elementary=elementary)
+        return "\n".join(escape_text(line) for line in lines)
     lines += ["", "Forward pass"]
     lines += [f"  {expr_text(step.lhs)} = {expr_text(step.rhs)}" for step in derivation.forward]
     for name in derivation.wrt:
@@ -212,6 +239,41 @@ def derivation_text(derivation: Derivation, *, elementary: bool = False) -> str:
                 lines.append(f"  note: {kink_note(step)}")
             previous = step.lhs
     return "\n".join(escape_text(line) for line in lines)
+
+
+def _sweep_lines(derivation: Derivation, *, elementary: bool) -> list[str]:
+    """The sweep view (see :mod:`symgrad.render.sweep`): numbered forward pass, sweep, gradients collected."""
+    from symgrad.render.sweep import collected_rows, sweep_references
+
+    forward = derivation.forward
+    lines = ["", "Forward pass"]
+    lines += [f"  ({index}) {expr_text(step.lhs)} = {expr_text(step.rhs)}" for index, step in enumerate(forward, 1)]
+    swept = sweep_references(derivation)
+    collected = collected_rows(derivation, len(forward) + len(swept) + 1)
+    numbered = [(number, step) for number, step, _ in swept] + [(number, step) for number, step, _, _ in collected]
+    tag = len(f"({max(number for number, _ in numbered)}) ")
+    width = max(len(expr_text(step.lhs)) for _, step in numbered)
+    lines += ["", "Backward sweep: each gradient once, from E back to the inputs"]
+    for number, step, rule in swept:
+        lines += _numbered_lines(number, step, rule, width, tag, shown_lhs=True)
+        if elementary:
+            lines += _substep_lines(step.substeps, width, " " * (tag + 6))
+        if kink_note(step):
+            lines.append(f"  note: {kink_note(step)}")
+    if collected:
+        lines += ["", "Each gradient in one expression"]
+    for number, step, rule, first in collected:
+        lines += _numbered_lines(number, step, rule, width, tag, shown_lhs=first)
+    return lines
+
+
+def _numbered_lines(number: int, step: Step, rule: str, width: int, tag: int, *, shown_lhs: bool) -> list[str]:
+    left = expr_text(step.lhs) if shown_lhs else ""
+    shape = f"  [{' x '.join(str(d) for d in step.shape)}]" if step.shape else ""
+    return [
+        f"  {f'({number})':<{tag - 1}} {left:<{width}} = {expr_text(step.rhs)}{shape}",
+        f"  {'':<{tag - 1}} {'':<{width}}   ({rule}; {MARK[step.verified]})",
+    ]
 
 
 def _substep_lines(steps: tuple[Step, ...], width: int, indent: str) -> list[str]:

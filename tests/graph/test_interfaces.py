@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -57,8 +58,11 @@ def test_the_command_checks_and_derives_a_graph_spec() -> None:
     assert "all 5 gradients agree" in out.getvalue()
     out = io.StringIO()
     assert main(["derive", "affine > residual(affine > tanh) > half-squared-error"], stdout=out, stderr=err) == 0
-    assert "dE/dh1 = dE/dh2*w2 + dE/dh4" in out.getvalue()
-    assert "(sum over 2 paths (h1 feeds h2 and h4): multivariable chain rule; proven)" in out.getvalue()
+    # The sweep view: the fork's step once, numbered, naming the two gradients and equations it uses.
+    assert re.search(r"\(\d+\) +dE/dh1 = dE/dh2\*w2 \+ dE/dh4\n", out.getvalue())
+    rule = (r"\(sum over 2 paths \(h1 feeds h2 and h4\): multivariable chain rule, "
+            r"by \(\d+\), \(\d+\), \(2\) and \(4\); proven\)")
+    assert re.search(rule, out.getvalue())
     assert main(["check", "affine(3,3) > residual(affine(3,2)) > half-squared-error"], stdout=out, stderr=err) == 2
 
 
@@ -79,7 +83,9 @@ def test_a_graph_derivation_exports_deterministically(tmp_path: Path) -> None:
     text = first.decode()
     assert "A graph network, one equation per value" in text
     assert "sum over 2 paths (W1 feeds h1 and h6): multivariable chain rule" in text
-    assert "the contributions of its paths add" in text
+    assert "its gradient is the sum of their contributions" in text  # the sweep view's introduction
+    chains = symgrad.render.to_markdown(d, check=False, view="chains")
+    assert "the contributions of its paths add" in chains
     for suffix in ("html", "tex", "json", "mml"):
         assert symgrad.export(d, tmp_path / f"d.{suffix}").stat().st_size > 0
 

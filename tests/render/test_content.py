@@ -23,8 +23,10 @@ def _tables(document):
 
 def test_network_document_has_every_section_in_reading_order(article, article_report):
     document = build_document(article, article_report)
+    assert _anchors(document) == ["network", "loss", "graph", "sweep", "gradients", "check", "cost"]
     gradients = [f"gradient-{name}" for name in article.wrt]
-    assert _anchors(document) == ["network", "loss", "graph", *gradients, "check", "cost"]
+    chains = build_document(article, article_report, "chains")
+    assert _anchors(chains) == ["network", "loss", "graph", *gradients, "check", "cost"]
     assert document.title == "The article's network"
     assert any(isinstance(block, Figure) for block in document.blocks)
 
@@ -37,7 +39,7 @@ def test_without_a_report_there_is_no_check_and_no_cost(article):
 
 def test_chain_row_follows_only_the_upstream_gradients(article, article_report):
     """The path of w1 also shows dE/dw2 and dE/db2 (side steps); the chain rule must skip them."""
-    document = build_document(article, article_report)
+    document = build_document(article, article_report, "chains")
     index = _anchors(document).index("gradient-w1")
     headings = [i for i, block in enumerate(document.blocks) if isinstance(block, Heading)]
     table = next(block for block in document.blocks[headings[index] :] if isinstance(block, Equations))
@@ -50,7 +52,7 @@ def test_chain_row_follows_only_the_upstream_gradients(article, article_report):
 
 
 def test_each_step_is_a_row_with_its_elementary_steps_nested(article, article_report):
-    document = build_document(article, article_report)
+    document = build_document(article, article_report, "chains")
     table = _tables(document)[2]  # forward, loss, then dE/dw1
     steps = article.steps("w1")
     rows = table.rows[1:]  # after the chain rule row
@@ -67,7 +69,10 @@ def test_batched_rows_carry_shapes(batched, batched_report):
     forward = _tables(document)[0]
     assert forward.shapes
     assert [row.shape for row in forward.rows] == [r"N \times 4", r"N \times 4", r"N \times 1"]
-    table = _tables(document)[2]
+    sweep = _tables(document)[2]
+    shapes = {row.lhs: row.shape for row in sweep.rows}
+    assert shapes[r"\frac{\partial E}{\partial W_{1}}"] == r"3 \times 4"
+    table = _tables(build_document(batched, batched_report, "chains"))[2]
     assert table.rows[-1].shape == r"3 \times 4"  # dE/dW1
 
 

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 import symgrad
 from symgrad.render import to_html
+from symgrad.render.sweep import sweep_steps
 
 XHTML = "{http://www.w3.org/1999/xhtml}"
 MATHML = "{http://www.w3.org/1998/Math/MathML}"
@@ -22,11 +23,16 @@ def _marks(root, kind):
     return [el for el in root.iter(f"{XHTML}span") if "mark" in _classes(el) and kind in _classes(el)]
 
 
-def _count_steps(derivation):
+def _count_steps(derivation, view="sweep"):
+    """The steps a page shows: each of the sweep's once and each gradient collected (or every chain's steps)."""
     def count(step):
         return 1 + sum(count(sub) for sub in step.substeps)
 
-    return sum(count(step) for name in derivation.wrt for step in derivation.steps(name))
+    chains = [step for name in derivation.wrt for step in derivation.steps(name)]
+    if view == "chains":
+        return sum(count(step) for step in chains)
+    collected = [step for step in chains if step.rule.startswith("substitute the ")]
+    return sum(count(step) for step in sweep_steps(derivation)) + len(collected)
 
 
 def test_page_is_well_formed_xhtml_with_native_mathml(article, article_report, parse_page):
@@ -60,6 +66,8 @@ def test_every_step_has_a_verified_mark(article, article_report, parse_page):
     # Each step and substep once; the lead's two summaries, the check's summary and its rows.
     assert len(ok) == _count_steps(article) + 3 + len(article_report.rows)
     assert all(mark.text == "✓" for mark in ok)
+    chains = parse_page(to_html(article, report=article_report, view="chains"))
+    assert len(_marks(chains, "ok")) == _count_steps(article, "chains") + 3 + len(article_report.rows)
 
 
 def test_elementary_steps_are_nested_under_their_chain_step(article, article_report, parse_page):

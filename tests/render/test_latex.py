@@ -44,9 +44,13 @@ def test_body_only_has_no_preamble_but_defines_its_macros(article):
 def test_steps_and_marks_are_written(article, article_report):
     tex = to_latex(article, report=article_report)
     row = r"\frac{\partial E}{\partial w_{1}} &= \frac{\partial E}{\partial h} x"
-    # With a check, each step shows its value at the point (issue 12).
-    assert row + r" \tag*{\footnotesize $\approx -0.7633$; chain rule~\sgok{}}" in tex
-    assert row + r" \tag*{\footnotesize chain rule~\sgok{}}" in to_latex(article, check=False)
+    # With a check, each step shows its value at the point (issue 12); in the sweep view (the default) its
+    # number comes first and the equations it uses after its rule.
+    tag = r"(8)~$\approx -0.7633$; chain rule, by (7) and (1)~\sgok{}"
+    assert row + rf" \tag*{{\footnotesize {tag}}}" in tex
+    assert row + r" \tag*{\footnotesize (8)~chain rule, by (7) and (1)~\sgok{}}" in to_latex(article, check=False)
+    chains = to_latex(article, check=False, view="chains")
+    assert row + r" \tag*{\footnotesize chain rule~\sgok{}}" in chains
     assert "\\begin{quote}" in tex  # elementary steps, indented
     assert "\\sgfail{}" not in tex  # used nowhere: every step is proven
 
@@ -141,7 +145,7 @@ def test_documents_fit_the_page_no_overfull_boxes(pdflatex, spec, tmp_path):
 
 def test_long_formulas_are_set_on_several_lines():
     network = symgrad.network_from_spec("affine(3,4) > tanh > affine(4,4) > tanh > affine(4,2) > mean-squared-error")
-    tex = to_latex(symgrad.derive(network), check=False)
+    tex = to_latex(symgrad.derive(network), check=False, view="chains")  # each row with its lhs
     row = next(line for line in tex.split("\n") if "substitute the forward pass" in line and "W_{1}}" in line)
     following = tex.split(row, 1)[1].split("\\end{align*}")[0]
     assert following.count("&\\qquad ") >= 2

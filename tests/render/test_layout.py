@@ -116,16 +116,28 @@ def _sigmoid_network() -> symgrad.Network:
     return symgrad.Network(layers, loss=symgrad.HalfSquaredError())
 
 
+def _residual_network() -> symgrad.Network:
+    """A fork: x feeds the affine layer and the sum (the sweep's step for x sums two paths)."""
+    x, t = symgrad.Input("x", 3), symgrad.Input("t", 3)
+    return symgrad.Network(symgrad.HalfSquaredError()(symgrad.Tanh()(symgrad.Affine(3, 3)(x)) + x, t))
+
+
 @pytest.mark.parametrize("width", [800, 1200])
-@pytest.mark.parametrize("which", ["article", "batched", "expression"])
+@pytest.mark.parametrize("which", ["article", "batched", "expression", "article-chains", "residual"])
 def test_html_math_neither_overlaps_nor_clips(chromium, tmp_path, width, which):
+    # The sweep view is the default (numbered rows, an equation-number column); "article-chains" is the
+    # per-parameter view, "residual" a sweep with a fork summed.
     derivation = {
         "article": lambda: symgrad.derive(symgrad.article_network()),
+        "article-chains": lambda: symgrad.derive(symgrad.article_network()),
         "batched": lambda: symgrad.derive(_sigmoid_network()),
+        "residual": lambda: symgrad.derive(_residual_network()),
         "expression": lambda: symgrad.gradient("sigmoid(w*x)*exp(x) + relu(y) + tanh(w*y)*x**3 - log(1 + x**2)"),
     }[which]()
     page = tmp_path / f"{which}.html"
-    page.write_text(derivation.to_html(), encoding="utf-8")
+    html = derivation.to_html(view="chains") if which.endswith("chains") else derivation.to_html()
+    assert ('id="eq-1"' in html) is (which in ("article", "batched", "residual"))
+    page.write_text(html, encoding="utf-8")
     _assert_clean(_geometry(chromium, page, width, tmp_path), 20)
 
 

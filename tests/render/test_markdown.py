@@ -41,10 +41,13 @@ def test_math_is_dollar_delimited(article, article_report):
     text = to_markdown(article, report=article_report)
     # With a check, each step shows its value at the point (issue 12).
     step = r"$\frac{\partial E}{\partial w_{1}} = \frac{\partial E}{\partial h} x$"
-    row = f"| {step} | $\\approx -0.7633$ | chain rule | ✓ |"
+    row = f"| (8) {step} | $\\approx -0.7633$ | chain rule, by (7) and (1) | ✓ |"  # the sweep view: numbered
     assert row in text
     bare = to_markdown(article, check=False)
-    assert r"| $\frac{\partial E}{\partial w_{1}} = \frac{\partial E}{\partial h} x$ | chain rule | ✓ |" in bare
+    step = r"$\frac{\partial E}{\partial w_{1}} = \frac{\partial E}{\partial h} x$"
+    assert f"| (8) {step} | chain rule, by (7) and (1) | ✓ |" in bare
+    chains = to_markdown(article, check=False, view="chains")
+    assert r"| $\frac{\partial E}{\partial w_{1}} = \frac{\partial E}{\partial h} x$ | chain rule | ✓ |" in chains
     # Every inline math span is closed on its line.
     for line in text.split("\n"):
         assert line.count("$") % 2 == 0, line
