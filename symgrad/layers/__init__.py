@@ -4,6 +4,7 @@ from symgrad.layers.activations import Activation, ReLU, Sigmoid, Tanh
 from symgrad.layers.affine import Affine
 from symgrad.layers.base import Layer, Loss
 from symgrad.layers.catalog import CATALOG, LOSSES
+from symgrad.layers.classify import SigmoidCrossEntropy, Softmax
 from symgrad.layers.formula import FormulaActivation, activation
 from symgrad.layers.losses import HalfSquaredError, MeanSquaredError, SoftmaxCrossEntropy
 
@@ -19,6 +20,8 @@ __all__ = [
     "MeanSquaredError",
     "ReLU",
     "Sigmoid",
+    "SigmoidCrossEntropy",
+    "Softmax",
     "SoftmaxCrossEntropy",
     "Tanh",
     "activation",

@@ -16,12 +16,19 @@ derivation engine; the two should become one when it lands.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from symgrad.errors import DTypeError, ShapeError
 from symgrad.layers.base import Layer, Loss
+
+if TYPE_CHECKING:  # the symbolic methods import SymPy when they run (see symgrad.layers.base)
+    import sympy as sp
+    from sympy.matrices.expressions.matexpr import MatrixExpr
+
+    from symgrad.index.ir import IndexForward
 
 __all__ = ["SVMLoss", "SigmoidCrossEntropy", "Softmax", "SoftmaxCrossEntropy", "class_labels"]
 
@@ -88,6 +95,17 @@ class Softmax(Layer):
     def __init__(self, *, name: str | None = None) -> None:
         super().__init__(name)
         self.out: Any = None
+
+    def output_features(self, in_features: int | None) -> int | None:
+        if in_features is None or in_features < 2:
+            got = "scalar inputs" if in_features is None else f"{in_features} feature"
+            msg = f"Softmax needs a batched input with at least 2 features (got {got})"
+            raise ShapeError(msg)
+        return in_features
+
+    def index_forward(self) -> IndexForward:
+        """``y[n,m] = exp(x[n,m]) / Σ_k exp(x[n,k])``: its rule, derived, is ``y ∘ (G - rowsum(G ∘ y))``."""
+        return _softmax_forward()
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.out = _softmax(np.asarray(x))
@@ -203,6 +221,27 @@ class SigmoidCrossEntropy(Loss):
         self.y: Any = None
         self.t: Any = None
 
+    def check_output_features(self, features: int | None) -> None:
+        if features is None:
+            msg = "SigmoidCrossEntropy needs a batched network (outputs of shape (N, M))"
+            raise ShapeError(msg)
+
+    def matrix_loss(self, y: MatrixExpr, t: MatrixExpr) -> sp.Expr:
+        import sympy as sp
+
+        from symgrad.functions import softplus
+        from symgrad.matrixexpr import BATCH, ZETA, ElementSum, Elementwise
+
+        return ElementSum(Elementwise(softplus(ZETA), y) - sp.HadamardProduct(t, y)) / BATCH
+
+    def index_loss(self) -> IndexForward:
+        """``E = (1/N) Σ_n Σ_m (softplus(y_nm) - t_nm y_nm)``: ``matrix_grad`` derives ``(σ(y) - t)/N``.
+
+        ``-t log σ(y) - (1 - t) log(1 - σ(y))`` is ``softplus(y) - t y`` for any t
+        (``log(1 - σ(y)) = log σ(y) - y``), so no assumption about t is needed.
+        """
+        return _sigmoid_cross_entropy()
+
     def forward(self, x: np.ndarray, t: np.ndarray | None = None) -> Any:
         x, t = np.asarray(x), np.asarray(t)
         if t.shape != x.shape or x.ndim not in (1, 2):
@@ -218,3 +257,26 @@ class SigmoidCrossEntropy(Loss):
 
     def backward(self, dout: Any = 1) -> np.ndarray:
         return dout * (self.y - self.t) / self.y.shape[0]  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _softmax_forward() -> IndexForward:
+    import sympy as sp
+
+    from symgrad.index.ir import IndexForward, Tensor, indices
+    from symgrad.matrixexpr import BATCH
+
+    n, m, k = indices("n m k")
+    features = sp.Symbol("M", integer=True, positive=True)
+    x = sp.IndexedBase("x")
+    body = sp.exp(x[n, m]) / sp.Sum(sp.exp(x[n, k]), (k, 0, features - 1))
+    return IndexForward("y", (n, m), body, (Tensor("x", (BATCH, features)),),
+                        ((n, BATCH), (m, features), (k, features)))
+
+
+@functools.cache
+def _sigmoid_cross_entropy() -> IndexForward:
+    from symgrad.functions import softplus
+    from symgrad.layers.losses import loss_forward
+
+    return loss_forward(lambda y, t, _: softplus(y) - t * y, lambda n, m: 1 / n)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # the symbolic methods import SymPy when they run (see symgra
 __all__ = ["HalfSquaredError", "MeanSquaredError", "SoftmaxCrossEntropy"]
 
 
-def _loss_forward(entry: Any, scale: Any, *, softmax: bool = False) -> IndexForward:
+def loss_forward(entry: Any, scale: Any, *, softmax: bool = False) -> IndexForward:
     """``E = scale * Σ_n Σ_m entry(y[n,m], t[n,m], n)`` over y and t (N x M) in index notation."""
     import sympy as sp
 
@@ -124,17 +124,17 @@ class MeanSquaredError(Loss):
 def _half_squared() -> IndexForward:
     import sympy as sp
 
-    return _loss_forward(lambda y, t, _: (y - t) ** 2, lambda n, m: 1 / sp.Integer(2))
+    return loss_forward(lambda y, t, _: (y - t) ** 2, lambda n, m: 1 / sp.Integer(2))
 
 
 @functools.cache
 def _mean_squared() -> IndexForward:
-    return _loss_forward(lambda y, t, _: (y - t) ** 2, lambda n, m: 1 / (n * m))
+    return loss_forward(lambda y, t, _: (y - t) ** 2, lambda n, m: 1 / (n * m))
 
 
 @functools.cache
 def _cross_entropy() -> IndexForward:
-    return _loss_forward(lambda y, t, log_sum: t * (y - log_sum), lambda n, m: -1 / n, softmax=True)
+    return loss_forward(lambda y, t, log_sum: t * (y - log_sum), lambda n, m: -1 / n, softmax=True)
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
