@@ -117,7 +117,7 @@ class Network:
 
     def describe(self) -> str:
         """The network in spec syntax, e.g. ``affine(3, 4) > sigmoid > ...``."""
-        parts = [f"{layer.kind}({layer.describe()})" if layer.describe() else layer.kind for layer in self.layers]
+        parts = [layer.spec_text() for layer in self.layers]
         return " > ".join([*parts, self.loss.kind])
 
     def __repr__(self) -> str:
@@ -237,9 +237,14 @@ def _layer_from_spec(spec: LayerSpec) -> Layer:
         from symgrad.layers.formula import layer_from_spec
 
         return layer_from_spec(spec.formula, spec.label, spec.column)
+    if spec.name == "matmul":  # Affine without its bias (DLFS2's MatMul)
+        if len(spec.args) != 2:
+            msg = f"matmul at column {spec.column} takes two sizes, matmul(in, out); got {len(spec.args)}"
+            raise SpecError(msg)
+        return Affine(*spec.args, bias=False)
     cls = CATALOG.get(spec.name)
     if cls is None:
-        msg = f"unknown layer {spec.name!r} at column {spec.column}; known layers: {', '.join(CATALOG)}"
+        msg = f"unknown layer {spec.name!r} at column {spec.column}; known layers: {', '.join([*CATALOG, 'matmul'])}"
         raise SpecError(msg)
     if cls is Affine:
         if len(spec.args) not in (0, 2):

@@ -90,6 +90,10 @@ class Layer:
         """The layer's arguments for specs and repr, e.g. ``3, 4`` for ``affine(3, 4)``."""
         return ""
 
+    def spec_text(self) -> str:
+        """The layer in spec syntax, e.g. ``affine(3, 4)`` or ``sigmoid``."""
+        return f"{self.kind}({self.describe()})" if self.describe() else self.kind
+
     # -- symbolic -----------------------------------------------------------
     def scalar_forward(self, x: sp.Expr, params: Mapping[str, sp.Expr]) -> sp.Expr:
         """The forward pass on scalars, as a SymPy expression."""

@@ -1,17 +1,17 @@
-"""Classification layers' textbook references: Softmax, SoftmaxCrossEntropy, SVMLoss, SigmoidCrossEntropy.
+"""Classification layers: Softmax, SigmoidCrossEntropy (derived), and textbook references.
 
-The NumPy reference side (the article's protocol: ``forward(x)`` /
-``backward(dout)``, and ``forward(x, t)`` / ``backward(dout=1)`` for a loss) of
-layers whose index-notation forward comes with the derivation engine; exported
-from this module only for now (not from ``symgrad``, the spec catalogue nor
-``symgrad --help``).
+:class:`Softmax` and :class:`SigmoidCrossEntropy` carry their forward in index
+notation (``index_forward``, ``index_loss``), from which their rules are derived
+(:mod:`symgrad.index`), beside their NumPy reference in the article's protocol
+(``forward(x)`` / ``backward(dout)``, ``forward(x, t)`` / ``backward(dout=1)``
+for a loss): the check's second side, written by hand, independent of the
+derivation. They are in the spec catalogue and ``symgrad``'s public API.
 
-:class:`SoftmaxCrossEntropy` here takes integer class labels (N,) as well as
-one-hot targets (N, C), as DLFS's ``SoftmaxWithLoss`` and cs231n's
-``softmax_loss`` do; :class:`symgrad.layers.losses.SoftmaxCrossEntropy` (the
-catalogue's, with symbolic rules) takes one-hot targets only. It is written here
-rather than in ``losses.py`` because that module is being moved onto the
-derivation engine; the two should become one when it lands.
+:class:`SVMLoss` is a textbook reference only (no index forward yet).
+:class:`SoftmaxCrossEntropy` here is DLFS's ``SoftmaxWithLoss`` written with
+label indexing (``dx[rows, labels] -= 1``), kept as an independent third side
+for tests of :class:`symgrad.layers.losses.SoftmaxCrossEntropy`, which is the
+one catalogue layer and takes integer labels and one-hot targets alike.
 """
 
 from __future__ import annotations
