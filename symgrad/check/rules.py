@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import numpy as np
@@ -164,6 +164,10 @@ class SpecRules:
     forward: Node
     grads: Mapping[str, Node]
     output: sp.Expr | None = None
+    #: Values the spec itself holds, by the name its rules read them (a dropout's frozen ``mask``).
+    constants: Mapping[str, Any] = field(default_factory=dict)
+    #: A dropout spec's drop probability p (its inverted scale is 1/(1 - p)), for the diagnosis.
+    drop: Any = None
 
 
 # -- from SymPy -----------------------------------------------------------------
@@ -180,7 +184,9 @@ def spec_rules(
         ``x`` or a parameter has a shape the spec cannot take.
     """
     key = (tuple(x_shape), tuple(sorted((k, tuple(v)) for k, v in param_shapes.items())), str(kink_value(kink)))
-    return _cached_rules(spec, key)
+    rules = _cached_rules(spec, key)
+    constants = spec.spec_constants(x_shape)  # read at each call: a dropout's mask may be set again
+    return replace(rules, constants=constants, drop=getattr(spec, "p", None)) if constants else rules
 
 
 @functools.lru_cache(maxsize=256)

@@ -173,6 +173,8 @@ class LayerCheck:
     def env(self, **changes: Any) -> dict[str, Any]:
         x = np.asarray(self.x, dtype=float)
         env: dict[str, Any] = {"x": self.spec_x(x), "dout": self.spec_dout(self.dout), "t": _spec_target(self.t, x)}
+        if self.rules is not None:
+            env.update(self.rules.constants)
         env.update({self.runner.roles[name]: value for name, value in self.values.items()})
         env.update(changes)
         return env

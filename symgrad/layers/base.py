@@ -133,6 +133,11 @@ class Layer:
         rules = matrix_rules(forward, {first: x, **params, UPSTREAM: upstream})
         return {("input" if name == first else name): rule for name, rule in rules.items()}
 
+    def spec_constants(self, x_shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """Values this layer holds that its rules read besides x and the parameters (a dropout's
+        frozen mask), for :func:`symgrad.check_layer`'s spec side; none by default."""
+        return {}
+
     # -- NumPy reference ----------------------------------------------------
     def set_params(self, params: Mapping[str, np.ndarray]) -> None:
         """Store parameter values by role (the reference layer's attributes)."""
