@@ -77,7 +77,7 @@ def unsteady_backward(check: LayerCheck, main: Run, name: str) -> bool:
     try:
         raw, grads = check.runner.call_backward(main.state, tuple(copy_value(d) for d in check.douts))
         again = Run(main.outs, check.runner.split_inputs(raw, check.point), grads)
-    except Exception:  # noqa: BLE001  (reentered() reports a backward that raises on a second call)
+    except Exception:  # reentered() reports a backward that raises on a second call
         return False
     first, second = _as_floats(main.gradient(name)), _as_floats(again.gradient(name))
     return (first is not None and second is not None and first.shape == second.shape

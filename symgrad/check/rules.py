@@ -261,6 +261,9 @@ def _matmul(expr: sp.MatMul) -> Node:
         inner = _product([_node(f) for f in factors])
         # ones(N, 1) @ b broadcasts a row over the batch (NumPy does it alone); ones(1, N) @ G sums over it.
         node = inner if ones.shape[1] == 1 else Sum(inner, 0)
+    elif factors and isinstance(factors[-1], sp.OneMatrix) and len(factors) > 1:
+        # A @ ones(M, Q): each row's sum, repeated in every column (NumPy broadcasts the (N, 1) sums).
+        node = Sum(_product([_node(f) for f in factors[:-1]]), 1)
     else:
         node = _product([_node(f) for f in factors])
     return scaled(coeff, node)
@@ -420,7 +423,8 @@ def _text(node: Node, ctx: _Context) -> str:
     if isinstance(node, Scale):
         return _scale_text(node, ctx)
     if isinstance(node, Sum):
-        return f"{_wrapped(node.arg, ctx, 50)}.sum(axis={node.axis})"
+        keep = ", keepdims=True" if node.axis == 1 else ""  # a row sum broadcast back over the columns
+        return f"{_wrapped(node.arg, ctx, 50)}.sum(axis={node.axis}{keep})"
     if isinstance(node, Plus):
         return _plus_text(node, ctx)
     if isinstance(node, Hadamard):

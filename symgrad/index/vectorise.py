@@ -74,7 +74,8 @@ def _softmax(factors: list[sp.Expr], binding: dict[str, Any]) -> list[sp.Expr] |
     """``exp(y[i,j]) * Sum(exp(y[i,k]), k)**-1`` -> ``softmax_y[i,j]``; a power ``-e`` takes ``e``
     numerators of the same row (a softmax's derivative has ``exp(y_ij) exp(y_il) / Σ²``)."""
     for power in factors:
-        if not (isinstance(power, sp.Pow) and power.exp.is_Integer and power.exp < 0 and isinstance(power.base, sp.Sum)):
+        if not (isinstance(power, sp.Pow) and isinstance(power.base, sp.Sum)
+                and power.exp.is_Integer and power.exp < 0):
             continue
         inner, limits = power.base.function, power.base.limits
         if len(limits) != 1 or not isinstance(inner, sp.exp) or not isinstance(inner.args[0], sp.Indexed):
@@ -120,8 +121,8 @@ def _row_sum_broadcast(
             continue
         if any(not isinstance(f, sp.Indexed) or set(f.indices) != {row, j} for f in readers):
             continue
-        beside = [_read(f, binding) for f in others if isinstance(f, sp.Indexed) and set(f.indices) == {row, col}]
-        beside = [item for item in beside if item is not None]
+        beside = [item for f in others if isinstance(f, sp.Indexed) and set(f.indices) == {row, col}
+                  for item in (_read(f, binding),) if item is not None]
         items = [_read(f, binding) for f in readers]
         if not beside or any(item is None for item in items):
             continue

@@ -5,6 +5,7 @@ from symgrad.layers.affine import Affine
 from symgrad.layers.base import Layer, Loss
 from symgrad.layers.catalog import CATALOG, LOSSES
 from symgrad.layers.classify import SigmoidCrossEntropy, Softmax
+from symgrad.layers.dropout import Dropout
 from symgrad.layers.formula import FormulaActivation, activation
 from symgrad.layers.losses import HalfSquaredError, MeanSquaredError, SoftmaxCrossEntropy
 
@@ -13,6 +14,7 @@ __all__ = [
     "LOSSES",
     "Activation",
     "Affine",
+    "Dropout",
     "FormulaActivation",
     "HalfSquaredError",
     "Layer",

@@ -74,7 +74,7 @@ class Affine(Layer):
             if in_features is None:
                 msg = "Affine(bias=False) is a batched layer: give in_features and out_features (x W, DLFS2's MatMul)"
                 raise ShapeError(msg)
-            self.roles = ("W",)  # type: ignore[misc]  # this instance's roles: no b
+            self.roles = ("W",)  # type: ignore[misc,assignment]  # this instance's roles: no b
         self.in_features = None if in_features is None else _check_features("in_features", in_features)
         self.out_features = None if out_features is None else _check_features("out_features", out_features)
         self.W: Any = None
