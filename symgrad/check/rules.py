@@ -78,6 +78,11 @@ class Sym(Node):
 
 
 @dataclass(frozen=True)
+class Ones(Node):
+    """A matrix of ones beside other matrices (``1 - t``): NumPy's scalar 1 broadcasts to it."""
+
+
+@dataclass(frozen=True)
 class Transpose(Node):
     arg: Node
 
@@ -228,6 +233,8 @@ def _node(expr: Any) -> Node:
     """Convert one SymPy (matrix) expression; unknown kinds are a bug in symgrad, not the user's."""
     if isinstance(expr, sp.MatrixSymbol):
         return Sym(str(expr.name))
+    if isinstance(expr, sp.OneMatrix):
+        return Ones()
     if isinstance(expr, sp.Transpose):
         return Transpose(_node(expr.arg))
     if isinstance(expr, sp.MatMul):
@@ -333,6 +340,8 @@ def evaluate(node: Node, env: Mapping[str, Any]) -> Any:
 def _eval(node: Node, env: Mapping[str, Any], batch: int) -> Any:
     if isinstance(node, Sym):
         return env[node.name]
+    if isinstance(node, Ones):
+        return 1.0
     if isinstance(node, Transpose):
         return np.transpose(_eval(node.arg, env, batch))
     if isinstance(node, MatMul):
@@ -416,6 +425,8 @@ def _wrapped(node: Node, ctx: _Context, level: int) -> str:
 def _text(node: Node, ctx: _Context) -> str:
     if isinstance(node, Sym):
         return ctx.names.get(node.name, node.name)
+    if isinstance(node, Ones):
+        return "1"
     if isinstance(node, Transpose):
         return f"{_wrapped(node.arg, ctx, 50)}.T"
     if isinstance(node, MatMul):

@@ -96,9 +96,39 @@ def _softmax(factors: list[sp.Expr], binding: dict[str, Any]) -> list[sp.Expr] |
     return None
 
 
+def _inner_row_sums(factors: list[sp.Expr], binding: dict[str, Any]) -> list[sp.Expr] | None:
+    """``f(y[i,j] - Σ_k t[i,k] y[i,k])`` -> ``f(y[i,j] - r[i,j])`` with ``r = (t ∘ y) 1 1ᵀ``: a row sum
+    inside an entrywise function (the true class's score in a hinge margin), broadcast along the row."""
+    for position, factor in enumerate(factors):
+        for total in sorted(factor.atoms(sp.Sum), key=sp.default_sort_key):
+            if len(total.limits) != 1:
+                continue
+            k = total.limits[0][0]
+            reads = list(sp.Mul.make_args(total.function))
+            if not all(isinstance(r, sp.Indexed) and len(r.indices) == 2 and r.indices[1] == k for r in reads):
+                continue
+            row = reads[0].indices[0]
+            if any(r.indices[0] != row for r in reads):
+                continue
+            outside = factor.xreplace({total: sp.S.Zero})
+            beside = [r for r in sorted(outside.atoms(sp.Indexed), key=sp.default_sort_key)
+                      if len(r.indices) == 2 and r.indices[0] == row and r.indices[1] != k]
+            items = [_read(r, binding) for r in reads]
+            there = _read(beside[0], binding) if beside else None
+            if there is None or any(item is None for item in items):
+                continue
+            matrices = [item.oriented(row)[0] for item in items if item is not None]
+            inner = matrices[0] if len(matrices) == 1 else sp.HadamardProduct(*matrices)
+            name = f"rowsum{sum(key.startswith('rowsum') for key in binding)}"
+            binding[name] = inner * sp.OneMatrix(inner.shape[1], there.oriented(row)[0].shape[1])
+            replaced = factor.xreplace({total: sp.IndexedBase(name)[row, beside[0].indices[1]]})
+            return [*factors[:position], replaced, *factors[position + 1 :]]
+    return None
+
+
 #: Rewrites of a term's factors into tensors of their own, tried in order until none applies.
 #: Each takes the factors and the binding (which it may extend), and returns new factors or None.
-PATTERNS: tuple[Callable[[list[sp.Expr], dict[str, Any]], list[sp.Expr] | None], ...] = (_softmax,)
+PATTERNS: tuple[Callable[[list[sp.Expr], dict[str, Any]], list[sp.Expr] | None], ...] = (_softmax, _inner_row_sums)
 
 
 def _row_sum_broadcast(
@@ -117,16 +147,14 @@ def _row_sum_broadcast(
     for j in summed:
         readers = [f for f in factors if j in f.free_symbols]
         others = [f for f in factors if j not in f.free_symbols]
-        if not readers or any(f.free_symbols & set(summed) - {j} for f in readers):
-            continue
-        if any(not isinstance(f, sp.Indexed) or set(f.indices) != {row, j} for f in readers):
+        labels = {*summed, row, col}
+        if not readers or any(f.free_symbols & labels != {row, j} for f in readers):
             continue
         beside = [item for f in others if isinstance(f, sp.Indexed) and set(f.indices) == {row, col}
                   for item in (_read(f, binding),) if item is not None]
-        items = [_read(f, binding) for f in readers]
-        if not beside or any(item is None for item in items):
+        matrices = [_entrywise(f, row, j, binding) for f in readers]  # each (row x j); an entry read as a matrix
+        if not beside or any(matrix is None for matrix in matrices):
             continue
-        matrices = [item.oriented(row)[0] for item in items if item is not None]
         inner = matrices[0] if len(matrices) == 1 else sp.HadamardProduct(*matrices)
         columns = beside[0].oriented(row)[0].shape[1]
         name = f"rowsum{sum(key.startswith('rowsum') for key in binding)}"
@@ -279,8 +307,13 @@ def _entrywise(expr: sp.Expr, row: Label, col: Label, binding: Mapping[str, Any]
     if not (expr.free_symbols & labels):
         return None  # a constant cannot stand for a matrix here (no broadcast of scalars)
     if isinstance(expr, sp.Add):
-        parts = [_entrywise(arg, row, col, binding) for arg in expr.args]
-        return None if any(p is None for p in parts) else functools.reduce(operator.add, parts)
+        constant = sp.Add(*(arg for arg in expr.args if not (arg.free_symbols & labels)))
+        parts = [_entrywise(arg, row, col, binding) for arg in expr.args if arg.free_symbols & labels]
+        if any(p is None for p in parts):
+            return None
+        if constant != 0:  # a number beside matrices: the number in every entry (1 - t is 1 1ᵀ - t)
+            parts.append(_scale(constant, sp.OneMatrix(*parts[0].shape)))
+        return functools.reduce(operator.add, parts)
     if isinstance(expr, sp.Mul):
         scalars = [a for a in expr.args if not (a.free_symbols & labels)]
         parts = [_entrywise(a, row, col, binding) for a in expr.args if a.free_symbols & labels]

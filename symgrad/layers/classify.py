@@ -1,14 +1,14 @@
-"""Classification layers: Softmax, SigmoidCrossEntropy (derived), and textbook references.
+"""Classification layers: Softmax, SigmoidCrossEntropy, SVMLoss (derived), and a textbook reference.
 
-:class:`Softmax` and :class:`SigmoidCrossEntropy` carry their forward in index
+:class:`Softmax`, :class:`SigmoidCrossEntropy` and :class:`SVMLoss` carry their forward in index
 notation (``index_forward``, ``index_loss``), from which their rules are derived
 (:mod:`symgrad.index`), beside their NumPy reference in the article's protocol
 (``forward(x)`` / ``backward(dout)``, ``forward(x, t)`` / ``backward(dout=1)``
 for a loss): the check's second side, written by hand, independent of the
 derivation. They are in the spec catalogue and ``symgrad``'s public API.
 
-:class:`SVMLoss` is a textbook reference only (no index forward yet).
-:class:`SoftmaxCrossEntropy` here is DLFS's ``SoftmaxWithLoss`` written with
+:class:`SVMLoss` (cs231n's multiclass hinge) is derived too, its forward over
+one-hot rows. :class:`SoftmaxCrossEntropy` here is DLFS's ``SoftmaxWithLoss`` written with
 label indexing (``dx[rows, labels] -= 1``), kept as an independent third side
 for tests of :class:`symgrad.layers.losses.SoftmaxCrossEntropy`, which is the
 one catalogue layer and takes integer labels and one-hot targets alike.
@@ -180,6 +180,31 @@ class SVMLoss(Loss):
         self.margins: Any = None
         self.labels: Any = None
 
+    def check_output_features(self, features: int | None) -> None:
+        if features is None or features < 2:
+            msg = f"SVMLoss needs a batched network with at least 2 outputs (got {features or 'scalar outputs'})"
+            raise ShapeError(msg)
+
+    def matrix_loss(self, y: MatrixExpr, t: MatrixExpr) -> sp.Expr:
+        import sympy as sp
+
+        from symgrad.functions import relu
+        from symgrad.matrixexpr import BATCH, ZETA, ElementSum, Elementwise
+
+        ones = sp.OneMatrix(*y.shape)
+        correct = sp.HadamardProduct(t, y) * sp.OneMatrix(y.shape[1], y.shape[1])
+        return ElementSum(sp.HadamardProduct(ones - t, Elementwise(relu(ZETA), y - correct + ones))) / BATCH
+
+    def index_loss(self) -> IndexForward:
+        """``E = (1/N) Σ_n Σ_m (1 - t_nm) relu(y_nm - Σ_k t_nk y_nk + 1)`` over one-hot rows t.
+
+        ``Σ_k t_nk y_nk`` is the true class's score (integer labels become one-hot
+        rows, the forward's assumption); ``1 - t_nm`` leaves the true class out of
+        the sum. Kink convention: a margin of exactly 0 counts as inactive (relu's
+        derivative at 0 is 0, as cs231n's ``margins > 0``).
+        """
+        return _svm_forward()
+
     def forward(self, x: np.ndarray, t: np.ndarray | None = None) -> Any:
         x = np.asarray(x)
         self.labels = class_labels("SVMLoss", t, x)
@@ -280,3 +305,22 @@ def _sigmoid_cross_entropy() -> IndexForward:
     from symgrad.layers.losses import loss_forward
 
     return loss_forward(lambda y, t, _: softplus(y) - t * y, lambda n, m: 1 / n)
+
+
+@functools.cache
+def _svm_forward() -> IndexForward:
+    """``E = (1/N) Σ_n Σ_m (1 - t_nm) relu(y_nm - Σ_k t_nk y_nk + 1)`` over one-hot t."""
+    import sympy as sp
+
+    from symgrad.functions import relu
+    from symgrad.index.ir import IndexForward, RowSumsToOne, Tensor, indices
+    from symgrad.matrixexpr import BATCH
+
+    n, m, k = indices("n m k")
+    classes = sp.Symbol("M", integer=True, positive=True)
+    y, t = sp.IndexedBase("y"), sp.IndexedBase("t")
+    correct = sp.Sum(t[n, k] * y[n, k], (k, 0, classes - 1))  # the true class's score, read through one-hot t
+    margin = (1 - t[n, m]) * relu(y[n, m] - correct + 1)
+    body = sp.Sum(margin, (n, 0, BATCH - 1), (m, 0, classes - 1)) / BATCH
+    tensors = (Tensor("y", (BATCH, classes)), Tensor("t", (BATCH, classes)))
+    return IndexForward("E", (), body, tensors, ((n, BATCH), (m, classes), (k, classes)), (RowSumsToOne("t"),))
