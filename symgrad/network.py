@@ -209,10 +209,10 @@ def network_from_spec(text: str) -> Network:
     --------
     >>> network_from_spec("affine > affine > half-squared-error").params
     ('w1', 'b1', 'w2', 'b2')
-    >>> network_from_spec("affine(3,4) > softmax > half-squared-error")  # doctest: +ELLIPSIS
+    >>> network_from_spec("affine(3,4) > maxout > half-squared-error")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    symgrad.errors.SpecError: unknown layer 'softmax' at column 15; known layers: affine, sigmoid, tanh, ...
+    symgrad.errors.SpecError: unknown layer 'maxout' at column 15; known layers: affine, sigmoid, tanh, ...
     """
     from symgrad.parse import parse_network_spec  # the spec grammar loads when a spec is given
 

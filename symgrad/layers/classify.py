@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # the symbolic methods import SymPy when they run (see symgra
 
     from symgrad.index.ir import IndexForward
 
-__all__ = ["SVMLoss", "SigmoidCrossEntropy", "Softmax", "SoftmaxCrossEntropy", "class_labels"]
+__all__ = ["SVMLoss", "SigmoidCrossEntropy", "Softmax", "SoftmaxCrossEntropy", "class_labels", "one_hot_labels"]
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -72,6 +72,31 @@ def class_labels(owner: str, t: Any, scores: np.ndarray) -> np.ndarray:
         msg = f"{owner}: class label {int(wrong[0])} is out of range for {classes} classes (0..{classes - 1})"
         raise ShapeError(msg)
     return t
+
+
+def one_hot_labels(loss: Any, t: Any, classes: int | None) -> Any:
+    """``t`` as one-hot rows (N, classes) when it holds integer class labels (N,) for a loss over
+    class scores (softmax cross-entropy, the hinge); anything else is returned as given.
+
+    Labels are not differentiated: the derivations of these losses read one-hot rows
+    of t (each summing to 1, their stated assumption), which is what labels are.
+
+    Examples
+    --------
+    >>> from symgrad.layers.losses import SoftmaxCrossEntropy
+    >>> one_hot_labels(SoftmaxCrossEntropy(), np.array([2, 0]), 3)
+    array([[0., 0., 1.],
+           [1., 0., 0.]])
+    """
+    from symgrad.layers.losses import SoftmaxCrossEntropy
+
+    array = np.asarray(t)
+    if not isinstance(loss, (SoftmaxCrossEntropy, SVMLoss)) or classes is None or array.dtype.kind not in "iu":
+        return t
+    if array.ndim != 1:
+        return t
+    labels = class_labels(type(loss).__name__, array, np.zeros((array.shape[0], classes)))
+    return np.eye(classes)[labels]
 
 
 class Softmax(Layer):
@@ -198,9 +223,9 @@ class SVMLoss(Loss):
     def index_loss(self) -> IndexForward:
         """``E = (1/N) Σ_n Σ_m (1 - t_nm) relu(y_nm - Σ_k t_nk y_nk + 1)`` over one-hot rows t.
 
-        ``Σ_k t_nk y_nk`` is the true class's score (integer labels become one-hot
-        rows, the forward's assumption); ``1 - t_nm`` leaves the true class out of
-        the sum. Kink convention: a margin of exactly 0 counts as inactive (relu's
+        ``Σ_k t_nk y_nk`` is the true class's score when t's rows are one-hot
+        (integer labels become one-hot rows); ``1 - t_nm`` leaves the true class
+        out of the sum. The derivative holds for any t, so no assumption is used. Kink convention: a margin of exactly 0 counts as inactive (relu's
         derivative at 0 is 0, as cs231n's ``margins > 0``).
         """
         return _svm_forward()
@@ -313,7 +338,7 @@ def _svm_forward() -> IndexForward:
     import sympy as sp
 
     from symgrad.functions import relu
-    from symgrad.index.ir import IndexForward, RowSumsToOne, Tensor, indices
+    from symgrad.index.ir import IndexForward, Tensor, indices
     from symgrad.matrixexpr import BATCH
 
     n, m, k = indices("n m k")
@@ -323,4 +348,4 @@ def _svm_forward() -> IndexForward:
     margin = (1 - t[n, m]) * relu(y[n, m] - correct + 1)
     body = sp.Sum(margin, (n, 0, BATCH - 1), (m, 0, classes - 1)) / BATCH
     tensors = (Tensor("y", (BATCH, classes)), Tensor("t", (BATCH, classes)))
-    return IndexForward("E", (), body, tensors, ((n, BATCH), (m, classes), (k, classes)), (RowSumsToOne("t"),))
+    return IndexForward("E", (), body, tensors, ((n, BATCH), (m, classes), (k, classes)))

@@ -447,3 +447,85 @@ def test_dlfs_dropout_drawing_its_mask_in_forward_is_nondeterministic_with_the_f
     assert not report.ok
     assert "nondeterministic" in str(report)
     assert "pass the mask" in str(report)
+
+
+# -- SVMLoss: cs231n's multiclass hinge ----------------------------------------------------
+
+
+def svm_loss(x, y, *, batch_mean=True):
+    """cs231n's vectorised svm_loss(x, y) -> (loss, dx), written again here."""
+    n = x.shape[0]
+    correct = x[np.arange(n), y][:, None]
+    margins = np.maximum(0, x - correct + 1.0)
+    margins[np.arange(n), y] = 0
+    positive = (margins > 0).astype(float)
+    dx = positive.copy()
+    dx[np.arange(n), y] -= positive.sum(axis=1)
+    return margins.sum() / n, dx / n if batch_mean else dx
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_cs231n_svm_loss_passes_with_integer_labels(seed):
+    rng = np.random.default_rng(seed)
+    x, labels = away(rng, (6, 4)), rng.integers(0, 4, 6)
+    report = symgrad.check_layer(svm_loss, symgrad.SVMLoss(), x=x, t=labels, seed=seed)
+    assert report.ok, report
+    assert report.rows[0].rel_error <= 1e-8
+    assert symgrad.check_layer(classify.SVMLoss(), symgrad.SVMLoss(), x=x, t=labels, params=[], seed=seed).ok
+
+
+def test_svm_rule_takes_an_exact_zero_margin_as_inactive_as_cs231n():
+    """The kink convention: relu'(0) = 0, so a margin of exactly 0 adds nothing (cs231n's margins > 0)."""
+    x = np.array([[1.0, 0.0, 3.0], [0.5, 2.0, -1.0]])  # row 0: class 1's margin 0 - 1 + 1 = 0 exactly
+    labels = np.array([0, 1])
+    rules = spec_rules(symgrad.SVMLoss(), x_shape=x.shape, param_shapes={})
+    derived = evaluate(rules.grads["x"], {"x": x, "t": np.eye(3)[labels], "dout": 1.0})
+    np.testing.assert_array_equal(derived, svm_loss(x, labels)[1])
+    assert derived[0, 1] == 0.0
+
+
+def test_svm_loss_missing_one_over_n_is_named():
+    rng = np.random.default_rng(8)
+    report = symgrad.check_layer(lambda x, y: svm_loss(x, y, batch_mean=False), symgrad.SVMLoss(),
+                                 x=away(rng, (6, 4)), t=rng.integers(0, 4, 6))
+    assert not report.ok
+    assert "matches a missing 1/N" in report.rows[0].diagnosis
+
+
+def test_svm_document_is_proven_and_shows_the_hinge_mask():
+    derivation = symgrad.derive(symgrad.network_from_spec("affine(4,3) > svm-loss"))
+    markdown = derivation.to_markdown()
+    assert markdown.splitlines()[2].startswith("✓ All ")
+    assert r"\operatorname{relu}'" in markdown
+    assert r"\left(t \circ y\right) \mathbf{1}_{3 \times 3}" in markdown  # the true class's score, per row
+
+
+# -- integer labels through the network API and the command -------------------------------
+
+
+@pytest.mark.parametrize("loss", ["softmax-cross-entropy", "svm-loss"])
+def test_network_check_takes_integer_labels_as_one_hot(loss):
+    rng = np.random.default_rng(9)
+    derivation = symgrad.derive(symgrad.network_from_spec(f"affine(4,3) > tanh > matmul(3,3) > {loss}"))
+    values = {"x": away(rng, (5, 4)), "t": rng.integers(0, 3, 5), "W1": away(rng, (4, 3)), "b1": away(rng, 3),
+              "W2": away(rng, (3, 3))}
+    by_label = symgrad.check(derivation, values=values)
+    by_one_hot = symgrad.check(derivation, values={**values, "t": np.eye(3)[values["t"]]})
+    assert by_label.ok, by_label
+    for a, b in zip(by_label.rows, by_one_hot.rows, strict=True):
+        np.testing.assert_array_equal(a.symbolic, b.symbolic)
+
+
+def test_cli_values_file_takes_integer_labels(tmp_path, capsys):
+    from symgrad.cli import main
+
+    rng = np.random.default_rng(10)
+    values = {"x": away(rng, (5, 4)).tolist(), "t": [0, 2, 1, 1, 0], "W1": away(rng, (4, 3)).tolist(),
+              "b1": away(rng, 3).tolist()}
+    path = tmp_path / "point.json"
+    path.write_text(json.dumps(values), encoding="utf-8")
+    assert main(["check", "affine(4,3) > softmax-cross-entropy", "--values", str(path)]) == 0
+    assert "all 3 gradients agree" in capsys.readouterr().out
+    path.write_text(json.dumps({**values, "t": [0, 3, 1, 1, 0]}), encoding="utf-8")
+    assert main(["check", "affine(4,3) > softmax-cross-entropy", "--values", str(path)]) == 2
+    assert "class label 3 is out of range for 3 classes" in capsys.readouterr().err
