@@ -152,8 +152,9 @@ def _row_sum_broadcast(
             continue
         beside = [item for f in others if isinstance(f, sp.Indexed) and set(f.indices) == {row, col}
                   for item in (_read(f, binding),) if item is not None]
-        matrices = [_entrywise(f, row, j, binding) for f in readers]  # each (row x j); an entry read as a matrix
-        if not beside or any(matrix is None for matrix in matrices):
+        found = [_entrywise(f, row, j, binding) for f in readers]  # each (row x j); an entry read as a matrix
+        matrices = [matrix for matrix in found if matrix is not None]
+        if not beside or len(matrices) < len(found):
             continue
         inner = matrices[0] if len(matrices) == 1 else sp.HadamardProduct(*matrices)
         columns = beside[0].oriented(row)[0].shape[1]
@@ -308,8 +309,9 @@ def _entrywise(expr: sp.Expr, row: Label, col: Label, binding: Mapping[str, Any]
         return None  # a constant cannot stand for a matrix here (no broadcast of scalars)
     if isinstance(expr, sp.Add):
         constant = sp.Add(*(arg for arg in expr.args if not (arg.free_symbols & labels)))
-        parts = [_entrywise(arg, row, col, binding) for arg in expr.args if arg.free_symbols & labels]
-        if any(p is None for p in parts):
+        found = [_entrywise(arg, row, col, binding) for arg in expr.args if arg.free_symbols & labels]
+        parts = [part for part in found if part is not None]
+        if len(parts) < len(found):
             return None
         if constant != 0:  # a number beside matrices: the number in every entry (1 - t is 1 1ᵀ - t)
             parts.append(_scale(constant, sp.OneMatrix(*parts[0].shape)))

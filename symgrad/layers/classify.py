@@ -225,7 +225,8 @@ class SVMLoss(Loss):
 
         ``Σ_k t_nk y_nk`` is the true class's score when t's rows are one-hot
         (integer labels become one-hot rows); ``1 - t_nm`` leaves the true class
-        out of the sum. The derivative holds for any t, so no assumption is used. Kink convention: a margin of exactly 0 counts as inactive (relu's
+        out of the sum. The derivative holds for any t, so no assumption is used.
+        Kink convention: a margin of exactly 0 counts as inactive (relu's
         derivative at 0 is 0, as cs231n's ``margins > 0``).
         """
         return _svm_forward()
