@@ -529,3 +529,46 @@ def test_cli_values_file_takes_integer_labels(tmp_path, capsys):
     path.write_text(json.dumps({**values, "t": [0, 3, 1, 1, 0]}), encoding="utf-8")
     assert main(["check", "affine(4,3) > softmax-cross-entropy", "--values", str(path)]) == 2
     assert "class label 3 is out of range for 3 classes" in capsys.readouterr().err
+
+
+def test_a_dlfs1_dropout_that_is_not_inverted_is_named_as_such():
+    rng = np.random.default_rng(13)
+    x = away(rng, (5, 4))
+    mask, spec = frozen(0.2, x.shape, 13)
+
+    class BookDropout:  # DLFS1: x * mask in training, x * (1 - p) at test time (its mask frozen here)
+        def __init__(self):
+            self.mask = mask
+
+        def forward(self, x, train_flg=True):
+            return x * self.mask if train_flg else x * (1.0 - 0.2)
+
+        def backward(self, dout):
+            return dout * self.mask
+
+    report = symgrad.check_layer(BookDropout(), spec, x=x, params=[])
+    assert not report.ok
+    assert "yours is 0.8 = 1 - p times the spec's everywhere: your dropout is not inverted" in str(report)
+    assert report.row("x").passed  # its backward is right for its own forward
+
+
+def test_affine_without_bias_derives_no_bias_rule():
+    x, w, g = sp.MatrixSymbol("x", 5, 4), sp.MatrixSymbol("W", 4, 3), sp.MatrixSymbol("G", 5, 3)
+    layer = symgrad.Affine(4, 3, bias=False)
+    assert layer.matrix_forward(x, {"W": w}) == x * w
+    assert layer.matrix_vjp(g, x, {"W": w}) == {"input": g * w.T, "W": x.T * g}
+    assert layer.param_shapes(4) == {"W": (4, 3)}
+    assert repr(layer) == "Affine(4, 3, bias=False)"
+    with pytest.raises(ShapeError, match=r"Affine\(bias=False\) is a batched layer"):
+        symgrad.Affine(bias=False)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_affine_reference_is_time_distributed_when_only_the_last_axis_fits(seed):
+    rng = np.random.default_rng(seed)
+    x, w, b = away(rng, (2, 5, 4)), away(rng, (4, 3)), away(rng, 3)
+    layer = symgrad.Affine(4, 3)
+    layer.set_params({"W": w, "b": b})
+    np.testing.assert_allclose(layer.forward(x), x @ w + b, rtol=1e-12)
+    assert symgrad.check_layer(symgrad.Affine(4, 3), symgrad.Affine(4, 3), x=x, params={"W": w, "b": b},
+                               seed=seed).ok
