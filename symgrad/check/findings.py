@@ -65,8 +65,9 @@ def diagnosis(check: LayerCheck, name: str, got: np.ndarray | None, sym: Any, nu
 #: The likely mistake when backward() gives other values each time it is called (a dropout drawing its mask there).
 FRESH_BACKWARD = (
     "matches a backward() that is not deterministic: a second backward(dout) after the same forward() gave "
-    "other values, as when backward() draws a fresh random mask (a dropout); use the mask forward() drew "
-    "and stored (dx = dout * self.mask / (1 - p), the same mask and the same 1/(1 - p) scale as the forward)"
+    "other values, as when backward() draws a fresh random mask (a dropout) or changes what it reads; for a "
+    "dropout use the mask forward() drew and stored (dx = dout * self.mask / (1 - p), the same mask and the "
+    "same 1/(1 - p) scale as the forward)"
 )
 
 
@@ -127,9 +128,12 @@ def findings(check: LayerCheck, main: Run) -> list[str]:
                 "it. Compute a new array instead of writing into dout (dx = np.where(check.mask, 0, dout) rather "
                 "than dout[check.mask] = 0; dx = dout * y rather than dout *= y), or copy first: dout = dout.copy()"
             )
-    if main.error is None and check.runner.takes_dout and not any(
-            unsteady_backward(check, main, name) for name in check.names):  # not dout's fault: FRESH_BACKWARD
-        notes += ignored_dout(check, main)
+    if main.error is None and check.runner.takes_dout:
+        ignored = ignored_dout(check, main)
+        # A backward that gives other values at every call (a fresh mask) fails backward(2 * dout) too, but
+        # not for ignoring dout: its rows say so (FRESH_BACKWARD). Asked only then: it calls backward() again.
+        if ignored and not any(unsteady_backward(check, main, name) for name in check.names):
+            notes += ignored
     return notes
 
 def ignored_dout(check: LayerCheck, main: Run) -> list[str]:
