@@ -108,6 +108,8 @@ class Sum(Node):
 
     arg: Node
     axis: int = 0
+    #: A row sum broadcast back over the columns (``A @ ones(M, Q)``), printed with keepdims=True.
+    keep: bool = False
 
 
 @dataclass(frozen=True)
@@ -270,7 +272,7 @@ def _matmul(expr: sp.MatMul) -> Node:
         node = inner if ones.shape[1] == 1 else Sum(inner, 0)
     elif factors and isinstance(factors[-1], sp.OneMatrix) and len(factors) > 1:
         # A @ ones(M, Q): each row's sum, repeated in every column (NumPy broadcasts the (N, 1) sums).
-        node = Sum(_product([_node(f) for f in factors[:-1]]), 1)
+        node = Sum(_product([_node(f) for f in factors[:-1]]), 1, keep=True)
     else:
         node = _product([_node(f) for f in factors])
     return scaled(coeff, node)
@@ -434,7 +436,7 @@ def _text(node: Node, ctx: _Context) -> str:
     if isinstance(node, Scale):
         return _scale_text(node, ctx)
     if isinstance(node, Sum):
-        keep = ", keepdims=True" if node.axis == 1 else ""  # a row sum broadcast back over the columns
+        keep = ", keepdims=True" if node.keep else ""
         return f"{_wrapped(node.arg, ctx, 50)}.sum(axis={node.axis}{keep})"
     if isinstance(node, Plus):
         return _plus_text(node, ctx)
