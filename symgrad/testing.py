@@ -629,9 +629,11 @@ def _layer_cases() -> tuple[LayerCase, ...]:
     cases += [LayerCase(f"softmax-x{n}x{d}", _plain(Softmax), Softmax(), (n, d)) for n, d in ((1, 2), (4, 3), (2, 6))]
     cases += [LayerCase(f"matmul({i},{o})-x{n}x{i}", _matmul(i, o), Affine(i, o, bias=False), (n, i))
               for n, i, o in ((1, 1, 1), (4, 3, 2))]
-    for loss, target in ((SigmoidCrossEntropy, "binary"), (SVMLoss, "one-hot")):
-        cases += [LayerCase(f"{loss.kind}-x{n}x{d}", _plain(loss), loss(), (n, d), target)
-                  for n, d in ((1, 2), (4, 3), (3, 5))]
+    cases += [LayerCase(f"sigmoid-cross-entropy-x{n}x{d}", _plain(SigmoidCrossEntropy), SigmoidCrossEntropy(),
+                        (n, d), "binary") for n, d in ((1, 2), (4, 3), (3, 5))]
+    # The hinge: several samples and classes, so that some margin is active (else dx = 0, a vacuous check).
+    cases += [LayerCase(f"svm-loss-x{n}x{d}", _plain(SVMLoss), SVMLoss(), (n, d), "one-hot")
+              for n, d in ((4, 3), (3, 5), (6, 4))]
     return tuple(cases)
 
 
