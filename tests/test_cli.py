@@ -110,16 +110,16 @@ def test_a_large_sweep_announces_itself_and_shows_progress_on_a_terminal() -> No
     code, _, _ = run("check", "affine(40,40) > tanh > affine(40,10) > half-squared-error", stderr=terminal)
     assert code == 0
     err = terminal.getvalue()
-    assert "takes 6631 forward evaluations" in err
+    assert "takes 11051 forward evaluations" in err  # 5 per element (pilot and pair) x 2210, and f(v)
     assert "--mode fast" in err
-    assert "finite differences 6631/6631 evaluations (100%)" in err
+    assert "finite differences 11051/11051 evaluations (100%)" in err
 
 
 def test_progress_is_quiet_when_stderr_is_not_a_terminal() -> None:
     code, _, err = run("check", "affine(40,40) > tanh > affine(40,10) > half-squared-error")
     assert code == 0
     assert "evaluations (" not in err  # no progress lines, only the up-front note
-    assert "takes 6631 forward evaluations" in err
+    assert "takes 11051 forward evaluations" in err
 
 
 def test_help_explains_the_default_and_the_subcommands() -> None:

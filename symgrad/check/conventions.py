@@ -519,9 +519,15 @@ def exit_error(label: str, method: str, exc: SystemExit) -> LayerError:
 
 
 def in_dtype(value: Any, dtype: np.dtype[Any]) -> np.ndarray:
-    """A copy of ``value`` in the dtype the user gave it; complex steps and float64 stay as they are."""
+    """A copy of ``value`` in the dtype the user gave it; float64 stays as it is.
+
+    A complex step into a float32 value becomes complex64, so that the layer computes in float32's
+    precision as it does for real input (complex128 would check it in float64's).
+    """
     value = np.asarray(value)
-    if dtype == np.float64 or value.dtype.kind == "c" or np.dtype(dtype).kind != "f":
+    if value.dtype.kind == "c":
+        return np.array(value, dtype=np.complex64) if np.dtype(dtype) == np.float32 else np.array(value)
+    if dtype == np.float64 or np.dtype(dtype).kind != "f":
         return np.array(value)
     return np.array(value, dtype=dtype)
 

@@ -3,7 +3,8 @@
 A layer's forward pass can take anything from microseconds to seconds (a naive convolution on
 CIFAR-sized input), so the cost of :func:`symgrad.check_layer` is predicted from the forward
 passes it needs times the time of one forward, measured on the layer itself: a full sweep
-needs three (central, with its error estimate) evaluations per element checked, a fast check a few per gradient. A check
+needs five (central: a 3-point pilot for the step, then the pair at it) evaluations per element checked
+(three at float32's given steps), a fast check a few per gradient. A check
 predicted to take over :data:`MAX_SECONDS` is refused with the estimate, before it starts; one
 that runs long enough to be worth watching shows its progress on stderr when stderr is a
 terminal.
@@ -55,12 +56,16 @@ def timed(call: Callable[[], Any]) -> tuple[Any, float]:
 
 
 def predict(values: Mapping[str, np.ndarray], names: Sequence[str], method: str, mode: str,
-            forward_seconds: float) -> Cost:
-    """The forward passes a check of ``names`` at ``values`` takes, at ``forward_seconds`` each."""
+            forward_seconds: float, steps: Mapping[str, Any] | None = None) -> Cost:
+    """The forward passes a check of ``names`` at ``values`` takes, at ``forward_seconds`` each.
+
+    ``steps`` are the finite-difference steps the sweep will be given (float32's, say): central
+    differences at given steps take 3 evaluations per element, at their own steps 5.
+    """
     if mode == "fast":
         sweep = FAST_FORWARDS_PER_GRADIENT * len(names)
     else:
-        sweep = finite.total_evaluations(values, names, method)
+        sweep = finite.total_evaluations(values, names, method, step=steps)
     return Cost(sweep + OVERHEAD_FORWARDS, forward_seconds)
 
 

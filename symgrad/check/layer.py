@@ -268,7 +268,8 @@ def check_layer(
         floats = {name: np.asarray(value) for name, value in {**point.inputs, **known}.items()
                   if (name in point.differentiable or name in known) and np.asarray(value).dtype.kind == "f"}
         if floats:  # what is known already: refused before forward() runs again at that size
-            _guard(floats, tuple(floats), method, mode, runner, point, forward_seconds)
+            given = {name: 1.0 for name, value in floats.items() if value.dtype != np.float64}  # float32's steps
+            _guard(floats, tuple(floats), method, mode, runner, point, forward_seconds, given)
         unsteady = nondeterminism(runner, point, known)  # before any gradient is compared
         if unsteady is not None:
             dtype = _computing_dtype(point, runner, known, outs, method)
@@ -282,19 +283,20 @@ def check_layer(
                            given_dout=dout is not None, view=None if spec is None else _view(spec, point), mode=mode)
         if check.names:
             arrays = {**check.inputs, **check.values}
-            check.progress = _guard(arrays, check.names, method, mode, runner, point, forward_seconds)
+            check.progress = _guard(arrays, check.names, method, mode, runner, point, forward_seconds,
+                                    check.steps(arrays))
         return check.report()
 
 
 def _guard(
     arrays: Mapping[str, np.ndarray], names: Sequence[str], method: str, mode: str, runner: Runner, point: Point,
-    forward_seconds: float,
+    forward_seconds: float, steps: Mapping[str, Any] | None = None,
 ) -> Callable[[int, int], None] | None:
     """Refuse a check predicted to take over a minute; a progress report on a terminal for a long one."""
-    cost = predict(arrays, names, method, mode, forward_seconds)
+    cost = predict(arrays, names, method, mode, forward_seconds, steps)
     if cost.seconds > MAX_SECONDS:  # time forward() again: the first call may have paid a one-off cost
         _, again = timed(lambda: runner.first_outputs(point))
-        cost = predict(arrays, names, method, mode, min(forward_seconds, again))
+        cost = predict(arrays, names, method, mode, min(forward_seconds, again), steps)
     refuse_long(cost, arrays, names, method, mode)
     return progress_on_terminal(cost)
 
@@ -441,9 +443,10 @@ def _computing_dtype(point: Point, runner: Runner, values: Mapping[str, np.ndarr
     dtype = max(floats, key=lambda k: float(np.finfo(k).eps)).name
     if dtype not in ("float64", "float32", "float16"):
         dtype = "float64"  # longdouble: at least float64's precision
-    if method == "complex" and dtype != "float64":
-        msg = (f"the complex step needs a layer that computes in float64; yours computes in {dtype}, which would drop "
-               "the imaginary part: use method='central' (its steps and tolerances follow the dtype)")
+    if method == "complex" and dtype == "float16":
+        msg = ("the complex step cannot check a layer that computes in float16: NumPy has no complex float16, and "
+               "complex64 would compute in float32's precision instead of your layer's: use method='central' (its "
+               "steps and tolerances follow the dtype)")
         raise DTypeError(msg)
     return dtype
 

@@ -86,11 +86,14 @@ def test_full_mode_takes_a_second_look_where_the_step_is_too_large_for_the_curva
     values = {name: 10.0 * rng.standard_normal(np.shape(value)) for name, value in values.items()}
     report = symgrad.check(net, values)
     assert report.ok, str(report)
-    coarse = symgrad.numeric.finite.gradient(lambda v: reference_loss(net, v), values, ["W1"])
-    assert compare(coarse.gradients["W1"], report.row("W1").symbolic).rel_error > 1e-6  # the alarm it was
-    assert report.row("W1").rel_error < 1e-6  # the numeric side shown is the refined one
-    sweep = 2 * sum(np.size(values[name]) for name in net.names if name != "t")
-    assert report.evaluations > sweep  # the second look's evaluations are counted too
+    fixed = symgrad.numeric.finite.default_step(values["W1"], "central", scale=float(reference_loss(net, values)))
+    coarse = symgrad.numeric.finite.gradient(lambda v: reference_loss(net, v), values, ["W1"], step=fixed)
+    assert compare(coarse.gradients["W1"], report.row("W1").symbolic).rel_error > 1e-5  # the alarm it was
+    # The curvature-chosen steps are 60x closer; what is left of the error is within its own estimate.
+    row = report.row("W1")
+    assert row.rel_error < 1e-6 or row.rel_error <= row.numeric_error
+    sweep = 5 * sum(np.size(values[name]) for name in net.names if name != "t") + 1
+    assert report.evaluations >= sweep
 
 
 @pytest.mark.parametrize("mistake", list(MISTAKES))

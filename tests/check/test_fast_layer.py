@@ -225,9 +225,9 @@ def test_the_conv_is_right_on_a_small_input():
 
 
 @pytest.mark.parametrize(("params", "what", "forwards"), [
-    # 3 evaluations per element and 1 at the point (central, with its error estimate), plus the overhead
-    (None, "x (98,304 elements)", "294,925"),  # the parameters are found later: refused on x alone, earlier
-    (["W", "b"], "x, W, b (98,416 elements)", "295,261"),
+    # 5 evaluations per element (central at its own steps: pilot and pair) and 1 at the point, plus the overhead
+    (None, "x (98,304 elements)", "491,533"),  # the parameters are found later: refused on x alone, earlier
+    (["W", "b"], "x, W, b (98,416 elements)", "492,093"),
 ])
 def test_a_cifar_sized_conv_is_refused_in_full_mode_with_the_estimate(params, what, forwards):
     W, b, x = _cifar()
@@ -286,7 +286,9 @@ def test_the_prediction_counts_forward_passes():
     values = {"x": np.zeros((4, 3)), "W": np.zeros((3, 2))}
     full = cost.predict(values, ["x", "W"], "central", "full", 0.5)
     assert full.forwards == finite.total_evaluations(values, ["x", "W"], "central") + cost.OVERHEAD_FORWARDS
-    assert full.forwards == 3 * 18 + 1 + cost.OVERHEAD_FORWARDS  # central: 3 per element, f(v) once
+    assert full.forwards == 5 * 18 + 1 + cost.OVERHEAD_FORWARDS  # central at its own steps: 5 per element, f(v) once
+    given = cost.predict(values, ["x", "W"], "central", "full", 0.5, steps={"x": 1e-3, "W": 1e-3})  # float32's steps
+    assert given.forwards == 3 * 18 + 1 + cost.OVERHEAD_FORWARDS  # at given steps: 3 per element
     assert full.seconds == pytest.approx(0.5 * full.forwards)
     fast = cost.predict(values, ["x", "W"], "central", "fast", 0.5)
     assert fast.forwards == 2 * cost.FAST_FORWARDS_PER_GRADIENT + cost.OVERHEAD_FORWARDS

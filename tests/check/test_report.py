@@ -79,7 +79,7 @@ def test_report_values_are_the_seeded_point():
     report = symgrad.check(symgrad.article_network(), seed=4)
     assert report.values == sample_values(symgrad.article_network(), seed=4)
     assert report.seed == 4
-    assert report.evaluations == 3 * 5 + 1  # central differences: three forward passes per element, one at the point
+    assert report.evaluations == 5 * 5 + 1  # central: a 3-point pilot and a pair per element, f(v)
 
 
 class DoubledWeightGradientAffine(Affine):
@@ -225,7 +225,7 @@ def test_check_a_derivation_and_a_subset():
     assert [row.name for row in symgrad.check(net, wrt=["b2"]).rows] == ["b2"]
     subset = symgrad.check(symgrad.derive(net), wrt="b2")
     assert [row.name for row in subset.rows] == ["b2"]
-    assert subset.evaluations == 3 * 2 + 1  # only b2 is swept
+    assert subset.evaluations == 5 * 2 + 1  # only b2 is swept
     with pytest.raises(UnknownNameError, match="cannot check 'b2'"):
         symgrad.check(d, wrt=["b2"])
 
@@ -325,7 +325,7 @@ def test_progress_is_reported_up_to_the_total():
     seen = []
     symgrad.check(symgrad.article_network(), progress=lambda done, total: seen.append((done, total)))
     assert seen
-    assert seen[-1] == (16, 16)
+    assert seen[-1] == (26, 26)  # 5 per element (pilot and chosen pair), 1 at the point
 
 
 def test_report_accessors_and_printing():
