@@ -18,7 +18,7 @@ from typing import Any
 
 import sympy as sp
 
-__all__ = ["KINK_VALUES", "kink_value", "relu", "relu_grad", "sigmoid", "with_kink"]
+__all__ = ["KINK_VALUES", "kink_value", "relu", "relu_grad", "sigmoid", "softplus", "with_kink"]
 
 #: The values the derivative of ReLU may take at 0.
 KINK_VALUES = (sp.Integer(0), sp.Rational(1, 2), sp.Integer(1))
@@ -67,6 +67,44 @@ class sigmoid(sp.Function):  # noqa: N801  (SymPy functions are lower case)
         # 1/(1 + exp(-z)) overflows (a RuntimeWarning) for large negative z; this
         # form is the same function, never overflows, and stays analytic for the complex step.
         return f"(0.5 + 0.5*numpy.tanh(0.5*({arg})))"
+
+
+class softplus(sp.Function):  # noqa: N801
+    """``log(1 + exp(z))``, whose derivative is ``sigmoid(z)``: binary cross-entropy's
+    ``-t log σ(z) - (1 - t) log(1 - σ(z))`` is ``softplus(z) - t z``.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> z = sp.Symbol("z")
+    >>> softplus(z).diff(z)
+    sigmoid(z)
+    >>> float(softplus(sp.Float(2.0)).evalf() + sp.log(sigmoid(sp.Float(-2.0))).evalf())  # log σ(-z) = -softplus(z)
+    0.0
+    """
+
+    nargs = 1
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return sigmoid(self.args[0])
+
+    def _eval_rewrite_as_exp(self, arg: sp.Expr, **kwargs: Any) -> sp.Expr:
+        return sp.log(1 + sp.exp(arg))
+
+    def _eval_is_real(self) -> bool | None:
+        return self.args[0].is_real
+
+    def _eval_evalf(self, prec: int) -> sp.Expr:
+        return sp.log(1 + sp.exp(self.args[0]))._eval_evalf(prec)
+
+    def _latex(self, printer: Any, exp: Any = None) -> str:
+        base = rf"\operatorname{{softplus}}\left({printer._print(self.args[0])}\right)"
+        return base if exp is None else rf"{base}^{{{exp}}}"
+
+    def _numpycode(self, printer: Any) -> str:
+        arg = printer._print(self.args[0])
+        # z/2 + log(2 cosh(z/2)) is log(1 + exp(z)) exactly, finite up to |z| ~ 1400, analytic (complex step).
+        return f"(0.5*({arg}) + numpy.log(2*numpy.cosh(0.5*({arg}))))"
 
 
 class relu_grad(sp.Function):  # noqa: N801

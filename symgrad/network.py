@@ -117,7 +117,7 @@ class Network:
 
     def describe(self) -> str:
         """The network in spec syntax, e.g. ``affine(3, 4) > sigmoid > ...``."""
-        parts = [f"{layer.kind}({layer.describe()})" if layer.describe() else layer.kind for layer in self.layers]
+        parts = [layer.spec_text() for layer in self.layers]
         return " > ".join([*parts, self.loss.kind])
 
     def __repr__(self) -> str:
@@ -209,10 +209,10 @@ def network_from_spec(text: str) -> Network:
     --------
     >>> network_from_spec("affine > affine > half-squared-error").params
     ('w1', 'b1', 'w2', 'b2')
-    >>> network_from_spec("affine(3,4) > softmax > half-squared-error")  # doctest: +ELLIPSIS
+    >>> network_from_spec("affine(3,4) > maxout > half-squared-error")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    symgrad.errors.SpecError: unknown layer 'softmax' at column 15; known layers: affine, sigmoid, tanh, ...
+    symgrad.errors.SpecError: unknown layer 'maxout' at column 15; known layers: affine, sigmoid, tanh, ...
     """
     from symgrad.parse import parse_network_spec  # the spec grammar loads when a spec is given
 
@@ -237,9 +237,14 @@ def _layer_from_spec(spec: LayerSpec) -> Layer:
         from symgrad.layers.formula import layer_from_spec
 
         return layer_from_spec(spec.formula, spec.label, spec.column)
+    if spec.name == "matmul":  # Affine without its bias (DLFS2's MatMul)
+        if len(spec.args) != 2:
+            msg = f"matmul at column {spec.column} takes two sizes, matmul(in, out); got {len(spec.args)}"
+            raise SpecError(msg)
+        return Affine(*spec.args, bias=False)
     cls = CATALOG.get(spec.name)
     if cls is None:
-        msg = f"unknown layer {spec.name!r} at column {spec.column}; known layers: {', '.join(CATALOG)}"
+        msg = f"unknown layer {spec.name!r} at column {spec.column}; known layers: {', '.join([*CATALOG, 'matmul'])}"
         raise SpecError(msg)
     if cls is Affine:
         if len(spec.args) not in (0, 2):

@@ -67,9 +67,12 @@ def _json_array(name: str, value: Any) -> np.ndarray:
     if not numbers_only(value):
         msg = f"--values: {name!r} must be a number or nested lists of numbers, got {json.dumps(value)[:60]}"
         raise UnknownNameError(msg)
-    try:
-        return np.asarray(value, dtype=float)
-    except ValueError as error:  # ragged lists
+    def whole(item: Any) -> bool:
+        return all(whole(entry) for entry in item) if isinstance(item, list) else isinstance(item, int)
+
+    try:  # all whole numbers stay integers (class labels for t); the point is made float after
+        return np.asarray(value, dtype=np.int64 if whole(value) and value != [] else float)
+    except (ValueError, OverflowError) as error:  # ragged lists
         msg = f"--values: {name!r} is not a rectangular array ({error})"
         raise ShapeError(msg) from None
 
@@ -119,7 +122,12 @@ def _checked(network: Network, values: Mapping[str, Any]) -> dict[str, Any]:
         raise UnknownNameError(msg)
     point: dict[str, Any] = {}
     for name in network.names:
-        array = np.asarray(values[name], dtype=float)
+        given = values[name]
+        if name == "t" and network.batched and not isinstance(network.loss, type(None)):
+            from symgrad.layers.classify import one_hot_labels  # integer class labels: one-hot rows
+
+            given = one_hot_labels(network.loss, given, network.output_features)
+        array = np.asarray(given, dtype=float)
         expected = _expected_shape(network, name, array)
         if expected is not None and array.shape != expected:
             shown = "a number" if not expected else "×".join(map(str, expected))

@@ -57,7 +57,10 @@ from symgrad.layers import (
     MeanSquaredError,
     ReLU,
     Sigmoid,
+    SigmoidCrossEntropy,
+    Softmax,
     SoftmaxCrossEntropy,
+    SVMLoss,
     Tanh,
 )
 from symgrad.network import Network, article_network, network_from_spec
@@ -482,9 +485,14 @@ def _one_hot_target(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndar
     return np.eye(classes)[rng.integers(0, classes, size=shape[:-1])]
 
 
+def _binary_target(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.integers(0, 2, size=shape).astype(float)
+
+
 _TARGETS: dict[str, Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]] = {
     "normal": _normal_target,
     "one-hot": _one_hot_target,
+    "binary": _binary_target,
 }
 
 
@@ -505,9 +513,9 @@ class LayerCase:
         against finite differences only.
     x_shape : tuple of int
         Shape of the input ``x``, drawn standard normal.
-    target : "normal", "one-hot", callable or None
+    target : "normal", "one-hot", "binary", callable or None
         For a loss layer, how to draw the target ``t``: standard normal, one-hot
-        rows, or ``target(rng, x_shape)``. None for a layer that is not a loss.
+        rows, 0/1 labels (``"binary"``), or ``target(rng, x_shape)``. None for a layer that is not a loss.
     """
 
     id: str
@@ -536,7 +544,7 @@ class LayerCase:
             x = -x  # every ReLU input negative makes the gradient zero on every side: a check that cannot fail
         target = _TARGETS.get(self.target) if isinstance(self.target, str) else self.target
         if isinstance(self.target, str) and target is None:
-            msg = f"case {self.id!r}: unknown target {self.target!r}; use 'normal', 'one-hot' or a function"
+            msg = f"case {self.id!r}: unknown target {self.target!r}; use 'normal', 'one-hot', 'binary' or a function"
             raise UnknownNameError(msg)
         t = None if target is None else np.asarray(target(rng, self.x_shape), dtype=float)
         return {"layer": layer, "spec": self.spec, "x": x, "t": t, "seed": seed}
@@ -586,6 +594,15 @@ def _affine(inputs: int, outputs: int) -> Callable[[np.random.Generator], Affine
     return make
 
 
+def _matmul(i: int, o: int) -> Callable[[np.random.Generator], Layer]:
+    def make(rng: np.random.Generator) -> Layer:
+        layer = Affine(i, o, bias=False)
+        layer.set_params({"W": rng.standard_normal((i, o))})
+        return layer
+
+    return make
+
+
 def _plain(cls: type[Layer]) -> Callable[[np.random.Generator], Layer]:
     def make(rng: np.random.Generator) -> Layer:
         return cls()
@@ -608,6 +625,15 @@ def _layer_cases() -> tuple[LayerCase, ...]:
     for loss, shapes in loss_shapes.items():
         target = "one-hot" if loss is SoftmaxCrossEntropy else "normal"
         cases += [LayerCase(f"{loss.kind}-x{n}x{d}", _plain(loss), loss(), (n, d), target) for n, d in shapes]
+    # Derived from index forwards (issue 10): softmax needs two features; the hinge one-hot rows, BCE 0/1 labels.
+    cases += [LayerCase(f"softmax-x{n}x{d}", _plain(Softmax), Softmax(), (n, d)) for n, d in ((1, 2), (4, 3), (2, 6))]
+    cases += [LayerCase(f"matmul({i},{o})-x{n}x{i}", _matmul(i, o), Affine(i, o, bias=False), (n, i))
+              for n, i, o in ((1, 1, 1), (4, 3, 2))]
+    cases += [LayerCase(f"sigmoid-cross-entropy-x{n}x{d}", _plain(SigmoidCrossEntropy), SigmoidCrossEntropy(),
+                        (n, d), "binary") for n, d in ((1, 2), (4, 3), (3, 5))]
+    # The hinge: several samples and classes, so that some margin is active (else dx = 0, a vacuous check).
+    cases += [LayerCase(f"svm-loss-x{n}x{d}", _plain(SVMLoss), SVMLoss(), (n, d), "one-hot")
+              for n, d in ((4, 3), (3, 5), (6, 4))]
     return tuple(cases)
 
 
@@ -628,6 +654,8 @@ NETWORK_CASES: tuple[NetworkCase, ...] = (
     ),
     NetworkCase("readme-mnist", "affine(784,128) > relu > affine(128,10) > softmax-cross-entropy", mode="fast"),
     NetworkCase("readme-cli", "affine(64,64) > tanh > affine(64,10) > softmax-cross-entropy", mode="fast"),
+    NetworkCase("softmax-bce", "affine(4,3) > softmax > matmul(3,2) > sigmoid-cross-entropy"),
+    NetworkCase("matmul-svm", "matmul(4,5) > tanh > affine(5,3) > svm-loss"),
 )
 
 

@@ -59,7 +59,7 @@ def test_gradient_elementary_steps_are_printed_on_request() -> None:
 @pytest.mark.parametrize(
     ("argv", "phrase"),
     [
-        (("derive", "affine(3,4) > softmax > half-squared-error"), "unknown layer 'softmax' at column 15"),
+        (("derive", "affine(3,4) > maxout > half-squared-error"), "unknown layer 'maxout' at column 15"),
         (("derive", "affine(3,4) >"), "expected a layer name"),
         (("check", "affine(3,4) > affine(5,1) > half-squared-error"), "expects 5 input features, but its input has 4"),
         (("gradient", "__import__('os')"), "names starting with '_' are not allowed"),

@@ -276,6 +276,14 @@ def _factor(coeff: Any) -> Callable[[Evidence], Iterator[Candidate]]:
     return candidates
 
 
+def _dropout_scale(evidence: Evidence) -> Iterator[Candidate]:
+    """A dropout spec's gradient without its 1/(1 - p): (1 - p) times the right one."""
+    if evidence.rules is None or evidence.rules.drop is None:
+        return
+    keep = 1 - sp.nsimplify(evidence.rules.drop, rational=True)
+    yield from _factor(keep)(evidence)
+
+
 def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
@@ -360,6 +368,11 @@ HYPOTHESES: tuple[Hypothesis, ...] = (
         "dout written in place: backward() changed dout and then used the changed values",
         "compute new arrays instead of writing into dout (or copy it first: dout = dout.copy())",
         _with_values("dout", lambda e: e.dout_after),
+    ),
+    Hypothesis(
+        "a missing 1/(1 - p) scale (inverted dropout scales what it keeps by 1/(1 - p), in backward as in forward)",
+        "multiply by the mask's scale 1/(1 - p), as forward() does",
+        lambda e: _dropout_scale(e),
     ),
     Hypothesis("a flipped sign", "check the sign of each term", _factor(-1)),
     Hypothesis("an extra factor of 2", "drop the factor 2 (the 1/2 in the loss cancels it)", _factor(2)),

@@ -9,7 +9,7 @@ import numpy as np
 
 from symgrad.errors import ComplexityError, ShapeError, UnknownNameError
 from symgrad.graph.network import GraphNetwork
-from symgrad.layers import SoftmaxCrossEntropy
+from symgrad.layers import SigmoidCrossEntropy, SoftmaxCrossEntropy, SVMLoss
 from symgrad.network import Network
 from symgrad.numeric.reference import relu_inputs
 
@@ -88,11 +88,14 @@ def _refuse_huge(network: Network, batch: int) -> None:
 def _draw_graph(network: Any, rng: np.random.Generator, batch: int) -> dict[str, Any]:
     """A batched graph's point: its inputs (one-hot rows for a softmax loss's target), then its parameters."""
     one_hot = {node.args[1].name for node in network.order
-               if getattr(node, "layer", None) is not None and isinstance(node.layer, SoftmaxCrossEntropy)}
+               if getattr(node, "layer", None) is not None and isinstance(node.layer, (SoftmaxCrossEntropy, SVMLoss))}
+    binary = {node.args[1].name for node in network.order
+              if getattr(node, "layer", None) is not None and isinstance(node.layer, SigmoidCrossEntropy)}
     values: dict[str, Any] = {}
     for name, shape in network.input_shapes.items():
         features = int(shape[1])
         values[name] = (np.eye(features)[rng.integers(0, features, size=batch)] if name in one_hot
+                        else rng.integers(0, 2, size=(batch, features)).astype(float) if name in binary
                         else rng.standard_normal((batch, features)))
     for name in network.params:
         info = network.param(name)
@@ -116,8 +119,10 @@ def _draw(network: Network, rng: np.random.Generator, batch: int) -> dict[str, A
         values[name] = rng.standard_normal(info.shape)
         values[name] *= 1.0 / np.sqrt(info.shape[0]) if info.role == "W" else 0.5  # in place: no second copy
     out = int(network.output_features or 1)
-    if isinstance(network.loss, SoftmaxCrossEntropy):
+    if isinstance(network.loss, (SoftmaxCrossEntropy, SVMLoss)):  # one-hot rows: class labels
         values["t"] = np.eye(out)[rng.integers(0, out, size=batch)]
+    elif isinstance(network.loss, SigmoidCrossEntropy):  # binary labels, 0 or 1
+        values["t"] = rng.integers(0, 2, size=(batch, out)).astype(float)
     else:
         values["t"] = rng.standard_normal((batch, out))
     return {name: values[name] for name in network.names}

@@ -33,6 +33,7 @@ from symgrad.layers import (
     SoftmaxCrossEntropy,
     Tanh,
 )
+from symgrad.layers.classify import one_hot_labels
 from symgrad.network import Network, requested_names
 from symgrad.numeric import finite
 from symgrad.numeric.directional import ESTIMATE_CAP, DirectionalResult, directional_check, stencil_ends
@@ -264,6 +265,8 @@ def check(
         )
         raise UnknownNameError(msg)
     point = dict(values) if values is not None else sample_values(net, seed=seed, batch=batch)
+    if "t" in point and net.batched and getattr(net, "loss", None) is not None:  # class labels: one-hot rows
+        point["t"] = one_hot_labels(net.loss, point["t"], net.output_features)
     # Overflow at a huge point shows as inf or NaN, which is reported by name below, not as NumPy warnings.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         compiled = derivation.lambdify()

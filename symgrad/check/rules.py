@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import numpy as np
@@ -78,6 +78,11 @@ class Sym(Node):
 
 
 @dataclass(frozen=True)
+class Ones(Node):
+    """A matrix of ones beside other matrices (``1 - t``): NumPy's scalar 1 broadcasts to it."""
+
+
+@dataclass(frozen=True)
 class Transpose(Node):
     arg: Node
 
@@ -103,6 +108,8 @@ class Sum(Node):
 
     arg: Node
     axis: int = 0
+    #: A row sum broadcast back over the columns (``A @ ones(M, Q)``), printed with keepdims=True.
+    keep: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,6 +171,10 @@ class SpecRules:
     forward: Node
     grads: Mapping[str, Node]
     output: sp.Expr | None = None
+    #: Values the spec itself holds, by the name its rules read them (a dropout's frozen ``mask``).
+    constants: Mapping[str, Any] = field(default_factory=dict)
+    #: A dropout spec's drop probability p (its inverted scale is 1/(1 - p)), for the diagnosis.
+    drop: Any = None
 
 
 # -- from SymPy -----------------------------------------------------------------
@@ -180,7 +191,9 @@ def spec_rules(
         ``x`` or a parameter has a shape the spec cannot take.
     """
     key = (tuple(x_shape), tuple(sorted((k, tuple(v)) for k, v in param_shapes.items())), str(kink_value(kink)))
-    return _cached_rules(spec, key)
+    rules = _cached_rules(spec, key)
+    constants = spec.spec_constants(x_shape)  # read at each call: a dropout's mask may be set again
+    return replace(rules, constants=constants, drop=getattr(spec, "p", None)) if constants else rules
 
 
 @functools.lru_cache(maxsize=256)
@@ -222,6 +235,8 @@ def _node(expr: Any) -> Node:
     """Convert one SymPy (matrix) expression; unknown kinds are a bug in symgrad, not the user's."""
     if isinstance(expr, sp.MatrixSymbol):
         return Sym(str(expr.name))
+    if isinstance(expr, sp.OneMatrix):
+        return Ones()
     if isinstance(expr, sp.Transpose):
         return Transpose(_node(expr.arg))
     if isinstance(expr, sp.MatMul):
@@ -255,6 +270,9 @@ def _matmul(expr: sp.MatMul) -> Node:
         inner = _product([_node(f) for f in factors])
         # ones(N, 1) @ b broadcasts a row over the batch (NumPy does it alone); ones(1, N) @ G sums over it.
         node = inner if ones.shape[1] == 1 else Sum(inner, 0)
+    elif factors and isinstance(factors[-1], sp.OneMatrix) and len(factors) > 1:
+        # A @ ones(M, Q): each row's sum, repeated in every column (NumPy broadcasts the (N, 1) sums).
+        node = Sum(_product([_node(f) for f in factors[:-1]]), 1, keep=True)
     else:
         node = _product([_node(f) for f in factors])
     return scaled(coeff, node)
@@ -324,6 +342,8 @@ def evaluate(node: Node, env: Mapping[str, Any]) -> Any:
 def _eval(node: Node, env: Mapping[str, Any], batch: int) -> Any:
     if isinstance(node, Sym):
         return env[node.name]
+    if isinstance(node, Ones):
+        return 1.0
     if isinstance(node, Transpose):
         return np.transpose(_eval(node.arg, env, batch))
     if isinstance(node, MatMul):
@@ -407,6 +427,8 @@ def _wrapped(node: Node, ctx: _Context, level: int) -> str:
 def _text(node: Node, ctx: _Context) -> str:
     if isinstance(node, Sym):
         return ctx.names.get(node.name, node.name)
+    if isinstance(node, Ones):
+        return "1"
     if isinstance(node, Transpose):
         return f"{_wrapped(node.arg, ctx, 50)}.T"
     if isinstance(node, MatMul):
@@ -414,7 +436,8 @@ def _text(node: Node, ctx: _Context) -> str:
     if isinstance(node, Scale):
         return _scale_text(node, ctx)
     if isinstance(node, Sum):
-        return f"{_wrapped(node.arg, ctx, 50)}.sum(axis={node.axis})"
+        keep = ", keepdims=True" if node.keep else ""
+        return f"{_wrapped(node.arg, ctx, 50)}.sum(axis={node.axis}{keep})"
     if isinstance(node, Plus):
         return _plus_text(node, ctx)
     if isinstance(node, Hadamard):

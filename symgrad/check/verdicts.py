@@ -179,6 +179,8 @@ class LayerCheck:
     def env(self, **changes: Any) -> dict[str, Any]:
         x = np.asarray(self.x, dtype=float)
         env: dict[str, Any] = {"x": self.spec_x(x), "dout": self.spec_dout(self.dout), "t": _spec_target(self.t, x)}
+        if self.rules is not None:
+            env.update(self.rules.constants)
         env.update({self.runner.roles[name]: value for name, value in self.values.items()})
         env.update(changes)
         return env
@@ -240,6 +242,7 @@ class LayerCheck:
             mine, theirs = at(out.reshape(spec_out.shape), c.worst_index, 10), at(spec_out, c.worst_index, 10)
             place = f"at element {where}" if where else "in value"
             text = f"your forward() differs from the spec's ({formula}) {place}: yours {mine}, the spec's {theirs}"
+            text += _not_inverted(self.rules, out.reshape(spec_out.shape), spec_out)
             if c.rel_error <= SLIGHTLY_OTHER:
                 self.notes.append(
                     f"{text} (relative difference {c.rel_error:.2g}): a slightly different function (a small constant "
@@ -551,6 +554,18 @@ def _wide(out: Any) -> np.ndarray:
     """An output in float64 (complex kept), for summing E without the layer's own rounding on top."""
     array = np.asarray(out)
     return array if array.dtype.kind == "c" else np.asarray(array, dtype=float)
+
+
+def _not_inverted(rules: SpecRules, out: np.ndarray, spec_out: np.ndarray) -> str:
+    """A dropout whose forward is (1 - p) times the inverted one's: scaled at test time, not in training."""
+    if rules.drop is None:
+        return ""
+    keep = 1.0 - float(rules.drop)
+    if compare(out, keep * spec_out).passes(1e-9):
+        return (f"; yours is {keep:g} = 1 - p times the spec's everywhere: your dropout is not inverted (it "
+                "keeps x * mask in training and scales by 1 - p at test time, as DLFS1's does); Dropout(p) is "
+                "inverted dropout, x * mask / (1 - p) in training and the identity at test time")
+    return ""
 
 
 def _spec_target(t: Any, x: np.ndarray) -> Any:

@@ -43,7 +43,7 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 from symgrad.index.contract import Term
 from symgrad.matrixexpr import ZETA, ElementSum, Elementwise, RowSoftmax
 
-__all__ = ["PATTERNS", "vectorise"]
+__all__ = ["PATTERNS", "TERM_PATTERNS", "vectorise"]
 
 Label = Any  # an index Symbol, or None for a unit dimension (a row vector's rows)
 
@@ -71,9 +71,11 @@ class _Labelled:
 
 
 def _softmax(factors: list[sp.Expr], binding: dict[str, Any]) -> list[sp.Expr] | None:
-    """``exp(y[i,j]) * Sum(exp(y[i,k]), k)**-1`` -> ``softmax_y[i,j]``."""
+    """``exp(y[i,j]) * Sum(exp(y[i,k]), k)**-1`` -> ``softmax_y[i,j]``; a power ``-e`` takes ``e``
+    numerators of the same row (a softmax's derivative has ``exp(y_ij) exp(y_il) / Σ²``)."""
     for power in factors:
-        if not (isinstance(power, sp.Pow) and power.exp == -1 and isinstance(power.base, sp.Sum)):
+        if not (isinstance(power, sp.Pow) and isinstance(power.base, sp.Sum)
+                and power.exp.is_Integer and power.exp < 0):
             continue
         inner, limits = power.base.function, power.base.limits
         if len(limits) != 1 or not isinstance(inner, sp.exp) or not isinstance(inner.args[0], sp.Indexed):
@@ -81,19 +83,89 @@ def _softmax(factors: list[sp.Expr], binding: dict[str, Any]) -> list[sp.Expr] |
         read, k = inner.args[0], limits[0][0]
         if len(read.indices) != 2 or read.indices[1] != k:
             continue
-        for numerator in factors:
-            if (isinstance(numerator, sp.exp) and isinstance(numerator.args[0], sp.Indexed)
-                    and numerator.args[0].base == read.base and numerator.args[0].indices[0] == read.indices[0]):
-                name = f"softmax({read.base.label})"
-                binding[name] = RowSoftmax(binding[str(read.base.label)])
-                rest = [f for f in factors if f is not power and f is not numerator]
-                return [*rest, sp.IndexedBase(name)[numerator.args[0].indices]]
+        numerators = [f for f in factors  # each once: exp(y_ij)**2 is a Pow, not taken here
+                      if isinstance(f, sp.exp) and isinstance(f.args[0], sp.Indexed)
+                      and f.args[0].base == read.base and f.args[0].indices[0] == read.indices[0]]
+        taken = numerators[: int(-power.exp)]
+        if len(taken) < -power.exp:
+            continue
+        name = f"softmax({read.base.label})"
+        binding[name] = RowSoftmax(binding[str(read.base.label)])
+        rest = [f for f in factors if f is not power and f not in taken]
+        return [*rest, *(sp.IndexedBase(name)[n.args[0].indices] for n in taken)]
+    return None
+
+
+def _inner_row_sums(factors: list[sp.Expr], binding: dict[str, Any]) -> list[sp.Expr] | None:
+    """``f(y[i,j] - Σ_k t[i,k] y[i,k])`` -> ``f(y[i,j] - r[i,j])`` with ``r = (t ∘ y) 1 1ᵀ``: a row sum
+    inside an entrywise function (the true class's score in a hinge margin), broadcast along the row."""
+    for position, factor in enumerate(factors):
+        for total in sorted(factor.atoms(sp.Sum), key=sp.default_sort_key):
+            if len(total.limits) != 1:
+                continue
+            k = total.limits[0][0]
+            reads = list(sp.Mul.make_args(total.function))
+            if not all(isinstance(r, sp.Indexed) and len(r.indices) == 2 and r.indices[1] == k for r in reads):
+                continue
+            row = reads[0].indices[0]
+            if any(r.indices[0] != row for r in reads):
+                continue
+            outside = factor.xreplace({total: sp.S.Zero})
+            beside = [r for r in sorted(outside.atoms(sp.Indexed), key=sp.default_sort_key)
+                      if len(r.indices) == 2 and r.indices[0] == row and r.indices[1] != k]
+            items = [_read(r, binding) for r in reads]
+            there = _read(beside[0], binding) if beside else None
+            if there is None or any(item is None for item in items):
+                continue
+            matrices = [item.oriented(row)[0] for item in items if item is not None]
+            inner = matrices[0] if len(matrices) == 1 else sp.HadamardProduct(*matrices)
+            name = f"rowsum{sum(key.startswith('rowsum') for key in binding)}"
+            binding[name] = inner * sp.OneMatrix(inner.shape[1], there.oriented(row)[0].shape[1])
+            replaced = factor.xreplace({total: sp.IndexedBase(name)[row, beside[0].indices[1]]})
+            return [*factors[:position], replaced, *factors[position + 1 :]]
     return None
 
 
 #: Rewrites of a term's factors into tensors of their own, tried in order until none applies.
 #: Each takes the factors and the binding (which it may extend), and returns new factors or None.
-PATTERNS: tuple[Callable[[list[sp.Expr], dict[str, Any]], list[sp.Expr] | None], ...] = (_softmax,)
+PATTERNS: tuple[Callable[[list[sp.Expr], dict[str, Any]], list[sp.Expr] | None], ...] = (_softmax, _inner_row_sums)
+
+
+def _row_sum_broadcast(
+    factors: list[sp.Expr], summed: tuple[Any, ...], out: tuple[Label, Label], binding: dict[str, Any]
+) -> tuple[list[sp.Expr], tuple[Any, ...]]:
+    """``Σ_j A_pj B_pj · C_pq`` -> ``((A ∘ B) 1 1ᵀ)_pq · C_pq``: a row sum broadcast along the output's columns.
+
+    An index ``j`` summed over factors that all read the output's row ``p`` (and nothing
+    else), beside a factor reading ``(p, q)``, is a row sum repeated in every column: the
+    softmax Jacobian's ``y ∘ (G - rowsum(G ∘ y))``. Its factors become one tensor read at
+    ``[p, q]``, and ``j`` is no longer summed.
+    """
+    row, col = out
+    if row is None or col is None:
+        return factors, summed
+    for j in summed:
+        readers = [f for f in factors if j in f.free_symbols]
+        others = [f for f in factors if j not in f.free_symbols]
+        labels = {*summed, row, col}
+        if not readers or any(f.free_symbols & labels != {row, j} for f in readers):
+            continue
+        beside = [item for f in others if isinstance(f, sp.Indexed) and set(f.indices) == {row, col}
+                  for item in (_read(f, binding),) if item is not None]
+        found = [_entrywise(f, row, j, binding) for f in readers]  # each (row x j); an entry read as a matrix
+        matrices = [matrix for matrix in found if matrix is not None]
+        if not beside or len(matrices) < len(found):
+            continue
+        inner = matrices[0] if len(matrices) == 1 else sp.HadamardProduct(*matrices)
+        columns = beside[0].oriented(row)[0].shape[1]
+        name = f"rowsum{sum(key.startswith('rowsum') for key in binding)}"
+        binding[name] = inner * sp.OneMatrix(inner.shape[1], 1) * sp.OneMatrix(1, columns)
+        return [*others, sp.IndexedBase(name)[row, col]], tuple(s for s in summed if s != j)
+    return factors, summed
+
+
+#: Rewrites of a whole term (its factors and summed indices), after :data:`PATTERNS`.
+TERM_PATTERNS: tuple[Callable[..., tuple[list[sp.Expr], tuple[Any, ...]]], ...] = (_row_sum_broadcast,)
 
 
 def vectorise(
@@ -140,7 +212,10 @@ def _term(
             new = pattern(factors, binding)
             if new is not None:
                 factors, rewritten = new, True
-    labels = set(term.summed()) | {label for label in out if label is not None}
+    summed = term.summed()
+    for pattern_of_term in TERM_PATTERNS:
+        factors, summed = pattern_of_term(factors, summed, out, binding)
+    labels = set(summed) | {label for label in out if label is not None}
     coefficient: sp.Expr = sp.S.One
     labelled: list[_Labelled] = []
     for factor in factors:
@@ -156,7 +231,7 @@ def _term(
             return None
         labelled.append(item)
     labelled = _hadamard(labelled)
-    ones = _ones(labelled, term.summed(), out, sizes)
+    ones = _ones(labelled, summed, out, sizes)
     if ones is None:
         return None
     chain = _chain(labelled + ones, out)
@@ -233,8 +308,14 @@ def _entrywise(expr: sp.Expr, row: Label, col: Label, binding: Mapping[str, Any]
     if not (expr.free_symbols & labels):
         return None  # a constant cannot stand for a matrix here (no broadcast of scalars)
     if isinstance(expr, sp.Add):
-        parts = [_entrywise(arg, row, col, binding) for arg in expr.args]
-        return None if any(p is None for p in parts) else functools.reduce(operator.add, parts)
+        constant = sp.Add(*(arg for arg in expr.args if not (arg.free_symbols & labels)))
+        found = [_entrywise(arg, row, col, binding) for arg in expr.args if arg.free_symbols & labels]
+        parts = [part for part in found if part is not None]
+        if len(parts) < len(found):
+            return None
+        if constant != 0:  # a number beside matrices: the number in every entry (1 - t is 1 1ᵀ - t)
+            parts.append(_scale(constant, sp.OneMatrix(*parts[0].shape)))
+        return functools.reduce(operator.add, parts)
     if isinstance(expr, sp.Mul):
         scalars = [a for a in expr.args if not (a.free_symbols & labels)]
         parts = [_entrywise(a, row, col, binding) for a in expr.args if a.free_symbols & labels]

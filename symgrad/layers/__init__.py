@@ -4,6 +4,8 @@ from symgrad.layers.activations import Activation, ReLU, Sigmoid, Tanh
 from symgrad.layers.affine import Affine
 from symgrad.layers.base import Layer, Loss
 from symgrad.layers.catalog import CATALOG, LOSSES
+from symgrad.layers.classify import SigmoidCrossEntropy, Softmax, SVMLoss
+from symgrad.layers.dropout import Dropout
 from symgrad.layers.formula import FormulaActivation, activation
 from symgrad.layers.losses import HalfSquaredError, MeanSquaredError, SoftmaxCrossEntropy
 
@@ -12,13 +14,17 @@ __all__ = [
     "LOSSES",
     "Activation",
     "Affine",
+    "Dropout",
     "FormulaActivation",
     "HalfSquaredError",
     "Layer",
     "Loss",
     "MeanSquaredError",
     "ReLU",
+    "SVMLoss",
     "Sigmoid",
+    "SigmoidCrossEntropy",
+    "Softmax",
     "SoftmaxCrossEntropy",
     "Tanh",
     "activation",

@@ -1,4 +1,4 @@
-"""The affine layer: ``out = x W + b``, scalar (``w*x + b``) or batched."""
+"""The affine layer: ``out = x W + b``, scalar (``w*x + b``) or batched; ``x W`` alone with ``bias=False``."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ class Affine(Layer):
 
     ``Affine(name="1")`` is the article's scalar layer ``F1(x) = w1*x + b1``;
     ``Affine(3, 4, name="1")`` maps a batch x (N x 3) to ``x W1 + b1`` with
-    ``W1`` (3 x 4) and ``b1`` (4,).
+    ``W1`` (3 x 4) and ``b1`` (4,). ``Affine(3, 4, bias=False)`` is ``x W1`` alone
+    (DLFS2's MatMul; ``matmul(3, 4)`` in a spec). An input of more than two axes
+    is flattened to (N, 3), each sample a row, as cs231n's ``affine_forward`` does.
 
     Examples
     --------
@@ -45,23 +47,40 @@ class Affine(Layer):
     >>> layer.dW
     array([[1., 1., 1.],
            [2., 2., 2.]])
+    >>> Affine(2, 3, bias=False).roles
+    ('W',)
     """
 
     kind = "affine"
-    roles = ("W", "b")
+    roles = ("W", "b")  # ("W",) for bias=False, set per instance
 
     def __init__(
-        self, in_features: int | None = None, out_features: int | None = None, *, name: str | None = None
+        self,
+        in_features: int | None = None,
+        out_features: int | None = None,
+        *,
+        bias: bool = True,
+        name: str | None = None,
     ) -> None:
         super().__init__(name)
         if (in_features is None) != (out_features is None):
             msg = "Affine takes both in_features and out_features, or neither (the scalar layer)"
             raise ShapeError(msg)
+        if not isinstance(bias, (bool, np.bool_)):
+            msg = f"Affine's bias must be True or False, got {bias!r}"
+            raise ShapeError(msg)
+        self.bias = bool(bias)
+        if not self.bias:
+            if in_features is None:
+                msg = "Affine(bias=False) is a batched layer: give in_features and out_features (x W, DLFS2's MatMul)"
+                raise ShapeError(msg)
+            self.roles = ("W",)  # type: ignore[misc,assignment]  # this instance's roles: no b
         self.in_features = None if in_features is None else _check_features("in_features", in_features)
         self.out_features = None if out_features is None else _check_features("out_features", out_features)
         self.W: Any = None
         self.b: Any = None
         self.x: Any = None
+        self.x_shape: tuple[int, ...] = ()
         self.dW: Any = None
         self.db: Any = None
 
@@ -72,7 +91,10 @@ class Affine(Layer):
     def describe(self) -> str:
         if self.in_features is None:
             return ""
-        return f"{self.in_features}, {self.out_features}"
+        return f"{self.in_features}, {self.out_features}" + ("" if self.bias else ", bias=False")
+
+    def spec_text(self) -> str:
+        return super().spec_text() if self.bias else f"matmul({self.in_features}, {self.out_features})"
 
     def output_features(self, in_features: int | None) -> int | None:
         if in_features != self.in_features:
@@ -83,29 +105,51 @@ class Affine(Layer):
     def param_shapes(self, in_features: int | None) -> dict[str, tuple[Any, ...]]:
         if self.in_features is None:
             return {"W": (), "b": ()}
-        return {"W": (self.in_features, self.out_features), "b": (self.out_features,)}
+        shapes = {"W": (self.in_features, self.out_features), "b": (self.out_features,)}
+        return {role: shapes[role] for role in self.roles}
 
     def scalar_forward(self, x: sp.Expr, params: Mapping[str, sp.Expr]) -> sp.Expr:
         return params["W"] * x + params["b"]
 
     def index_forward(self) -> IndexForward:
-        """``y[n,m] = Σ_d x[n,d] W[d,m] + b[m]``: the rules (``matrix_forward``, ``matrix_vjp``) derive from it."""
-        return _index_forward()
-
+        """``y[n,m] = Σ_d x[n,d] W[d,m] + b[m]`` (without ``b[m]`` for ``bias=False``): the rules
+        (``matrix_forward``, ``matrix_vjp``) derive from it."""
+        return _index_forward(self.bias)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """``x W + b``; an input of more than two axes is flattened to the matrix the layer takes, as
+        cs231n's ``affine_forward`` and DLFS1's Affine do (each sample a row), or, when only its last
+        axis fits, every leading axis a row (a time-distributed layer, DLFS2's TimeAffine)."""
+        self.x_shape = np.shape(x)
+        x = self._as_matrix(x)
         self.x = x
-        return np.dot(x, self.W) + self.b  # type: ignore[no-any-return]
+        out = np.dot(x, self.W)
+        if self.bias:
+            out = out + self.b
+        if len(self.x_shape) > 2 and x.shape[0] != self.x_shape[0]:  # time-distributed: (N, T, M)
+            return out.reshape(*self.x_shape[:-1], out.shape[-1])  # type: ignore[no-any-return]
+        return out  # type: ignore[no-any-return]
+
+    def _as_matrix(self, x: np.ndarray) -> np.ndarray:
+        if np.ndim(x) <= 2 or self.in_features is None:
+            return x
+        flat = int(np.prod(np.shape(x)[1:]))
+        if flat != self.in_features and np.shape(x)[-1] == self.in_features:
+            return np.reshape(x, (-1, self.in_features))
+        return np.reshape(x, (np.shape(x)[0], flat))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        shape = self.x_shape or np.shape(self.x)
+        dout = np.reshape(dout, (-1, np.shape(dout)[-1])) if len(shape) > 2 else dout
         dx = np.dot(dout, np.transpose(self.W))
         self.dW = np.dot(np.transpose(self.x), dout)
-        self.db = np.sum(dout, axis=0) if np.ndim(dout) == 2 else dout
-        return dx  # type: ignore[no-any-return]
+        if self.bias:
+            self.db = np.sum(dout, axis=0) if np.ndim(dout) == 2 else dout
+        return np.reshape(dx, shape) if len(shape) > 2 else dx  # type: ignore[no-any-return]
 
 
 @functools.cache
-def _index_forward() -> IndexForward:
+def _index_forward(bias: bool = True) -> IndexForward:
     """The same for every affine layer: its sizes are symbols, bound when the rules are made."""
     import sympy as sp
 
@@ -115,6 +159,8 @@ def _index_forward() -> IndexForward:
     n, m, d = indices("n m d")
     dim_d, dim_m = sp.Symbol("D", integer=True, positive=True), sp.Symbol("M", integer=True, positive=True)
     x, w, b = sp.IndexedBase("x"), sp.IndexedBase("W"), sp.IndexedBase("b")
-    body = sp.Sum(x[n, d] * w[d, m], (d, 0, dim_d - 1)) + b[m]
-    tensors = (Tensor("x", (BATCH, dim_d)), Tensor("W", (dim_d, dim_m)), Tensor("b", (dim_m,)))
+    body = sp.Sum(x[n, d] * w[d, m], (d, 0, dim_d - 1))
+    tensors: tuple[Tensor, ...] = (Tensor("x", (BATCH, dim_d)), Tensor("W", (dim_d, dim_m)))
+    if bias:
+        body, tensors = body + b[m], (*tensors, Tensor("b", (dim_m,)))
     return IndexForward("y", (n, m), body, tensors, ((n, BATCH), (m, dim_m), (d, dim_d)))

@@ -90,6 +90,10 @@ class Layer:
         """The layer's arguments for specs and repr, e.g. ``3, 4`` for ``affine(3, 4)``."""
         return ""
 
+    def spec_text(self) -> str:
+        """The layer in spec syntax, e.g. ``affine(3, 4)`` or ``sigmoid``."""
+        return f"{self.kind}({self.describe()})" if self.describe() else self.kind
+
     # -- symbolic -----------------------------------------------------------
     def scalar_forward(self, x: sp.Expr, params: Mapping[str, sp.Expr]) -> sp.Expr:
         """The forward pass on scalars, as a SymPy expression."""
@@ -128,6 +132,11 @@ class Layer:
         first = forward.tensors[0].name
         rules = matrix_rules(forward, {first: x, **params, UPSTREAM: upstream})
         return {("input" if name == first else name): rule for name, rule in rules.items()}
+
+    def spec_constants(self, x_shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """Values this layer holds that its rules read besides x and the parameters (a dropout's
+        frozen mask), for :func:`symgrad.check_layer`'s spec side; none by default."""
+        return {}
 
     # -- NumPy reference ----------------------------------------------------
     def set_params(self, params: Mapping[str, np.ndarray]) -> None:

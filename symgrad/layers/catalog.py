@@ -5,6 +5,7 @@ from __future__ import annotations
 from symgrad.layers.activations import ReLU, Sigmoid, Tanh
 from symgrad.layers.affine import Affine
 from symgrad.layers.base import Layer
+from symgrad.layers.classify import SigmoidCrossEntropy, Softmax, SVMLoss
 from symgrad.layers.losses import HalfSquaredError, MeanSquaredError, SoftmaxCrossEntropy
 
 __all__ = ["CATALOG", "LOSSES"]
@@ -13,5 +14,9 @@ __all__ = ["CATALOG", "LOSSES"]
 CATALOG: dict[str, type[Layer]] = {
     cls.kind: cls for cls in (Affine, Sigmoid, Tanh, ReLU, HalfSquaredError, MeanSquaredError, SoftmaxCrossEntropy)
 }
+# Derived from their index forwards (issue 10): appended, so the order above stays.
+CATALOG.update({cls.kind: cls for cls in (Softmax, SigmoidCrossEntropy, SVMLoss)})
 #: The spec names that are losses.
-LOSSES = frozenset({"half-squared-error", "mean-squared-error", "softmax-cross-entropy"})
+LOSSES = frozenset(
+    {"half-squared-error", "mean-squared-error", "softmax-cross-entropy", "sigmoid-cross-entropy", "svm-loss"}
+)

@@ -1,29 +1,36 @@
-"""Classification layers' textbook references: Softmax, SoftmaxCrossEntropy, SVMLoss, SigmoidCrossEntropy.
+"""Classification layers: Softmax, SigmoidCrossEntropy, SVMLoss (derived), and a textbook reference.
 
-The NumPy reference side (the article's protocol: ``forward(x)`` /
-``backward(dout)``, and ``forward(x, t)`` / ``backward(dout=1)`` for a loss) of
-layers whose index-notation forward comes with the derivation engine; exported
-from this module only for now (not from ``symgrad``, the spec catalogue nor
-``symgrad --help``).
+:class:`Softmax`, :class:`SigmoidCrossEntropy` and :class:`SVMLoss` carry their forward in index
+notation (``index_forward``, ``index_loss``), from which their rules are derived
+(:mod:`symgrad.index`), beside their NumPy reference in the article's protocol
+(``forward(x)`` / ``backward(dout)``, ``forward(x, t)`` / ``backward(dout=1)``
+for a loss): the check's second side, written by hand, independent of the
+derivation. They are in the spec catalogue and ``symgrad``'s public API.
 
-:class:`SoftmaxCrossEntropy` here takes integer class labels (N,) as well as
-one-hot targets (N, C), as DLFS's ``SoftmaxWithLoss`` and cs231n's
-``softmax_loss`` do; :class:`symgrad.layers.losses.SoftmaxCrossEntropy` (the
-catalogue's, with symbolic rules) takes one-hot targets only. It is written here
-rather than in ``losses.py`` because that module is being moved onto the
-derivation engine; the two should become one when it lands.
+:class:`SVMLoss` (cs231n's multiclass hinge) is derived too, its forward over
+one-hot rows. :class:`SoftmaxCrossEntropy` here is DLFS's ``SoftmaxWithLoss`` written with
+label indexing (``dx[rows, labels] -= 1``), kept as an independent third side
+for tests of :class:`symgrad.layers.losses.SoftmaxCrossEntropy`, which is the
+one catalogue layer and takes integer labels and one-hot targets alike.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from symgrad.errors import DTypeError, ShapeError
 from symgrad.layers.base import Layer, Loss
 
-__all__ = ["SVMLoss", "SigmoidCrossEntropy", "Softmax", "SoftmaxCrossEntropy", "class_labels"]
+if TYPE_CHECKING:  # the symbolic methods import SymPy when they run (see symgrad.layers.base)
+    import sympy as sp
+    from sympy.matrices.expressions.matexpr import MatrixExpr
+
+    from symgrad.index.ir import IndexForward
+
+__all__ = ["SVMLoss", "SigmoidCrossEntropy", "Softmax", "SoftmaxCrossEntropy", "class_labels", "one_hot_labels"]
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -67,6 +74,31 @@ def class_labels(owner: str, t: Any, scores: np.ndarray) -> np.ndarray:
     return t
 
 
+def one_hot_labels(loss: Any, t: Any, classes: int | None) -> Any:
+    """``t`` as one-hot rows (N, classes) when it holds integer class labels (N,) for a loss over
+    class scores (softmax cross-entropy, the hinge); anything else is returned as given.
+
+    Labels are not differentiated: the derivations of these losses read one-hot rows
+    of t (each summing to 1, their stated assumption), which is what labels are.
+
+    Examples
+    --------
+    >>> from symgrad.layers.losses import SoftmaxCrossEntropy
+    >>> one_hot_labels(SoftmaxCrossEntropy(), np.array([2, 0]), 3)
+    array([[0., 0., 1.],
+           [1., 0., 0.]])
+    """
+    from symgrad.layers.losses import SoftmaxCrossEntropy
+
+    array = np.asarray(t)
+    if not isinstance(loss, (SoftmaxCrossEntropy, SVMLoss)) or classes is None or array.dtype.kind not in "iu":
+        return t
+    if array.ndim != 1:
+        return t
+    labels = class_labels(type(loss).__name__, array, np.zeros((array.shape[0], classes)))
+    return np.eye(classes)[labels]
+
+
 class Softmax(Layer):
     """Softmax along the last axis, as a layer: ``out[n, i] = exp(x[n, i]) / sum_j exp(x[n, j])``.
 
@@ -88,6 +120,17 @@ class Softmax(Layer):
     def __init__(self, *, name: str | None = None) -> None:
         super().__init__(name)
         self.out: Any = None
+
+    def output_features(self, in_features: int | None) -> int | None:
+        if in_features is None or in_features < 2:
+            got = "scalar inputs" if in_features is None else f"{in_features} feature"
+            msg = f"Softmax needs a batched input with at least 2 features (got {got})"
+            raise ShapeError(msg)
+        return in_features
+
+    def index_forward(self) -> IndexForward:
+        """``y[n,m] = exp(x[n,m]) / Σ_k exp(x[n,k])``: its rule, derived, is ``y ∘ (G - rowsum(G ∘ y))``."""
+        return _softmax_forward()
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.out = _softmax(np.asarray(x))
@@ -162,6 +205,32 @@ class SVMLoss(Loss):
         self.margins: Any = None
         self.labels: Any = None
 
+    def check_output_features(self, features: int | None) -> None:
+        if features is None or features < 2:
+            msg = f"SVMLoss needs a batched network with at least 2 outputs (got {features or 'scalar outputs'})"
+            raise ShapeError(msg)
+
+    def matrix_loss(self, y: MatrixExpr, t: MatrixExpr) -> sp.Expr:
+        import sympy as sp
+
+        from symgrad.functions import relu
+        from symgrad.matrixexpr import BATCH, ZETA, ElementSum, Elementwise
+
+        ones = sp.OneMatrix(*y.shape)
+        correct = sp.HadamardProduct(t, y) * sp.OneMatrix(y.shape[1], y.shape[1])
+        return ElementSum(sp.HadamardProduct(ones - t, Elementwise(relu(ZETA), y - correct + ones))) / BATCH
+
+    def index_loss(self) -> IndexForward:
+        """``E = (1/N) Σ_n Σ_m (1 - t_nm) relu(y_nm - Σ_k t_nk y_nk + 1)`` over one-hot rows t.
+
+        ``Σ_k t_nk y_nk`` is the true class's score when t's rows are one-hot
+        (integer labels become one-hot rows); ``1 - t_nm`` leaves the true class
+        out of the sum. The derivative holds for any t, so no assumption is used.
+        Kink convention: a margin of exactly 0 counts as inactive (relu's
+        derivative at 0 is 0, as cs231n's ``margins > 0``).
+        """
+        return _svm_forward()
+
     def forward(self, x: np.ndarray, t: np.ndarray | None = None) -> Any:
         x = np.asarray(x)
         self.labels = class_labels("SVMLoss", t, x)
@@ -203,6 +272,27 @@ class SigmoidCrossEntropy(Loss):
         self.y: Any = None
         self.t: Any = None
 
+    def check_output_features(self, features: int | None) -> None:
+        if features is None:
+            msg = "SigmoidCrossEntropy needs a batched network (outputs of shape (N, M))"
+            raise ShapeError(msg)
+
+    def matrix_loss(self, y: MatrixExpr, t: MatrixExpr) -> sp.Expr:
+        import sympy as sp
+
+        from symgrad.functions import softplus
+        from symgrad.matrixexpr import BATCH, ZETA, ElementSum, Elementwise
+
+        return ElementSum(Elementwise(softplus(ZETA), y) - sp.HadamardProduct(t, y)) / BATCH
+
+    def index_loss(self) -> IndexForward:
+        """``E = (1/N) Σ_n Σ_m (softplus(y_nm) - t_nm y_nm)``: ``matrix_grad`` derives ``(σ(y) - t)/N``.
+
+        ``-t log σ(y) - (1 - t) log(1 - σ(y))`` is ``softplus(y) - t y`` for any t
+        (``log(1 - σ(y)) = log σ(y) - y``), so no assumption about t is needed.
+        """
+        return _sigmoid_cross_entropy()
+
     def forward(self, x: np.ndarray, t: np.ndarray | None = None) -> Any:
         x, t = np.asarray(x), np.asarray(t)
         if t.shape != x.shape or x.ndim not in (1, 2):
@@ -218,3 +308,45 @@ class SigmoidCrossEntropy(Loss):
 
     def backward(self, dout: Any = 1) -> np.ndarray:
         return dout * (self.y - self.t) / self.y.shape[0]  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _softmax_forward() -> IndexForward:
+    import sympy as sp
+
+    from symgrad.index.ir import IndexForward, Tensor, indices
+    from symgrad.matrixexpr import BATCH
+
+    n, m, k = indices("n m k")
+    features = sp.Symbol("M", integer=True, positive=True)
+    x = sp.IndexedBase("x")
+    body = sp.exp(x[n, m]) / sp.Sum(sp.exp(x[n, k]), (k, 0, features - 1))
+    return IndexForward("y", (n, m), body, (Tensor("x", (BATCH, features)),),
+                        ((n, BATCH), (m, features), (k, features)))
+
+
+@functools.cache
+def _sigmoid_cross_entropy() -> IndexForward:
+    from symgrad.functions import softplus
+    from symgrad.layers.losses import loss_forward
+
+    return loss_forward(lambda y, t, _: softplus(y) - t * y, lambda n, m: 1 / n)
+
+
+@functools.cache
+def _svm_forward() -> IndexForward:
+    """``E = (1/N) Σ_n Σ_m (1 - t_nm) relu(y_nm - Σ_k t_nk y_nk + 1)`` over one-hot t."""
+    import sympy as sp
+
+    from symgrad.functions import relu
+    from symgrad.index.ir import IndexForward, Tensor, indices
+    from symgrad.matrixexpr import BATCH
+
+    n, m, k = indices("n m k")
+    classes = sp.Symbol("M", integer=True, positive=True)
+    y, t = sp.IndexedBase("y"), sp.IndexedBase("t")
+    correct = sp.Sum(t[n, k] * y[n, k], (k, 0, classes - 1))  # the true class's score, read through one-hot t
+    margin = (1 - t[n, m]) * relu(y[n, m] - correct + 1)
+    body = sp.Sum(margin, (n, 0, BATCH - 1), (m, 0, classes - 1)) / BATCH
+    tensors = (Tensor("y", (BATCH, classes)), Tensor("t", (BATCH, classes)))
+    return IndexForward("E", (), body, tensors, ((n, BATCH), (m, classes), (k, classes)))

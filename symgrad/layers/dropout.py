@@ -1,9 +1,10 @@
 """Inverted dropout's textbook reference, with its mask frozen: Dropout.
 
-The NumPy reference side (the article's protocol) of a layer whose
-index-notation forward comes with the derivation engine; exported from this
-module only for now (not from ``symgrad``, the spec catalogue nor ``symgrad
---help``).
+Its forward in index notation (``index_forward``: ``y = x ∘ mask / (1 - p)``,
+the mask an input that is not differentiated) gives its rule by derivation; its
+NumPy reference (the article's protocol) is the check's second side. It is not
+in spec strings (a spec's layer arguments are whole numbers, and a chain has no
+place for the mask): use it as ``check_layer``'s spec, with the mask set on it.
 
 A gradient check needs a deterministic layer, so the mask is an input of the
 layer, drawn once and then frozen: not redrawn at each forward, as a training
@@ -12,13 +13,21 @@ loop's dropout is.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from symgrad.errors import ShapeError, SpecError
 from symgrad.layers.arguments import probability
 from symgrad.layers.base import Layer
+
+if TYPE_CHECKING:  # the symbolic methods import SymPy when they run (see symgrad.layers.base)
+    import sympy as sp
+    from sympy.matrices.expressions.matexpr import MatrixExpr
+
+    from symgrad.index.ir import IndexForward
 
 __all__ = ["Dropout"]
 
@@ -86,6 +95,41 @@ class Dropout(Layer):
             array = array == 1
         self.mask = array.copy()
 
+    # -- symbolic: y = x ∘ mask / (1 - p), the mask a constant input (never differentiated) ----
+    def index_forward(self) -> IndexForward:
+        """``y[n,m] = x[n,m] mask[n,m] / (1 - p)`` (``y[n,m] = x[n,m]`` in eval mode): its rule,
+        derived, is ``G ∘ mask / (1 - p)``, the same mask and scale as the forward."""
+        return _dropout_forward(sp_number(self.p), self.train)
+
+    def matrix_forward(self, x: MatrixExpr, params: Mapping[str, MatrixExpr]) -> MatrixExpr:
+        return super().matrix_forward(x, {**params, **self._mask_of(x)})
+
+    def matrix_vjp(
+        self, upstream: MatrixExpr, x: MatrixExpr, params: Mapping[str, MatrixExpr], *, kink: Any = 0
+    ) -> dict[str, MatrixExpr]:
+        rules = super().matrix_vjp(upstream, x, {**params, **self._mask_of(x)}, kink=kink)
+        rules.pop("mask", None)  # the mask is an input of the layer, not differentiated
+        return rules
+
+    def _mask_of(self, x: MatrixExpr) -> dict[str, MatrixExpr]:
+        import sympy as sp
+
+        return {"mask": sp.MatrixSymbol("mask", *x.shape)} if self.train else {}
+
+    def spec_constants(self, x_shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """The frozen mask as the 0/1 matrix the rules read, for ``check_layer(..., spec=Dropout(p))``."""
+        if not self.train:
+            return {}
+        if self.mask is None:
+            msg = ("the spec Dropout has no mask: give it the mask your layer uses, spec.set_mask(mask) "
+                   "(the same mask on both sides, drawn once)")
+            raise SpecError(msg)
+        if int(np.prod(self.mask.shape)) != int(np.prod(x_shape)):
+            msg = f"the spec Dropout's mask has shape {self.mask.shape}, but x has shape {tuple(x_shape)}"
+            raise ShapeError(msg)
+        rows = x_shape[0] if len(x_shape) else 1
+        return {"mask": np.reshape(self.mask, (rows, -1)).astype(float)}
+
     def forward(self, x: np.ndarray, mask: Any = None) -> np.ndarray:
         if mask is not None:
             self.set_mask(mask)
@@ -105,3 +149,27 @@ class Dropout(Layer):
         if not self.train:
             return dout.copy()
         return dout * self.mask / (1.0 - self.p)  # type: ignore[no-any-return]
+
+
+def sp_number(value: float) -> Any:
+    """``value`` as an exact SymPy number (0.5 -> 1/2), so that 1/(1 - p) prints as a fraction."""
+    import sympy as sp
+
+    return sp.nsimplify(value, rational=True)
+
+
+@functools.cache
+def _dropout_forward(p: sp.Expr, train: bool) -> IndexForward:
+    import sympy as sp
+
+    from symgrad.index.ir import IndexForward, Tensor, indices
+    from symgrad.matrixexpr import BATCH
+
+    n, m = indices("n m")
+    features = sp.Symbol("M", integer=True, positive=True)
+    x, mask = sp.IndexedBase("x"), sp.IndexedBase("mask")
+    if not train:
+        return IndexForward("y", (n, m), x[n, m], (Tensor("x", (BATCH, features)),), ((n, BATCH), (m, features)))
+    body = x[n, m] * mask[n, m] / (1 - p)
+    tensors = (Tensor("x", (BATCH, features)), Tensor("mask", (BATCH, features)))
+    return IndexForward("y", (n, m), body, tensors, ((n, BATCH), (m, features)))

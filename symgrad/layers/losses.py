@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # the symbolic methods import SymPy when they run (see symgra
 __all__ = ["HalfSquaredError", "MeanSquaredError", "SoftmaxCrossEntropy"]
 
 
-def _loss_forward(entry: Any, scale: Any, *, softmax: bool = False) -> IndexForward:
+def loss_forward(entry: Any, scale: Any, *, softmax: bool = False) -> IndexForward:
     """``E = scale * Σ_n Σ_m entry(y[n,m], t[n,m], n)`` over y and t (N x M) in index notation."""
     import sympy as sp
 
@@ -124,17 +124,17 @@ class MeanSquaredError(Loss):
 def _half_squared() -> IndexForward:
     import sympy as sp
 
-    return _loss_forward(lambda y, t, _: (y - t) ** 2, lambda n, m: 1 / sp.Integer(2))
+    return loss_forward(lambda y, t, _: (y - t) ** 2, lambda n, m: 1 / sp.Integer(2))
 
 
 @functools.cache
 def _mean_squared() -> IndexForward:
-    return _loss_forward(lambda y, t, _: (y - t) ** 2, lambda n, m: 1 / (n * m))
+    return loss_forward(lambda y, t, _: (y - t) ** 2, lambda n, m: 1 / (n * m))
 
 
 @functools.cache
 def _cross_entropy() -> IndexForward:
-    return _loss_forward(lambda y, t, log_sum: t * (y - log_sum), lambda n, m: -1 / n, softmax=True)
+    return loss_forward(lambda y, t, log_sum: t * (y - log_sum), lambda n, m: -1 / n, softmax=True)
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
@@ -144,9 +144,11 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
 
 
 class SoftmaxCrossEntropy(Loss):
-    """Softmax then cross-entropy with one-hot targets, mean over the batch.
+    """Softmax then cross-entropy, mean over the batch; targets one-hot (N, C) or integer labels (N,).
 
-    The usual SoftmaxWithLoss layer; its backward is (softmax(y) - t) / N.
+    The usual SoftmaxWithLoss layer; its backward is (softmax(y) - t) / N. Integer
+    class labels are a non-differentiable input: they are turned into one-hot
+    rows, and the derivation's assumption (each row of t sums to 1) holds for them.
 
     Examples
     --------
@@ -156,6 +158,11 @@ class SoftmaxCrossEntropy(Loss):
     0.693147
     >>> loss.backward()
     array([[-0.5,  0.5]])
+    >>> round(float(loss.forward(np.zeros((2, 2)), np.array([0, 1]))), 6)
+    0.693147
+    >>> loss.backward()
+    array([[-0.25,  0.25],
+           [ 0.25, -0.25]])
     """
 
     kind = "softmax-cross-entropy"
@@ -193,8 +200,16 @@ class SoftmaxCrossEntropy(Loss):
         return _cross_entropy()
 
     def forward(self, x: np.ndarray, t: np.ndarray | None = None) -> Any:
-        self.y, self.t = np.exp(log_softmax(x)), t
-        return -np.sum(t * log_softmax(x)) / x.shape[0]
+        """E for scores x (N, C) and targets t: one-hot (or probability) rows (N, C), or integer class
+        labels (N,), which are not differentiated: they become the one-hot rows the derivation assumes."""
+        x = np.asarray(x)
+        target = np.asarray(t)
+        if target.shape != x.shape or target.dtype.kind not in "fc":
+            from symgrad.layers.classify import class_labels  # classify imports this module's helpers lazily too
+
+            target = np.eye(x.shape[-1] if x.ndim == 2 else 1)[class_labels("SoftmaxCrossEntropy", target, x)]
+        self.y, self.t = np.exp(log_softmax(x)), target
+        return -np.sum(target * log_softmax(x)) / x.shape[0]
 
     def backward(self, dout: Any = 1) -> np.ndarray:
         return dout * (self.y - self.t) / self.y.shape[0]  # type: ignore[no-any-return]

@@ -43,7 +43,7 @@ def test_spec_grammar() -> None:
         ("residual(tanh > half-squared-error", SpecError, "closing the residual block"),
         ("residual(tanh) > half-squared-error + weight-decay(0.1)", SpecError, "needs a layer with weights W"),
         ("affine(3,3) > residual(half-squared-error) > half-squared-error", SpecError, "is a loss; only the last"),
-        ("affine(3,3) > residual(softmax) > half-squared-error", SpecError, "unknown layer 'softmax'"),
+        ("affine(3,3) > residual(maxout) > half-squared-error", SpecError, "unknown layer 'maxout'"),
     ],
 )
 def test_bad_graph_specs(spec: str, error: type[Exception], words: str) -> None:

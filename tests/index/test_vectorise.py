@@ -61,3 +61,32 @@ def test_an_index_read_four_times_is_not_mistaken_for_a_chain() -> None:
 def test_an_entrywise_difference_with_a_coefficient() -> None:
     # Mutation survivor: a product inside an entrywise expression with one matrix factor (-2*G).
     assert vectorise((Term(yb[p, q] - 2 * gb[p, q]),), (p, q), binding) == y - 2 * g
+
+
+def test_a_squared_softmax_denominator_takes_two_numerators_of_the_same_row() -> None:
+    """The softmax Jacobian's exp(y_pm) exp(y_pq) / Σ² is softmax(y)_pm softmax(y)_pq."""
+    entry = sp.exp(yb[p, m]) * sp.exp(yb[p, q]) * gb[p, m] / sp.Sum(sp.exp(yb[p, k]), (k, 0, 1)) ** 2
+    got = vectorise((Term(entry, ((m, 0, 1),)),), (p, q), binding)
+    soft = RowSoftmax(y)
+    assert isinstance(got, sp.HadamardProduct)
+    assert set(got.args) == {sp.HadamardProduct(g, soft) * sp.OneMatrix(2, 2), soft}
+
+
+def test_a_row_sum_beside_an_output_entry_is_broadcast_along_the_row() -> None:
+    got = vectorise((Term(gb[p, m] * yb[p, m] * yb[p, q], ((m, 0, 1),)),), (p, q), binding)
+    assert isinstance(got, sp.HadamardProduct)
+    assert set(got.args) == {sp.HadamardProduct(g, y) * sp.OneMatrix(2, 2), y}
+    square = sp.MatrixSymbol("S", 2, 2)
+    product = vectorise((Term(gb[p, m] * sp.IndexedBase("S")[m, q], ((m, 0, 1),)),), (p, q), {**binding, "S": square})
+    assert product == g * square  # m read as a row of S: a product, not a row sum
+
+
+def test_a_row_sum_inside_a_function_and_a_number_beside_matrices() -> None:
+    """The hinge's margin relu(y_pq - Σ_k t_pk y_pk + 1): the true class's score broadcast, 1 everywhere."""
+    tb = sp.IndexedBase("t")
+    t = sp.MatrixSymbol("t", 5, 2)
+    margin = sp.tanh(yb[p, q] - sp.Sum(tb[p, k] * yb[p, k], (k, 0, 1)) + 1)
+    got = vectorise((Term((1 - tb[p, q]) * margin),), (p, q), {**binding, "t": t})
+    inner = y + sp.OneMatrix(5, 2) - sp.HadamardProduct(t, y) * sp.OneMatrix(2, 2)
+    expected = sp.HadamardProduct(sp.OneMatrix(5, 2) - t, Elementwise(sp.tanh(sp.Symbol("zeta")), inner))
+    assert sp.simplify(got - expected) == sp.ZeroMatrix(5, 2)
