@@ -97,7 +97,8 @@ class FirstArgMax(sp.Expr):  # type: ignore[misc]
         best, best_at = None, None
         for at in itertools.product(*ranges):  # row-major: the first maximum wins
             value = self.body.xreplace(dict(zip(self.primed, map(sp.Integer, at), strict=True)))
-            value = value.xreplace(hints.get("values", {}))
+            values = hints.get("values", {})
+            value = values(value) if callable(values) else value.xreplace(values)
             if not value.is_number:
                 return self
             if best is None or bool(value > best):

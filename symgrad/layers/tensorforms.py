@@ -57,7 +57,9 @@ def conv_forward(kernel: tuple[int, int], stride: tuple[int, int], pad: tuple[in
     tensors = (Tensor("x", (big_n, big_c, h, w)), Tensor("W", (big_f, big_c, *kernel)), Tensor("b", (big_f,)))
     ranges = ((n, big_n), (f, big_f), (i, _out(h, kernel[0], stride[0], pad[0])),
               (j, _out(w, kernel[1], stride[1], pad[1])), (c, big_c), (u, kernel[0]), (v, kernel[1]))
-    examples = ((big_n, 1), (big_c, 2), (big_f, 2), (h, kernel[0] + stride[0]), (w, kernel[1] + 1))
+    # Two output rows (the stride shows) and two columns, padding included: small, so the proofs stay quick.
+    examples = ((big_n, 1), (big_c, 2), (big_f, 2), (h, max(1, kernel[0] + stride[0] - 2 * pad[0])),
+                (w, max(1, kernel[1] + stride[1] - 2 * pad[1])))
     return IndexForward("y", (n, f, i, j), body, tensors, ranges, examples=examples)
 
 
@@ -77,7 +79,8 @@ def pool_forward(kind: str, kernel: tuple[int, int], stride: tuple[int, int], pa
     body = MaxOver(read, *limits) if kind == "max" else sp.Sum(read, *limits) / (kernel[0] * kernel[1])
     ranges = ((n, big_n), (c, big_c), (i, _out(h, kernel[0], stride[0], pad[0])),
               (j, _out(w, kernel[1], stride[1], pad[1])), (u, kernel[0]), (v, kernel[1]))
-    examples = ((big_n, 1), (big_c, 1), (h, kernel[0] + stride[0]), (w, kernel[1] + 1))
+    examples = ((big_n, 1), (big_c, 1), (h, max(1, kernel[0] + stride[0] - 2 * pad[0])),
+                (w, max(1, kernel[1] + stride[1] - 2 * pad[1])))
     return IndexForward("y", (n, c, i, j), body, (Tensor("x", (big_n, big_c, h, w)),), ranges, examples=examples)
 
 
