@@ -143,6 +143,10 @@ def derive(network: Network, wrt: Sequence[str] | str | None = None, *, kink: An
     """
     from symgrad.graph.network import GraphNetwork
 
+    if callable(getattr(network, "tensor_forward", None)):  # one N-D layer (convolution, a symgrad.layer(...))
+        from symgrad.derive.tensorlayer import derive_tensor_layer
+
+        return derive_tensor_layer(network, wrt)
     if isinstance(network, GraphNetwork):
         from symgrad.derive.graph import derive_graph  # the same floor: the chain rule over a graph
 

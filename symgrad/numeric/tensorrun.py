@@ -164,6 +164,29 @@ def _scatter_slices(shape: Sequence[int], value: np.ndarray, positions: Sequence
     return padded[tuple(slice(lo, lo + d) for d, (lo, _) in zip(shape, pads, strict=True))]
 
 
+def scatter_assign(shape: Sequence[int], value: np.ndarray, positions: Sequence[Any]) -> np.ndarray:
+    """``out[pos(s)] = value[s]`` in row-major order of s: where positions repeat or overlap the last
+    write wins. Not a rule of symgrad's: the mistake (``=`` for ``+=`` or ``np.add.at``) that
+    :mod:`symgrad.check.tensorrules` compares a wrong backward with."""
+    value = np.asarray(value)
+    grids = np.indices(value.shape, sparse=True)
+    arrays = [p[0] + sum((c * grids[a] for a, c in p[1]), np.zeros((1,) * value.ndim, dtype=np.intp))
+              if isinstance(p, tuple) else p for p in positions]
+    *indices, flat = (a.reshape(-1) for a in np.broadcast_arrays(*arrays, value))
+    inside = np.ones(flat.shape, dtype=bool)
+    for p, dim in zip(indices, shape, strict=True):
+        inside &= (p >= 0) & (p < dim)
+    out = np.zeros(tuple(shape), dtype=value.dtype)
+    out[tuple(p[inside] for p in indices)] = flat[inside]
+    return out
+
+
+def ties_mask(body: np.ndarray, axes: Sequence[int]) -> np.ndarray:
+    """1 at every maximum of ``body`` over ``axes`` (all ties), not only the first: the mistake of a max
+    pooling that sends the gradient to every tied entry."""
+    return (body == np.max(body, axis=tuple(axes), keepdims=True)).astype(body.dtype)  # type: ignore[no-any-return]
+
+
 def _sigmoid(z: Any) -> Any:
     return 1.0 / (1.0 + np.exp(-z))
 
@@ -182,7 +205,7 @@ def first_argmax_mask(body: np.ndarray, axes: Sequence[int]) -> np.ndarray:
 #: What generated code may call, beside NumPy.
 NAMESPACE: dict[str, Any] = {
     "np": np, "_window": window, "_gather": gather, "_scatter_add": scatter_add, "_sigmoid": _sigmoid,
-    "_erf": erf, "_argmax_mask": first_argmax_mask,
+    "_erf": erf, "_argmax_mask": first_argmax_mask, "_scatter_assign": scatter_assign, "_ties_mask": ties_mask,
 }
 
 
