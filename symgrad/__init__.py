@@ -43,13 +43,19 @@ if TYPE_CHECKING:
     from symgrad.graph import Input, concat, sum_squares, total
     from symgrad.layers import (
         Affine,
+        AvgPool2d,
+        Conv2d,
+        Embedding,
+        Flatten,
         HalfSquaredError,
+        MaxPool2d,
         MeanSquaredError,
         ReLU,
         Sigmoid,
         SoftmaxCrossEntropy,
         Tanh,
         activation,
+        layer,
     )
     from symgrad.network import Network, article_network, network_from_spec
     from symgrad.render import export
@@ -67,6 +73,7 @@ _LAZY = {
     ),
     **dict.fromkeys(("Network", "article_network", "network_from_spec"), "symgrad.network"),
     "export": "symgrad.render",
+    **dict.fromkeys(("AvgPool2d", "Conv2d", "Embedding", "Flatten", "MaxPool2d", "layer"), "symgrad.layers"),
     **dict.fromkeys(("Input", "concat", "sum_squares", "total"), "symgrad.graph"),
 }
 
@@ -110,15 +117,20 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Affine",
+    "AvgPool2d",
     "CheckReport",
     "CheckRow",
     "ComplexityError",
+    "Conv2d",
     "DTypeError",
     "Derivation",
+    "Embedding",
+    "Flatten",
     "HalfSquaredError",
     "HessianReport",
     "Input",
     "LayerError",
+    "MaxPool2d",
     "MeanSquaredError",
     "Network",
     "NonFiniteError",
@@ -143,6 +155,7 @@ __all__ = [
     "derive",
     "export",
     "gradient",
+    "layer",
     "network_from_spec",
     "sum_squares",
     "total",

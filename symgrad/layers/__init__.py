@@ -4,7 +4,10 @@ from symgrad.layers.activations import Activation, ReLU, Sigmoid, Tanh
 from symgrad.layers.affine import Affine
 from symgrad.layers.base import Layer, Loss
 from symgrad.layers.catalog import CATALOG, LOSSES
+from symgrad.layers.conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
+from symgrad.layers.embedding import Embedding
 from symgrad.layers.formula import FormulaActivation, activation
+from symgrad.layers.indexlayer import IndexLayer, layer
 from symgrad.layers.losses import HalfSquaredError, MeanSquaredError, SoftmaxCrossEntropy
 
 __all__ = [
@@ -12,14 +15,21 @@ __all__ = [
     "LOSSES",
     "Activation",
     "Affine",
+    "AvgPool2d",
+    "Conv2d",
+    "Embedding",
+    "Flatten",
     "FormulaActivation",
     "HalfSquaredError",
+    "IndexLayer",
     "Layer",
     "Loss",
+    "MaxPool2d",
     "MeanSquaredError",
     "ReLU",
     "Sigmoid",
     "SoftmaxCrossEntropy",
     "Tanh",
     "activation",
+    "layer",
 ]
