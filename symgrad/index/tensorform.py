@@ -429,8 +429,11 @@ def rule_code(rule: IndexRule, shapes: Mapping[str, tuple[int, ...]]) -> TensorC
         limits = tuple((s, lo, _sized(sp.sympify(hi), sizes)) for s, lo, hi in term.sums)
         sized = Term(_sized(term.factor, sizes), limits)
         parts.append(_term_code(gen, sized, rule.at, dims))
-    result = " + ".join(parts) if parts else f"np.zeros({dims})"
-    return TensorCode(f"_d_{rule.wrt}", gen.source(f"_d_{rule.wrt}", f"np.array({result})"), dims)
+    if len(parts) == 1 and gen.lines[-1].lstrip().startswith(f"{parts[0]} = _scatter_add("):
+        result = parts[0]  # a fresh array already: no copy
+    else:
+        result = f"np.array({' + '.join(parts)})" if parts else f"np.zeros({dims})"
+    return TensorCode(f"_d_{rule.wrt}", gen.source(f"_d_{rule.wrt}", result), dims)
 
 
 def _term_code(gen: _Gen, term: Term, at: tuple[Any, ...], dims: tuple[int, ...]) -> str:

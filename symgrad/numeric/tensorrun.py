@@ -106,6 +106,9 @@ def scatter_add(shape: Sequence[int], value: np.ndarray, positions: Sequence[Any
         plan = _slice_plan(positions, value.shape)
         if plan is not None:
             return _scatter_slices(shape, value, positions, plan)
+    rows = _rows(shape, value, positions)
+    if rows is not None:
+        return rows
     grids = np.indices(value.shape, sparse=True)
     positions = [p[0] + sum((c * grids[a] for a, c in p[1]), np.zeros((1,) * value.ndim, dtype=np.intp))
                  if isinstance(p, tuple) else p for p in positions]
@@ -116,6 +119,36 @@ def scatter_add(shape: Sequence[int], value: np.ndarray, positions: Sequence[Any
         inside &= (p >= 0) & (p < dim)
     out = np.zeros(tuple(shape), dtype=value.dtype)
     np.add.at(out, tuple(p[inside] for p in indices), flat[inside])
+    return out
+
+
+def _rows(shape: Sequence[int], value: np.ndarray, positions: Sequence[Any]) -> np.ndarray | None:
+    """A lookup whose trailing positions each run over a whole axis (``dW[idx[n, t], d]``): one ``np.add.at``
+    of whole rows, as the textbook embedding does; None for any other form."""
+    lead = 0
+    while lead < len(positions) and not isinstance(positions[lead], tuple):
+        lead += 1
+    trailing = positions[lead:]
+    axes = [p[1][0][0] if isinstance(p, tuple) and p[0] == 0 and len(p[1]) == 1 and p[1][0][1] == 1 else None
+            for p in trailing]
+    if not lead or None in axes or len(set(axes)) != len(axes):
+        return None
+    if any(value.shape[a] != shape[lead + k] for k, a in enumerate(axes)):  # type: ignore[index]
+        return None
+    others = [a for a in range(value.ndim) if a not in axes]
+    moved = np.transpose(value, [*others, *axes])  # type: ignore[list-item]
+    indices = []
+    for p in positions[:lead]:
+        array = np.asarray(p)
+        array = np.broadcast_to(array, value.shape) if array.ndim == value.ndim else None  # type: ignore[assignment]
+        if array is None:
+            return None
+        array = np.transpose(array, [*others, *axes])[(..., *([0] * len(axes)))]
+        if array.size and (array.min() < 0 or array.max() >= shape[len(indices)]):
+            return None  # positions outside: the general path drops them
+        indices.append(array)
+    out = np.zeros(tuple(shape), dtype=value.dtype)
+    np.add.at(out, tuple(indices), moved)
     return out
 
 
