@@ -146,3 +146,33 @@ def test_runtime_window_reads_zero_outside_and_scatter_adds_overlaps() -> None:
     assert back.tolist() == [2.0, 3.0, 2.0]  # the reads outside are dropped
     lookup = scatter_add((2, 2), np.ones((3, 2)), (np.array([[1], [1], [0]]), (0, ((1, 1),))))
     assert lookup.tolist() == [[1.0, 1.0], [2.0, 2.0]]
+
+
+def test_the_np_add_at_path_of_a_scatter_gives_what_the_strided_slices_give(monkeypatch) -> None:
+    from symgrad.numeric import tensorrun
+
+    rng = np.random.default_rng(7)
+    value = rng.normal(size=(2, 3, 4, 3))
+    positions = ((0, ((0, 1),)), (-1, ((1, 2), (3, 1))), (0, ((2, 1),)))  # out[a, 2*b + d - 1, c]
+    sliced = scatter_add((2, 7, 4), value, positions)
+    monkeypatch.setattr(tensorrun, "MAX_SLICE_LOOPS", 0)
+    assert tensorrun._slice_plan(positions, value.shape) is None
+    np.testing.assert_allclose(scatter_add((2, 7, 4), value, positions), sliced, rtol=1e-14)
+    looped = np.zeros((2, 7, 4))
+    for a, b, c, d in np.ndindex(*value.shape):
+        if 0 <= 2 * b + d - 1 < 7:
+            looped[a, 2 * b + d - 1, c] += value[a, b, c, d]
+    np.testing.assert_allclose(sliced, looped, rtol=1e-14)
+
+
+def test_a_float_tensor_in_an_index_position_is_refused() -> None:
+    from symgrad.errors import ShapeError
+
+    n, d = indices("n d")
+    w, v = sp.IndexedBase("W"), sp.IndexedBase("v")
+    forward = IndexForward("y", (n, d), w[v[n], d], (Tensor("v", (3,)), Tensor("W", (4, 2))), ((n, 3), (d, 2)))
+    with pytest.raises(ShapeError, match="only an integer tensor can give indices"):
+        forward.validate()
+    lookup = IndexForward("y", (n,), v[n], (Tensor("v", (3,), integer=True),), ((n, 3),))
+    with pytest.raises(ShapeError, match="holds integer indices"):
+        lookup.validate()
