@@ -129,21 +129,21 @@ def _rows(shape: Sequence[int], value: np.ndarray, positions: Sequence[Any]) -> 
     while lead < len(positions) and not isinstance(positions[lead], tuple):
         lead += 1
     trailing = positions[lead:]
-    axes = [p[1][0][0] if isinstance(p, tuple) and p[0] == 0 and len(p[1]) == 1 and p[1][0][1] == 1 else None
-            for p in trailing]
-    if not lead or None in axes or len(set(axes)) != len(axes):
+    whole = [isinstance(p, tuple) and p[0] == 0 and len(p[1]) == 1 and p[1][0][1] == 1 for p in trailing]
+    if not lead or not all(whole):
         return None
-    if any(value.shape[a] != shape[lead + k] for k, a in enumerate(axes)):  # type: ignore[index]
+    axes: list[int] = [int(p[1][0][0]) for p in trailing]
+    if len(set(axes)) != len(axes) or any(value.shape[a] != shape[lead + k] for k, a in enumerate(axes)):
         return None
     others = [a for a in range(value.ndim) if a not in axes]
-    moved = np.transpose(value, [*others, *axes])  # type: ignore[list-item]
-    indices = []
+    moved = np.transpose(value, [*others, *axes])
+    indices: list[np.ndarray] = []
     for p in positions[:lead]:
-        array = np.asarray(p)
-        array = np.broadcast_to(array, value.shape) if array.ndim == value.ndim else None  # type: ignore[assignment]
-        if array is None:
+        given = np.asarray(p)
+        if given.ndim != value.ndim:
             return None
-        array = np.transpose(array, [*others, *axes])[(..., *([0] * len(axes)))]
+        array = np.transpose(np.broadcast_to(given, value.shape), [*others, *axes])
+        array = array[(Ellipsis, *([0] * len(axes)))]  # type: ignore[arg-type]
         if array.size and (array.min() < 0 or array.max() >= shape[len(indices)]):
             return None  # positions outside: the general path drops them
         indices.append(array)
