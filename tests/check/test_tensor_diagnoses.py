@@ -168,3 +168,30 @@ def test_convolution_ignoring_its_padding_is_named() -> None:
     text = _diagnoses(wrong)
     assert "the padding ignored" in text
     assert "dx[p, q, i + u, j + v] +=" in text
+
+
+@pytest.mark.parametrize(("make", "shape"), [
+    (lambda: symgrad.Conv2d(2, 3, 3, stride=2, pad=1), (2, 2, 6, 5)),
+    (lambda: symgrad.Conv2d(2, 2, (2, 3)), (2, 2, 4, 5)),
+    (lambda: symgrad.MaxPool2d(2, 1), (2, 2, 4, 4)),
+    (lambda: symgrad.AvgPool2d(3, 2), (2, 2, 7, 5)),
+    (lambda: symgrad.Flatten(), (2, 3, 2, 2)),
+], ids=["conv-stride-pad", "conv-rect", "max-overlap", "avg", "flatten"])
+def test_the_textbook_layers_agree_three_ways_with_their_derived_rules(make, shape) -> None:
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+        layer = make()
+        layer.set_params({role: rng.normal(size=s) for role, s in layer.param_shapes(None).items()})
+        report = symgrad.check_layer(layer, make(), x=rng.normal(size=shape), seed=seed)
+        assert report.ok, report
+        assert all(row.status == "ok" for row in report.rows), report
+
+
+def test_the_textbook_embedding_agrees_with_its_derived_rule_for_both_index_ranks() -> None:
+    rng = np.random.default_rng(8)
+    for idx in (np.array([2, 0, 2, 4]), np.array([[1, 1], [3, 0]])):
+        layer = symgrad.Embedding(5, 3)
+        layer.set_params({"W": rng.normal(size=(5, 3))})
+        report = symgrad.check_layer(layer, symgrad.Embedding(5, 3), x=idx)
+        assert report.ok, report
+        assert [row.name for row in report.rows] == ["W"]
