@@ -30,7 +30,7 @@ import contextlib
 import functools
 import itertools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -133,34 +133,30 @@ def _write_out(expr: sp.Basic, ctx: _Context) -> sp.Basic:
     return expr.func(*(_write_out(arg, ctx) for arg in expr.args))
 
 
-def _explicit(expr: sp.Basic, ctx: _Context) -> sp.Basic:
+def _written(expr: sp.Basic, ctx: _Context) -> sp.Basic:
+    """``expr`` with the output's reads replaced by the forward, the sizes put in, everything written out."""
     forward = ctx.rule.forward
     out = sp.IndexedBase(forward.output)
     expr = expr.replace(
         lambda e: isinstance(e, sp.Indexed) and e.base == out,
         lambda e: forward.body.xreplace(dict(zip(forward.indices, e.indices, strict=True))),
     )
-    return ctx.evaluate(_write_out(expr.xreplace(ctx.sizes), ctx))
+    return _write_out(expr.xreplace(ctx.sizes), ctx)
+
+
+def _explicit(expr: sp.Basic, ctx: _Context) -> sp.Basic:
+    """A step's side written out and, for a max, evaluated at the point."""
+    return ctx.evaluate(_written(expr, ctx))
 
 
 def _energy(ctx: _Context) -> sp.Basic:
+    """E = Σ G ∘ y written out (not yet at the point: sympy.diff comes first)."""
     forward = ctx.rule.forward
+    if not forward.indices:
+        return _written(forward.body, ctx)
     limits = [(i, 0, size - 1) for i, size in zip(forward.indices, forward.output_dims(), strict=True)]
     upstream = sp.IndexedBase(UPSTREAM)[forward.indices]
-    body = sp.Sum(upstream * sp.IndexedBase(forward.output)[forward.indices], *limits) if forward.indices else (
-        forward.body)
-    forward_read = _explicit_forward(body, ctx)
-    return forward_read
-
-
-def _explicit_forward(expr: sp.Basic, ctx: _Context) -> sp.Basic:
-    forward = ctx.rule.forward
-    out = sp.IndexedBase(forward.output)
-    expr = expr.replace(
-        lambda e: isinstance(e, sp.Indexed) and e.base == out,
-        lambda e: forward.body.xreplace(dict(zip(forward.indices, e.indices, strict=True))),
-    )
-    return _write_out(expr.xreplace(ctx.sizes), ctx)  # not yet at the point: sympy.diff comes first
+    return _written(sp.Sum(upstream * sp.IndexedBase(forward.output)[forward.indices], *limits), ctx)
 
 
 def _scatter_total(rule: IndexRule, ctx: _Context) -> Callable[[tuple[int, ...]], sp.Basic]:
@@ -236,11 +232,6 @@ def prove_tensor_steps(rule: IndexRule) -> tuple[tuple[bool, str], ...]:
         if verdicts[-1][0] and not prove_equal(total(entry), direct):
             verdicts[-1] = (False, f"the vectorised form disagrees with sympy.diff at {rule.wrt}{list(entry)}")
     return tuple(verdicts)
-
-
-def proof_sizes(rule: IndexRule) -> Mapping[Any, int]:
-    """The small sizes the proofs of ``rule`` use."""
-    return _sizes(rule)
 
 
 @functools.lru_cache(maxsize=256)
