@@ -508,7 +508,7 @@ class LayerCheck:
         if any(abs(right - left) <= self.tolerance(self.method) * scale for _, left, right in measured):
             return None  # smooth there: not a kink, an ordinary disagreement
         verdict = _kink_verdict(name, measured, got, sym, self.tolerance(self.method) * scale)
-        if verdict[0] == "subgradient" and len(indices) > 1:
+        if verdict[0] == "subgradient" and len(indices) > 1 and sym is not None:
             return self.jointly(name, indices, got, sym, energy, base, float(np.max(steps)), scale) or verdict
         return verdict
 
@@ -517,7 +517,8 @@ class LayerCheck:
                 scale: float) -> tuple[str, str] | None:
         """FAIL when values that are subgradients element by element are not one together: along all the
         kink elements at once (e.g. a window's tied maxima) backward()'s sum must lie between the one-sided
-        derivatives too. None when it does."""
+        derivatives too. Only with a spec whose own sum lies there (the derived rule vouches for the joint
+        measurement: a separable kink, ReLU's, lets each element pick its side on its own). None otherwise."""
         direction = np.zeros(got.shape)
         for idx in indices:
             direction[idx] = 1.0
@@ -527,7 +528,9 @@ class LayerCheck:
         total = float(np.sum(got * direction))
         if one_sided_between(total, left, right, slack):
             return None
-        spec = "" if sym is None else f" (the spec's rule gives {float(np.sum(sym * direction)):.6g})"
+        if not one_sided_between(float(np.sum(sym * direction)), left, right, slack):
+            return None  # the spec disagrees with the joint measurement too: no verdict from it
+        spec = f" (the spec's rule gives {float(np.sum(sym * direction)):.6g})"
         return "FAIL", (f"d{name}: at {len(indices)} kink elements each value of backward() is a subgradient on its "
                         f"own, but not together: along all of them at once the one-sided derivatives are "
                         f"{kinks.interval(left, right)} and backward()'s values add up to {total:.6g}{spec}; a max "
