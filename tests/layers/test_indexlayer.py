@@ -134,3 +134,31 @@ def test_windowed_and_max_forwards_parse_into_layers_that_check() -> None:
     assert np.array_equal(pool.forward(x), ref.forward(x))
     report = symgrad.check_layer(symgrad.MaxPool2d(2, 2), pool, x=x)
     assert report.ok, report
+
+
+def test_n_d_documents_and_generated_code_are_byte_identical_across_hash_seeds(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import hashlib, symgrad\n"
+        "from symgrad.index.rules import derive_rule\n"
+        "from symgrad.index.tensorform import rule_code\n"
+        "h = hashlib.sha256()\n"
+        "for L in (symgrad.MaxPool2d(2, 1), symgrad.Embedding(5, 3),\n"
+        f"          symgrad.layer({BILINEAR!r}, params={{'A': (3, 2, 3)}})):\n"
+        "    h.update(symgrad.derive(L).to_json().encode())\n"
+        "conv = symgrad.Conv2d(2, 3, 3, stride=2, pad=1).tensor_forward()\n"
+        "shapes = {'x': (2, 2, 5, 5), 'W': (3, 2, 3, 3), 'b': (3,), 'G': (2, 3, 3, 3)}\n"
+        "h.update(rule_code(derive_rule(conv, 'x'), shapes).source.encode())\n"
+        "print(h.hexdigest())\n"
+    )
+    digests = set()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "SYMGRAD_CACHE_DIR": str(tmp_path)}
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        digests.add(done.stdout.strip())
+    assert len(digests) == 1
