@@ -17,7 +17,9 @@ to ``latest.md`` beside it. Sections:
 8. the fast check against torch's fast gradcheck at widths 16 to 1024;
 9. the peak memory of a fast check against the sampling guard's promise;
 10. ``check_layer(mode="fast")`` at a conv layer of CIFAR size, in forward passes (``layercheck.py``);
-11. derive + compile of a 32-layer chain and of an RNN unrolled 16 steps, warm (``depth.py``).
+11. derive + compile of a 32-layer chain and of an RNN unrolled 16 steps, warm (``depth.py``);
+12. the N-D layers: each derivation warm, and the compiled derived backward against the textbook layer
+    (conv 32x3x32x32, embedding vocab 10000) (``ndlayers.py``).
 
 ``--quick`` runs a small configuration of every section in well under 30 s (for
 the smoke test); its figures are noisier and cover fewer widths.
@@ -46,6 +48,7 @@ if str(HERE) not in sys.path:  # run as a script, benchmarks/ is already first o
 import depth  # noqa: E402
 import fastcheck  # noqa: E402
 import layercheck  # noqa: E402
+import ndlayers  # noqa: E402
 import sections  # noqa: E402
 import startup  # noqa: E402
 from report import Section, machine, markdown, today, write_json  # noqa: E402
@@ -67,8 +70,9 @@ SECTIONS: tuple[Callable[[bool], Section], ...] = (
     fastcheck.fast_check_memory,
     layercheck.layer_check_cost,
     depth.depth_scaling,
+    ndlayers.nd_layers,
 )
-SECTION_NUMBERS = (1, 1, 2, 3, 4, 5, 5, 6, 6, 7, 8, 9, 10, 11)
+SECTION_NUMBERS = (1, 1, 2, 3, 4, 5, 5, 6, 6, 7, 8, 9, 10, 11, 12)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -43,8 +43,13 @@ if TYPE_CHECKING:
     from symgrad.graph import Input, concat, sum_squares, total
     from symgrad.layers import (
         Affine,
+        AvgPool2d,
+        Conv2d,
         Dropout,
+        Embedding,
+        Flatten,
         HalfSquaredError,
+        MaxPool2d,
         MeanSquaredError,
         ReLU,
         Sigmoid,
@@ -53,6 +58,7 @@ if TYPE_CHECKING:
         SoftmaxCrossEntropy,
         Tanh,
         activation,
+        layer,
     )
     from symgrad.network import Network, article_network, network_from_spec
     from symgrad.render import export
@@ -71,6 +77,7 @@ _LAZY = {
     **dict.fromkeys(("Dropout", "SigmoidCrossEntropy", "Softmax", "SVMLoss"), "symgrad.layers"),
     **dict.fromkeys(("Network", "article_network", "network_from_spec"), "symgrad.network"),
     "export": "symgrad.render",
+    **dict.fromkeys(("AvgPool2d", "Conv2d", "Embedding", "Flatten", "MaxPool2d", "layer"), "symgrad.layers"),
     **dict.fromkeys(("Input", "concat", "sum_squares", "total"), "symgrad.graph"),
 }
 
@@ -114,16 +121,21 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Affine",
+    "AvgPool2d",
     "CheckReport",
     "CheckRow",
     "ComplexityError",
+    "Conv2d",
     "DTypeError",
     "Derivation",
     "Dropout",
+    "Embedding",
+    "Flatten",
     "HalfSquaredError",
     "HessianReport",
     "Input",
     "LayerError",
+    "MaxPool2d",
     "MeanSquaredError",
     "Network",
     "NonFiniteError",
@@ -151,6 +163,7 @@ __all__ = [
     "derive",
     "export",
     "gradient",
+    "layer",
     "network_from_spec",
     "sum_squares",
     "total",

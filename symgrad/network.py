@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from symgrad.errors import ComplexityError, ShapeError, SpecError, UnknownNameError
+from symgrad.errors import ComplexityError, LayerError, ShapeError, SpecError, UnknownNameError
 from symgrad.layers import CATALOG, LOSSES, Affine, HalfSquaredError, Layer, Loss
 
 if TYPE_CHECKING:
@@ -144,6 +144,10 @@ def _check_layers(layers: Sequence[Layer]) -> tuple[Layer, ...]:
         )
         raise ComplexityError(msg)
     for index, layer in enumerate(layers, 1):
+        if callable(getattr(layer, "tensor_forward", None)):
+            from symgrad.layers.base import n_d_in_network
+
+            raise LayerError(n_d_in_network(f"layer {index}, {layer!r},"))
         if isinstance(layer, Loss):
             msg = f"layer {index} is a loss ({layer.kind}); pass it as loss=..., not in the layer list"
             raise SpecError(msg)

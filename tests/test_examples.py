@@ -39,6 +39,12 @@ KEY_LINES: dict[str, tuple[str, ...]] = {
         "every step proven against sympy.diff: True",
         "Three-way check of The article's network: all 5 gradients agree",
     ),
+    "convolution.py": (
+        "[scatter-add (+= for every i, j, u, v)] dx[p, q, 2*i + u - 1, 2*j + v - 1] = Sum(G[p, f, i, j]*W[f, q, u, v]",
+        "every step proven against sympy.diff: True",
+        "against symgrad Conv2d(3, 4, 3, stride=2, pad=1): all 3 gradients agree",
+        "diagnosis: matches the stride ignored (windows placed at i + u, not stride*i + u)",
+    ),
     "residual_weight_decay.py": (
         "every step proven against sympy.diff: True",
         "(sum over 2 paths (W1 feeds h1 and h7): multivariable chain rule)",

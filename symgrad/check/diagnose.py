@@ -39,6 +39,7 @@ import sympy as sp
 from symgrad.check.compare import compare
 from symgrad.check.rules import (
     Apply,
+    Compiled,
     MatMul,
     Node,
     OperandShapes,
@@ -405,6 +406,9 @@ def diagnose(evidence: Evidence, hypotheses: tuple[Hypothesis, ...] = HYPOTHESES
     if evidence.got is None:
         return ""
     got = np.asarray(evidence.got, dtype=float)
+    found = _layer_mistake(evidence, got)
+    if found:
+        return found
     for hypothesis in hypotheses:
         for candidate in hypothesis.candidates(evidence):
             if candidate.value is None:
@@ -414,6 +418,22 @@ def diagnose(evidence: Evidence, hypotheses: tuple[Hypothesis, ...] = HYPOTHESES
             seen = got if candidate.reduce is None else candidate.reduce(got)
             if matches(seen, candidate.value, evidence.rtol):
                 return _sentence(evidence, hypothesis, candidate)
+    return ""
+
+
+def _layer_mistake(evidence: Evidence, got: np.ndarray) -> str:
+    """The usual mistakes of an N-D layer (:mod:`symgrad.check.tensorrules`): the derived rule compiled
+    with one deliberate change (``=`` for ``+=``, every tied maximum, the stride or padding ignored)."""
+    rule = evidence.rule
+    if not isinstance(rule, Compiled):
+        return ""
+    for mistake, fix, variant in rule.variants:
+        value = evidence.value_of(variant)
+        if value is None or value.shape != got.shape or matches(value, evidence.expected, evidence.rtol):
+            continue
+        if matches(got, value, evidence.rtol):
+            return (f"matches {mistake}: {evidence.label} as computed by {variant.text}; "
+                    f"expected {evidence.label}: {rule.text} ({fix})")
     return ""
 
 

@@ -33,10 +33,22 @@ def one_sided(f: Callable[[Mapping[str, Any]], Any], base: Mapping[str, Any], na
     >>> round(left, 9), round(right, 9)
     (-1.0, 1.0)
     """
+    direction = np.zeros(np.shape(base[name]))
+    direction[idx] = 1.0
+    return one_sided_along(f, base, name, direction, h)
+
+
+def one_sided_along(f: Callable[[Mapping[str, Any]], Any], base: Mapping[str, Any], name: str,
+                    direction: np.ndarray, h: float) -> tuple[float, float]:
+    """The one-sided derivatives of ``f`` along ``direction`` (an array of ``name``'s shape).
+
+    Several kinks together: element by element each of two tied maxima may take the whole gradient, but
+    along both at once the max moves by h, not 2h.
+    """
     values = {}
     for offset in (-1.0, -0.5, 0.0, 0.5, 1.0):
         moved = {k: np.array(v, dtype=float, copy=True) if k == name else v for k, v in base.items()}
-        moved[name][idx] += offset * h
+        moved[name] = moved[name] + offset * h * direction
         values[offset] = float(np.real(f(moved)))
     centre = values[0.0]
     left = 2 * (centre - values[-0.5]) / (h / 2) - (centre - values[-1.0]) / h

@@ -58,6 +58,7 @@ from symgrad.check.cost import MAX_SECONDS, predict, progress_on_terminal, refus
 from symgrad.check.findings import nondeterminism
 from symgrad.check.report import CheckReport, check_options
 from symgrad.check.rules import SpecRules, spec_rules
+from symgrad.check.tensorrules import is_tensor_spec, tensor_spec_rules
 from symgrad.check.verdicts import SLIGHTLY_OTHER, LayerCheck
 from symgrad.errors import DTypeError, LayerError, ShapeError, SpecError, UnknownNameError
 from symgrad.functions import kink_value
@@ -280,7 +281,8 @@ def check_layer(
         dtype = _computing_dtype(point, runner, values, outs, method)
         rules = _rules(spec, point, values, runner.roles, kink)
         check = LayerCheck(runner, rules, point, values, douts, _warm(point, seed), method, rtol, seed, dtype, notes,
-                           given_dout=dout is not None, view=None if spec is None else _view(spec, point), mode=mode)
+                           given_dout=dout is not None, mode=mode,
+                           view=None if spec is None or is_tensor_spec(spec) else _view(spec, point))
         if check.names:
             arrays = {**check.inputs, **check.values}
             check.progress = _guard(arrays, check.names, method, mode, runner, point, forward_seconds,
@@ -376,6 +378,9 @@ def _target(t: Any) -> np.ndarray:
 def _fits_spec(spec: Layer | None, point: Point) -> None:
     if spec is None:
         return
+    if is_tensor_spec(spec):
+        _fits_tensor_spec(spec, point)
+        return
     if len(point.inputs) != 1:
         msg = f"the spec {spec!r} takes one input x; the layer was given {len(point.inputs)}: check it without a spec"
         raise SpecError(msg)
@@ -384,6 +389,21 @@ def _fits_spec(spec: Layer | None, point: Point) -> None:
             f"x has integer dtype {point.inputs['x'].dtype}, but the spec {spec!r} takes a float input: pass "
             "x.astype(float), or check a layer that takes integer inputs (labels, indices) without a spec"
         )
+        raise DTypeError(msg)
+
+
+def _fits_tensor_spec(spec: Layer, point: Point) -> None:
+    """An N-D spec takes one input, integer where its forward reads indices (an embedding), float otherwise."""
+    if len(point.inputs) != 1:
+        msg = f"the spec {spec!r} takes one input x; the layer was given {len(point.inputs)}: check it without a spec"
+        raise SpecError(msg)
+    x = point.inputs["x"]
+    integer = spec.tensor_forward(x.ndim).tensors[0].integer  # type: ignore[attr-defined]
+    if integer and x.dtype.kind not in "iu":
+        msg = f"the spec {spec!r} takes integer indices x; x has dtype {x.dtype}: pass x.astype(int)"
+        raise DTypeError(msg)
+    if not integer and x.dtype.kind != "f":
+        msg = f"x has integer dtype {x.dtype}, but the spec {spec!r} takes a float input: pass x.astype(float)"
         raise DTypeError(msg)
 
 
@@ -466,6 +486,8 @@ def _rules(
     if spec is None:
         return None
     x = point.inputs["x"]
+    if is_tensor_spec(spec):
+        return _tensor_rules(spec, x, values, roles)
     view = _view(spec, point)
     features = view[1] if x.ndim >= 2 else None
     declared = spec.param_shapes(features) if spec.batched else {}
@@ -483,6 +505,22 @@ def _rules(
     if isinstance(spec, Loss):
         _fits_loss(spec, x, point.t)
     return spec_rules(spec, x_shape=view if x.ndim > 2 else x.shape, param_shapes=shapes, kink=kink)
+
+
+def _tensor_rules(spec: Layer, x: np.ndarray, values: Mapping[str, np.ndarray], roles: Mapping[str, str]) -> SpecRules:
+    declared = spec.param_shapes(None)
+    shapes = {}
+    for name, role in roles.items():
+        shapes[role] = values[name].shape
+        want = declared.get(role)
+        if want and tuple(want) != values[name].shape:
+            msg = f"the spec {spec!r} has {role} of shape {tuple(want)}; your layer's {name} has shape {shapes[role]}"
+            raise ShapeError(msg)
+    missing = [role for role in spec.roles if role not in shapes]
+    if missing:
+        msg = f"the spec {spec!r} has parameters {', '.join(spec.roles)}; your layer's are not all found ({missing})"
+        raise SpecError(msg)
+    return tensor_spec_rules(spec, x, shapes)
 
 
 def _view(spec: Layer, point: Point) -> tuple[int, int]:

@@ -248,6 +248,9 @@ def check(
     net = derivation.network if derivation is not None else network
     if not isinstance(net, Network):
         msg = f"check() takes a symgrad Network or a Derivation of one, got {type(network).__name__}"
+        if getattr(network, "layer", None) is not None or callable(getattr(network, "tensor_forward", None)):
+            msg += ("; an N-D layer is checked with check_layer(layer, x=...), or check_layer(yours, spec=layer, "
+                    "x=...) for your own version")
         raise UnknownNameError(msg)
     if mode not in MODES:
         msg = f"unknown mode {mode!r}; choose 'full' or 'fast'"

@@ -45,6 +45,7 @@ from symgrad.special import erf
 
 __all__ = [
     "Apply",
+    "Compiled",
     "Hadamard",
     "MatMul",
     "Node",
@@ -152,6 +153,16 @@ class Total(Node):
     """The sum of all entries (a scalar)."""
 
     arg: Node
+
+
+@dataclass(frozen=True)
+class Compiled(Node):
+    """A rule of an N-D layer, compiled to NumPy (:mod:`symgrad.check.tensorrules`): ``fn(env)`` is its
+    value, ``text`` the formula it prints as; ``variants`` its usual mistakes, each (mistake, fix, Compiled)."""
+
+    text: str
+    fn: Callable[[Mapping[str, Any]], Any] = field(compare=False, repr=False)
+    variants: tuple[tuple[str, str, Compiled], ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -340,6 +351,8 @@ def evaluate(node: Node, env: Mapping[str, Any]) -> Any:
 
 
 def _eval(node: Node, env: Mapping[str, Any], batch: int) -> Any:
+    if isinstance(node, Compiled):
+        return node.fn(env)
     if isinstance(node, Sym):
         return env[node.name]
     if isinstance(node, Ones):
@@ -425,6 +438,8 @@ def _wrapped(node: Node, ctx: _Context, level: int) -> str:
 
 
 def _text(node: Node, ctx: _Context) -> str:
+    if isinstance(node, Compiled):
+        return node.text
     if isinstance(node, Sym):
         return ctx.names.get(node.name, node.name)
     if isinstance(node, Ones):

@@ -376,6 +376,8 @@ class LayerCheck:
             kink = self.kink(name, sym, got, num, numeric)
             if kink is not None:
                 status, message = kink
+                if status == "FAIL" and sym is not None and "backward vs symbolic" in failing:
+                    diagnosis = found.diagnosis(self, name, got, sym, num, main)  # e.g. every tied maximum
             elif failing <= {"numeric vs symbolic", "numeric vs backward"} and within_estimates(
                 num, numeric.errors[name], got if sym is None else sym, got, ntol, floor
             ):
@@ -514,7 +516,34 @@ class LayerCheck:
         # Extrapolated one-sided derivatives of a smooth element agree to O(h^2): a gap of the tolerance is a kink.
         if any(abs(right - left) <= self.tolerance(self.method) * scale for _, left, right in measured):
             return None  # smooth there: not a kink, an ordinary disagreement
-        return _kink_verdict(name, measured, got, sym, self.tolerance(self.method) * scale)
+        verdict = _kink_verdict(name, measured, got, sym, self.tolerance(self.method) * scale)
+        if verdict[0] == "subgradient" and len(indices) > 1 and sym is not None:
+            return self.jointly(name, indices, got, sym, energy, base, float(np.max(steps)), scale) or verdict
+        return verdict
+
+    def jointly(self, name: str, indices: list[tuple[int, ...]], got: np.ndarray, sym: Any,
+                energy: Callable[[Mapping[str, Any]], Any], base: Mapping[str, np.ndarray], h: float,
+                scale: float) -> tuple[str, str] | None:
+        """FAIL when values that are subgradients element by element are not one together: along all the
+        kink elements at once (e.g. a window's tied maxima) backward()'s sum must lie between the one-sided
+        derivatives too. Only with a spec whose own sum lies there (the derived rule vouches for the joint
+        measurement: a separable kink, ReLU's, lets each element pick its side on its own). None otherwise."""
+        direction = np.zeros(got.shape)
+        for idx in indices:
+            direction[idx] = 1.0
+        self.evaluations += kinks.EVALUATIONS
+        left, right = kinks.one_sided_along(energy, base, name, direction, h)
+        slack = self.tolerance(self.method) * scale * len(indices)
+        total = float(np.sum(got * direction))
+        if one_sided_between(total, left, right, slack):
+            return None
+        if not one_sided_between(float(np.sum(sym * direction)), left, right, slack):
+            return None  # the spec disagrees with the joint measurement too: no verdict from it
+        spec = f" (the spec's rule gives {float(np.sum(sym * direction)):.6g})"
+        return "FAIL", (f"d{name}: at {len(indices)} kink elements each value of backward() is a subgradient on its "
+                        f"own, but not together: along all of them at once the one-sided derivatives are "
+                        f"{kinks.interval(left, right)} and backward()'s values add up to {total:.6g}{spec}; a max "
+                        "that sends its gradient to every tied entry does this")
 
     def one_sided(self, energy: Callable[[Mapping[str, Any]], Any], base: Mapping[str, np.ndarray], name: str,
                   idx: tuple[int, ...], h: float) -> tuple[float, float]:

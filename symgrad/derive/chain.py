@@ -119,6 +119,10 @@ def derive(network: Network, wrt: Sequence[str] | str | None = None, *, kink: An
     from symgrad.derive.graph import derive_graph  # the same floor: the one backward sweep
     from symgrad.graph.network import GraphNetwork, chain_as_graph
 
+    if callable(getattr(network, "tensor_forward", None)):  # one N-D layer (convolution, a symgrad.layer(...))
+        from symgrad.derive.tensorlayer import derive_tensor_layer
+
+        return derive_tensor_layer(network, wrt)
     if isinstance(network, GraphNetwork):
         return derive_graph(network, wrt, kink=kink_value(kink))
     if not isinstance(network, Network):

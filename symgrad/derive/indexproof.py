@@ -46,7 +46,7 @@ def _sizes(rule: IndexRule) -> dict[Any, int]:
     for _, size in rule.forward.ranges:
         symbols |= sp.sympify(size).free_symbols
     ordered = sorted(symbols, key=str)
-    return {symbol: PROOF_SIZES[k % len(PROOF_SIZES)] for k, symbol in enumerate(ordered)}
+    return {symbol: PROOF_SIZES[k % len(PROOF_SIZES)] for k, symbol in enumerate(ordered)} | dict(rule.forward.examples)
 
 
 def _explicit(expr: sp.Basic, rule: IndexRule, sizes: Mapping[Any, int]) -> sp.Basic:

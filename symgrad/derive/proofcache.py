@@ -42,13 +42,14 @@ FORMAT = 1
 #: Methods a proof calls on a layer type: their resolved sources are part of the key.
 RULE_METHODS = (
     "__init__", "matrix_forward", "matrix_vjp", "matrix_loss", "matrix_grad", "param_shapes", "output_features",
-    "index_forward", "index_loss",
+    "index_forward", "index_loss", "tensor_forward",
 )
 #: Modules every proof depends on, whatever the layer (the index engine derives the default rules).
 _PROOF_MODULES = (
     "symgrad.derive.verify", "symgrad.functions", "symgrad.matrixexpr", "symgrad.index.ir",
     "symgrad.index.differentiate", "symgrad.index.contract", "symgrad.index.vectorise", "symgrad.index.rules",
-    "symgrad.derive.indexproof",
+    "symgrad.derive.indexproof", "symgrad.index.reduce", "symgrad.index.tensorform", "symgrad.derive.tensorproof",
+    "symgrad.layers.tensorforms",
 )
 
 _files: dict[str, str | None] = {}  # module name -> sha256 of its source file (None: no file)

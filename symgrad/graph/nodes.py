@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from symgrad.errors import ShapeError, SpecError, UnknownNameError
+from symgrad.errors import LayerError, ShapeError, SpecError, UnknownNameError
 
 if TYPE_CHECKING:
     from symgrad.layers.base import Layer
@@ -314,6 +314,10 @@ def apply_layer(layer: Layer, inputs: tuple[Any, ...]) -> Apply:
             msg = (f"{where} is called on graph nodes (symgrad.Input(...), or other layers' outputs), "
                    f"got {type(value).__name__}")
             raise SpecError(msg)
+    if callable(getattr(layer, "tensor_forward", None)):
+        from symgrad.layers.base import n_d_in_network
+
+        raise LayerError(n_d_in_network(where))
     shape = inputs[0].shape
     if isinstance(layer, Loss):
         return Apply(layer, tuple(inputs), _loss_shape(layer, inputs))

@@ -1,7 +1,8 @@
 """Differentiate an index-notation entry by one entry of an input: Kronecker deltas.
 
 ``∂ x[n,d] / ∂ x[p,q] = δ_np δ_dq``; a ``Sum`` is differentiated under the
-sum sign; products, powers and functions by the product and chain rules. The
+sum sign (a max through the mask of its first maximum); products, powers and
+functions by the product and chain rules. The
 result keeps every delta: :mod:`symgrad.index.contract` eliminates them.
 
 Examples
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import sympy as sp
 
+from symgrad.index.reduce import MaxOver, argmax_mask
+
 __all__ = ["entry_derivative"]
 
 
@@ -34,6 +37,9 @@ def entry_derivative(expr: sp.Expr, base: sp.IndexedBase, at: tuple[sp.Symbol, .
     if isinstance(expr, sp.Sum):
         inner = entry_derivative(expr.function, base, at)
         return sp.S.Zero if inner == 0 else sp.Sum(inner, *expr.limits)
+    if isinstance(expr, MaxOver):  # through the window's first maximum (see symgrad.index.reduce)
+        inner = entry_derivative(expr.function, base, at)
+        return sp.S.Zero if inner == 0 else sp.Sum(argmax_mask(expr) * inner, *expr.limits)
     if isinstance(expr, sp.Add):
         return sp.Add(*(entry_derivative(arg, base, at) for arg in expr.args))
     if isinstance(expr, sp.Mul):

@@ -8,6 +8,12 @@ the inputs (a target row that sums to 1). :meth:`IndexForward.validate`
 rejects an unknown index or tensor and a tensor read with the wrong indices,
 naming what was wrong, so the engine works on well-formed forwards only.
 
+An index position may be an expression: a window ``x[n, c, 2*i + u - 1, 2*j + v - 1]``
+(affine in the indices) or a lookup ``W[idx[n], d]`` by an integer tensor. A
+read outside a tensor's range is 0: that is zero padding (a convolution's
+``pad``). A max over indices is :class:`~symgrad.index.reduce.MaxOver`, written
+like a ``Sum``.
+
 Examples
 --------
 >>> n, m, d = indices("n m d")
@@ -28,6 +34,7 @@ from typing import Any
 import sympy as sp
 
 from symgrad.errors import ShapeError, UnknownNameError
+from symgrad.index.reduce import MaxOver
 
 __all__ = ["IndexForward", "RowSumsToOne", "Tensor", "index", "indices"]
 
@@ -47,10 +54,13 @@ class Tensor:
     """An input of a forward: its name and its dimensions, e.g. ``Tensor("x", (N, D))``.
 
     A vector (one dimension) is bound to a row matrix (1 x M) when vectorised.
+    An ``integer`` tensor (an embedding's indices) is read only inside another
+    read's index positions (``W[idx[n], d]``) and is never differentiated.
     """
 
     name: str
     dims: tuple[Any, ...]
+    integer: bool = False
 
     @property
     def base(self) -> sp.IndexedBase:
@@ -85,6 +95,9 @@ class IndexForward:
         The range of every index: ``n`` runs over ``0 .. N - 1``.
     assumptions : tuple
         What the inputs are assumed to satisfy (:class:`RowSumsToOne`).
+    examples : tuple of (Symbol, int)
+        Small sizes for the entrywise proofs where the default ones would not fit
+        (a 3 x 3 window needs an image of at least 3 x 3).
     """
 
     output: str
@@ -93,6 +106,7 @@ class IndexForward:
     tensors: tuple[Tensor, ...]
     ranges: tuple[tuple[sp.Symbol, Any], ...]
     assumptions: tuple[RowSumsToOne, ...] = ()
+    examples: tuple[tuple[sp.Symbol, int], ...] = ()
 
     def tensor(self, name: str) -> Tensor:
         for tensor in self.tensors:
@@ -136,7 +150,13 @@ class IndexForward:
                 msg = f"{name} has {len(dims)} dimensions but {read} reads it with {len(read.indices)} indices"
                 raise ShapeError(msg)
             bound = _bound_at(self.body, read)
+            if known[name].integer and not _inside_position(self.body, read):
+                msg = f"{name} holds integer indices: read it only inside another read's index, as in W[{read}, d]"
+                raise ShapeError(msg)
             for position, (symbol, dim) in enumerate(zip(read.indices, dims, strict=True)):
+                if not isinstance(symbol, sp.Symbol):
+                    self._check_position(read, symbol, bound, known)
+                    continue
                 if symbol not in self.indices and symbol not in bound:
                     free = ", ".join(map(str, self.indices)) or "none"
                     msg = f"unknown index {symbol} in {read}: not an output index ({free}) and not summed over"
@@ -150,6 +170,36 @@ class IndexForward:
                     raise ShapeError(msg)
         return self
 
+    def _dimension_symbols(self) -> set[Any]:
+        symbols: set[Any] = set()
+        for tensor in self.tensors:
+            for dim in tensor.dims:
+                symbols |= sp.sympify(dim).free_symbols
+        return symbols
+
+    def _check_position(self, read: sp.Indexed, position: sp.Expr, bound: dict[sp.Symbol, Any],
+                        known: dict[str, Tensor]) -> None:
+        """An index position that is an expression (a window ``2*i + u``, a lookup ``idx[n]``)."""
+        for symbol in position.free_symbols:
+            if isinstance(symbol, sp.Symbol) and symbol not in self.indices and symbol not in bound:
+                if str(symbol) in known or symbol in self._dimension_symbols():
+                    continue  # the label of the integer tensor read there, or a size (Flatten's H*W)
+                if any(symbol in inner.indices for inner in position.atoms(sp.Indexed)):
+                    continue  # checked with that inner read
+                free = ", ".join(map(str, self.indices)) or "none"
+                msg = f"unknown index {symbol} in {read}: not an output index ({free}) and not summed over"
+                raise UnknownNameError(msg)
+        for inner in position.atoms(sp.Indexed):
+            tensor = known.get(str(inner.base.label))
+            if tensor is not None and not tensor.integer:
+                msg = f"{read} reads {inner.base.label} in an index position; only an integer tensor can give indices"
+                raise ShapeError(msg)
+
+
+def _inside_position(body: sp.Expr, read: sp.Indexed) -> bool:
+    return any(read in position.atoms(sp.Indexed) for outer in body.atoms(sp.Indexed) if outer != read
+               for position in outer.indices)
+
 
 def _bound_at(body: sp.Expr, read: sp.Indexed) -> dict[sp.Symbol, Any]:
     """The summed indices in scope at ``read`` and their range sizes."""
@@ -159,7 +209,7 @@ def _bound_at(body: sp.Expr, read: sp.Indexed) -> dict[sp.Symbol, Any]:
         if expr == read:
             scope.update(inner)
             return True
-        if isinstance(expr, sp.Sum):
+        if isinstance(expr, (sp.Sum, MaxOver)):
             inner = {**inner, **{s: hi - lo + 1 for s, lo, hi in expr.limits}}
         return any(visit(arg, inner) for arg in expr.args)
 

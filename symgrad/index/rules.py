@@ -120,11 +120,13 @@ def derive_rule(forward: IndexForward, wrt: str) -> IndexRule:
 
 
 def _sub(symbols: tuple[Any, ...]) -> str:
-    return "_" + "".join(map(str, symbols))
+    if all(isinstance(s, sp.Symbol) for s in symbols):
+        return "_" + "".join(map(str, symbols))
+    return "[" + ", ".join(map(str, symbols)) + "]"  # a window or a lookup: x[n, c, 2*i + u, j]
 
 
 def _deltas(read: tuple[Any, ...], at: tuple[Any, ...]) -> str:
-    return " ".join(f"δ_{i}{j}" for i, j in zip(read, at, strict=True))
+    return " ".join(f"δ_{i}{j}" if isinstance(i, sp.Symbol) else f"δ({i}, {j})" for i, j in zip(read, at, strict=True))
 
 
 def _apply(assumption: RowSumsToOne, terms: tuple[Term, ...]) -> tuple[Term, ...]:

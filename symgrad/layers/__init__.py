@@ -5,8 +5,11 @@ from symgrad.layers.affine import Affine
 from symgrad.layers.base import Layer, Loss
 from symgrad.layers.catalog import CATALOG, LOSSES
 from symgrad.layers.classify import SigmoidCrossEntropy, Softmax, SVMLoss
+from symgrad.layers.conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
 from symgrad.layers.dropout import Dropout
+from symgrad.layers.embedding import Embedding
 from symgrad.layers.formula import FormulaActivation, activation
+from symgrad.layers.indexlayer import IndexLayer, layer
 from symgrad.layers.losses import HalfSquaredError, MeanSquaredError, SoftmaxCrossEntropy
 
 __all__ = [
@@ -14,11 +17,17 @@ __all__ = [
     "LOSSES",
     "Activation",
     "Affine",
+    "AvgPool2d",
+    "Conv2d",
     "Dropout",
+    "Embedding",
+    "Flatten",
     "FormulaActivation",
     "HalfSquaredError",
+    "IndexLayer",
     "Layer",
     "Loss",
+    "MaxPool2d",
     "MeanSquaredError",
     "ReLU",
     "SVMLoss",
@@ -28,4 +37,5 @@ __all__ = [
     "SoftmaxCrossEntropy",
     "Tanh",
     "activation",
+    "layer",
 ]

@@ -60,6 +60,13 @@ def check_layer_name(name: str) -> str:
     return name
 
 
+def n_d_in_network(where: str) -> str:
+    """The refusal of an N-D layer (convolution, pooling, embedding, symgrad.layer(...)) inside a network."""
+    return (f"{where} is an N-D layer: networks of N-D layers are not derived yet (chains and graphs are 2-D); "
+            "derive it alone with symgrad.derive(layer), or check your own version with "
+            "symgrad.check_layer(yours, spec=layer, x=...)")
+
+
 class Layer:
     """Base of every symgrad layer (not of users' own layers)."""
 

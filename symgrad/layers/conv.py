@@ -12,13 +12,17 @@ is smaller than the kernel).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from symgrad.errors import ShapeError
 from symgrad.layers.arguments import check_ndim, pair, positive_int
 from symgrad.layers.base import Layer
+from symgrad.layers.tensorforms import conv_forward, flatten_forward, pool_forward
+
+if TYPE_CHECKING:
+    from symgrad.index.ir import IndexForward
 
 __all__ = ["AvgPool2d", "Conv2d", "Flatten", "MaxPool2d", "col2im", "im2col", "output_size"]
 
@@ -183,6 +187,11 @@ class Conv2d(_Spatial):
         out = self.col @ self.col_W + self.b
         return out.reshape(x.shape[0], out_h, out_w, -1).transpose(0, 3, 1, 2)  # type: ignore[no-any-return]
 
+    def tensor_forward(self, ndim: int | None = None) -> IndexForward:
+        """The forward in index notation, from which symgrad derives the backward
+        (see :mod:`symgrad.layers.tensorforms`)."""
+        return conv_forward(self.kernel, self.stride, self.pad)
+
     def backward(self, dout: np.ndarray) -> np.ndarray:
         dout = np.asarray(dout).transpose(0, 2, 3, 1).reshape(-1, self.out_channels)
         self.db = dout.sum(axis=0)
@@ -266,6 +275,11 @@ class MaxPool2d(_Pool):
         self.arg_max: Any = None
         self.out_shape: Any = None
 
+    def tensor_forward(self, ndim: int | None = None) -> IndexForward:
+        """The max of each window in index notation (gradient to the first maximum; see
+        :mod:`symgrad.layers.tensorforms`)."""
+        return pool_forward("max", self.kernel, self.stride, self.pad)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         col, self.out_shape = self.windows(x)
         self.arg_max = np.argmax(col, axis=1)
@@ -301,6 +315,10 @@ class AvgPool2d(_Pool):
         super().__init__(kernel, stride, pad, name=name)
         self.out_shape: Any = None
 
+    def tensor_forward(self, ndim: int | None = None) -> IndexForward:
+        """The mean of each window in index notation (see :mod:`symgrad.layers.tensorforms`)."""
+        return pool_forward("avg", self.kernel, self.stride, self.pad)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         col, self.out_shape = self.windows(x)
         return self.image(np.mean(col, axis=1), self.out_shape)
@@ -334,6 +352,10 @@ class Flatten(Layer):
     @property
     def batched(self) -> bool:
         return True
+
+    def tensor_forward(self, ndim: int | None = None) -> IndexForward:
+        """``y[n, k] = x[n, ...]`` in index notation, for an input of ``ndim`` (2 to 4) dimensions."""
+        return flatten_forward(4 if ndim is None else ndim)
 
     def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The per-sample output shape: (C*H*W,) for (C, H, W)."""

@@ -8,13 +8,17 @@ the derivation engine; exported from this module only for now (not from
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from symgrad.errors import DTypeError, ShapeError
 from symgrad.layers.arguments import positive_int
 from symgrad.layers.base import Layer
+from symgrad.layers.tensorforms import embedding_forward
+
+if TYPE_CHECKING:
+    from symgrad.index.ir import IndexForward
 
 __all__ = ["Embedding"]
 
@@ -70,6 +74,10 @@ class Embedding(Layer):
 
     def param_shapes(self, in_features: int | None) -> dict[str, tuple[Any, ...]]:
         return {"W": (self.vocab, self.dim)}
+
+    def tensor_forward(self, ndim: int | None = None) -> IndexForward:
+        """``y[n, d] = W[idx[n], d]`` (``ndim`` 1) or ``y[n, t, d] = W[idx[n, t], d]`` (2, the default)."""
+        return embedding_forward(2 if ndim is None else ndim)
 
     def forward(self, idx: np.ndarray) -> np.ndarray:
         idx = np.asarray(idx)

@@ -463,7 +463,16 @@ def _expression_document(d: Derivation) -> Document:
         caption: Line = (Text("Each elementary rule is proven against sympy.diff of "), Math(f), Text("."))
         blocks.append(Equations(rows, caption))
         blocks += [Paragraph((Text("Note: "), Text(kink_note(step)))) for step in d.steps(name) if kink_note(step)]
-    return Document(_expression_title(function), _verified_line(d), tuple(blocks))
+        blocks += [Paragraph((Text(sub.note),)) for step in d.steps(name) for sub in step.substeps
+                   if sub.rule.startswith(VECTORISED)]  # an N-D layer's scatter-add / einsum, in words
+    title = _expression_title(function)
+    if getattr(d, "layer", None) is not None:  # one N-D layer (symgrad.derive.tensorlayer): its name first
+        title = f"{d.title}: {title}"
+    return Document(title, _verified_line(d), tuple(blocks))
+
+
+#: The rules of an N-D layer's vectorised steps, whose notes say the form in words.
+VECTORISED = ("scatter-add", "einsum")
 
 
 def _expression_title(function: Step) -> str:

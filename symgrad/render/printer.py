@@ -150,7 +150,9 @@ class TexPrinter(LatexPrinter):  # type: ignore[misc]
         return rf"\sum_{{{summed}}} {body}"
 
     def _print_KroneckerDelta(self, expr: Any, exp: Any = None) -> str:
-        return rf"\delta_{{{self._print(expr.args[0])}{self._print(expr.args[1])}}}"
+        if all(arg.is_Atom for arg in expr.args):
+            return rf"\delta_{{{self._print(expr.args[0])}{self._print(expr.args[1])}}}"
+        return rf"\delta_{{{self._print(expr.args[0])},\,{self._print(expr.args[1])}}}"  # a window: 2 i + u, r
 
     def _print_Derivative(self, expr: Any) -> str:
         if _entry_derivative(expr):
