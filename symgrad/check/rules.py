@@ -40,11 +40,14 @@ from sympy.printing.str import StrPrinter
 from symgrad.errors import LayerError, ShapeError
 from symgrad.functions import kink_value, relu_grad
 from symgrad.layers import Activation, Layer, Loss
+from symgrad.layers.composite import CompositeLayer
 from symgrad.matrixexpr import BATCH, ZETA, ElementSum, Elementwise, RowSoftmax
 from symgrad.special import erf
 
 __all__ = [
     "Apply",
+    "Constant",
+    "Formula",
     "Hadamard",
     "MatMul",
     "Node",
@@ -148,6 +151,29 @@ class Total(Node):
 
 
 @dataclass(frozen=True)
+class Constant(Node):
+    """A matrix of numbers (a layer's constants, such as eval mode's running statistics)."""
+
+    name: str
+    values: tuple[tuple[float, ...], ...]
+
+
+@dataclass(frozen=True)
+class Formula(Node):
+    """A composite layer's derived rule ``arg``, printed as its closed form ``text`` (the textbook's formula).
+
+    It evaluates as ``arg`` (the derived tree); it prints as ``text``, which
+    the layer's tests prove equal to ``arg`` at seeded points. The tree inside is
+    no place for the generic mutants (a transpose dropped deep in batch norm's
+    sweep names nothing a reader wrote); the layer's own mistakes are its
+    ``variants``.
+    """
+
+    text: str
+    arg: Node
+
+
+@dataclass(frozen=True)
 class SpecRules:
     """A spec layer's rules as trees.
 
@@ -164,6 +190,8 @@ class SpecRules:
     forward: Node
     grads: Mapping[str, Node]
     output: sp.Expr | None = None
+    #: A composite layer's mistakes: (what was left out, the fix, the gradients such a backward computes).
+    variants: tuple[tuple[str, str, Mapping[str, Node]], ...] = ()
 
 
 # -- from SymPy -----------------------------------------------------------------
@@ -194,6 +222,8 @@ def _cached_rules(spec: Layer, key: tuple[Any, ...]) -> SpecRules:
             t = sp.MatrixSymbol("t", BATCH, features)
             forward = _node(spec.matrix_loss(x, t))
             grads: dict[str, Node] = {"x": Hadamard((Sym("dout"), _node(spec.matrix_grad(x, t))))}
+        elif isinstance(spec, CompositeLayer):
+            return _composite_rules(spec, x, params)
         else:
             out = spec.matrix_forward(x, params)
             upstream = sp.MatrixSymbol("dout", BATCH, out.shape[1])
@@ -206,6 +236,23 @@ def _cached_rules(spec: Layer, key: tuple[Any, ...]) -> SpecRules:
         raise ShapeError(msg) from None
     output = spec.function(ZETA) if isinstance(spec, Activation) else None
     return SpecRules(repr(spec), isinstance(spec, Loss), tuple(spec.roles), forward, grads, output)
+
+
+def _composite_rules(spec: CompositeLayer, x: Any, params: Mapping[str, Any]) -> SpecRules:
+    """A composite layer's derived rules, each printed as its closed form; its mistakes as variants."""
+    out = spec.matrix_forward(x, params)
+    upstream = sp.MatrixSymbol("dout", BATCH, out.shape[1])
+    texts = spec.rule_texts()
+
+    def trees(vjp: Mapping[str, Any]) -> dict[str, Node]:
+        return {("x" if key == "input" else key): _node(rule) for key, rule in vjp.items()}
+
+    grads = {name: Formula(texts[name], tree) for name, tree in trees(spec.matrix_vjp(upstream, x, params)).items()}
+    variants = tuple(
+        (m.mistake, m.fix, trees(spec.matrix_vjp(upstream, x, params, cut=m.cut))) for m in spec.mistakes
+    )
+    forward = Formula(texts["out"], _node(out))
+    return SpecRules(repr(spec), False, tuple(spec.roles), forward, grads, None, variants)
 
 
 def _matrix_shape(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -238,6 +285,8 @@ def _node(expr: Any) -> Node:
         return Softmax(_node(expr.args[0]))
     if isinstance(expr, ElementSum):
         return Total(_node(expr.args[0]))
+    if isinstance(expr, sp.ImmutableMatrix):  # a composite layer's constants (eval mode's running statistics)
+        return Constant("running", tuple(tuple(float(v) for v in row) for row in expr.tolist()))
     if isinstance(expr, sp.Mul):
         coeff = sp.Mul(*[a for a in expr.args if not a.has(ElementSum)])
         rest = [a for a in expr.args if a.has(ElementSum)]
@@ -255,6 +304,11 @@ def _matmul(expr: sp.MatMul) -> Node:
         inner = _product([_node(f) for f in factors])
         # ones(N, 1) @ b broadcasts a row over the batch (NumPy does it alone); ones(1, N) @ G sums over it.
         node = inner if ones.shape[1] == 1 else Sum(inner, 0)
+    elif factors and isinstance(factors[-1], sp.OneMatrix):
+        ones, factors = factors[-1], factors[:-1]
+        inner = _product([_node(f) for f in factors])
+        # c @ ones(1, D) broadcasts a column over the features; G @ ones(D, 1) sums each row.
+        node = inner if ones.shape[0] == 1 else Sum(inner, 1)
     else:
         node = _product([_node(f) for f in factors])
     return scaled(coeff, node)
@@ -353,6 +407,10 @@ def _eval(node: Node, env: Mapping[str, Any], batch: int) -> Any:
         return exps / np.sum(exps, axis=-1, keepdims=True)
     if isinstance(node, Total):
         return np.sum(_eval(node.arg, env, batch))
+    if isinstance(node, Formula):
+        return _eval(node.arg, env, batch)
+    if isinstance(node, Constant):
+        return np.asarray(node.values, dtype=float)
     msg = f"cannot evaluate a {type(node).__name__}"
     raise LayerError(msg)
 
@@ -365,7 +423,7 @@ def _scalar_function(body: sp.Expr) -> Callable[[np.ndarray], Any]:
 
 # -- plain text -------------------------------------------------------------------
 
-_LEVEL = {Plus: 10, Scale: 20, Hadamard: 20, MatMul: 30, Power: 40}
+_LEVEL = {Plus: 10, Formula: 10, Scale: 20, Hadamard: 20, MatMul: 30, Power: 40}
 
 
 def to_text(node: Node, rules: SpecRules | None = None, names: Mapping[str, str] | None = None) -> str:
@@ -427,6 +485,10 @@ def _text(node: Node, ctx: _Context) -> str:
         return f"softmax({_text(node.arg, ctx)})"
     if isinstance(node, Total):
         return f"{_wrapped(node.arg, ctx, 50)}.sum()"
+    if isinstance(node, Formula):
+        return node.text
+    if isinstance(node, Constant):
+        return node.name
     return type(node).__name__
 
 

@@ -10,18 +10,21 @@ them against finite differences (no spec).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from symgrad.errors import ShapeError, SpecError
 from symgrad.layers.arguments import check_ndim, positive_float, positive_int
-from symgrad.layers.base import Layer
+from symgrad.layers.composite import CompositeLayer, Mistake
+
+if TYPE_CHECKING:
+    from symgrad.composite.graph import Graph
 
 __all__ = ["BatchNorm", "LayerNorm"]
 
 
-class _Normalization(Layer):
+class _Normalization(CompositeLayer):
     """gamma and beta of ``features`` entries, and the shape checks both norms share."""
 
     roles = ("gamma", "beta")
@@ -48,6 +51,30 @@ class _Normalization(Layer):
 
     def param_shapes(self, in_features: int | None) -> dict[str, tuple[Any, ...]]:
         return {"gamma": (self.features,), "beta": (self.features,)}
+
+    def _graph(self, mean: str, statistics: bool) -> Graph:
+        """μ, x - μ, (x - μ)², σ², σ = √(σ² + ε), x̂ = (x - μ)/σ, γ x̂, out = γ x̂ + β: ``mean`` over the batch
+        rows or the feature columns; without ``statistics`` μ and σ² are constants (eval mode)."""
+        import sympy as sp
+
+        from symgrad.composite.graph import Graph, Value
+        from symgrad.matrixexpr import ZETA
+
+        over = "over the batch (each feature)" if mean == "mean_rows" else "over the features (each sample)"
+        values = [
+            Value("mu", mean, ("x",), what=f"the mean {over}"),
+            Value("xc", "sub", ("x", "mu"), what="x centred: x - mu"),
+            Value("sq", "fn", ("xc",), ZETA**2, what="the squares (x - mu)^2"),
+            Value("var", mean, ("sq",), what=f"the variance {over}"),
+        ] if statistics else [Value("xc", "sub", ("x", "mu"), what="x centred by the running mean")]
+        values += [
+            Value("std", "fn", ("var",), sp.sqrt(ZETA + sp.Rational(str(self.eps))), what="sigma = sqrt(var + eps)"),
+            Value("xhat", "div", ("xc", "std"), what="the normalised x: (x - mu) / sigma"),
+            Value("z", "mul", ("xhat", "gamma"), what="scaled by gamma"),
+            Value("out", "add", ("z", "beta"), what="shifted by beta"),
+        ]
+        constants = () if statistics else ("mu", "var")
+        return Graph(("x", "gamma", "beta", *constants), tuple(values), ("out",), constants)
 
 
 class BatchNorm(_Normalization):
@@ -79,6 +106,13 @@ class BatchNorm(_Normalization):
     """
 
     kind = "batch-norm"
+    mistakes = (
+        Mistake("the mean path, through mu (mu treated as a constant)",
+                "add the gradient through mu: dx -= dxc.mean(axis=0), the mean of the centred gradient", ("mu",)),
+        Mistake("the variance path, through var (var treated as a constant)",
+                "add the gradient through var: dvar = -0.5 * sum(dxhat * xc, axis=0) / std**3, "
+                "dxc += 2 * xc * dvar / N", ("var",)),
+    )
 
     def __init__(
         self, features: int, *, train: bool = True, momentum: float = 0.9, eps: float = 1e-5, name: str | None = None
@@ -98,6 +132,29 @@ class BatchNorm(_Normalization):
 
     def describe(self) -> str:
         return f"{self.features}" + ("" if self.train else ", train=False")
+
+    def graph(self) -> Graph:
+        """Train mode: the batch's mean and variance; eval mode: the running ones, as constants."""
+        return self._graph("mean_rows", self.train)
+
+    def rule_texts(self) -> dict[str, str]:
+        grads = {"gamma": "(dout * xhat).sum(axis=0)", "beta": "dout.sum(axis=0)"}
+        if not self.train:
+            return {"out": "gamma * (x - running_mean) / sqrt(running_var + eps) + beta",
+                    "x": "dout * gamma / sqrt(running_var + eps)", **grads}
+        return {"out": "gamma * xhat + beta, xhat = (x - x.mean(axis=0)) / sqrt(x.var(axis=0) + eps)",
+                "x": "gamma / (N * std) * (N * dout - dout.sum(axis=0) - xhat * (dout * xhat).sum(axis=0))",
+                **grads}
+
+    def constants(self) -> dict[str, Any]:
+        if self.train:
+            return {}
+        import sympy as sp
+
+        def row(values: Any) -> Any:
+            return sp.ImmutableMatrix([[sp.Float(float(v)) for v in np.ravel(values)]])
+
+        return {"mu": row(self.running_mean), "var": row(self.running_var)}
 
     def eval(self) -> BatchNorm:
         """Switch to eval mode (running statistics as constants); returns the layer."""
@@ -185,6 +242,16 @@ class LayerNorm(_Normalization):
 
     def describe(self) -> str:
         return f"{self.features}"
+
+    def graph(self) -> Graph:
+        """Each sample's mean and variance over its features."""
+        return self._graph("mean_cols", True)
+
+    def rule_texts(self) -> dict[str, str]:
+        return {"out": "gamma * xhat + beta, xhat = (x - x.mean(axis=1)) / sqrt(x.var(axis=1) + eps)",
+                "x": "(D * dxhat - dxhat.sum(axis=1) - xhat * (dxhat * xhat).sum(axis=1)) / (D * std), "
+                     "dxhat = dout * gamma",
+                "gamma": "(dout * xhat).sum(axis=0)", "beta": "dout.sum(axis=0)"}
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = check_ndim("LayerNorm", "x", x, (2, 3, 4), "(..., D)")
