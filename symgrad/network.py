@@ -173,7 +173,7 @@ def _layer_names(layers: tuple[Layer, ...]) -> tuple[str, ...]:
 def _propagate(layers: tuple[Layer, ...], batched: bool) -> tuple[int | None, int | None]:
     if not batched:
         return None, None
-    first = next(layer for layer in layers if isinstance(layer, Affine))
+    first = next(layer for layer in layers if getattr(layer, "in_features", None) is not None)
     features = first.in_features
     for index, layer in enumerate(layers, 1):
         try:

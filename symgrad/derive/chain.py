@@ -256,6 +256,12 @@ def _index_steps(
     from symgrad.layers import Loss
     from symgrad.layers.activations import Activation
 
+    from symgrad.layers.composite import CompositeLayer
+
+    if isinstance(layer, CompositeLayer):  # its own graph's sweep, each step proven, then its closed form
+        from symgrad.derive.compositesteps import composite_substeps
+
+        return composite_substeps(layer, role, binding, proven)
     if isinstance(layer, Activation) and role == "input" and type(layer).matrix_vjp is Activation.matrix_vjp:
         z = sp.Symbol("z")
         return tuple(elementary_steps(layer.function(z), z, kink=kink))

@@ -212,8 +212,8 @@ def _local(sweep: _Sweep, node: Node, upstream: Any, needed: set[str]) -> None:
     if not targets:
         return
     if net.batched:
-        for name, expr, proof, what in _matrix_rules(sweep, node, upstream, targets):
-            sweep.parts.setdefault(name, []).append(_Contribution(consumer, expr, proof, what))
+        for name, expr, proof, what, *subs in _matrix_rules(sweep, node, upstream, targets):
+            sweep.parts.setdefault(name, []).append(_Contribution(consumer, expr, proof, what, *subs))
         return
     local = _forward_rhs(sweep, node)
     what = node.layer.kind if isinstance(node, Apply) else node.kind  # type: ignore[attr-defined]
@@ -240,14 +240,29 @@ def _matrix_rules(sweep: _Sweep, node: Node, upstream: Any, targets: list[tuple[
         if len(args) == 2:
             grad = _rule(layer, "matrix_grad", *args)
             return [(targets[0][0], grad if upstream == 1 else upstream * grad, proof, layer.kind)]
-        rules = _rule(layer, "matrix_vjp", upstream, args[0], params=_params_of(sweep, node), kink=sweep.kink)
-        return [(name, rules["input" if key == 0 else key], proof, layer.kind) for name, key in targets]
+        params = _params_of(sweep, node)
+        rules = _rule(layer, "matrix_vjp", upstream, args[0], params=params, kink=sweep.kink)
+        subs = _composite_steps(layer, targets, {"input": args[0], **params, "G": upstream}, proof)
+        return [(name, rules["input" if key == 0 else key], proof, layer.kind, subs[key]) for name, key in targets]
     assert isinstance(node, Op)
     scalar = not getattr(args[0], "is_Matrix", False)
     proof = op_rule_proof(node.kind, scalar, len(args))
     rules = op_vjp(node.kind, upstream, args, node.const)
     what = f"{node.kind} ({RULE_WORDS[node.kind]})"
     return [(name, rules[key], proof, what) for name, key in targets]
+
+
+def _composite_steps(
+    layer: Any, targets: list[tuple[str, Any]], binding: dict[str, Any], proof: tuple[bool, str]
+) -> dict[Any, tuple[Step, ...]]:
+    """A composite layer's own sweep as substeps of each contribution (none for other layers)."""
+    from symgrad.layers.composite import CompositeLayer
+
+    if not isinstance(layer, CompositeLayer):
+        return {key: () for _name, key in targets}
+    from symgrad.derive.compositesteps import composite_substeps
+
+    return {key: composite_substeps(layer, "input" if key == 0 else key, binding, proof) for _name, key in targets}
 
 
 def _assemble(sweep: _Sweep, names: tuple[str, ...], forward: tuple[Step, ...]) -> Derivation:

@@ -47,10 +47,23 @@ class CompositeLayer(Layer):
         """The forward as a graph: leaves (the input first, then the roles, then constants), values, outputs."""
         raise NotImplementedError
 
+    def rule_key(self) -> tuple[Any, ...]:
+        """What the derived rule depends on besides the class (a proof is kept per key)."""
+        return (self.describe(),)
+
+    def for_proof(self, features: int) -> CompositeLayer:
+        """A copy of this layer at ``features`` input features, for the entrywise proof on small shapes."""
+        raise NotImplementedError
+
     def rule_texts(self) -> dict[str, str]:
         """The closed forms of the forward (key ``"out"``) and of each gradient (``"x"``, each role) as plain
         text, as the textbooks print them: how a check names the rule it expected."""
         raise NotImplementedError
+
+    def closed_forms(self, values: Mapping[str, Any], upstream: Any) -> dict[str, Any]:
+        """The textbooks' closed form of some gradients (by ``"input"`` or role), in the graph's ``values``
+        (symbols or composed expressions, by name) and the upstream gradient; shown and proven, never computed."""
+        return {}
 
     def constants(self) -> dict[str, Any]:
         """Values of the graph's constant leaves (running statistics) as SymPy matrices."""

@@ -10,6 +10,7 @@ them against finite differences (no spec).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,6 +44,11 @@ class _Normalization(CompositeLayer):
     def batched(self) -> bool:
         return True
 
+    @property
+    def in_features(self) -> int:
+        """The features of its input (and output)."""
+        return self.features
+
     def output_features(self, in_features: int | None) -> int | None:
         if in_features != self.features:
             msg = f"{type(self).__name__} expects {self.features} input features, but its input has {in_features}"
@@ -51,6 +57,25 @@ class _Normalization(CompositeLayer):
 
     def param_shapes(self, in_features: int | None) -> dict[str, tuple[Any, ...]]:
         return {"gamma": (self.features,), "beta": (self.features,)}
+
+    def rule_key(self) -> tuple[Any, ...]:
+        return (getattr(self, "train", True), self.eps)
+
+    def _eps(self) -> Any:
+        """eps as the documents show it (a float); exact (a rational) in the entrywise proofs, where a float's
+        rounding would leave a difference that does not simplify to 0."""
+        import sympy as sp
+
+        return sp.Rational(str(self.eps)) if getattr(self, "_exact", False) else sp.Float(self.eps)
+
+    def for_proof(self, features: int) -> _Normalization:
+        small = self.fresh()
+        small.features = features
+        small._exact = True
+        if hasattr(small, "running_mean"):  # eval mode's constants: generic values at the small size
+            small.running_mean = np.linspace(-0.5, 0.5, features)
+            small.running_var = np.linspace(1.0, 2.0, features)
+        return small
 
     def _graph(self, mean: str, statistics: bool) -> Graph:
         """μ, x - μ, (x - μ)², σ², σ = √(σ² + ε), x̂ = (x - μ)/σ, γ x̂, out = γ x̂ + β: ``mean`` over the batch
@@ -68,8 +93,8 @@ class _Normalization(CompositeLayer):
             Value("var", mean, ("sq",), what=f"the variance {over}"),
         ] if statistics else [Value("xc", "sub", ("x", "mu"), what="x centred by the running mean")]
         values += [
-            Value("std", "fn", ("var",), sp.sqrt(ZETA + sp.Rational(str(self.eps))), what="sigma = sqrt(var + eps)"),
-            Value("xhat", "div", ("xc", "std"), what="the normalised x: (x - mu) / sigma"),
+            Value("sigma", "fn", ("var",), sp.sqrt(ZETA + self._eps()), what="sigma = sqrt(var + eps)"),
+            Value("xhat", "div", ("xc", "sigma"), what="the normalised x: (x - mu) / sigma"),
             Value("z", "mul", ("xhat", "gamma"), what="scaled by gamma"),
             Value("out", "add", ("z", "beta"), what="shifted by beta"),
         ]
@@ -110,7 +135,7 @@ class BatchNorm(_Normalization):
         Mistake("the mean path, through mu (mu treated as a constant)",
                 "add the gradient through mu: dx -= dxc.mean(axis=0), the mean of the centred gradient", ("mu",)),
         Mistake("the variance path, through var (var treated as a constant)",
-                "add the gradient through var: dvar = -0.5 * sum(dxhat * xc, axis=0) / std**3, "
+                "add the gradient through var: dvar = -0.5 * sum(dxhat * xc, axis=0) / sigma**3, "
                 "dxc += 2 * xc * dvar / N", ("var",)),
     )
 
@@ -143,8 +168,23 @@ class BatchNorm(_Normalization):
             return {"out": "gamma * (x - running_mean) / sqrt(running_var + eps) + beta",
                     "x": "dout * gamma / sqrt(running_var + eps)", **grads}
         return {"out": "gamma * xhat + beta, xhat = (x - x.mean(axis=0)) / sqrt(x.var(axis=0) + eps)",
-                "x": "gamma / (N * std) * (N * dout - dout.sum(axis=0) - xhat * (dout * xhat).sum(axis=0))",
+                "x": "gamma / (N * sigma) * (N * dout - dout.sum(axis=0) - xhat * (dout * xhat).sum(axis=0))",
                 **grads}
+
+    def closed_forms(self, values: Mapping[str, Any], upstream: Any) -> dict[str, Any]:
+        """dx = γ/(Nσ) (N G - 1 1ᵀG - x̂ ∘ 1 1ᵀ(G ∘ x̂)) in train mode (σ = std; 1 the ones column)."""
+        if not self.train:
+            return {}
+        import sympy as sp
+
+        from symgrad.matrixexpr import ZETA, Elementwise
+
+        g, xhat, gamma, std = upstream, values["xhat"], values["gamma"], values["sigma"]
+        rows = g.shape[0]
+        ones, ones_t = sp.OneMatrix(rows, 1), sp.OneMatrix(1, rows)
+        scale = ones * sp.HadamardProduct(gamma, Elementwise(1 / ZETA, std))
+        inner = sp.MatAdd(rows * g, -ones * (ones_t * g), -sp.HadamardProduct(xhat, ones * (ones_t * sp.HadamardProduct(g, xhat))))
+        return {"input": sp.HadamardProduct(scale, inner) / rows}
 
     def constants(self) -> dict[str, Any]:
         if self.train:
@@ -249,7 +289,7 @@ class LayerNorm(_Normalization):
 
     def rule_texts(self) -> dict[str, str]:
         return {"out": "gamma * xhat + beta, xhat = (x - x.mean(axis=1)) / sqrt(x.var(axis=1) + eps)",
-                "x": "(D * dxhat - dxhat.sum(axis=1) - xhat * (dxhat * xhat).sum(axis=1)) / (D * std), "
+                "x": "(D * dxhat - dxhat.sum(axis=1) - xhat * (dxhat * xhat).sum(axis=1)) / (D * sigma), "
                      "dxhat = dout * gamma",
                 "gamma": "(dout * xhat).sum(axis=0)", "beta": "dout.sum(axis=0)"}
 
