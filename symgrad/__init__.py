@@ -43,7 +43,9 @@ if TYPE_CHECKING:
     from symgrad.graph import Input, concat, sum_squares, total
     from symgrad.layers import (
         Affine,
+        BatchNorm,
         HalfSquaredError,
+        LayerNorm,
         MeanSquaredError,
         ReLU,
         Sigmoid,
@@ -62,7 +64,7 @@ _LAZY = {
     **dict.fromkeys(("Derivation", "Step", "derive", "gradient"), "symgrad.derive"),
     **dict.fromkeys(
         ("Affine", "HalfSquaredError", "MeanSquaredError", "ReLU", "Sigmoid", "SoftmaxCrossEntropy", "Tanh",
-         "activation"),
+         "activation", "BatchNorm", "LayerNorm"),
         "symgrad.layers",
     ),
     **dict.fromkeys(("Network", "article_network", "network_from_spec"), "symgrad.network"),
@@ -110,6 +112,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Affine",
+    "BatchNorm",
     "CheckReport",
     "CheckRow",
     "ComplexityError",
@@ -119,6 +122,7 @@ __all__ = [
     "HessianReport",
     "Input",
     "LayerError",
+    "LayerNorm",
     "MeanSquaredError",
     "Network",
     "NonFiniteError",

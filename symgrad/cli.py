@@ -55,7 +55,8 @@ SPEC_HELP = (
     'a network spec such as "affine(3,4) > sigmoid > affine(4,1) > half-squared-error" '
     "(layers: affine(in,out) or scalar affine, sigmoid, tanh, relu, and your own activation as a formula "
     "in z: act(z*sigmoid(z)) or act(z*sigmoid(z), name=swish), with exp log sqrt sin cos tan sinh cosh tanh "
-    "erf sigmoid relu; losses: half-squared-error, mean-squared-error, softmax-cross-entropy); "
+    "erf sigmoid relu; batch-norm(features) and layer-norm(features), whose backward is derived through their "
+    "own small graph; losses: half-squared-error, mean-squared-error, softmax-cross-entropy); "
     "residual(block) adds a skip connection x + block(x) around layers separated by '>', and "
     "'+ weight-decay(c)' after the loss adds c times the sum of squares of every weight matrix (both make "
     "a graph network); default: the article's network"
@@ -84,6 +85,7 @@ examples:
   symgrad check "affine(64,64) > tanh > affine(64,10) > softmax-cross-entropy" --mode fast
   symgrad check "affine(4,8) > residual(tanh > affine(8,8)) > affine(8,2) > half-squared-error + weight-decay(0.01)"
   symgrad check "affine(3,4) > act(z*(1 + erf(z/sqrt(2)))/2, name=gelu) > affine(4,1) > half-squared-error"
+  symgrad derive "affine(4,6) > batch-norm(6) > relu > affine(6,2) > half-squared-error" -o bn.html
 
 exit status: 0 all gradients agree, 1 a check failed, 2 bad input"""
 

@@ -246,6 +246,11 @@ def _layer_from_spec(spec: LayerSpec) -> Layer:
             msg = f"affine at column {spec.column} takes two sizes, affine(in, out), or none; got {len(spec.args)}"
             raise SpecError(msg)
         return Affine(*spec.args)
+    if spec.name in ("batch-norm", "layer-norm"):
+        if len(spec.args) != 1:
+            msg = f"{spec.name} at column {spec.column} takes its feature count, {spec.name}(features); got {len(spec.args)} arguments"
+            raise SpecError(msg)
+        return cls(*spec.args)  # type: ignore[call-arg]
     if spec.args:
         msg = f"{spec.name} at column {spec.column} takes no arguments; got {len(spec.args)}"
         raise SpecError(msg)

@@ -6,6 +6,7 @@ from symgrad.layers.activations import ReLU, Sigmoid, Tanh
 from symgrad.layers.affine import Affine
 from symgrad.layers.base import Layer
 from symgrad.layers.losses import HalfSquaredError, MeanSquaredError, SoftmaxCrossEntropy
+from symgrad.layers.norm import BatchNorm, LayerNorm
 
 __all__ = ["CATALOG", "LOSSES"]
 
@@ -13,5 +14,7 @@ __all__ = ["CATALOG", "LOSSES"]
 CATALOG: dict[str, type[Layer]] = {
     cls.kind: cls for cls in (Affine, Sigmoid, Tanh, ReLU, HalfSquaredError, MeanSquaredError, SoftmaxCrossEntropy)
 }
+#: Composite layers (forward a small graph, rule derived by its sweep), each spec'd by its feature count.
+CATALOG.update({cls.kind: cls for cls in (BatchNorm, LayerNorm)})
 #: The spec names that are losses.
 LOSSES = frozenset({"half-squared-error", "mean-squared-error", "softmax-cross-entropy"})

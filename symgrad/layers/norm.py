@@ -156,7 +156,8 @@ class BatchNorm(_Normalization):
         self.xn: Any = None
 
     def describe(self) -> str:
-        return f"{self.features}" + ("" if self.train else ", train=False")
+        eps = "" if self.eps == 1e-5 else f", eps={self.eps!r}"
+        return f"{self.features}{eps}" + ("" if self.train else ", train=False")
 
     def graph(self) -> Graph:
         """Train mode: the batch's mean and variance; eval mode: the running ones, as constants."""
@@ -281,7 +282,7 @@ class LayerNorm(_Normalization):
         self.std: Any = None
 
     def describe(self) -> str:
-        return f"{self.features}"
+        return f"{self.features}" + ("" if self.eps == 1e-5 else f", eps={self.eps!r}")
 
     def graph(self) -> Graph:
         """Each sample's mean and variance over its features."""
