@@ -75,7 +75,9 @@ gradients three ways: symbolic vs the layers' backward() vs finite differences.
 A network spec names layers joined by '>' and ends in a loss. Two combinators
 make a graph network: residual(block) is x + block(x), the block's layers
 joined by '>'; '+ weight-decay(c)' after the loss adds c times the sum of
-squares of every weight matrix. Each fork's gradient is the sum of its paths'."""
+squares of every weight matrix. Each fork's gradient is the sum of its paths'.
+batch-norm(features) and layer-norm(features) are derived through their own
+small graph (mean, variance, normalised x), whose forks are summed the same way."""
 
 EXAMPLES = """\
 examples:

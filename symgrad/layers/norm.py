@@ -275,6 +275,13 @@ class LayerNorm(_Normalization):
     """
 
     kind = "layer-norm"
+    mistakes = (
+        Mistake("the mean path, through mu (mu treated as a constant)",
+                "add the gradient through mu: dx -= dxc.mean(axis=1, keepdims=True)", ("mu",)),
+        Mistake("the variance path, through var (var treated as a constant)",
+                "add the gradient through var: dx -= xhat * (dxhat * xhat).mean(axis=1, keepdims=True) / sigma",
+                ("var",)),
+    )
 
     def __init__(self, features: int, *, eps: float = 1e-5, name: str | None = None) -> None:
         super().__init__(features, eps=eps, name=name)
