@@ -39,6 +39,20 @@ KEY_LINES: dict[str, tuple[str, ...]] = {
         "every step proven against sympy.diff: True",
         "Three-way check of The article's network: all 5 gradients agree",
     ),
+    "batchnorm.py": (
+        "dE/dxc = dE/dxhat ∘ (ones(N, 1) @ [1/sigma]) + dE/dsq ∘ [2*xc]",
+        "(sum over 2 paths (xc feeds xhat and sq); proven)",
+        "dE/dx = dE/dxc + (1/N)*(ones(N, 1) @ dE/dmu)",
+        "(sum over 2 paths (x feeds xc and mu); proven)",
+        "(closed form (the textbook's); proven)",
+        "every step proven against sympy.diff: True",
+        "Three-way check of batch-norm(3) > half-squared-error: all 3 gradients agree",
+        "Three-way check of your BatchNormalization against symgrad BatchNorm(3): 1 of 3 FAIL",
+        "diagnosis: matches a path left out of the layer's graph: the mean path, through mu (mu treated as a "
+        "constant); fix: add the gradient through mu: dx -= dxc.mean(axis=0), the mean of the centred gradient; "
+        "expected dx = gamma / (N * sigma) * (N * dout - dout.sum(axis=0) - xhat * (dout * xhat).sum(axis=0))",
+        "Three-way check of your BatchNormalization against symgrad BatchNorm(3): all 3 gradients agree",
+    ),
     "residual_weight_decay.py": (
         "every step proven against sympy.diff: True",
         "(sum over 2 paths (W1 feeds h1 and h7): multivariable chain rule)",
