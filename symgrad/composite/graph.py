@@ -33,6 +33,7 @@ from typing import Any
 import sympy as sp
 
 from symgrad.composite import ops
+from symgrad.matrixexpr import Elementwise
 
 __all__ = ["Contribution", "Graph", "Value", "collected", "combine", "forward_values", "sweep"]
 
@@ -108,6 +109,7 @@ def sweep(
     gradient: Callable[[str, list[Contribution]], Any],
     *,
     cut: Sequence[str] = (),
+    swap: Mapping[str, Any] | None = None,
 ) -> dict[str, list[Contribution]]:
     """One reverse sweep: the contributions to each value's gradient, in the order they were formed.
 
@@ -116,7 +118,8 @@ def sweep(
     parts)`` is called once per value, when its contributions are all in, and
     returns what stands for its gradient downstream (a symbol, or the sum
     itself). A name in ``cut`` is treated as a constant (no gradient flows
-    through it): a path left out, as a mistaken backward leaves it.
+    through it): a path left out, as a mistaken backward leaves it; ``swap`` maps an entrywise
+    function's value to a wrong derivative (a body in ζ) that a mistaken backward uses instead.
     """
     parts: dict[str, list[Contribution]] = {name: [] for name in (*graph.leaves, *(v.name for v in graph.values))}
     for name, grad in upstream.items():
@@ -129,7 +132,10 @@ def sweep(
         grad = gradient(value.name, parts[value.name])
         formed[value.name] = parts[value.name]
         args = [values[arg] for arg in value.args]
-        for position, local in enumerate(ops.vjp(value.kind, grad, args, value.const)):
+        rules = ops.vjp(value.kind, grad, args, value.const)
+        if swap and value.name in swap:
+            rules = [sp.HadamardProduct(grad, Elementwise(swap[value.name], args[0]))]
+        for position, local in enumerate(rules):
             target = value.args[position]
             if target not in needed or target in graph.constants:
                 continue
@@ -153,7 +159,7 @@ def _needed(graph: Graph, wanted: Sequence[str]) -> set[str]:
 
 def collected(
     graph: Graph, values: Mapping[str, Any], upstream: Mapping[str, Any], wanted: Sequence[str],
-    *, cut: Sequence[str] = (),
+    *, cut: Sequence[str] = (), swap: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """dE/d(name) for each wanted leaf as one expression: the sweep with every gradient substituted."""
     def width(name: str) -> Any:
@@ -165,7 +171,7 @@ def collected(
         sums[name] = combine(parts, width(name))
         return sums[name]
 
-    formed = sweep(graph, values, upstream, wanted, gradient, cut=cut)
+    formed = sweep(graph, values, upstream, wanted, gradient, cut=cut, swap=swap)
     result = {}
     for name in wanted:
         parts = formed[name]

@@ -25,6 +25,25 @@ if TYPE_CHECKING:
 __all__ = ["CompositeLayer", "Mistake"]
 
 
+def _sigmoid_derivative() -> Any:
+    from symgrad.functions import sigmoid
+    from symgrad.matrixexpr import ZETA
+
+    return sigmoid(ZETA) * (1 - sigmoid(ZETA))
+
+
+def _tanh_as_sigmoid() -> Any:  # sigmoid's derivative written with tanh's output: g (1 - g)
+    import sympy as sp
+
+    from symgrad.matrixexpr import ZETA
+
+    return sp.tanh(ZETA) * (1 - sp.tanh(ZETA))
+
+
+#: Derivative bodies in zeta that a mistake may put in place of the right one, by name.
+_DERIVATIVES: Any = {"sigmoid' on tanh's output": _tanh_as_sigmoid, "sigmoid'": _sigmoid_derivative}
+
+
 @dataclass(frozen=True)
 class Mistake:
     """A usual mistake as a path left out: ``cut`` are the values a backward forgets to differentiate,
@@ -33,8 +52,10 @@ class Mistake:
     mistake: str
     fix: str
     cut: tuple[str, ...] = ()
-    #: Values whose local function is replaced: name -> body in zeta (e.g. sigmoid' for the tanh gate).
-    swap: tuple[tuple[str, Any], ...] = ()
+    #: Values whose local derivative is replaced: (name, derivative's name) (e.g. sigmoid' for the tanh gate).
+    swap: tuple[tuple[str, str], ...] = ()
+    #: Outputs whose upstream gradient the backward ignores (dc from the next step).
+    drop: tuple[str, ...] = ()
 
 
 class CompositeLayer(Layer):
@@ -68,6 +89,25 @@ class CompositeLayer(Layer):
     def constants(self) -> dict[str, Any]:
         """Values of the graph's constant leaves (running statistics) as SymPy matrices."""
         return {}
+
+    #: The graph's leaves that are inputs (the rest of the leaves: roles, then constants).
+    inputs: tuple[str, ...] = ("x",)
+
+    def cell_vjp(
+        self, upstream: Mapping[str, Any], env: Mapping[str, Any], *, mistake: Mistake | None = None
+    ) -> dict[str, Any]:
+        """dE/d(leaf) for every input and role, given each output's upstream gradient and every leaf's value
+        (``mistake``: the gradients a backward making it computes)."""
+        from symgrad.composite.graph import collected, forward_values
+
+        graph = self.graph()
+        values = forward_values(graph, {**env, **self.constants()})
+        wanted = (*self.inputs, *self.roles)
+        if mistake is None:
+            return collected(graph, values, upstream, wanted)
+        kept = {name: grad for name, grad in upstream.items() if name not in mistake.drop}
+        swap = {name: _DERIVATIVES[kind]() for name, kind in mistake.swap}
+        return collected(graph, values, kept, wanted, cut=mistake.cut, swap=swap)
 
     def _env(self, x: Any, params: Mapping[str, Any], graph: Graph) -> dict[str, Any]:
         env = {graph.leaves[0]: x, **{role: params[role] for role in self.roles}}
