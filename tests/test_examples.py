@@ -48,8 +48,8 @@ KEY_LINES: dict[str, tuple[str, ...]] = {
         "every step proven against sympy.diff: True",
         "Three-way check of batch-norm(3) > half-squared-error: all 3 gradients agree",
         "Three-way check of your BatchNormalization against symgrad BatchNorm(3): 1 of 3 FAIL",
-        "diagnosis: matches a path left out of the layer's graph: the mean path, through mu (mu treated as a "
-        "constant); fix: add the gradient through mu: dx -= dxc.mean(axis=0), the mean of the centred gradient; "
+        "diagnosis: matches a mistake in the layer's graph: the mean path left out (no gradient through mu, as if it "
+        "were a constant); fix: add the gradient through mu: dx -= dxc.mean(axis=0), the mean of the centred gradient; "
         "expected dx = gamma / (N * sigma) * (N * dout - dout.sum(axis=0) - xhat * (dout * xhat).sum(axis=0))",
         "Three-way check of your BatchNormalization against symgrad BatchNorm(3): all 3 gradients agree",
     ),

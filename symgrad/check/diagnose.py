@@ -324,7 +324,7 @@ def _zeros(evidence: Evidence) -> Iterator[Candidate]:
 
 #: The hypotheses, most specific first; the first whose candidate matches names the mistake.
 HYPOTHESES: tuple[Hypothesis, ...] = (
-    Hypothesis("a path left out of the layer's graph", "add the gradient along that path", _paths_left_out),
+    Hypothesis("a mistake in the layer's graph", "add the gradient along that path", _paths_left_out),
     Hypothesis("a missing transpose", "put the transpose back", lambda e: _mutants(e, _untransposed)),
     Hypothesis("swapped operands", "the order of a matrix product matters", lambda e: _mutants(e, _swapped)),
     Hypothesis(

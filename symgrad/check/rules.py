@@ -46,8 +46,10 @@ from symgrad.special import erf
 
 __all__ = [
     "Apply",
+    "Columns",
     "Constant",
     "Formula",
+    "HStack",
     "Hadamard",
     "MatMul",
     "Node",
@@ -151,6 +153,22 @@ class Total(Node):
 
 
 @dataclass(frozen=True)
+class Columns(Node):
+    """``arg[:, start:stop]``: a block of columns (an LSTM's gate)."""
+
+    arg: Node
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True)
+class HStack(Node):
+    """``np.hstack(parts)``: blocks of columns side by side (the gates' gradients)."""
+
+    parts: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
 class Constant(Node):
     """A matrix of numbers (a layer's constants, such as eval mode's running statistics)."""
 
@@ -192,6 +210,9 @@ class SpecRules:
     output: sp.Expr | None = None
     #: A composite layer's mistakes: (what was left out, the fix, the gradients such a backward computes).
     variants: tuple[tuple[str, str, Mapping[str, Node]], ...] = ()
+    #: The spec's inputs and the names of its outputs' upstream gradients, in the order a layer takes them.
+    inputs: tuple[str, ...] = ("x",)
+    upstreams: tuple[str, ...] = ("dout",)
 
 
 # -- from SymPy -----------------------------------------------------------------
@@ -222,6 +243,8 @@ def _cached_rules(spec: Layer, key: tuple[Any, ...]) -> SpecRules:
             t = sp.MatrixSymbol("t", BATCH, features)
             forward = _node(spec.matrix_loss(x, t))
             grads: dict[str, Node] = {"x": Hadamard((Sym("dout"), _node(spec.matrix_grad(x, t))))}
+        elif isinstance(spec, CompositeLayer) and len(spec.inputs) > 1:
+            return _cell_rules(spec, params)
         elif isinstance(spec, CompositeLayer):
             return _composite_rules(spec, x, params)
         else:
@@ -255,6 +278,37 @@ def _composite_rules(spec: CompositeLayer, x: Any, params: Mapping[str, Any]) ->
     return SpecRules(repr(spec), False, tuple(spec.roles), forward, grads, None, variants)
 
 
+def _cell_rules(spec: CompositeLayer, params: Mapping[str, Any]) -> SpecRules:
+    """A layer of several inputs and outputs (a recurrent cell): its rules by input name, its upstream
+    gradients named d<output> (``dout`` when there is one output)."""
+    graph = spec.graph()
+    sizes = spec.input_sizes()
+    env = {name: sp.MatrixSymbol(name, BATCH, sizes[name]) for name in spec.inputs}
+    env.update(params)
+    outputs = graph.outputs
+    names = ("dout",) if len(outputs) == 1 else tuple(f"d{out}" for out in outputs)
+    from symgrad.composite.graph import forward_values
+
+    forward = forward_values(graph, {**env, **spec.constants()})[outputs[0]]
+    upstream = {out: sp.MatrixSymbol(name, BATCH, sizes.get(out, forward.shape[1]))
+                for out, name in zip(outputs, names, strict=True)}
+    texts = spec.rule_texts()
+
+    def where(text: str) -> str:
+        extra = [f"{name} = {texts[name]}" for name in ("dA", "ds") if name in texts and name in text]
+        if "dA" in text and "ds" in texts and "ds" not in text and "ds" in texts.get("dA", ""):
+            extra.append(f"ds = {texts['ds']}")
+        return text + "".join(f", {part}" for part in extra)
+
+    def trees(grads: Mapping[str, Any]) -> dict[str, Node]:
+        return {name: _node(grad) for name, grad in grads.items()}
+
+    grads = {name: Formula(where(texts[name]), tree) for name, tree in trees(spec.cell_vjp(upstream, env)).items()}
+    variants = tuple((m.mistake, m.fix, trees(spec.cell_vjp(upstream, env, mistake=m))) for m in spec.mistakes)
+    shown = Formula(texts.get("out", outputs[0]), _node(forward))
+    return SpecRules(repr(spec), False, tuple(spec.roles), shown, grads, None, variants, tuple(spec.inputs), names)
+
+
 def _matrix_shape(shape: tuple[int, ...]) -> tuple[int, int]:
     """A parameter's shape as a matrix: a vector (M,) is the row (1, M)."""
     if len(shape) == 1:
@@ -285,6 +339,11 @@ def _node(expr: Any) -> Node:
         return Softmax(_node(expr.args[0]))
     if isinstance(expr, ElementSum):
         return Total(_node(expr.args[0]))
+    if isinstance(expr, sp.MatrixSlice):
+        rows, cols = expr.rowslice, expr.colslice
+        return Columns(_node(expr.parent), int(cols[0]), int(cols[1]))
+    if isinstance(expr, sp.BlockMatrix):
+        return HStack(tuple(_node(block) for block in expr.blocks[0, :]))
     if isinstance(expr, sp.ImmutableMatrix):  # a composite layer's constants (eval mode's running statistics)
         return Constant("running", tuple(tuple(float(v) for v in row) for row in expr.tolist()))
     if isinstance(expr, sp.Mul):
@@ -409,6 +468,10 @@ def _eval(node: Node, env: Mapping[str, Any], batch: int) -> Any:
         return np.sum(_eval(node.arg, env, batch))
     if isinstance(node, Formula):
         return _eval(node.arg, env, batch)
+    if isinstance(node, Columns):
+        return _eval(node.arg, env, batch)[:, node.start : node.stop]
+    if isinstance(node, HStack):
+        return np.hstack([_eval(part, env, batch) for part in node.parts])
     if isinstance(node, Constant):
         return np.asarray(node.values, dtype=float)
     msg = f"cannot evaluate a {type(node).__name__}"
@@ -487,6 +550,10 @@ def _text(node: Node, ctx: _Context) -> str:
         return f"{_wrapped(node.arg, ctx, 50)}.sum()"
     if isinstance(node, Formula):
         return node.text
+    if isinstance(node, Columns):
+        return f"{_wrapped(node.arg, ctx, 50)}[:, {node.start}:{node.stop}]"
+    if isinstance(node, HStack):
+        return f"np.hstack(({', '.join(_text(part, ctx) for part in node.parts)}))"
     if isinstance(node, Constant):
         return node.name
     return type(node).__name__
@@ -567,8 +634,10 @@ def _children(node: Node) -> tuple[Node, ...]:
         return node.factors
     if isinstance(node, Plus):
         return node.terms
-    if isinstance(node, (Transpose, Scale, Sum, Apply, Softmax, Total)):
+    if isinstance(node, (Transpose, Scale, Sum, Apply, Softmax, Total, Columns)):
         return (node.arg,)
+    if isinstance(node, HStack):
+        return node.parts
     if isinstance(node, Power):
         return (node.base,)
     return ()
@@ -597,6 +666,8 @@ def _with_child(node: Node, index: int, child: Node) -> Node:
         return replace(node, factors=(*node.factors[:index], child, *node.factors[index + 1 :]))
     if isinstance(node, Plus):
         return replace(node, terms=(*node.terms[:index], child, *node.terms[index + 1 :]))
+    if isinstance(node, HStack):
+        return replace(node, parts=(*node.parts[:index], child, *node.parts[index + 1 :]))
     if isinstance(node, Power):
         return replace(node, base=child)
     return replace(cast(Any, node), arg=child)  # type: ignore[no-any-return]

@@ -132,9 +132,9 @@ class BatchNorm(_Normalization):
 
     kind = "batch-norm"
     mistakes = (
-        Mistake("the mean path, through mu (mu treated as a constant)",
+        Mistake("the mean path left out (no gradient through mu, as if it were a constant)",
                 "add the gradient through mu: dx -= dxc.mean(axis=0), the mean of the centred gradient", ("mu",)),
-        Mistake("the variance path, through var (var treated as a constant)",
+        Mistake("the variance path left out (no gradient through var, as if it were a constant)",
                 "add the gradient through var: dvar = -0.5 * sum(dxhat * xc, axis=0) / sigma**3, "
                 "dxc += 2 * xc * dvar / N", ("var",)),
     )
@@ -276,9 +276,9 @@ class LayerNorm(_Normalization):
 
     kind = "layer-norm"
     mistakes = (
-        Mistake("the mean path, through mu (mu treated as a constant)",
+        Mistake("the mean path left out (no gradient through mu, as if it were a constant)",
                 "add the gradient through mu: dx -= dxc.mean(axis=1, keepdims=True)", ("mu",)),
-        Mistake("the variance path, through var (var treated as a constant)",
+        Mistake("the variance path left out (no gradient through var, as if it were a constant)",
                 "add the gradient through var: dx -= xhat * (dxhat * xhat).mean(axis=1, keepdims=True) / sigma",
                 ("var",)),
     )
