@@ -104,7 +104,8 @@ def derive(network: Network, wrt: Sequence[str] | str | None = None, *, kink: An
     Parameters
     ----------
     network : Network
-        The network, e.g. :func:`symgrad.article_network`.
+        The network, e.g. :func:`symgrad.article_network`; or a layer written as a graph
+        (``symgrad.BatchNorm(4)``, ``LSTMCell(3, 4)``), derived on its own with E any loss of its outputs.
     wrt : sequence of str, optional
         Names to differentiate with respect to; every parameter and ``x`` by default.
     kink : 0, 1/2 or 1
@@ -147,6 +148,15 @@ def derive(network: Network, wrt: Sequence[str] | str | None = None, *, kink: An
         from symgrad.derive.graph import derive_graph  # the same floor: the chain rule over a graph
 
         return derive_graph(network, wrt, kink=kink_value(kink))
+    from symgrad.layers.composite import CompositeLayer
+
+    if isinstance(network, CompositeLayer):  # a layer written as a graph: its own derivation, E given by its outputs
+        from symgrad.derive.layerderivation import derive_layer
+
+        if wrt is not None:
+            msg = "derive(layer) derives every input and parameter of the layer; leave wrt out"
+            raise UnknownNameError(msg)
+        return derive_layer(network)
     if not isinstance(network, Network):
         msg = f"derive() takes a symgrad Network, got {type(network).__name__}; for an expression use gradient()"
         raise UnknownNameError(msg)

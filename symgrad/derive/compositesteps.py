@@ -27,7 +27,8 @@ from symgrad.derive.verify import prove_equal
 from symgrad.layers.composite import CompositeLayer
 from symgrad.matrixexpr import BATCH
 
-__all__ = ["closed_form_proof", "composite_substeps", "primitive_proof"]
+__all__ = ["closed_form_proof", "composite_substeps", "primitive_proof", "prove_whole_rule", "staged_program",
+           "sweep_steps"]
 
 #: Small sizes of the proofs: the batch, then each other size in order of appearance.
 _BATCH_SIZE, _SIZES = 2, (3, 4, 5, 6)
@@ -54,8 +55,19 @@ def composite_substeps(
     True
     """
     graph = layer.graph()
-    leaf = graph.leaves[0] if role == "input" else role
     env = {graph.leaves[0]: binding["input"], **{r: binding[r] for r in layer.roles}}
+    leaf = graph.leaves[0] if role == "input" else role
+    return sweep_steps(layer, leaf, env, {graph.outputs[0]: binding["G"]}, proven, closed=role)
+
+
+def sweep_steps(
+    layer: CompositeLayer, leaf: str, env: Mapping[str, Any], upstream: Mapping[str, Any], proven: tuple[bool, str],
+    *, closed: str | None = None,
+) -> tuple[Step, ...]:
+    """The forward graph's definitions, then the sweep's steps down to dE/d(leaf) (``env``: each leaf's matrix;
+    ``upstream``: each output's gradient), then the closed form of ``closed`` if the layer prints one."""
+    graph = layer.graph()
+    env = dict(env)
     for name, value in layer.constants().items():
         env[name] = sp.MatrixSymbol(name, *value.shape)
     values = forward_values(graph, env, symbols=True)
@@ -64,11 +76,10 @@ def composite_substeps(
         for v in graph.values
     ]
     kinds = {v.name: v for v in graph.values}
-    upstream = {graph.outputs[0]: binding["G"]}
 
     def gradient(name: str, parts: list[Contribution]) -> Any:
         if len(parts) == 1 and parts[0].consumer == UPSTREAM:
-            return parts[0].expr  # the layer's output: its gradient is the upstream G itself
+            return parts[0].expr  # an output used nowhere else: its gradient is the upstream one itself
         lhs = sp.MatrixSymbol(f"dE/d{name}", *values[name].shape)
         steps.append(_sweep_step(lhs, name, parts, kinds, values))
         return lhs
@@ -76,10 +87,10 @@ def composite_substeps(
     formed = sweep(graph, values, upstream, (leaf,), gradient)
     lhs = sp.MatrixSymbol(f"dE/d{leaf}", *values[leaf].shape)
     steps.append(_sweep_step(lhs, leaf, formed[leaf], kinds, values))
-    closed = layer.closed_forms(values, binding["G"]).get(role)
-    if closed is not None:
-        ok, how = closed_form_proof(layer, role)
-        steps.append(Step(lhs, closed, "closed form (the textbook's)", ok, how,
+    form = None if closed is None else layer.closed_forms(values, next(iter(upstream.values()))).get(closed)
+    if form is not None:
+        ok, how = closed_form_proof(layer, closed)  # type: ignore[arg-type]
+        steps.append(Step(lhs, form, "closed form (the textbook's)", ok, how,
                           "The sweep's sum, simplified to the form the textbooks print (proven equal, not used "
                           "for computing)."))
     if not proven[0]:
@@ -88,13 +99,43 @@ def composite_substeps(
     return tuple(steps)
 
 
+def staged_program(
+    layer: CompositeLayer, env: Mapping[str, Any], upstream: Mapping[str, Any], wanted: tuple[str, ...]
+) -> tuple[list[tuple[Any, Any]], dict[str, Any]]:
+    """The sweep as staged assignments (each forward value, then each gradient, once), as backprop runs
+    it: the program compiled code runs. Returns the program and each wanted leaf's gradient symbol."""
+    graph = layer.graph()
+    values = forward_values(graph, {**env, **layer.constants()}, symbols=True)
+    program = [(values[v.name], values[f"{v.name}="]) for v in graph.values]
+
+    def gradient(name: str, parts: list[Contribution]) -> Any:
+        if len(parts) == 1 and parts[0].consumer == UPSTREAM:
+            return parts[0].expr
+        lhs = sp.MatrixSymbol(f"dE/d{name}", *values[name].shape)
+        program.append((lhs, combine(parts, values[name].shape[1])))
+        return lhs
+
+    formed = sweep(graph, values, upstream, wanted, gradient)
+    results = {}
+    for leaf in wanted:
+        results[leaf] = sp.MatrixSymbol(f"dE/d{leaf}", *values[leaf].shape)
+        parts = formed[leaf]
+        program.append((results[leaf], combine(parts, values[leaf].shape[1]) if parts
+                        else sp.ZeroMatrix(*values[leaf].shape)))
+    return program, results
+
+
 def _sweep_step(lhs: Any, name: str, parts: list[Contribution], kinds: Mapping[str, Any], values: Mapping[str, Any]
                 ) -> Step:
+    order = {consumer: position for position, consumer in enumerate(kinds)}
+    parts = sorted(parts, key=lambda p: order.get(p.consumer, len(order)))  # consumers in forward order, then outside
     rhs = combine(parts, values[name].shape[1])
     proofs = [primitive_proof(kinds[p.consumer], values) for p in parts if p.consumer != UPSTREAM]
     ok = all(p[0] for p in proofs)
     how = "; ".join(dict.fromkeys(p[1] for p in proofs))
-    consumers = [("the next step" if p.consumer == UPSTREAM else p.consumer) for p in parts]
+    consumers = [("the next step (its upstream gradient)" if p.consumer == UPSTREAM else p.consumer) for p in parts]
+    if len(parts) == 1 and parts[0].consumer == UPSTREAM:
+        return Step(lhs, rhs, "the upstream gradient", True, "given", f"{name} is an output of the layer.")
     if len(parts) == 1:
         value = kinds[parts[0].consumer]
         rule = f"chain rule through {value.name} = {value.kind}({', '.join(value.args)}): {ops.RULE_WORDS[value.kind]}"
@@ -173,3 +214,42 @@ def _closed_form_proof(kind: Any, key: Any, role: str, layer: CompositeLayer) ->
             if not prove_equal(a[i, j], b[i, j]):
                 return False, f"the closed form is NOT equal to the swept gradient at entry ({i}, {j})"
     return True, f"closed form proven equal entrywise to the swept gradient (batch {n}, {features} features)"
+
+
+def prove_whole_rule(layer: CompositeLayer) -> tuple[bool, str]:
+    """Prove a layer's derived gradients (every input and role) entrywise against ``sympy.diff`` of
+    E = Σ_outputs <G, output>, on a small copy (:meth:`~symgrad.layers.composite.CompositeLayer.for_proof`);
+    the verdict is kept on disk with the others."""
+    from symgrad.derive.verify import composite_verdict
+
+    kind = type(layer)
+    return composite_verdict(kind, ("whole", layer.rule_key()), 0,
+                             lambda: _prove_whole(kind, layer.rule_key(), layer))
+
+
+@functools.lru_cache(maxsize=32)
+def _prove_whole(kind: Any, key: Any, layer: CompositeLayer) -> tuple[bool, str]:
+    small = layer.for_proof(2)
+    graph = small.graph()
+    n = _BATCH_SIZE
+    sizes = small.input_sizes() if hasattr(small, "input_sizes") else {graph.leaves[0]: small.in_features}
+
+    def entries(name: str, rows: int, cols: int) -> sp.ImmutableMatrix:
+        return sp.ImmutableMatrix(rows, cols, lambda i, j: sp.Symbol(f"{name}_{i}{j}", real=True))
+
+    env = {name: entries(name, n, size) for name, size in sizes.items()}
+    for role, shape in small.param_shapes(None).items():
+        env[role] = entries(role, *((1, shape[0]) if len(shape) == 1 else shape))
+    values = forward_values(graph, {**env, **small.constants()})
+    upstream = {out: entries(f"G{out}", *values[out].shape) for out in graph.outputs}
+    energy = sp.Add(*(sp.Add(*sp.matrix_multiply_elementwise(upstream[out], _explicit(values[out], {})))
+                      for out in graph.outputs))
+    grads = small.cell_vjp(upstream, env)
+    for name, grad in grads.items():
+        claimed = _explicit(grad, {})
+        for i in range(claimed.rows):
+            for j in range(claimed.cols):
+                if not prove_equal(claimed[i, j], sp.diff(energy, env[name][i, j])):
+                    return False, f"{kind.__name__}'s derived rule for {name} disagrees with sympy.diff at ({i}, {j})"
+    shown = ", ".join(f"{name} {n}x{size}" for name, size in sizes.items())
+    return True, f"{kind.__name__}'s derived rule proven entrywise against sympy.diff ({shown})"

@@ -76,21 +76,28 @@ def _prove_cached(kind: Any, kink: sp.Expr, methods: tuple[Any, ...]) -> tuple[b
 
 @functools.lru_cache(maxsize=64)
 def _prove_composite(kind: Any, key: Any, kink: sp.Expr, layer: CompositeLayer) -> tuple[bool, str]:
-    # A composite layer's derived rule, on a copy at the proof's small sizes (the sweep is the same at any size);
-    # on disk under the type's fingerprint, the instance's key and the sweep's own modules.
+    # A composite layer's derived rule, on a copy at the proof's small sizes (the sweep is the same at any size).
+    return composite_verdict(kind, key, kink, lambda: prove_layer_rule(layer.for_proof(PROOF_SHAPES[1]), kink,
+                                                                     f"{kind.__name__}'s derived"))
+
+
+def composite_verdict(kind: Any, key: Any, kink: Any, prove: Any) -> tuple[bool, str]:
+    """A composite layer's proof verdict, from disk when known (keyed by its type's fingerprint, the
+    instance's ``rule_key`` and the sweep's own modules), else ``prove()`` and stored."""
     import hashlib
 
     import symgrad.composite.graph
     import symgrad.composite.ops
+    import symgrad.derive.compositesteps  # noqa: F401  (its source is part of the key)
 
     base = proofcache.fingerprint(kind, kink)
-    sweep = [proofcache.module_hash(name) for name in ("symgrad.composite.graph", "symgrad.composite.ops")]
+    modules = ("symgrad.composite.graph", "symgrad.composite.ops", "symgrad.derive.compositesteps")
+    sweep = [proofcache.module_hash(name) for name in modules]
     disk = None if base is None or None in sweep else hashlib.sha256(f"{base} {key!r} {sweep}".encode()).hexdigest()
     known = None if disk is None else proofcache.load_verdict(disk)
     if known is not None:
         return known
-    small = layer.for_proof(PROOF_SHAPES[1])
-    ok, how = prove_layer_rule(small, kink, f"{kind.__name__}'s derived")
+    ok, how = prove()
     if disk is not None:
         proofcache.store_verdict(disk, ok, how)
     return ok, how

@@ -93,6 +93,10 @@ class CompositeLayer(Layer):
     #: The graph's leaves that are inputs (the rest of the leaves: roles, then constants).
     inputs: tuple[str, ...] = ("x",)
 
+    def input_sizes(self) -> dict[str, int]:
+        """Each input's features (the batch is N)."""
+        return {self.inputs[0]: self.in_features}  # type: ignore[attr-defined]
+
     def cell_vjp(
         self, upstream: Mapping[str, Any], env: Mapping[str, Any], *, mistake: Mistake | None = None
     ) -> dict[str, Any]:
