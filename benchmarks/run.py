@@ -17,7 +17,8 @@ to ``latest.md`` beside it. Sections:
 8. the fast check against torch's fast gradcheck at widths 16 to 1024;
 9. the peak memory of a fast check against the sampling guard's promise;
 10. ``check_layer(mode="fast")`` at a conv layer of CIFAR size, in forward passes (``layercheck.py``);
-11. derive + compile of a 32-layer chain and of an RNN unrolled 16 steps, warm (``depth.py``).
+11. derive + compile of a 32-layer chain and of an RNN unrolled 16 steps, warm (``depth.py``);
+12. layers derived through their own graph: derivation warm, compiled backward vs textbook (``composite.py``).
 
 ``--quick`` runs a small configuration of every section in well under 30 s (for
 the smoke test); its figures are noisier and cover fewer widths.
@@ -43,6 +44,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # run as a script, benchmarks/ is already first on sys.path
     sys.path.insert(0, str(HERE))
 
+import composite  # noqa: E402
 import depth  # noqa: E402
 import fastcheck  # noqa: E402
 import layercheck  # noqa: E402
@@ -67,8 +69,9 @@ SECTIONS: tuple[Callable[[bool], Section], ...] = (
     fastcheck.fast_check_memory,
     layercheck.layer_check_cost,
     depth.depth_scaling,
+    composite.composite_layers,
 )
-SECTION_NUMBERS = (1, 1, 2, 3, 4, 5, 5, 6, 6, 7, 8, 9, 10, 11)
+SECTION_NUMBERS = (1, 1, 2, 3, 4, 5, 5, 6, 6, 7, 8, 9, 10, 11, 12)
 
 
 def _parser() -> argparse.ArgumentParser:

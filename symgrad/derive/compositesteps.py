@@ -188,13 +188,19 @@ def _explicit(expr: Any, mapping: Mapping[Any, Any]) -> sp.ImmutableMatrix:
     return sp.ImmutableMatrix(value.as_explicit() if hasattr(value, "as_explicit") else value)
 
 
+#: Verdicts by (layer type, rule key, what was proven): a new instance of the same layer is not proven again.
+_verdicts: dict[tuple[Any, ...], tuple[bool, str]] = {}
+
+
 def closed_form_proof(layer: CompositeLayer, role: str) -> tuple[bool, str]:
     """Prove ``layer``'s closed form for ``role`` equal, entrywise, to its swept gradient on small shapes."""
-    return _closed_form_proof(type(layer), layer.rule_key(), role, layer)
+    key = (type(layer), layer.rule_key(), "closed", role)
+    if key not in _verdicts:
+        _verdicts[key] = _closed_form_proof(type(layer), role, layer)
+    return _verdicts[key]
 
 
-@functools.lru_cache(maxsize=32)
-def _closed_form_proof(kind: Any, key: Any, role: str, layer: CompositeLayer) -> tuple[bool, str]:
+def _closed_form_proof(kind: Any, role: str, layer: CompositeLayer) -> tuple[bool, str]:
     small = layer.for_proof(2)
     graph = small.graph()
     n, features = _BATCH_SIZE, 2
@@ -223,12 +229,13 @@ def prove_whole_rule(layer: CompositeLayer) -> tuple[bool, str]:
     from symgrad.derive.verify import composite_verdict
 
     kind = type(layer)
-    return composite_verdict(kind, ("whole", layer.rule_key()), 0,
-                             lambda: _prove_whole(kind, layer.rule_key(), layer))
+    key = (kind, layer.rule_key(), "whole")
+    if key not in _verdicts:
+        _verdicts[key] = composite_verdict(kind, ("whole", layer.rule_key()), 0, lambda: _prove_whole(kind, layer))
+    return _verdicts[key]
 
 
-@functools.lru_cache(maxsize=32)
-def _prove_whole(kind: Any, key: Any, layer: CompositeLayer) -> tuple[bool, str]:
+def _prove_whole(kind: Any, layer: CompositeLayer) -> tuple[bool, str]:
     small = layer.for_proof(2)
     graph = small.graph()
     n = _BATCH_SIZE

@@ -52,7 +52,10 @@ def matrix_rule_proof(layer: Layer, kink: Any) -> tuple[bool, str]:
     """
     kind: Any = type(layer)
     if isinstance(layer, CompositeLayer):  # its rule depends on the instance (train or eval mode, eps)
-        return _prove_composite(kind, layer.rule_key(), sp.sympify(kink), layer)
+        key = (kind, layer.rule_key(), sp.sympify(kink))
+        if key not in _composite_verdicts:
+            _composite_verdicts[key] = _prove_composite(kind, key[1], key[2], layer)
+        return _composite_verdicts[key]
     rule_key = getattr(layer, "rule_key", None)
     if rule_key is not None:  # a layer made from a formula (symgrad.activation): its rule is its instance's
         methods = tuple(getattr(kind, name, None) for name in (*proofcache.RULE_METHODS, "derivative"))
@@ -74,7 +77,10 @@ def _prove_cached(kind: Any, kink: sp.Expr, methods: tuple[Any, ...]) -> tuple[b
     return ok, how
 
 
-@functools.lru_cache(maxsize=64)
+#: Composite layers' verdicts by (type, rule key, kink), in memory (and on disk, see composite_verdict).
+_composite_verdicts: dict[tuple[Any, ...], tuple[bool, str]] = {}
+
+
 def _prove_composite(kind: Any, key: Any, kink: sp.Expr, layer: CompositeLayer) -> tuple[bool, str]:
     # A composite layer's derived rule, on a copy at the proof's small sizes (the sweep is the same at any size).
     return composite_verdict(kind, key, kink, lambda: prove_layer_rule(layer.for_proof(PROOF_SHAPES[1]), kink,

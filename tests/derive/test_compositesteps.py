@@ -21,12 +21,12 @@ def _binding(features=3):
 @pytest.fixture
 def fresh_proofs():
     compositesteps._prove.cache_clear()
-    compositesteps._closed_form_proof.cache_clear()
-    verify._prove_composite.cache_clear()
+    compositesteps._verdicts.clear()
+    verify._composite_verdicts.clear()
     yield
     compositesteps._prove.cache_clear()
-    compositesteps._closed_form_proof.cache_clear()
-    verify._prove_composite.cache_clear()
+    compositesteps._verdicts.clear()
+    verify._composite_verdicts.clear()
 
 
 def _values(**shapes):
