@@ -30,6 +30,7 @@ TARGETS = {
     9: ["guard's promise"],
     10: ["check_layer(mode='fast') at a CIFAR-sized conv, in forward passes", "refused by the long-run guard"],
     11: ["chain of 8 layers", "RNN unrolled 4 steps"],
+    12: ["derive(batch-norm) warm", "lstm-cell compiled backward / textbook"],
 }
 
 
