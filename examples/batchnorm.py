@@ -55,7 +55,8 @@ def main() -> None:
     print("dE/dx through batch norm's graph:")
     for sub in step.substeps:
         mark = "proven" if sub.verified else "NOT proven"
-        print(f"  {expr_text(sub.lhs)} = {expr_text(sub.rhs)}\n      ({sub.rule if sub.rule.startswith('forward') else sub.rule.split(': ')[0]}; {mark})")
+        rule = sub.rule if sub.rule.startswith("forward") else sub.rule.split(": ")[0]
+        print(f"  {expr_text(sub.lhs)} = {expr_text(sub.rhs)}\n      ({rule}; {mark})")
     print(f"every step proven against sympy.diff: {derivation.verified}")
     print(symgrad.check(derivation))
     print()

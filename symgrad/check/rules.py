@@ -340,7 +340,7 @@ def _node(expr: Any) -> Node:
     if isinstance(expr, ElementSum):
         return Total(_node(expr.args[0]))
     if isinstance(expr, sp.MatrixSlice):
-        rows, cols = expr.rowslice, expr.colslice
+        cols = expr.colslice
         return Columns(_node(expr.parent), int(cols[0]), int(cols[1]))
     if isinstance(expr, sp.BlockMatrix):
         return HStack(tuple(_node(block) for block in expr.blocks[0, :]))

@@ -175,8 +175,9 @@ class LayerCheck:
         env: dict[str, Any] = {"x": self.spec_x(x), "dout": self.spec_dout(self.dout), "t": _spec_target(self.t, x)}
         env.update({self.runner.roles[name]: value for name, value in self.values.items()})
         if self.rules is not None and len(self.rules.inputs) > 1:  # a cell: each input and upstream by its name
-            env.update(zip(self.rules.inputs, (np.asarray(v, dtype=float) for v in self.point.inputs.values())))
-            env.update(zip(self.rules.upstreams, self.douts))
+            given = (np.asarray(v, dtype=float) for v in self.point.inputs.values())
+            env.update(zip(self.rules.inputs, given, strict=True))
+            env.update(zip(self.rules.upstreams, self.douts, strict=True))
         env.update(changes)
         return env
 

@@ -26,6 +26,7 @@ Matrix([
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,7 +95,7 @@ def combine(parts: Sequence[Contribution], width: Any) -> Any:
         ordered = sorted(sliced, key=lambda p: int(p.cols[0]))  # type: ignore[index]
         edges = [p.cols for p in ordered]
         tiles = edges[0][0] == 0 and edges[-1][1] == width and all(  # type: ignore[index]
-            left[1] == right[0] for left, right in zip(edges, edges[1:], strict=False))  # type: ignore[index]
+            left[1] == right[0] for left, right in itertools.pairwise(edges))  # type: ignore[index]
         if tiles:
             return ordered[0].expr if len(ordered) == 1 else sp.BlockMatrix([[p.expr for p in ordered]])
     exprs = [ops.pad_columns(p.expr, p.cols[0], p.cols[1], width) if p.cols is not None else p.expr for p in parts]

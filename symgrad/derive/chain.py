@@ -265,7 +265,6 @@ def _index_steps(
     for an elementwise activation, its derivative f'(z) by elementary steps (the rule is G ∘ f'(Z))."""
     from symgrad.layers import Loss
     from symgrad.layers.activations import Activation
-
     from symgrad.layers.composite import CompositeLayer
 
     if isinstance(layer, CompositeLayer):  # its own graph's sweep, each step proven, then its closed form

@@ -239,7 +239,7 @@ def _prove_whole(kind: Any, layer: CompositeLayer) -> tuple[bool, str]:
     small = layer.for_proof(2)
     graph = small.graph()
     n = _BATCH_SIZE
-    sizes = small.input_sizes() if hasattr(small, "input_sizes") else {graph.leaves[0]: small.in_features}
+    sizes = small.input_sizes()
 
     def entries(name: str, rows: int, cols: int) -> sp.ImmutableMatrix:
         return sp.ImmutableMatrix(rows, cols, lambda i, j: sp.Symbol(f"{name}_{i}{j}", real=True))

@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cache_dir", "fingerprint", "module_hash", "load_verdict", "store_verdict", "write_atomically"]
+__all__ = ["cache_dir", "fingerprint", "load_verdict", "module_hash", "store_verdict", "write_atomically"]
 
 #: The file, inside :func:`cache_dir`, that holds the proof verdicts.
 FILENAME = "proofs.json"

@@ -158,7 +158,7 @@ def prove_layer_rule(layer: Layer, kink: Any, title: str) -> tuple[bool, str]:
     x = sp.MatrixSymbol("x", BATCH, d)
     params = {"W": sp.MatrixSymbol("W", d, m), "b": sp.MatrixSymbol("b", 1, m)} if layer.roles else {}
     if isinstance(layer, CompositeLayer):  # its own parameters (gamma and beta, a cell's Wx, Wh, b)
-        out = layer.output_features(d)
+        out = layer.output_features(d) or d
         params = {role: sp.MatrixSymbol(role, *_as_matrix(shape)) for role, shape in layer.param_shapes(d).items()}
     upstream = sp.MatrixSymbol("G", BATCH, out)
     mapping = {x: _entries("x", n, d), upstream: _entries("G", n, out)}

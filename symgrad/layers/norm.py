@@ -69,7 +69,7 @@ class _Normalization(CompositeLayer):
         return sp.Rational(str(self.eps)) if getattr(self, "_exact", False) else sp.Float(self.eps)
 
     def for_proof(self, features: int) -> _Normalization:
-        small = self.fresh()
+        small: Any = self.fresh()
         small.features = features
         small._exact = True
         if hasattr(small, "running_mean"):  # eval mode's constants: generic values at the small size
@@ -184,7 +184,8 @@ class BatchNorm(_Normalization):
         rows = g.shape[0]
         ones, ones_t = sp.OneMatrix(rows, 1), sp.OneMatrix(1, rows)
         scale = ones * sp.HadamardProduct(gamma, Elementwise(1 / ZETA, std))
-        inner = sp.MatAdd(rows * g, -ones * (ones_t * g), -sp.HadamardProduct(xhat, ones * (ones_t * sp.HadamardProduct(g, xhat))))
+        column_sums = ones * (ones_t * sp.HadamardProduct(g, xhat))
+        inner = sp.MatAdd(rows * g, -ones * (ones_t * g), -sp.HadamardProduct(xhat, column_sums))
         return {"input": sp.HadamardProduct(scale, inner) / rows}
 
     def constants(self) -> dict[str, Any]:

@@ -24,7 +24,8 @@ def test_a_value_used_twice_gets_the_sum_of_both_paths():
     graph = Graph(("x",), (Value("mu", "mean_rows", ("x",)), Value("y", "mul", ("x", "mu"))), ("y",))
     x, g = sp.MatrixSymbol("x", 3, 2), sp.MatrixSymbol("G", 3, 2)
     values = forward_values(graph, {"x": x}, symbols=True)
-    formed = sweep(graph, values, {"y": g}, ("x",), lambda name, parts: sp.MatrixSymbol(f"d{name}", *values[name].shape))
+    formed = sweep(graph, values, {"y": g}, ("x",),
+                   lambda name, parts: sp.MatrixSymbol(f"d{name}", *values[name].shape))
     assert [p.consumer for p in formed["x"]] == ["y", "mu"]
     rng = np.random.default_rng(0)
     xv, gv = rng.normal(size=(3, 2)), rng.normal(size=(3, 2))

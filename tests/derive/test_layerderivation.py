@@ -77,7 +77,8 @@ def test_layer_derivations_export_in_every_format(layer, tmp_path):
 
 def test_batch_norm_on_its_own_ends_in_the_closed_form():
     d = symgrad.derive(symgrad.BatchNorm(4))
-    assert d.steps("x")[-1].rule == "closed form (the textbook's)" and d.steps("x")[-1].verified
+    assert d.steps("x")[-1].rule == "closed form (the textbook's)"
+    assert d.steps("x")[-1].verified
     assert d.inputs == ("x", "gamma", "beta", "dout")
 
 

@@ -92,7 +92,7 @@ def test_closed_form_texts_evaluate_to_the_derived_rule(cls):
             text = texts[role].split(", dxhat =")[0]
             if axis == 1:
                 text = text.replace("sum(axis=1)", "sum(axis=1, keepdims=True)")
-            closed = eval(text, names)  # noqa: S307 (our own fixed texts, under test)
+            closed = eval(text, names)
             np.testing.assert_allclose(np.squeeze(evaluate(rules.grads[role], env)), closed, rtol=1e-10)
 
 
@@ -188,7 +188,9 @@ CLOSED = "expected dx = gamma / (N * sigma) * (N * dout - dout.sum(axis=0) - xha
 
 
 @pytest.mark.parametrize(("leave_out", "named"), [
-    ("mean", "matches a mistake in the layer's graph: the mean path left out (no gradient through mu, as if it were a constant)"),
+    ("mean",
+     "matches a mistake in the layer's graph: the mean path left out (no gradient through mu, as if it were "
+     "a constant)"),
     ("variance",
      "matches a mistake in the layer's graph: the variance path left out (no gradient through var, as if it were "
      "a constant)"),
@@ -201,7 +203,8 @@ def test_dlfs_batch_norm_missing_a_path_is_named_with_the_expected_formula(leave
     diagnosis = report.row("x").diagnosis
     assert diagnosis.startswith(named), diagnosis
     assert diagnosis.endswith(CLOSED), diagnosis
-    assert report.row("gamma").passed and report.row("beta").passed
+    assert report.row("gamma").passed
+    assert report.row("beta").passed
 
 
 @pytest.mark.parametrize("leave_out", ["mean", "variance"])
@@ -261,10 +264,12 @@ def test_batch_norm_document_shows_the_forks_summed_and_the_closed_form():
     assert all(sub.verified for sub in step.substeps)
     assert step.substeps[-1].proof.startswith("closed form proven equal entrywise")
     markdown = d.to_markdown()
-    assert "x feeds xc and mu" in markdown and "closed form" in markdown
+    assert "x feeds xc and mu" in markdown
+    assert "closed form" in markdown
     payload = d.to_json()
     assert "x feeds xc and mu" in payload
-    assert "closed form" in d.to_latex() and "closed form" in d.to_html()
+    assert "closed form" in d.to_latex()
+    assert "closed form" in d.to_html()
 
 
 def test_batch_norm_in_a_graph_network_shows_its_sweep_under_the_fork():

@@ -48,7 +48,7 @@ def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
-def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b, mistake):  # noqa: N803 (cs231n's names)
+def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b, mistake):
     """cs231n assignment 3's LSTM step: (next_h, next_c, cache)."""
     h = prev_h.shape[1]
     a = x @ Wx + prev_h @ Wh + b
@@ -58,7 +58,7 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b, mistake):  # noqa: N803 (cs2
 
 
 def lstm_step_backward(dnext_h, dnext_c, cache):
-    x, prev_h, prev_c, Wx, Wh, i, f, o, g, next_c, mistake = cache  # noqa: N806
+    x, prev_h, prev_c, Wx, Wh, i, f, o, g, next_c, mistake = cache
     tc = np.tanh(next_c)
     ds = dnext_h * o * (1 - tc**2) + (0 if mistake == "dc_next" else dnext_c)
     dgate = g * (1 - g) if mistake == "sigmoid'" else 1 - g**2
@@ -101,18 +101,18 @@ def test_lstm_sigmoid_derivative_for_the_tanh_gate_is_named():
 class DLFS2RNN:
     """DLFS2 common/time_layers.py RNN: params and grads lists, backward(dh_next) -> (dx, dh_prev)."""
 
-    def __init__(self, Wx, Wh, b):  # noqa: N803
+    def __init__(self, Wx, Wh, b):
         self.params = [Wx, Wh, b]
         self.grads = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
 
     def forward(self, x, h_prev):
-        Wx, Wh, b = self.params  # noqa: N806
+        Wx, Wh, b = self.params
         h_next = np.tanh(np.dot(h_prev, Wh) + np.dot(x, Wx) + b)
         self.cache = (x, h_prev, h_next)
         return h_next
 
     def backward(self, dh_next):
-        Wx, Wh, b = self.params  # noqa: N806
+        Wx, Wh, _b = self.params
         x, h_prev, h_next = self.cache
         dt = dh_next * (1 - h_next**2)
         self.grads[0][...] = np.dot(x.T, dt)
