@@ -78,9 +78,9 @@ def test_batch_norm_steps_name_every_fork_and_end_in_the_proven_closed_form(fres
                          "dE/dx"]
     forks = {str(s.lhs): s.note for s in steps if s.rule.startswith("sum over")}
     assert forks == {
-        "dE/dxc": "xc feeds xhat and sq, so its gradient is the sum of their contributions, one chain-rule term per "
+        "dE/dxc": "xc feeds sq and xhat, so its gradient is the sum of their contributions, one chain-rule term per "
                   "path.",
-        "dE/dx": "x feeds xc and mu, so its gradient is the sum of their contributions, one chain-rule term per path.",
+        "dE/dx": "x feeds mu and xc, so its gradient is the sum of their contributions, one chain-rule term per path.",
     }
     assert steps[-1].rule == "closed form (the textbook's)"
     assert steps[-1].verified

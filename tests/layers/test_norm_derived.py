@@ -258,16 +258,16 @@ def test_batch_norm_document_shows_the_forks_summed_and_the_closed_form():
     d = symgrad.derive(symgrad.Network([BatchNorm(3)], loss=symgrad.HalfSquaredError()))
     step = next(s for s in d.steps("x") if s.substeps and len(s.substeps) > 10)
     rules = [sub.rule for sub in step.substeps]
-    assert "sum over 2 paths (x feeds xc and mu): multivariable chain rule" in rules
-    assert "sum over 2 paths (xc feeds xhat and sq): multivariable chain rule" in rules
+    assert "sum over 2 paths (x feeds mu and xc): multivariable chain rule" in rules
+    assert "sum over 2 paths (xc feeds sq and xhat): multivariable chain rule" in rules
     assert rules[-1] == "closed form (the textbook's)"
     assert all(sub.verified for sub in step.substeps)
     assert step.substeps[-1].proof.startswith("closed form proven equal entrywise")
     markdown = d.to_markdown()
-    assert "x feeds xc and mu" in markdown
+    assert "x feeds mu and xc" in markdown
     assert "closed form" in markdown
     payload = d.to_json()
-    assert "x feeds xc and mu" in payload
+    assert "x feeds mu and xc" in payload
     assert "closed form" in d.to_latex()
     assert "closed form" in d.to_html()
 
@@ -278,6 +278,6 @@ def test_batch_norm_in_a_graph_network_shows_its_sweep_under_the_fork():
     net = symgrad.Network(symgrad.HalfSquaredError()(bn(x) + x, t))
     d = symgrad.derive(net)
     fork = next(s for s in d.steps("x") if s.rule.startswith("sum over 2 paths (x feeds"))
-    assert any(sub.rule.startswith("sum over 2 paths (x feeds xc and mu)") for sub in fork.substeps)
+    assert any(sub.rule.startswith("sum over 2 paths (x feeds mu and xc)") for sub in fork.substeps)
     report = symgrad.check(net)
     assert report.ok, report
