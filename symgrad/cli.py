@@ -55,8 +55,8 @@ SPEC_HELP = (
     'a network spec such as "affine(3,4) > sigmoid > affine(4,1) > half-squared-error" '
     "(layers: affine(in,out) or scalar affine, sigmoid, tanh, relu, and your own activation as a formula "
     "in z: act(z*sigmoid(z)) or act(z*sigmoid(z), name=swish), with exp log sqrt sin cos tan sinh cosh tanh "
-    "erf sigmoid relu; batch-norm(features) and layer-norm(features), whose backward is derived through their "
-    "own small graph; losses: half-squared-error, mean-squared-error, softmax-cross-entropy); "
+    "erf sigmoid relu; batch-norm(F) and layer-norm(F) on F features, derived through their own graph; "
+    "losses: half-squared-error, mean-squared-error, softmax-cross-entropy); "
     "residual(block) adds a skip connection x + block(x) around layers separated by '>', and "
     "'+ weight-decay(c)' after the loss adds c times the sum of squares of every weight matrix (both make "
     "a graph network); default: the article's network"
