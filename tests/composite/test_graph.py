@@ -63,6 +63,7 @@ def test_constants_get_no_gradient_and_unused_leaves_get_zero():
 
 @pytest.mark.parametrize(("kind", "shapes", "const"), [
     ("add", ((3, 2), (1, 2)), None), ("sub", ((3, 2), (3, 1)), None), ("mul", ((1, 2), (3, 2)), None),
+    ("add", ((3, 1), (3, 2)), None),  # a column first: the output takes its columns from the other operand
     ("div", ((3, 2), (1, 2)), None), ("scale", ((3, 2),), 3), ("matmul", ((3, 2), (2, 4)), None),
     ("fn", ((3, 2),), sp.tanh(ZETA)), ("mean_rows", ((3, 2),), None), ("mean_cols", ((3, 2),), None),
     ("cols", ((3, 5),), (1, 3)),
