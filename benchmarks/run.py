@@ -20,6 +20,7 @@ to ``latest.md`` beside it. Sections:
 11. derive + compile of a 32-layer chain and of an RNN unrolled 16 steps, warm (``depth.py``);
 12. the N-D layers: each derivation warm, and the compiled derived backward against the textbook layer
     (conv 32x3x32x32, embedding vocab 10000) (``ndlayers.py``).
+13. layers derived through their own graph: derivation warm, compiled backward vs textbook (``composite.py``).
 
 ``--quick`` runs a small configuration of every section in well under 30 s (for
 the smoke test); its figures are noisier and cover fewer widths.
@@ -45,6 +46,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # run as a script, benchmarks/ is already first on sys.path
     sys.path.insert(0, str(HERE))
 
+import composite  # noqa: E402
 import depth  # noqa: E402
 import fastcheck  # noqa: E402
 import layercheck  # noqa: E402
@@ -71,6 +73,7 @@ SECTIONS: tuple[Callable[[bool], Section], ...] = (
     layercheck.layer_check_cost,
     depth.depth_scaling,
     ndlayers.nd_layers,
+    composite.composite_layers,
 )
 SECTION_NUMBERS = (1, 1, 2, 3, 4, 5, 5, 6, 6, 7, 8, 9, 10, 11, 12)
 

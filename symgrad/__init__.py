@@ -44,11 +44,13 @@ if TYPE_CHECKING:
     from symgrad.layers import (
         Affine,
         AvgPool2d,
+        BatchNorm,
         Conv2d,
         Dropout,
         Embedding,
         Flatten,
         HalfSquaredError,
+        LayerNorm,
         MaxPool2d,
         MeanSquaredError,
         ReLU,
@@ -71,7 +73,7 @@ _LAZY = {
     **dict.fromkeys(("Derivation", "Step", "derive", "gradient"), "symgrad.derive"),
     **dict.fromkeys(
         ("Affine", "HalfSquaredError", "MeanSquaredError", "ReLU", "Sigmoid", "SoftmaxCrossEntropy", "Tanh",
-         "activation"),
+         "activation", "BatchNorm", "LayerNorm"),
         "symgrad.layers",
     ),
     **dict.fromkeys(("Dropout", "SigmoidCrossEntropy", "Softmax", "SVMLoss"), "symgrad.layers"),
@@ -122,6 +124,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Affine",
     "AvgPool2d",
+    "BatchNorm",
     "CheckReport",
     "CheckRow",
     "ComplexityError",
@@ -135,6 +138,7 @@ __all__ = [
     "HessianReport",
     "Input",
     "LayerError",
+    "LayerNorm",
     "MaxPool2d",
     "MeanSquaredError",
     "Network",

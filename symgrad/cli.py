@@ -56,7 +56,8 @@ SPEC_HELP = (
     "(layers: affine(in,out) or scalar affine, matmul(in,out) (affine without bias), sigmoid, tanh, relu, "
     "softmax, and your own activation as a formula "
     "in z: act(z*sigmoid(z)) or act(z*sigmoid(z), name=swish), with exp log sqrt sin cos tan sinh cosh tanh "
-    "erf sigmoid relu; losses: half-squared-error, mean-squared-error, softmax-cross-entropy, "
+    "erf sigmoid relu; batch-norm(F) and layer-norm(F) on F features, derived through their own graph; "
+    "losses: half-squared-error, mean-squared-error, softmax-cross-entropy, "
     "sigmoid-cross-entropy, svm-loss); "
     "residual(block) adds a skip connection x + block(x) around layers separated by '>', and "
     "'+ weight-decay(c)' after the loss adds c times the sum of squares of every weight matrix (both make "
@@ -76,7 +77,9 @@ gradients three ways: symbolic vs the layers' backward() vs finite differences.
 A network spec names layers joined by '>' and ends in a loss. Two combinators
 make a graph network: residual(block) is x + block(x), the block's layers
 joined by '>'; '+ weight-decay(c)' after the loss adds c times the sum of
-squares of every weight matrix. Each fork's gradient is the sum of its paths'."""
+squares of every weight matrix. Each fork's gradient is the sum of its paths'.
+batch-norm(features) and layer-norm(features) are derived through their own
+small graph (mean, variance, normalised x), whose forks are summed the same way."""
 
 EXAMPLES = """\
 examples:
@@ -86,6 +89,7 @@ examples:
   symgrad check "affine(64,64) > tanh > affine(64,10) > softmax-cross-entropy" --mode fast
   symgrad check "affine(4,8) > residual(tanh > affine(8,8)) > affine(8,2) > half-squared-error + weight-decay(0.01)"
   symgrad check "affine(3,4) > act(z*(1 + erf(z/sqrt(2)))/2, name=gelu) > affine(4,1) > half-squared-error"
+  symgrad derive "affine(4,6) > batch-norm(6) > relu > affine(6,2) > half-squared-error" -o bn.html
 
 exit status: 0 all gradients agree, 1 a check failed, 2 bad input"""
 

@@ -177,7 +177,7 @@ def _layer_names(layers: tuple[Layer, ...]) -> tuple[str, ...]:
 def _propagate(layers: tuple[Layer, ...], batched: bool) -> tuple[int | None, int | None]:
     if not batched:
         return None, None
-    first = next(layer for layer in layers if isinstance(layer, Affine))
+    first: Any = next(layer for layer in layers if getattr(layer, "in_features", None) is not None)
     features = first.in_features
     for index, layer in enumerate(layers, 1):
         try:
@@ -255,6 +255,12 @@ def _layer_from_spec(spec: LayerSpec) -> Layer:
             msg = f"affine at column {spec.column} takes two sizes, affine(in, out), or none; got {len(spec.args)}"
             raise SpecError(msg)
         return Affine(*spec.args)
+    if spec.name in ("batch-norm", "layer-norm"):
+        if len(spec.args) != 1:
+            msg = (f"{spec.name} at column {spec.column} takes its feature count, {spec.name}(features); "
+                   f"got {len(spec.args)} arguments")
+            raise SpecError(msg)
+        return cls(*spec.args)  # type: ignore[arg-type]
     if spec.args:
         msg = f"{spec.name} at column {spec.column} takes no arguments; got {len(spec.args)}"
         raise SpecError(msg)

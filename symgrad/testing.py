@@ -51,8 +51,10 @@ from symgrad.derive.derivation import Derivation
 from symgrad.errors import SpecError, SymgradError, UnknownNameError
 from symgrad.layers import (
     Affine,
+    BatchNorm,
     HalfSquaredError,
     Layer,
+    LayerNorm,
     Loss,
     MeanSquaredError,
     ReLU,
@@ -610,6 +612,15 @@ def _plain(cls: type[Layer]) -> Callable[[np.random.Generator], Layer]:
     return make
 
 
+def _norm(cls: type[Layer], features: int) -> Callable[[np.random.Generator], Layer]:
+    def make(rng: np.random.Generator) -> Layer:
+        layer = cls(features)  # type: ignore[arg-type]
+        layer.set_params({"gamma": rng.uniform(0.5, 1.5, features), "beta": 0.5 * rng.standard_normal(features)})
+        return layer
+
+    return make
+
+
 def _layer_cases() -> tuple[LayerCase, ...]:
     cases = [
         LayerCase(f"affine({i},{o})-x{n}x{i}", _affine(i, o), Affine(i, o), (n, i))
@@ -617,6 +628,12 @@ def _layer_cases() -> tuple[LayerCase, ...]:
     ]
     for cls in (Sigmoid, Tanh, ReLU):
         cases += [LayerCase(f"{cls.kind}-x{n}x{d}", _plain(cls), cls(), (n, d)) for n, d in ((1, 1), (4, 3), (2, 6))]
+    norms: tuple[tuple[type[Layer], tuple[tuple[int, int], ...]], ...] = (
+        (BatchNorm, ((4, 3), (6, 2))), (LayerNorm, ((4, 3), (3, 5))),  # derived through their own graph
+    )
+    for norm, sizes in norms:
+        cases += [LayerCase(f"{norm.kind}-x{n}x{d}", _norm(norm, d), norm(d), (n, d))  # type: ignore[arg-type]
+                  for n, d in sizes]
     loss_shapes: dict[type[Loss], tuple[tuple[int, int], ...]] = {
         HalfSquaredError: ((1, 1), (4, 2), (3, 5)),
         MeanSquaredError: ((1, 1), (4, 2), (3, 5)),
@@ -652,6 +669,8 @@ NETWORK_CASES: tuple[NetworkCase, ...] = (
         "deep-mixed",
         "affine(3,4) > sigmoid > affine(4,4) > tanh > affine(4,3) > relu > affine(3,2) > softmax-cross-entropy",
     ),
+    NetworkCase("batch-norm", "affine(3,4) > batch-norm(4) > tanh > affine(4,2) > half-squared-error"),
+    NetworkCase("layer-norm", "affine(3,5) > layer-norm(5) > relu > affine(5,2) > mean-squared-error"),
     NetworkCase("readme-mnist", "affine(784,128) > relu > affine(128,10) > softmax-cross-entropy", mode="fast"),
     NetworkCase("readme-cli", "affine(64,64) > tanh > affine(64,10) > softmax-cross-entropy", mode="fast"),
     NetworkCase("softmax-bce", "affine(4,3) > softmax > matmul(3,2) > sigmoid-cross-entropy"),

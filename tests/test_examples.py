@@ -44,6 +44,19 @@ KEY_LINES: dict[str, tuple[str, ...]] = {
         "every step proven against sympy.diff: True",
         "against symgrad Conv2d(3, 4, 3, stride=2, pad=1): all 3 gradients agree",
         "diagnosis: matches the stride ignored (windows placed at i + u, not stride*i + u)",
+    "batchnorm.py": (
+        "dE/dxc = dE/dsq ∘ [2*xc] + dE/dxhat ∘ (ones(N, 1) @ [1/sigma])",
+        "(sum over 2 paths (xc feeds sq and xhat); proven)",
+        "dE/dx = (1/N)*(ones(N, 1) @ dE/dmu) + dE/dxc",
+        "(sum over 2 paths (x feeds mu and xc); proven)",
+        "(closed form (the textbook's); proven)",
+        "every step proven against sympy.diff: True",
+        "Three-way check of batch-norm(3) > half-squared-error: all 3 gradients agree",
+        "Three-way check of your BatchNormalization against symgrad BatchNorm(3): 1 of 3 FAIL",
+        "diagnosis: matches a mistake in the layer's graph: the mean path left out (no gradient through mu, as if it "
+        "were a constant); fix: add the gradient through mu: dx -= dxc.mean(axis=0), the mean of the centred gradient; "
+        "expected dx = gamma / (N * sigma) * (N * dout - dout.sum(axis=0) - xhat * (dout * xhat).sum(axis=0))",
+        "Three-way check of your BatchNormalization against symgrad BatchNorm(3): all 3 gradients agree",
     ),
     "residual_weight_decay.py": (
         "every step proven against sympy.diff: True",

@@ -317,12 +317,23 @@ def _per_sample(evidence: Evidence) -> Iterator[Candidate]:
         yield Candidate(expected, detail=detail, reduce=lambda g: np.sum(g, axis=0))
 
 
+def _paths_left_out(evidence: Evidence) -> Iterator[Candidate]:
+    """A composite layer's own mistakes: its derived rule with a path cut (a value treated as a constant)."""
+    if evidence.rules is None:
+        return
+    for mistake, fix, grads in evidence.rules.variants:
+        node = grads.get(evidence.role or evidence.name)
+        if node is not None:
+            yield Candidate(evidence.value_of(node), f"{mistake}; fix: {fix}", node=node)
+
+
 def _zeros(evidence: Evidence) -> Iterator[Candidate]:
     yield Candidate(np.zeros_like(evidence.expected), detail=f"all zeros for {evidence.label}")
 
 
 #: The hypotheses, most specific first; the first whose candidate matches names the mistake.
 HYPOTHESES: tuple[Hypothesis, ...] = (
+    Hypothesis("a mistake in the layer's graph", "add the gradient along that path", _paths_left_out),
     Hypothesis("a missing transpose", "put the transpose back", lambda e: _mutants(e, _untransposed)),
     Hypothesis("swapped operands", "the order of a matrix product matters", lambda e: _mutants(e, _swapped)),
     Hypothesis(

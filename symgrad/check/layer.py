@@ -381,8 +381,12 @@ def _fits_spec(spec: Layer | None, point: Point) -> None:
     if is_tensor_spec(spec):
         _fits_tensor_spec(spec, point)
         return
-    if len(point.inputs) != 1:
-        msg = f"the spec {spec!r} takes one input x; the layer was given {len(point.inputs)}: check it without a spec"
+    taken = tuple(getattr(spec, "inputs", ("x",)))
+    if len(point.inputs) != len(taken):
+        what = "one input x" if len(taken) == 1 else f"{len(taken)} inputs ({', '.join(taken)}), in that order"
+        msg = f"the spec {spec!r} takes {what}; the layer was given {len(point.inputs)}: check it without a spec"
+        if len(taken) > 1:
+            msg = f"the spec {spec!r} takes {what}; the layer was given {len(point.inputs)}: pass x={{...}} with each"
         raise SpecError(msg)
     if not point.differentiable:
         msg = (

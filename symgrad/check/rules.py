@@ -40,12 +40,17 @@ from sympy.printing.str import StrPrinter
 from symgrad.errors import LayerError, ShapeError
 from symgrad.functions import kink_value, relu_grad
 from symgrad.layers import Activation, Layer, Loss
+from symgrad.layers.composite import CompositeLayer
 from symgrad.matrixexpr import BATCH, ZETA, ElementSum, Elementwise, RowSoftmax
 from symgrad.special import erf
 
 __all__ = [
     "Apply",
+    "Columns",
     "Compiled",
+    "Constant",
+    "Formula",
+    "HStack",
     "Hadamard",
     "MatMul",
     "Node",
@@ -166,6 +171,45 @@ class Compiled(Node):
 
 
 @dataclass(frozen=True)
+class Columns(Node):
+    """``arg[:, start:stop]``: a block of columns (an LSTM's gate)."""
+
+    arg: Node
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True)
+class HStack(Node):
+    """``np.hstack(parts)``: blocks of columns side by side (the gates' gradients)."""
+
+    parts: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Constant(Node):
+    """A matrix of numbers (a layer's constants, such as eval mode's running statistics)."""
+
+    name: str
+    values: tuple[tuple[float, ...], ...]
+
+
+@dataclass(frozen=True)
+class Formula(Node):
+    """A composite layer's derived rule ``arg``, printed as its closed form ``text`` (the textbook's formula).
+
+    It evaluates as ``arg`` (the derived tree); it prints as ``text``, which
+    the layer's tests prove equal to ``arg`` at seeded points. The tree inside is
+    no place for the generic mutants (a transpose dropped deep in batch norm's
+    sweep names nothing a reader wrote); the layer's own mistakes are its
+    ``variants``.
+    """
+
+    text: str
+    arg: Node
+
+
+@dataclass(frozen=True)
 class SpecRules:
     """A spec layer's rules as trees.
 
@@ -186,6 +230,11 @@ class SpecRules:
     constants: Mapping[str, Any] = field(default_factory=dict)
     #: A dropout spec's drop probability p (its inverted scale is 1/(1 - p)), for the diagnosis.
     drop: Any = None
+    #: A composite layer's mistakes: (what was left out, the fix, the gradients such a backward computes).
+    variants: tuple[tuple[str, str, Mapping[str, Node]], ...] = ()
+    #: The spec's inputs and the names of its outputs' upstream gradients, in the order a layer takes them.
+    inputs: tuple[str, ...] = ("x",)
+    upstreams: tuple[str, ...] = ("dout",)
 
 
 # -- from SymPy -----------------------------------------------------------------
@@ -218,6 +267,10 @@ def _cached_rules(spec: Layer, key: tuple[Any, ...]) -> SpecRules:
             t = sp.MatrixSymbol("t", BATCH, features)
             forward = _node(spec.matrix_loss(x, t))
             grads: dict[str, Node] = {"x": Hadamard((Sym("dout"), _node(spec.matrix_grad(x, t))))}
+        elif isinstance(spec, CompositeLayer) and len(spec.inputs) > 1:
+            return _cell_rules(spec, params)
+        elif isinstance(spec, CompositeLayer):
+            return _composite_rules(spec, x, params)
         else:
             out = spec.matrix_forward(x, params)
             upstream = sp.MatrixSymbol("dout", BATCH, out.shape[1])
@@ -230,6 +283,54 @@ def _cached_rules(spec: Layer, key: tuple[Any, ...]) -> SpecRules:
         raise ShapeError(msg) from None
     output = spec.function(ZETA) if isinstance(spec, Activation) else None
     return SpecRules(repr(spec), isinstance(spec, Loss), tuple(spec.roles), forward, grads, output)
+
+
+def _composite_rules(spec: CompositeLayer, x: Any, params: Mapping[str, Any]) -> SpecRules:
+    """A composite layer's derived rules, each printed as its closed form; its mistakes as variants."""
+    out = spec.matrix_forward(x, params)
+    upstream = sp.MatrixSymbol("dout", BATCH, out.shape[1])
+    texts = spec.rule_texts()
+
+    def trees(vjp: Mapping[str, Any]) -> dict[str, Node]:
+        return {("x" if key == "input" else key): _node(rule) for key, rule in vjp.items()}
+
+    grads = {name: Formula(texts[name], tree) for name, tree in trees(spec.matrix_vjp(upstream, x, params)).items()}
+    variants = tuple(
+        (m.mistake, m.fix, trees(spec.matrix_vjp(upstream, x, params, cut=m.cut))) for m in spec.mistakes
+    )
+    forward = Formula(texts["out"], _node(out))
+    return SpecRules(repr(spec), False, tuple(spec.roles), forward, grads, None, variants)
+
+
+def _cell_rules(spec: CompositeLayer, params: Mapping[str, Any]) -> SpecRules:
+    """A layer of several inputs and outputs (a recurrent cell): its rules by input name, its upstream
+    gradients named d<output> (``dout`` when there is one output)."""
+    graph = spec.graph()
+    sizes = spec.input_sizes()
+    env = {name: sp.MatrixSymbol(name, BATCH, sizes[name]) for name in spec.inputs}
+    env.update(params)
+    outputs = graph.outputs
+    names = ("dout",) if len(outputs) == 1 else tuple(f"d{out}" for out in outputs)
+    from symgrad.composite.graph import forward_values
+
+    forward = forward_values(graph, {**env, **spec.constants()})[outputs[0]]
+    upstream = {out: sp.MatrixSymbol(name, BATCH, sizes.get(out, forward.shape[1]))
+                for out, name in zip(outputs, names, strict=True)}
+    texts = spec.rule_texts()
+
+    def where(text: str) -> str:
+        extra = [f"{name} = {texts[name]}" for name in ("dA", "ds") if name in texts and name in text]
+        if "dA" in text and "ds" in texts and "ds" not in text and "ds" in texts.get("dA", ""):
+            extra.append(f"ds = {texts['ds']}")
+        return text + "".join(f", {part}" for part in extra)
+
+    def trees(grads: Mapping[str, Any]) -> dict[str, Node]:
+        return {name: _node(grad) for name, grad in grads.items()}
+
+    grads = {name: Formula(where(texts[name]), tree) for name, tree in trees(spec.cell_vjp(upstream, env)).items()}
+    variants = tuple((m.mistake, m.fix, trees(spec.cell_vjp(upstream, env, mistake=m))) for m in spec.mistakes)
+    shown = Formula(texts.get("out", outputs[0]), _node(forward))
+    return SpecRules(repr(spec), False, tuple(spec.roles), shown, grads, None, variants, tuple(spec.inputs), names)
 
 
 def _matrix_shape(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -264,6 +365,13 @@ def _node(expr: Any) -> Node:
         return Softmax(_node(expr.args[0]))
     if isinstance(expr, ElementSum):
         return Total(_node(expr.args[0]))
+    if isinstance(expr, sp.MatrixSlice):
+        cols = expr.colslice
+        return Columns(_node(expr.parent), int(cols[0]), int(cols[1]))
+    if isinstance(expr, sp.BlockMatrix):
+        return HStack(tuple(_node(block) for block in expr.blocks[0, :]))
+    if isinstance(expr, sp.ImmutableMatrix):  # a composite layer's constants (eval mode's running statistics)
+        return Constant("running", tuple(tuple(float(v) for v in row) for row in expr.tolist()))
     if isinstance(expr, sp.Mul):
         coeff = sp.Mul(*[a for a in expr.args if not a.has(ElementSum)])
         rest = [a for a in expr.args if a.has(ElementSum)]
@@ -386,6 +494,14 @@ def _eval(node: Node, env: Mapping[str, Any], batch: int) -> Any:
         return exps / np.sum(exps, axis=-1, keepdims=True)
     if isinstance(node, Total):
         return np.sum(_eval(node.arg, env, batch))
+    if isinstance(node, Formula):
+        return _eval(node.arg, env, batch)
+    if isinstance(node, Columns):
+        return _eval(node.arg, env, batch)[:, node.start : node.stop]
+    if isinstance(node, HStack):
+        return np.hstack([_eval(part, env, batch) for part in node.parts])
+    if isinstance(node, Constant):
+        return np.asarray(node.values, dtype=float)
     msg = f"cannot evaluate a {type(node).__name__}"
     raise LayerError(msg)
 
@@ -398,7 +514,7 @@ def _scalar_function(body: sp.Expr) -> Callable[[np.ndarray], Any]:
 
 # -- plain text -------------------------------------------------------------------
 
-_LEVEL = {Plus: 10, Scale: 20, Hadamard: 20, MatMul: 30, Power: 40}
+_LEVEL = {Plus: 10, Formula: 10, Scale: 20, Hadamard: 20, MatMul: 30, Power: 40}
 
 
 def to_text(node: Node, rules: SpecRules | None = None, names: Mapping[str, str] | None = None) -> str:
@@ -465,6 +581,14 @@ def _text(node: Node, ctx: _Context) -> str:
         return f"softmax({_text(node.arg, ctx)})"
     if isinstance(node, Total):
         return f"{_wrapped(node.arg, ctx, 50)}.sum()"
+    if isinstance(node, Formula):
+        return node.text
+    if isinstance(node, Columns):
+        return f"{_wrapped(node.arg, ctx, 50)}[:, {node.start}:{node.stop}]"
+    if isinstance(node, HStack):
+        return f"np.hstack(({', '.join(_text(part, ctx) for part in node.parts)}))"
+    if isinstance(node, Constant):
+        return node.name
     return type(node).__name__
 
 
@@ -543,8 +667,10 @@ def _children(node: Node) -> tuple[Node, ...]:
         return node.factors
     if isinstance(node, Plus):
         return node.terms
-    if isinstance(node, (Transpose, Scale, Sum, Apply, Softmax, Total)):
+    if isinstance(node, (Transpose, Scale, Sum, Apply, Softmax, Total, Columns)):
         return (node.arg,)
+    if isinstance(node, HStack):
+        return node.parts
     if isinstance(node, Power):
         return (node.base,)
     return ()
@@ -573,6 +699,8 @@ def _with_child(node: Node, index: int, child: Node) -> Node:
         return replace(node, factors=(*node.factors[:index], child, *node.factors[index + 1 :]))
     if isinstance(node, Plus):
         return replace(node, terms=(*node.terms[:index], child, *node.terms[index + 1 :]))
+    if isinstance(node, HStack):
+        return replace(node, parts=(*node.parts[:index], child, *node.parts[index + 1 :]))
     if isinstance(node, Power):
         return replace(node, base=child)
     return replace(cast(Any, node), arg=child)  # type: ignore[no-any-return]

@@ -182,6 +182,10 @@ class LayerCheck:
         if self.rules is not None:
             env.update(self.rules.constants)
         env.update({self.runner.roles[name]: value for name, value in self.values.items()})
+        if self.rules is not None and len(self.rules.inputs) > 1:  # a cell: each input and upstream by its name
+            given = (np.asarray(v, dtype=float) for v in self.point.inputs.values())
+            env.update(zip(self.rules.inputs, given, strict=True))
+            env.update(zip(self.rules.upstreams, self.douts, strict=True))
         env.update(changes)
         return env
 
@@ -207,6 +211,8 @@ class LayerCheck:
         return grads
 
     def role(self, name: str) -> str:
+        if name in self.point.inputs and self.rules is not None and len(self.rules.inputs) > 1:
+            return self.rules.inputs[list(self.point.inputs).index(name)]  # a cell's inputs, in the order taken
         return "x" if name in self.point.inputs else self.runner.roles[name]
 
     def shape(self, name: str) -> tuple[int, ...]:
@@ -234,7 +240,7 @@ class LayerCheck:
         tol = self.tolerance(self.method)
         formula = to_text(self.rules.forward)
         same_shape = np.squeeze(spec_out).shape == np.squeeze(out).shape or self.x.ndim > 2
-        if len(outs) == 1 and spec_out.size == out.size and same_shape:
+        if len(outs) == len(self.rules.upstreams) and spec_out.size == out.size and same_shape:
             c = compare(out.reshape(spec_out.shape), spec_out)
             if c.passes(tol):
                 return None

@@ -79,7 +79,8 @@ def derive(network: Network, wrt: Sequence[str] | str | None = None, *, kink: An
     Parameters
     ----------
     network : Network
-        The network, e.g. :func:`symgrad.article_network`.
+        The network, e.g. :func:`symgrad.article_network`; or a layer written as a graph
+        (``symgrad.BatchNorm(4)``, ``LSTMCell(3, 4)``), derived on its own with E any loss of its outputs.
     wrt : sequence of str, optional
         Names to differentiate with respect to; every parameter and ``x`` by default.
     kink : 0, 1/2 or 1
@@ -125,6 +126,15 @@ def derive(network: Network, wrt: Sequence[str] | str | None = None, *, kink: An
         return derive_tensor_layer(network, wrt)
     if isinstance(network, GraphNetwork):
         return derive_graph(network, wrt, kink=kink_value(kink))
+    from symgrad.layers.composite import CompositeLayer
+
+    if isinstance(network, CompositeLayer):  # a layer written as a graph: its own derivation, E given by its outputs
+        from symgrad.derive.layerderivation import derive_layer
+
+        if wrt is not None:
+            msg = "derive(layer) derives every input and parameter of the layer; leave wrt out"
+            raise UnknownNameError(msg)
+        return derive_layer(network)
     if not isinstance(network, Network):
         msg = f"derive() takes a symgrad Network, got {type(network).__name__}; for an expression use gradient()"
         raise UnknownNameError(msg)
@@ -147,7 +157,12 @@ def _index_steps(
     for an elementwise activation, its derivative f'(z) by elementary steps (the rule is G ∘ f'(Z))."""
     from symgrad.layers import Loss
     from symgrad.layers.activations import Activation
+    from symgrad.layers.composite import CompositeLayer
 
+    if isinstance(layer, CompositeLayer):  # its own graph's sweep, each step proven, then its closed form
+        from symgrad.derive.compositesteps import composite_substeps
+
+        return composite_substeps(layer, role, binding, proven)
     if isinstance(layer, Activation) and role == "input" and type(layer).matrix_vjp is Activation.matrix_vjp:
         z = sp.Symbol("z")
         return tuple(elementary_steps(layer.function(z), z, kink=kink))

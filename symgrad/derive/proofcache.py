@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cache_dir", "fingerprint", "load_verdict", "store_verdict", "write_atomically"]
+__all__ = ["cache_dir", "fingerprint", "load_verdict", "module_hash", "store_verdict", "write_atomically"]
 
 #: The file, inside :func:`cache_dir`, that holds the proof verdicts.
 FILENAME = "proofs.json"
@@ -87,6 +87,11 @@ def _module_hash(module_name: str) -> str | None:
         except OSError:
             _files[module_name] = None
     return _files[module_name]
+
+
+def module_hash(module_name: str) -> str | None:
+    """The sha256 of a loaded module's source file (None: not loaded, or no file)."""
+    return _module_hash(module_name)
 
 
 def fingerprint(kind: Any, kink: Any) -> str | None:

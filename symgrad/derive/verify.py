@@ -20,6 +20,7 @@ from symgrad.derive import proofcache
 from symgrad.errors import LayerError
 from symgrad.functions import with_kink
 from symgrad.layers import Layer, Loss
+from symgrad.layers.composite import CompositeLayer
 from symgrad.matrixexpr import BATCH
 
 __all__ = ["matrix_rule_proof", "prove_equal", "prove_layer_rule", "prove_matrix_rule"]
@@ -50,6 +51,11 @@ def matrix_rule_proof(layer: Layer, kink: Any) -> tuple[bool, str]:
     (see :mod:`symgrad.derive.proofcache`), so a rule is proven once per installation.
     """
     kind: Any = type(layer)
+    if isinstance(layer, CompositeLayer):  # its rule depends on the instance (train or eval mode, eps)
+        key = (kind, layer.rule_key(), sp.sympify(kink))
+        if key not in _composite_verdicts:
+            _composite_verdicts[key] = _prove_composite(kind, key[1], key[2], layer)
+        return _composite_verdicts[key]
     rule_key = getattr(layer, "rule_key", None)
     if rule_key is not None:  # a layer made from a formula (symgrad.activation): its rule is its instance's
         methods = tuple(getattr(kind, name, None) for name in (*proofcache.RULE_METHODS, "derivative"))
@@ -68,6 +74,38 @@ def _prove_cached(kind: Any, kink: sp.Expr, methods: tuple[Any, ...]) -> tuple[b
     ok, how = prove_matrix_rule(kind, kink)
     if key is not None:
         proofcache.store_verdict(key, ok, how)
+    return ok, how
+
+
+#: Composite layers' verdicts by (type, rule key, kink), in memory (and on disk, see composite_verdict).
+_composite_verdicts: dict[tuple[Any, ...], tuple[bool, str]] = {}
+
+
+def _prove_composite(kind: Any, key: Any, kink: sp.Expr, layer: CompositeLayer) -> tuple[bool, str]:
+    # A composite layer's derived rule, on a copy at the proof's small sizes (the sweep is the same at any size).
+    return composite_verdict(kind, key, kink, lambda: prove_layer_rule(layer.for_proof(PROOF_SHAPES[1]), kink,
+                                                                     f"{kind.__name__}'s derived"))
+
+
+def composite_verdict(kind: Any, key: Any, kink: Any, prove: Any) -> tuple[bool, str]:
+    """A composite layer's proof verdict, from disk when known (keyed by its type's fingerprint, the
+    instance's ``rule_key`` and the sweep's own modules), else ``prove()`` and stored."""
+    import hashlib
+
+    import symgrad.composite.graph
+    import symgrad.composite.ops
+    import symgrad.derive.compositesteps  # noqa: F401  (its source is part of the key)
+
+    base = proofcache.fingerprint(kind, kink)
+    modules = ("symgrad.composite.graph", "symgrad.composite.ops", "symgrad.derive.compositesteps")
+    sweep = [proofcache.module_hash(name) for name in modules]
+    disk = None if base is None or None in sweep else hashlib.sha256(f"{base} {key!r} {sweep}".encode()).hexdigest()
+    known = None if disk is None else proofcache.load_verdict(disk)
+    if known is not None:
+        return known
+    ok, how = prove()
+    if disk is not None:
+        proofcache.store_verdict(disk, ok, how)
     return ok, how
 
 
@@ -119,6 +157,9 @@ def prove_layer_rule(layer: Layer, kink: Any, title: str) -> tuple[bool, str]:
     out = m if layer.roles else d
     x = sp.MatrixSymbol("x", BATCH, d)
     params = {"W": sp.MatrixSymbol("W", d, m), "b": sp.MatrixSymbol("b", 1, m)} if layer.roles else {}
+    if isinstance(layer, CompositeLayer):  # its own parameters (gamma and beta, a cell's Wx, Wh, b)
+        out = layer.output_features(d) or d
+        params = {role: sp.MatrixSymbol(role, *_as_matrix(shape)) for role, shape in layer.param_shapes(d).items()}
     upstream = sp.MatrixSymbol("G", BATCH, out)
     mapping = {x: _entries("x", n, d), upstream: _entries("G", n, out)}
     mapping.update({p: _entries(str(p), *p.shape) for p in params.values()})
@@ -140,6 +181,10 @@ def prove_layer_rule(layer: Layer, kink: Any, title: str) -> tuple[bool, str]:
             if not prove_equal(value, direct):
                 return False, f"{title} rule for {role} disagrees with sympy.diff at entry ({i}, {j})"
     return True, f"{title} rule proven entrywise against sympy.diff (batch {n}, {d} -> {out} features)"
+
+
+def _as_matrix(shape: tuple[Any, ...]) -> tuple[Any, Any]:
+    return (1, shape[0]) if len(shape) == 1 else (shape[0], shape[1])
 
 
 def _indices(matrix: sp.ImmutableMatrix) -> list[tuple[int, int]]:

@@ -11,6 +11,7 @@ from symgrad.layers.embedding import Embedding
 from symgrad.layers.formula import FormulaActivation, activation
 from symgrad.layers.indexlayer import IndexLayer, layer
 from symgrad.layers.losses import HalfSquaredError, MeanSquaredError, SoftmaxCrossEntropy
+from symgrad.layers.norm import BatchNorm, LayerNorm
 
 __all__ = [
     "CATALOG",
@@ -18,6 +19,7 @@ __all__ = [
     "Activation",
     "Affine",
     "AvgPool2d",
+    "BatchNorm",
     "Conv2d",
     "Dropout",
     "Embedding",
@@ -26,6 +28,7 @@ __all__ = [
     "HalfSquaredError",
     "IndexLayer",
     "Layer",
+    "LayerNorm",
     "Loss",
     "MaxPool2d",
     "MeanSquaredError",

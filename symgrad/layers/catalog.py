@@ -7,6 +7,7 @@ from symgrad.layers.affine import Affine
 from symgrad.layers.base import Layer
 from symgrad.layers.classify import SigmoidCrossEntropy, Softmax, SVMLoss
 from symgrad.layers.losses import HalfSquaredError, MeanSquaredError, SoftmaxCrossEntropy
+from symgrad.layers.norm import BatchNorm, LayerNorm
 
 __all__ = ["CATALOG", "LOSSES"]
 
@@ -16,6 +17,8 @@ CATALOG: dict[str, type[Layer]] = {
 }
 # Derived from their index forwards (issue 10): appended, so the order above stays.
 CATALOG.update({cls.kind: cls for cls in (Softmax, SigmoidCrossEntropy, SVMLoss)})
+#: Composite layers (forward a small graph, rule derived by its sweep), each spec'd by its feature count.
+CATALOG.update({cls.kind: cls for cls in (BatchNorm, LayerNorm)})
 #: The spec names that are losses.
 LOSSES = frozenset(
     {"half-squared-error", "mean-squared-error", "softmax-cross-entropy", "sigmoid-cross-entropy", "svm-loss"}

@@ -10,18 +10,22 @@ them against finite differences (no spec).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from symgrad.errors import ShapeError, SpecError
 from symgrad.layers.arguments import check_ndim, positive_float, positive_int
-from symgrad.layers.base import Layer
+from symgrad.layers.composite import CompositeLayer, Mistake
+
+if TYPE_CHECKING:
+    from symgrad.composite.graph import Graph
 
 __all__ = ["BatchNorm", "LayerNorm"]
 
 
-class _Normalization(Layer):
+class _Normalization(CompositeLayer):
     """gamma and beta of ``features`` entries, and the shape checks both norms share."""
 
     roles = ("gamma", "beta")
@@ -40,6 +44,11 @@ class _Normalization(Layer):
     def batched(self) -> bool:
         return True
 
+    @property
+    def in_features(self) -> int:
+        """The features of its input (and output)."""
+        return self.features
+
     def output_features(self, in_features: int | None) -> int | None:
         if in_features != self.features:
             msg = f"{type(self).__name__} expects {self.features} input features, but its input has {in_features}"
@@ -48,6 +57,49 @@ class _Normalization(Layer):
 
     def param_shapes(self, in_features: int | None) -> dict[str, tuple[Any, ...]]:
         return {"gamma": (self.features,), "beta": (self.features,)}
+
+    def rule_key(self) -> tuple[Any, ...]:
+        return (getattr(self, "train", True), self.eps)
+
+    def _eps(self) -> Any:
+        """eps as the documents show it (a float); exact (a rational) in the entrywise proofs, where a float's
+        rounding would leave a difference that does not simplify to 0."""
+        import sympy as sp
+
+        return sp.Rational(str(self.eps)) if getattr(self, "_exact", False) else sp.Float(self.eps)
+
+    def for_proof(self, features: int) -> _Normalization:
+        small: Any = self.fresh()
+        small.features = features
+        small._exact = True
+        if hasattr(small, "running_mean"):  # eval mode's constants: generic values at the small size
+            small.running_mean = np.linspace(-0.5, 0.5, features)
+            small.running_var = np.linspace(1.0, 2.0, features)
+        return small
+
+    def _graph(self, mean: str, statistics: bool) -> Graph:
+        """μ, x - μ, (x - μ)², σ², σ = √(σ² + ε), x̂ = (x - μ)/σ, γ x̂, out = γ x̂ + β: ``mean`` over the batch
+        rows or the feature columns; without ``statistics`` μ and σ² are constants (eval mode)."""
+        import sympy as sp
+
+        from symgrad.composite.graph import Graph, Value
+        from symgrad.matrixexpr import ZETA
+
+        over = "over the batch (each feature)" if mean == "mean_rows" else "over the features (each sample)"
+        values = [
+            Value("mu", mean, ("x",), what=f"the mean {over}"),
+            Value("xc", "sub", ("x", "mu"), what="x centred: x - mu"),
+            Value("sq", "fn", ("xc",), ZETA**2, what="the squares (x - mu)^2"),
+            Value("var", mean, ("sq",), what=f"the variance {over}"),
+        ] if statistics else [Value("xc", "sub", ("x", "mu"), what="x centred by the running mean")]
+        values += [
+            Value("sigma", "fn", ("var",), sp.sqrt(ZETA + self._eps()), what="sigma = sqrt(var + eps)"),
+            Value("xhat", "div", ("xc", "sigma"), what="the normalised x: (x - mu) / sigma"),
+            Value("z", "mul", ("xhat", "gamma"), what="scaled by gamma"),
+            Value("out", "add", ("z", "beta"), what="shifted by beta"),
+        ]
+        constants = () if statistics else ("mu", "var")
+        return Graph(("x", "gamma", "beta", *constants), tuple(values), ("out",), constants)
 
 
 class BatchNorm(_Normalization):
@@ -79,6 +131,13 @@ class BatchNorm(_Normalization):
     """
 
     kind = "batch-norm"
+    mistakes = (
+        Mistake("the mean path left out (no gradient through mu, as if it were a constant)",
+                "add the gradient through mu: dx -= dxc.mean(axis=0), the mean of the centred gradient", ("mu",)),
+        Mistake("the variance path left out (no gradient through var, as if it were a constant)",
+                "add the gradient through var: dvar = -0.5 * sum(dxhat * xc, axis=0) / sigma**3, "
+                "dxc += 2 * xc * dvar / N", ("var",)),
+    )
 
     def __init__(
         self, features: int, *, train: bool = True, momentum: float = 0.9, eps: float = 1e-5, name: str | None = None
@@ -97,7 +156,47 @@ class BatchNorm(_Normalization):
         self.xn: Any = None
 
     def describe(self) -> str:
-        return f"{self.features}" + ("" if self.train else ", train=False")
+        eps = "" if self.eps == 1e-5 else f", eps={self.eps!r}"
+        return f"{self.features}{eps}" + ("" if self.train else ", train=False")
+
+    def graph(self) -> Graph:
+        """Train mode: the batch's mean and variance; eval mode: the running ones, as constants."""
+        return self._graph("mean_rows", self.train)
+
+    def rule_texts(self) -> dict[str, str]:
+        grads = {"gamma": "(dout * xhat).sum(axis=0)", "beta": "dout.sum(axis=0)"}
+        if not self.train:
+            return {"out": "gamma * (x - running_mean) / sqrt(running_var + eps) + beta",
+                    "x": "dout * gamma / sqrt(running_var + eps)", **grads}
+        return {"out": "gamma * xhat + beta, xhat = (x - x.mean(axis=0)) / sqrt(x.var(axis=0) + eps)",
+                "x": "gamma / (N * sigma) * (N * dout - dout.sum(axis=0) - xhat * (dout * xhat).sum(axis=0))",
+                **grads}
+
+    def closed_forms(self, values: Mapping[str, Any], upstream: Any) -> dict[str, Any]:
+        """dx = γ/(Nσ) (N G - 1 1ᵀG - x̂ ∘ 1 1ᵀ(G ∘ x̂)) in train mode (σ = std; 1 the ones column)."""
+        if not self.train:
+            return {}
+        import sympy as sp
+
+        from symgrad.matrixexpr import ZETA, Elementwise
+
+        g, xhat, gamma, std = upstream, values["xhat"], values["gamma"], values["sigma"]
+        rows = g.shape[0]
+        ones, ones_t = sp.OneMatrix(rows, 1), sp.OneMatrix(1, rows)
+        scale = ones * sp.HadamardProduct(gamma, Elementwise(1 / ZETA, std))
+        column_sums = ones * (ones_t * sp.HadamardProduct(g, xhat))
+        inner = sp.MatAdd(rows * g, -ones * (ones_t * g), -sp.HadamardProduct(xhat, column_sums))
+        return {"input": sp.HadamardProduct(scale, inner) / rows}
+
+    def constants(self) -> dict[str, Any]:
+        if self.train:
+            return {}
+        import sympy as sp
+
+        def row(values: Any) -> Any:
+            return sp.ImmutableMatrix([[sp.Float(float(v)) for v in np.ravel(values)]])
+
+        return {"mu": row(self.running_mean), "var": row(self.running_var)}
 
     def eval(self) -> BatchNorm:
         """Switch to eval mode (running statistics as constants); returns the layer."""
@@ -177,6 +276,13 @@ class LayerNorm(_Normalization):
     """
 
     kind = "layer-norm"
+    mistakes = (
+        Mistake("the mean path left out (no gradient through mu, as if it were a constant)",
+                "add the gradient through mu: dx -= dxc.mean(axis=1, keepdims=True)", ("mu",)),
+        Mistake("the variance path left out (no gradient through var, as if it were a constant)",
+                "add the gradient through var: dx -= xhat * (dxhat * xhat).mean(axis=1, keepdims=True) / sigma",
+                ("var",)),
+    )
 
     def __init__(self, features: int, *, eps: float = 1e-5, name: str | None = None) -> None:
         super().__init__(features, eps=eps, name=name)
@@ -184,7 +290,17 @@ class LayerNorm(_Normalization):
         self.std: Any = None
 
     def describe(self) -> str:
-        return f"{self.features}"
+        return f"{self.features}" + ("" if self.eps == 1e-5 else f", eps={self.eps!r}")
+
+    def graph(self) -> Graph:
+        """Each sample's mean and variance over its features."""
+        return self._graph("mean_cols", True)
+
+    def rule_texts(self) -> dict[str, str]:
+        return {"out": "gamma * xhat + beta, xhat = (x - x.mean(axis=1)) / sqrt(x.var(axis=1) + eps)",
+                "x": "(D * dxhat - dxhat.sum(axis=1) - xhat * (dxhat * xhat).sum(axis=1)) / (D * sigma), "
+                     "dxhat = dout * gamma",
+                "gamma": "(dout * xhat).sum(axis=0)", "beta": "dout.sum(axis=0)"}
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = check_ndim("LayerNorm", "x", x, (2, 3, 4), "(..., D)")

@@ -14,13 +14,16 @@ pre-activation ``A = x Wx + h_prev Wh + b`` is computed once and split.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from symgrad.errors import ShapeError
 from symgrad.layers.arguments import check_ndim, positive_int
-from symgrad.layers.base import Layer
+from symgrad.layers.composite import CompositeLayer, Mistake
+
+if TYPE_CHECKING:
+    from symgrad.composite.graph import Graph, Value
 
 __all__ = ["GRUCell", "LSTMCell", "RNNCell"]
 
@@ -29,10 +32,15 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-x))  # type: ignore[no-any-return]
 
 
-class _Cell(Layer):
-    """Wx (D x gates*H), Wh (H x gates*H), b (gates*H,) and the input checks every cell shares."""
+class _Cell(CompositeLayer):
+    """Wx (D x gates*H), Wh (H x gates*H), b (gates*H,) and the input checks every cell shares.
+
+    Each cell's forward is also its :meth:`graph` (:mod:`symgrad.composite`), from which its
+    backward is derived; the NumPy ``forward``/``backward`` below are the textbook references.
+    """
 
     roles = ("Wx", "Wh", "b")
+    inputs: tuple[str, ...] = ("x", "h_prev")
     gates = 1
 
     def __init__(self, D: int, H: int, *, name: str | None = None) -> None:  # noqa: N803 (the curricula's names)
@@ -65,6 +73,28 @@ class _Cell(Layer):
     def param_shapes(self, in_features: int | None) -> dict[str, tuple[Any, ...]]:
         width = self.gates * self.H
         return {"Wx": (self.D, width), "Wh": (self.H, width), "b": (width,)}
+
+    def input_sizes(self) -> dict[str, int]:
+        """Each input's features: x has D, the states H."""
+        return {name: (self.D if name == "x" else self.H) for name in self.inputs}
+
+    def rule_key(self) -> tuple[Any, ...]:
+        return (self.D, self.H)
+
+    def for_proof(self, features: int) -> _Cell:
+        return type(self)(features, 2)
+
+    @staticmethod
+    def _affine(gates: str) -> list[Value]:
+        """A = x Wx + h_prev Wh + b: the pre-activation of every gate at once."""
+        from symgrad.composite.graph import Value
+
+        return [
+            Value("xWx", "matmul", ("x", "Wx"), what="x Wx"),
+            Value("hWh", "matmul", ("h_prev", "Wh"), what="h_prev Wh"),
+            Value("s", "add", ("xWx", "hWh"), what="x Wx + h_prev Wh"),
+            Value("A", "add", ("s", "b"), what=f"the pre-activation of {gates}: x Wx + h_prev Wh + b"),
+        ]
 
     def _inputs(self, x: Any, *states: Any) -> tuple[np.ndarray, ...]:
         owner = type(self).__name__
@@ -112,6 +142,20 @@ class RNNCell(_Cell):
 
     kind = "rnn-cell"
 
+    def graph(self) -> Graph:
+        """A = x Wx + h_prev Wh + b, h = tanh(A)."""
+        import sympy as sp
+
+        from symgrad.composite.graph import Graph, Value
+        from symgrad.matrixexpr import ZETA
+
+        values = [*self._affine("h"), Value("h", "fn", ("A",), sp.tanh(ZETA), what="h = tanh(A)")]
+        return Graph(("x", "h_prev", "Wx", "Wh", "b"), tuple(values), ("h",))
+
+    def rule_texts(self) -> dict[str, str]:
+        return {"out": "tanh(x @ Wx + h_prev @ Wh + b)", "dA": "dh * (1 - h**2)", "x": "dA @ Wx.T",
+                "h_prev": "dA @ Wh.T", "Wx": "x.T @ dA", "Wh": "h_prev.T @ dA", "b": "dA.sum(axis=0)"}
+
     def __init__(self, D: int, H: int, *, name: str | None = None) -> None:  # noqa: N803
         super().__init__(D, H, name=name)
         self.h: Any = None
@@ -153,6 +197,46 @@ class LSTMCell(_Cell):
 
     kind = "lstm-cell"
     gates = 4
+    inputs = ("x", "h_prev", "c_prev")
+    mistakes = (
+        Mistake("the gradient from the next step, dc_next, left out (dc ignored)",
+                "add it where both paths into c meet: ds = dc + dh * o * (1 - tanh(c)**2)", drop=("c",)),
+        Mistake("sigmoid' used for the tanh gate g: g * (1 - g) where tanh' is 1 - g**2",
+                "the g gate is tanh(A_g): dA_g = dg * (1 - g**2)", swap=(("g", "sigmoid' on tanh's output"),)),
+    )
+
+    def graph(self) -> Graph:
+        """A split into i, f, o, g; c = f * c_prev + i * g; h = o * tanh(c)."""
+        import sympy as sp
+
+        from symgrad.composite.graph import Graph, Value
+        from symgrad.functions import sigmoid
+        from symgrad.matrixexpr import ZETA
+
+        size = self.H
+        values = self._affine("the four gates")
+        words = {"i": "the input gate", "f": "the forget gate", "o": "the output gate", "g": "the candidate"}
+        for k, gate in enumerate("ifog"):
+            values.append(Value(f"A{gate}", "cols", ("A",), (k * size, (k + 1) * size),
+                                what=f"the columns of {words[gate]}"))
+        for gate in "ifog":
+            body = sp.tanh(ZETA) if gate == "g" else sigmoid(ZETA)
+            values.append(Value(gate, "fn", (f"A{gate}",), body, what=words[gate]))
+        values += [
+            Value("fc", "mul", ("f", "c_prev"), what="what the forget gate keeps: f * c_prev"),
+            Value("ig", "mul", ("i", "g"), what="what the input gate adds: i * g"),
+            Value("c", "add", ("fc", "ig"), what="the new cell state c = f * c_prev + i * g"),
+            Value("tc", "fn", ("c",), sp.tanh(ZETA), what="tanh(c)"),
+            Value("h", "mul", ("o", "tc"), what="the new hidden state h = o * tanh(c)"),
+        ]
+        return Graph(("x", "h_prev", "c_prev", "Wx", "Wh", "b"), tuple(values), ("h", "c"))
+
+    def rule_texts(self) -> dict[str, str]:
+        return {"ds": "dc + dh * o * (1 - tanh(c)**2)",
+                "dA": "hstack((ds * g * i * (1 - i), ds * c_prev * f * (1 - f), dh * tanh(c) * o * (1 - o), "
+                      "ds * i * (1 - g**2)))",
+                "x": "dA @ Wx.T", "h_prev": "dA @ Wh.T", "c_prev": "ds * f", "Wx": "x.T @ dA", "Wh": "h_prev.T @ dA",
+                "b": "dA.sum(axis=0)"}
 
     def __init__(self, D: int, H: int, *, name: str | None = None) -> None:  # noqa: N803
         super().__init__(D, H, name=name)
@@ -210,6 +294,41 @@ class GRUCell(_Cell):
 
     kind = "gru-cell"
     gates = 3
+
+    def graph(self) -> Graph:
+        """z, r from x and h_prev; h̃ = tanh(x Wx_h + (r * h_prev) Wh_h + b_h); h = h_prev + z * (h̃ - h_prev)."""
+        import sympy as sp
+
+        from symgrad.composite.graph import Graph, Value
+        from symgrad.functions import sigmoid
+        from symgrad.matrixexpr import ZETA
+
+        size = self.H
+        blocks = {"z": (0, size), "r": (size, 2 * size), "h": (2 * size, 3 * size)}
+        values = [Value("xWx", "matmul", ("x", "Wx"), what="x Wx"),
+                  Value("xb", "add", ("xWx", "b"), what="x Wx + b, every gate's input part")]
+        values += [Value(f"x{k}", "cols", ("xb",), cols, what=f"the columns of {k}") for k, cols in blocks.items()]
+        values += [Value(f"Wh{k}", "cols", ("Wh",), cols, what=f"Wh's columns of {k}") for k, cols in blocks.items()]
+        for gate in "zr":
+            values += [Value(f"hWh{gate}", "matmul", ("h_prev", f"Wh{gate}"), what=f"h_prev Wh_{gate}"),
+                       Value(f"a{gate}", "add", (f"x{gate}", f"hWh{gate}"), what=f"{gate}'s pre-activation"),
+                       Value(gate, "fn", (f"a{gate}",), sigmoid(ZETA),
+                             what="the update gate" if gate == "z" else "the reset gate")]
+        values += [
+            Value("rh", "mul", ("r", "h_prev"), what="the reset state r * h_prev"),
+            Value("rhW", "matmul", ("rh", "Whh"), what="(r * h_prev) Wh_h"),
+            Value("ah", "add", ("xh", "rhW"), what="the candidate's pre-activation"),
+            Value("hhat", "fn", ("ah",), sp.tanh(ZETA), what="the candidate h~"),
+            Value("d", "sub", ("hhat", "h_prev"), what="h~ - h_prev"),
+            Value("zd", "mul", ("z", "d"), what="z * (h~ - h_prev)"),
+            Value("h", "add", ("h_prev", "zd"), what="h = (1 - z) * h_prev + z * h~"),
+        ]
+        return Graph(("x", "h_prev", "Wx", "Wh", "b"), tuple(values), ("h",))
+
+    def rule_texts(self) -> dict[str, str]:
+        return {"x": "dA @ Wx.T", "h_prev": "dh * (1 - z) + (dt @ Wh_h.T) * r + hstack((dz, dr)) @ Wh_zr.T",
+                "Wx": "x.T @ dA", "Wh": "hstack((h_prev.T @ hstack((dz, dr)), (r * h_prev).T @ dt))",
+                "b": "dA.sum(axis=0)"}
 
     def __init__(self, D: int, H: int, *, name: str | None = None) -> None:  # noqa: N803
         super().__init__(D, H, name=name)

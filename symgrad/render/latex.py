@@ -46,6 +46,7 @@ PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage[margin=2cm]{geometry}
 \allowdisplaybreaks
 \emergencystretch=3em
+\tolerance=2000
 \setlength{\parindent}{0pt}
 \setlength{\parskip}{0.5em}
 \AtBeginDocument{\setlength{\abovedisplayskip}{6pt plus 2pt minus 2pt}%

@@ -31,6 +31,7 @@ TARGETS = {
     10: ["check_layer(mode='fast') at a CIFAR-sized conv, in forward passes", "refused by the long-run guard"],
     11: ["chain of 8 layers", "RNN unrolled 4 steps"],
     12: ["derive Conv2d(3, 16, 3, pad=1) (warm)", "compiled derived backward / textbook, embedding"],
+    13: ["derive(batch-norm) warm", "lstm-cell compiled backward / textbook"],
 }
 
 

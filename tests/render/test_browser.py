@@ -81,9 +81,11 @@ def _png_size(path: Path) -> tuple[int, int]:
     return width, height
 
 
-@pytest.mark.parametrize("which", ["article", "batched"])
+@pytest.mark.parametrize("which", ["article", "batched", "batch-norm"])
 def test_chromium_lays_out_all_the_math(chromium, which, tmp_path):
-    network = symgrad.article_network() if which == "article" else _sigmoid_network()
+    networks = {"article": symgrad.article_network, "batched": _sigmoid_network,
+                "batch-norm": lambda: symgrad.network_from_spec("batch-norm(3) > half-squared-error")}
+    network = networks[which]()
     page = symgrad.export(symgrad.derive(network), tmp_path / f"{which}.html")
     shipped = page.read_text(encoding="utf-8")
     assert "<script" not in shipped

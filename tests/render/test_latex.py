@@ -129,6 +129,7 @@ def test_a_missing_tool_skips_but_fails_under_ci(require_tool, monkeypatch):
         "affine(3,4) > sigmoid > affine(4,1) > half-squared-error",
         "affine(4,5) > relu > affine(5,3) > softmax-cross-entropy",
         "affine(3,4) > tanh > affine(4,4) > tanh > affine(4,2) > mean-squared-error",
+        "affine(3,4) > batch-norm(4) > relu > affine(4,2) > half-squared-error",  # batch norm's graph and closed form
     ],
 )
 def test_documents_fit_the_page_no_overfull_boxes(pdflatex, spec, tmp_path):
