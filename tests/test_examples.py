@@ -44,6 +44,7 @@ KEY_LINES: dict[str, tuple[str, ...]] = {
         "every step proven against sympy.diff: True",
         "against symgrad Conv2d(3, 4, 3, stride=2, pad=1): all 3 gradients agree",
         "diagnosis: matches the stride ignored (windows placed at i + u, not stride*i + u)",
+    ),
     "batchnorm.py": (
         "dE/dxc = dE/dsq ∘ [2*xc] + dE/dxhat ∘ (ones(N, 1) @ [1/sigma])",
         "(sum over 2 paths (xc feeds sq and xhat); proven)",

@@ -299,7 +299,7 @@ def _composite_rules(spec: CompositeLayer, x: Any, params: Mapping[str, Any]) ->
         (m.mistake, m.fix, trees(spec.matrix_vjp(upstream, x, params, cut=m.cut))) for m in spec.mistakes
     )
     forward = Formula(texts["out"], _node(out))
-    return SpecRules(repr(spec), False, tuple(spec.roles), forward, grads, None, variants)
+    return SpecRules(repr(spec), False, tuple(spec.roles), forward, grads, None, variants=variants)
 
 
 def _cell_rules(spec: CompositeLayer, params: Mapping[str, Any]) -> SpecRules:
@@ -330,7 +330,8 @@ def _cell_rules(spec: CompositeLayer, params: Mapping[str, Any]) -> SpecRules:
     grads = {name: Formula(where(texts[name]), tree) for name, tree in trees(spec.cell_vjp(upstream, env)).items()}
     variants = tuple((m.mistake, m.fix, trees(spec.cell_vjp(upstream, env, mistake=m))) for m in spec.mistakes)
     shown = Formula(texts.get("out", outputs[0]), _node(forward))
-    return SpecRules(repr(spec), False, tuple(spec.roles), shown, grads, None, variants, tuple(spec.inputs), names)
+    return SpecRules(repr(spec), False, tuple(spec.roles), shown, grads, None,
+                     variants=variants, inputs=tuple(spec.inputs), upstreams=names)
 
 
 def _matrix_shape(shape: tuple[int, ...]) -> tuple[int, int]:
