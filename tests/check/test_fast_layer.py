@@ -173,6 +173,17 @@ def test_fast_mode_relu_at_zero_against_a_spec_with_another_convention_is_a_subg
     assert "and the spec's 0 lie in" in row.message
 
 
+@pytest.mark.parametrize("size", [1e-12, 1e8])
+def test_fast_mode_names_the_kink_at_any_gradient_scale(size):
+    # The elements where backward() and the spec differ are found relative to the gradients' size:
+    # with tiny or huge upstream gradients the one element at the kink is still the one looked at.
+    dout = size * np.random.default_rng(3).uniform(0.5, 1.5, size=(4, 5))
+    report = check_layer(Relu(1.0), symgrad.ReLU(), x=_at_kinks(), mode="fast", dout=dout)
+    row = report.row("x")
+    assert row.status == "subgradient", str(report)
+    assert row.message.startswith("dx[1, 2]: forward() has a kink here")
+
+
 # -- a convolution of CIFAR size: refused in full mode, checked in fast mode ------------------------------------
 
 
