@@ -141,6 +141,22 @@ def test_zero_gradients_at_the_point_say_to_move_the_point():
     assert "Check at another point" in report.warnings[0]
 
 
+def test_a_scalar_dout_passed_to_a_layer_with_a_scalar_output_is_not_called_constant():
+    # One number is trivially "the same everywhere": the advice about constant douts is for arrays only.
+    class ReluSum:
+        def forward(self, x):
+            self.x = x
+            return np.maximum(x, 0.0).sum()
+
+        def backward(self, dout):
+            return dout * (self.x > 0)
+
+    report = check_layer(ReluSum(), x=-1.0 - np.random.default_rng(6).random((3, 2)), dout=2.5)
+    assert report.warnings[0].startswith("dx is zero on every side")
+    assert "Check at another point" in report.warnings[0]
+    assert "same number everywhere" not in report.warnings[0]
+
+
 # -- re-entry ----------------------------------------------------------------------------------------------
 
 
@@ -431,6 +447,22 @@ def test_the_spec_hint_is_given_for_a_matching_one_output_layer_only():
     report = check_layer(ReluAndDoubleWrong(), x=x)
     assert report.row("x").status == "FAIL"
     assert "give the spec" not in report.row("x").message
+
+
+class AffineOffDW(Affine):
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.dW = self.dW + np.arange(self.dW.size).reshape(self.dW.shape) ** 2  # no usual mistake
+        return dx
+
+
+@pytest.mark.parametrize(("d_in", "d_out"), [(3, 2), (2, 4)])
+def test_a_wrong_affine_checked_without_a_spec_is_pointed_to_the_affine_spec(d_in, d_out):
+    rng = np.random.default_rng(12)
+    layer = AffineOffDW(rng.standard_normal((d_in, d_out)), rng.standard_normal(d_out))
+    report = check_layer(layer, x=rng.standard_normal((5, d_in)))
+    assert report.row("W").status == "FAIL"
+    assert f"(give the spec symgrad.Affine({d_in}, {d_out}), whose forward() matches yours" in report.row("W").message
 
 
 class SmallScale:
