@@ -296,6 +296,29 @@ def _relu_point(offset: float) -> tuple[symgrad.Network, dict[str, Any]]:
     return net, values
 
 
+@pytest.mark.parametrize(
+    ("u", "w", "crosses"),
+    [
+        (0.3, 0.3, True),  # only u + w, stepped backwards, reaches the kink at -0.5 s
+        (0.3, -0.3, True),  # only u - w does
+        (-0.6, 0.0, True),  # u itself, stepped forwards
+        (0.3, 0.1, False),  # no stencil end reaches it
+    ],
+)
+def test_a_relu_input_changing_sign_at_any_end_of_any_loss_stencil_is_a_kink(u: float, w: float, crosses: bool) -> None:
+    # The stencils of the second differences go along u, w, u + w and u - w, each both ways, by the loss step s.
+    from symgrad.check.hessian import _near_kink
+    from symgrad.numeric.hessian import HessianResult
+
+    s = 1e-3
+    net = Network([Affine(1, 1), symgrad.ReLU()], loss=HalfSquaredError())
+    arrays = {"x": np.ones((1, 1)), "t": np.zeros((1, 1)), "W1": np.ones((1, 1)), "b1": np.array([-1.0 + 0.5 * s])}
+    zero = {"W1": np.zeros((1, 1)), "b1": np.zeros(1)}
+    result = HessianResult((), {**zero, "W1": np.full((1, 1), u)}, {**zero, "W1": np.full((1, 1), w)}, {}, {}, s,
+                           0, 0, 1e-6)
+    assert _near_kink(net, arrays, result) is crosses
+
+
 def test_a_hessian_check_whose_stencil_crosses_a_relu_kink_is_reported_as_a_kink_not_a_failure() -> None:
     net, values = _relu_point(1e-7)
     report = symgrad.check_hessian(net, values)
