@@ -149,6 +149,19 @@ def test_a_users_backward_with_a_stale_cache_fails(layer: Any) -> None:
     assert "stale cache" in row.message
 
 
+class Float32OutSigmoid(UserSigmoid):
+    """Takes float64 x, computes and returns float32 (a layer with float32 weights does this)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return super().forward(np.asarray(x, dtype=np.float32))
+
+
+def test_a_layer_returning_float32_from_float64_input_is_checked_at_float32_precision() -> None:
+    report = symgrad.check_hessian(Float32OutSigmoid(), x=X)
+    assert report.dtype == "float32"
+    assert report.ok, str(report)
+
+
 def test_the_report_is_deterministic() -> None:
     net = symgrad.network_from_spec("affine(3,4) > tanh > affine(4,2) > half-squared-error")
     assert str(symgrad.check_hessian(net, seed=5)) == str(symgrad.check_hessian(net, seed=5))
