@@ -397,3 +397,10 @@ def test_rounding_of_a_large_loss_is_not_taken_for_a_kink() -> None:
         return float(1e6 + np.sin(3 * v["x"][0]))
 
     assert not _kinked(smooth, at, direction, 1e-5, smooth(at(direction, 0.0)), 2.2e-16)
+
+
+def test_check_hessian_s_default_seed_is_0_as_check_s_and_check_layer_s() -> None:
+    net = symgrad.network_from_spec("affine(3,2) > tanh > affine(2,1) > half-squared-error")
+    default, zero = symgrad.check_hessian(net), symgrad.check_hessian(net, seed=0)
+    assert default.seed == 0
+    assert str(default) == str(zero)

@@ -418,7 +418,8 @@ class AffineNanDW(Affine):
 
 def test_a_nan_gradient_of_an_attribute_layer_is_named_without_the_params_list_advice():
     rng = np.random.default_rng(15)
-    report = check_layer(AffineNanDW(rng.standard_normal((3, 2)), rng.standard_normal(2)), x=rng.standard_normal((4, 3)))
+    layer = AffineNanDW(rng.standard_normal((3, 2)), rng.standard_normal(2))
+    report = check_layer(layer, x=rng.standard_normal((4, 3)))
     row = report.row("W")
     assert row.status == "FAIL"
     assert "holds NaN or infinity" in row.message

@@ -276,7 +276,9 @@ def test_a_bias_gradient_is_summed_straight_to_its_shape():
     assert "keepdims" not in source
 
 
-@pytest.mark.parametrize("spec", ["affine(3,2) > softmax-cross-entropy", "affine(3,4) > tanh > affine(4,2) > mean-squared-error"])
+@pytest.mark.parametrize(
+    "spec", ["affine(3,2) > softmax-cross-entropy", "affine(3,4) > tanh > affine(4,2) > mean-squared-error"]
+)
 def test_the_validating_path_gives_the_fast_path_s_gradient(spec):
     # Lists are not float64 arrays: the compiled gradient validates and converts them on its other path,
     # which must compute what the fast path computes (the batch size N included).

@@ -111,7 +111,8 @@ def test_a_point_given_as_lists_is_checked_as_the_same_arrays():
 
     as_arrays = directional_check(f, {"x": x}, ["x"], {"x": 3 * x**2}, seed=3)
     as_lists = directional_check(f, {"x": x.tolist()}, ["x"], {"x": (3 * x**2).tolist()}, seed=3)
-    assert as_arrays.passed and as_lists.passed
+    assert as_arrays.passed
+    assert as_lists.passed
     assert as_lists.directional == as_arrays.directional
     assert as_lists.claimed == as_arrays.claimed
 

@@ -58,8 +58,8 @@ def test_each_combination_s_backward_is_the_derivative_of_its_value(kind, args, 
             up, down = [a.copy() for a in args], [a.copy() for a in args]
             up[i][idx] += h
             down[i][idx] -= h
-            numeric[idx] = (np.sum(dout * op_forward(kind, up, const)) - np.sum(dout * op_forward(kind, down, const))) / (
-                2 * h)
+            rise = np.sum(dout * op_forward(kind, up, const)) - np.sum(dout * op_forward(kind, down, const))
+            numeric[idx] = rise / (2 * h)
         assert np.shape(grads[i]) == arg.shape
         np.testing.assert_allclose(grads[i], numeric, rtol=1e-7, atol=1e-8)
 
