@@ -376,12 +376,12 @@ def test_a_users_layer_storing_no_gradient_is_a_clear_error_in_the_hessian_check
         symgrad.check_hessian(ForgetsDw(), x=np.random.default_rng(3).standard_normal((4, 3)))
 
 
-def test_a_failed_comparison_pays_eight_more_loss_evaluations_to_look_for_a_kink() -> None:
+def test_a_failed_comparison_pays_six_loss_evaluations_per_direction_looked_at_for_a_kink() -> None:
     x = _away_from_zero(0)
     x[1, 2] = 1e-4
     kinked = symgrad.check_hessian(BookRelu(), x=x)
     assert kinked.rows[0].status == "kink"
-    assert kinked.loss_calls == 17 + 8
+    assert kinked.loss_calls in (17 + 6, 17 + 12, 17 + 18, 17 + 24)  # the search stops at the first kink
     assert symgrad.check_hessian(BookRelu(), x=_away_from_zero(0)).loss_calls == 17  # nothing failed: no search
 
 
