@@ -203,6 +203,16 @@ def test_fast_mode_singles_out_one_kink_among_thousands_of_elements(where, with_
     assert ("backward()'s and the spec's rule's values lie between" in row.message) is with_spec
 
 
+def test_fast_mode_gives_up_on_many_kinks_and_says_the_gradient_is_not_verified():
+    rng = np.random.default_rng(11)
+    x = rng.choice([-1.0, 1.0], size=(64, 64)) * (0.5 + rng.random((64, 64)))
+    x.reshape(-1)[rng.choice(x.size, 200, replace=False)] = 0.0
+    report = check_layer(Relu(0.0), symgrad.ReLU(), x=x, mode="fast")
+    row = report.row("x")
+    assert row.status == "kink", str(report)
+    assert "did not single them all out, so this gradient is not verified here" in row.message
+
+
 # -- a convolution of CIFAR size: refused in full mode, checked in fast mode ------------------------------------
 
 
