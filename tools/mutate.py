@@ -342,8 +342,10 @@ class Runner:
     timeout_factor: float = 4.0
     min_timeout: float = 20.0
 
-    def tiers(self, mutant: Mutant) -> list[tuple[str, list[str]]]:
-        mirror = mirror_tests(mutant.path, self.root)
+    def tiers(self, mutant: Mutant, tree: Path | None = None) -> list[tuple[str, list[str]]]:
+        """The tiers of ``mutant``, with the mirroring tests found in ``tree`` (the copy it runs in: a
+        test file added to the working tree during a run is not in the copies)."""
+        mirror = mirror_tests(mutant.path, self.root if tree is None else tree)
         wide = [] if self.wide is None else [("all", list(self.wide))]
         return [("mirror", mirror)] * bool(mirror) + wide
 
@@ -365,7 +367,7 @@ class Runner:
         start = time.perf_counter()
         try:
             target.write_text(mutant.source, encoding="utf-8")
-            for name, args in self.tiers(mutant):
+            for name, args in self.tiers(mutant, workdir):
                 limit = max(self.min_timeout, self.timeout_factor * times.get(shlex.join(args), 60.0))
                 code, failed = _run_pytest(args, workdir, limit)
                 if code is None:
@@ -400,7 +402,8 @@ def run_all(
         for index in range(max(1, jobs)):
             copies.put(make_copy(runner.root, Path(tmp) / str(index)))
         probe = copies.get()
-        tiers = sorted({(n, tuple(a)) for m in mutants for n, a in runner.tiers(m)}, key=lambda t: t[0] != "mirror")
+        tiers = sorted({(n, tuple(a)) for m in mutants for n, a in runner.tiers(m, probe)},
+                       key=lambda t: t[0] != "mirror")
         times = runner.baseline(probe, [(n, list(a)) for n, a in tiers])
         copies.put(probe)
         done = [0]
@@ -544,7 +547,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         run_all([m for m in mutants if m not in results], runner, args.jobs, results=results)
-    except KeyboardInterrupt:
+    except BaseException as error:
+        if not isinstance(error, KeyboardInterrupt):
+            if args.json:  # the finished ones, so that --rerun can go on from there
+                _write_json(args.json, results)
+            raise
         print("interrupted: the working tree was never touched; temporary copies removed", file=sys.stderr)
         print(report(results, read_equivalent()))
         print(f"\ninterrupted after {len(results)} of {len(mutants)} mutants")

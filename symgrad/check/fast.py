@@ -195,7 +195,7 @@ def _kinked(line: Line, result: DirectionalResult, got: np.ndarray, sym: Any, rt
         if part.size == 1 and not inside:
             return "FAIL", _element_verdict(line, int(part[0]), float(vec[part[0]]), left, right, claims)
         if part.size == 1 or not kinked:
-            elements += part.size == 1
+            elements += part.size == 1 and kinked
             if not inside:
                 return "FAIL", _part_verdict(line, part.size, left, right, inner)
             continue

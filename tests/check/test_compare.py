@@ -73,6 +73,18 @@ def test_tolerances_per_kind_dtype_and_override():
     assert tolerance("complex") < tolerance("richardson") < tolerance("central")
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+@pytest.mark.parametrize("kind", ["exact", "central", "richardson", "complex", "directional"])
+def test_every_default_tolerance_fails_a_gradient_ten_percent_off(kind, dtype):
+    # A tolerance is only useful if a plain mistake (a factor 1.1) is outside it, at every dtype.
+    rng = np.random.default_rng(7)
+    right = rng.uniform(0.5, 2.0, size=(3, 4)) * rng.choice([-1.0, 1.0], size=(3, 4))
+    wrong = 1.1 * right
+    found = compare(right, wrong)
+    assert not found.passes(tolerance(kind, dtype))
+    assert found.passes(tolerance(kind, dtype, override=0.1))
+
+
 @pytest.mark.parametrize("case", range(12))
 def test_large_gradients_compared_a_chunk_at_a_time_give_the_same_comparison(case, monkeypatch):
     """Chunks hold the temporaries in cache; the result must be the one-pass result, bit for bit."""

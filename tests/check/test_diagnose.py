@@ -134,6 +134,30 @@ def test_activation_derivative_mistakes_are_named(spec, wrong, text):
     assert diagnose(Evidence("x", wrong(env["x"], env["dout"]), expected, env, rules)) == text
 
 
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+@pytest.mark.parametrize(
+    ("wrong", "cause"),
+    [
+        (lambda x, s: s - x * s * (1 - s), "matches a term of the derivative with the wrong sign"),
+        (lambda x, s: -s + x * s * (1 - s), "matches a term of the derivative with the wrong sign"),
+        (lambda x, s: s, "matches a term of the derivative left out"),
+        (lambda x, s: x * s * (1 - s), "matches a term of the derivative left out"),
+    ],
+    ids=["second-term-negated", "first-term-negated", "second-term-dropped", "first-term-dropped"],
+)
+def test_a_formula_activation_s_sign_and_product_rule_slips_are_told_apart(wrong, cause):
+    # swish' = s + z s (1 - s): one term negated is a sign slip, one term left out a forgotten product rule.
+    rng = np.random.default_rng(11)
+    env = {"x": 2 * rng.standard_normal((4, 3)), "dout": rng.standard_normal((4, 3))}
+    rules = spec_rules(symgrad.activation("z*sigmoid(z)", name="swish"), x_shape=(4, 3), param_shapes={})
+    expected = evaluate(rules.grads["x"], env)
+    got = env["dout"] * wrong(env["x"], _sigmoid(env["x"]))
+    assert diagnose(Evidence("x", got, expected, env, rules)).startswith(cause)
+
+
 def test_loss_missing_one_over_n():
     rng = np.random.default_rng(5)
     x, t = rng.standard_normal((4, 3)), np.eye(3)[[0, 1, 2, 0]]

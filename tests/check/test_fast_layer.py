@@ -173,6 +173,46 @@ def test_fast_mode_relu_at_zero_against_a_spec_with_another_convention_is_a_subg
     assert "and the spec's 0 lie in" in row.message
 
 
+@pytest.mark.parametrize("size", [1e-12, 1e8])
+def test_fast_mode_names_the_kink_at_any_gradient_scale(size):
+    # The elements where backward() and the spec differ are found relative to the gradients' size:
+    # with tiny or huge upstream gradients the one element at the kink is still the one looked at.
+    dout = size * np.random.default_rng(3).uniform(0.5, 1.5, size=(4, 5))
+    report = check_layer(Relu(1.0), symgrad.ReLU(), x=_at_kinks(), mode="fast", dout=dout)
+    row = report.row("x")
+    assert row.status == "subgradient", str(report)
+    assert row.message.startswith("dx[1, 2]: forward() has a kink here")
+
+
+@pytest.mark.parametrize("with_spec", [True, False])
+@pytest.mark.parametrize("where", [(0, 0), (63, 63), (17, 40)])
+def test_fast_mode_singles_out_one_kink_among_thousands_of_elements(where, with_spec):
+    """Splitting the direction in halves finds one kink among 4096 elements in about 12 rounds, well
+    within the budget of forward passes, wherever the kink sits.
+
+    Regression (bug: the count of elements on a kink included the smooth neighbour of the last split,
+    so one kink was reported as "2 found").
+    """
+    rng = np.random.default_rng(9)
+    x = rng.choice([-1.0, 1.0], size=(64, 64)) * (0.5 + rng.random((64, 64)))
+    x[where] = 0.0
+    report = check_layer(Relu(0.0), symgrad.ReLU() if with_spec else None, x=x, mode="fast")
+    row = report.row("x")
+    assert row.status == "subgradient", str(report)
+    assert "on a kink (1 found)" in row.message
+    assert ("backward()'s and the spec's rule's values lie between" in row.message) is with_spec
+
+
+def test_fast_mode_gives_up_on_many_kinks_and_says_the_gradient_is_not_verified():
+    rng = np.random.default_rng(11)
+    x = rng.choice([-1.0, 1.0], size=(64, 64)) * (0.5 + rng.random((64, 64)))
+    x.reshape(-1)[rng.choice(x.size, 200, replace=False)] = 0.0
+    report = check_layer(Relu(0.0), symgrad.ReLU(), x=x, mode="fast")
+    row = report.row("x")
+    assert row.status == "kink", str(report)
+    assert "did not single them all out, so this gradient is not verified here" in row.message
+
+
 # -- a convolution of CIFAR size: refused in full mode, checked in fast mode ------------------------------------
 
 

@@ -141,6 +141,22 @@ def test_zero_gradients_at_the_point_say_to_move_the_point():
     assert "Check at another point" in report.warnings[0]
 
 
+def test_a_scalar_dout_passed_to_a_layer_with_a_scalar_output_is_not_called_constant():
+    # One number is trivially "the same everywhere": the advice about constant douts is for arrays only.
+    class ReluSum:
+        def forward(self, x):
+            self.x = x
+            return np.maximum(x, 0.0).sum()
+
+        def backward(self, dout):
+            return dout * (self.x > 0)
+
+    report = check_layer(ReluSum(), x=-1.0 - np.random.default_rng(6).random((3, 2)), dout=2.5)
+    assert report.warnings[0].startswith("dx is zero on every side")
+    assert "Check at another point" in report.warnings[0]
+    assert "same number everywhere" not in report.warnings[0]
+
+
 # -- re-entry ----------------------------------------------------------------------------------------------
 
 
@@ -228,6 +244,23 @@ def test_a_stale_cache_is_named(spec, seed):
     row = report.row("W")
     assert row.status == "FAIL"
     assert "a stale cache: backward() used values kept from an earlier forward() call" in row.diagnosis
+
+
+class AffineStaleAndDoubled(AffineKeepsTheFirstInput):
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.dW = 2 * self.dW  # wrong even in a fresh layer
+        return dx
+
+
+@pytest.mark.parametrize("spec", [symgrad.Affine(3, 2), None], ids=["spec", "no spec"])
+def test_a_stale_cache_is_not_named_when_a_fresh_layer_is_wrong_too(spec):
+    # "stale cache" says a fresh layer gets it right: not so when the gradient is wrong on its first call too
+    layer, x = _affine(AffineStaleAndDoubled, np.random.default_rng(5))
+    report = check_layer(layer, spec, x=x)
+    row = report.row("W")
+    assert row.status == "FAIL"
+    assert "stale cache" not in row.diagnosis
 
 
 class MatMulAccumulates:
@@ -431,6 +464,40 @@ def test_the_spec_hint_is_given_for_a_matching_one_output_layer_only():
     report = check_layer(ReluAndDoubleWrong(), x=x)
     assert report.row("x").status == "FAIL"
     assert "give the spec" not in report.row("x").message
+
+
+class AffineOffDW(Affine):
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.dW = self.dW + np.arange(self.dW.size).reshape(self.dW.shape) ** 2  # no usual mistake
+        return dx
+
+
+@pytest.mark.parametrize(("d_in", "d_out"), [(3, 2), (2, 4)])
+def test_a_wrong_affine_checked_without_a_spec_is_pointed_to_the_affine_spec(d_in, d_out):
+    rng = np.random.default_rng(12)
+    layer = AffineOffDW(rng.standard_normal((d_in, d_out)), rng.standard_normal(d_out))
+    report = check_layer(layer, x=rng.standard_normal((5, d_in)))
+    assert report.row("W").status == "FAIL"
+    assert f"(give the spec symgrad.Affine({d_in}, {d_out}), whose forward() matches yours" in report.row("W").message
+
+
+class AffineHalvingDoutInPlace(Affine):
+    def backward(self, dout):
+        dx = np.dot(dout, self.W.T)
+        dout *= 0.5  # in place: the caller's array changes, and dW below is computed from it
+        self.dW = np.dot(self.x.T, dout)
+        self.db = np.sum(dout * 2.0, axis=0)
+        return dx
+
+
+def test_a_gradient_computed_from_a_dout_changed_in_place_is_diagnosed_as_such():
+    rng = np.random.default_rng(13)
+    layer = AffineHalvingDoutInPlace(rng.standard_normal((3, 2)), rng.standard_normal(2))
+    report = check_layer(layer, symgrad.Affine(3, 2), x=rng.standard_normal((4, 3)))
+    row = report.row("W")
+    assert row.status == "FAIL"
+    assert row.diagnosis.startswith("matches dout written in place"), row.diagnosis
 
 
 class SmallScale:

@@ -143,3 +143,27 @@ def test_many_kinks_at_once_no_false_alarm_and_wrong_backwards_caught(mode, seed
     for wrong in (MaskRelu(2.0), MaskRelu(-1.0), LeakyByMistake(0.0)):
         report = check_layer(wrong, x=x, seed=seed, mode=mode)
         assert report.row("x").status == "FAIL", (type(wrong).__name__, str(report))
+
+
+def test_one_sided_derivatives_cost_the_evaluations_the_report_counts() -> None:
+    from symgrad.check import kinks
+
+    calls = []
+
+    def f(v):
+        calls.append(1)
+        return float(np.sum(np.abs(v["x"])))
+
+    kinks.one_sided(f, {"x": np.array([0.0, 2.0])}, "x", (0,), 1e-3)
+    assert len(calls) == kinks.EVALUATIONS
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0, 0.5])
+def test_the_ends_of_the_one_sided_interval_are_subgradients_too(value) -> None:
+    # ReLU's mask gives exactly 0 or exactly 1 at the kink: both ends of [0, 1], both right (with no slack).
+    from symgrad.check import kinks
+
+    assert kinks.between(value, 0.0, 1.0, 0.0)
+    assert kinks.between(value, 1.0, 0.0, 0.0)
+    assert not kinks.between(value + 1.5, 0.0, 1.0, 0.0)
+    assert not kinks.between(value - 1.5, 1.0, 0.0, 0.0)

@@ -366,6 +366,110 @@ def test_loss_spec_needs_t_and_t_needs_a_loss_spec():
         check_layer(catalog.Sigmoid(), symgrad.Sigmoid(), x=np.ones((2, 3)), t=np.ones((2, 3)))
 
 
+def softmax_loss(x, y):
+    """cs231n's softmax_loss: integer labels y, returns (loss, dx) for dout = 1 and takes no dout."""
+    y = np.asarray(y).astype(int)  # float labels work here; the spec's rule needs them as integers
+    shifted = x - x.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    n = x.shape[0]
+    dx = np.exp(log_p)
+    dx[np.arange(n), y] -= 1
+    return -log_p[np.arange(n), y].mean(), dx / n
+
+
+def test_a_loss_with_integer_class_labels_checks_against_the_spec_and_float_labels_are_refused():
+    rng = np.random.default_rng(21)
+    x, labels = rng.standard_normal((5, 3)), np.array([0, 2, 1, 0, 2])
+    report = check_layer(softmax_loss, symgrad.SoftmaxCrossEntropy(), x=x, t=labels)
+    assert report.ok, str(report)
+    assert [row.status for row in report.rows] == ["ok"]
+    with pytest.raises(ShapeError, match=r"takes t of the shape of x.* pass class labels as integers"):
+        check_layer(softmax_loss, symgrad.SoftmaxCrossEntropy(), x=x, t=labels.astype(float))
+
+
+def test_a_loss_that_takes_no_dout_accepts_dout_1_and_refuses_any_other():
+    rng = np.random.default_rng(22)
+    x, labels = rng.standard_normal((4, 3)), np.array([1, 0, 2, 1])
+    assert check_layer(softmax_loss, x=x, t=labels).ok
+    assert check_layer(softmax_loss, x=x, t=labels, dout=1.0).ok
+    with pytest.raises(UnknownNameError, match=r"returns its own gradient \(for dout = 1\) and takes no dout"):
+        check_layer(softmax_loss, x=x, t=labels, dout=2.0)
+
+
+class TimeAffine:
+    """DLFS2's TimeAffine: one affine map applied at every step of (N, T, D)."""
+
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W + self.b
+
+    def backward(self, dout):
+        d = self.W.shape[0]
+        self.dW = self.x.reshape(-1, d).T @ dout.reshape(-1, dout.shape[-1])
+        self.db = dout.reshape(-1, dout.shape[-1]).sum(axis=0)
+        return dout @ self.W.T
+
+
+class FlatteningAffine:
+    """DLFS1's Affine on images: each sample of (N, C, H, W) flattened to a row."""
+
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+
+    def forward(self, x):
+        self.shape = x.shape
+        self.x = x.reshape(x.shape[0], -1)
+        return self.x @ self.W + self.b
+
+    def backward(self, dout):
+        self.dW = self.x.T @ dout
+        self.db = dout.sum(axis=0)
+        return (dout @ self.W.T).reshape(self.shape)
+
+
+@pytest.mark.parametrize("steps", [2, 3])
+def test_a_time_distributed_affine_checks_against_the_affine_spec_row_by_row(steps):
+    rng = np.random.default_rng(23)
+    layer = TimeAffine(rng.standard_normal((4, 2)), rng.standard_normal(2))
+    report = check_layer(layer, symgrad.Affine(4, 2), x=rng.standard_normal((3, steps, 4)))
+    assert report.ok, str(report)
+    assert [row.status for row in report.rows] == ["ok", "ok", "ok"]
+    assert all(row.symbolic is not None for row in report.rows)
+
+
+def test_an_affine_on_images_checks_against_the_affine_spec_with_each_sample_flattened():
+    rng = np.random.default_rng(24)
+    layer = FlatteningAffine(rng.standard_normal((2 * 2 * 3, 5)), rng.standard_normal(5))
+    report = check_layer(layer, symgrad.Affine(12, 5), x=rng.standard_normal((3, 2, 2, 3)))
+    assert report.ok, str(report)
+    assert [row.status for row in report.rows] == ["ok", "ok", "ok"]
+
+
+class Lookup:
+    """out = x[idx] * 2: a float input and an integer one (indices, not differentiated)."""
+
+    def forward(self, x, idx):
+        self.x, self.idx = x, idx
+        return x[idx] * 2.0
+
+    def backward(self, dout):
+        dx = np.zeros_like(self.x)
+        np.add.at(dx, self.idx, 2.0 * dout)
+        return dx, None
+
+
+def test_an_integer_input_of_one_element_is_used_and_an_empty_one_refused():
+    x = np.random.default_rng(25).standard_normal((3, 2))
+    report = check_layer(Lookup(), x=(x, np.array([1])))
+    assert report.ok, str(report)
+    assert [row.name for row in report.rows] == ["x0"]
+    with pytest.raises(ShapeError, match="x1 is empty: a layer's input needs at least one element"):
+        check_layer(Lookup(), x=(x, np.zeros(0, dtype=int)))
+
+
 def test_spec_must_be_a_symgrad_layer_and_method_known():
     with pytest.raises(SpecError, match="spec must be a symgrad layer"):
         check_layer(catalog.Sigmoid(), catalog.Sigmoid(), x=np.ones((2, 3)))

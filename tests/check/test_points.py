@@ -150,3 +150,32 @@ def test_the_guard_says_what_a_check_holds_in_memory():
     assert "symgrad draws at most 100,000,000 (762 MiB)" in message
     # 108,000,000 + 9,000 + 4 * 12,000 + 4 * 9,000 numbers, three arrays of them
     assert "a check holds about 3 arrays the size of the point (the point and two gradients: 2.4 GiB" in message
+
+
+def test_softmax_targets_cover_every_class_the_first_included():
+    net = Network([Affine(3, 4)], loss=SoftmaxCrossEntropy())
+    t = sample_values(net, seed=3, batch=60)["t"]
+    assert set(np.argmax(t, axis=1)) == {0, 1, 2, 3}
+
+
+def test_a_graph_network_s_point_has_one_hot_targets_and_scaled_weights():
+    x, t = symgrad.Input("x", 300), symgrad.Input("t", 5)
+    net = Network(SoftmaxCrossEntropy()(Affine(300, 5)(x), t))
+    values = sample_values(net, seed=4, batch=50)
+    assert values["x"].shape == (50, 300)
+    assert np.std(values["x"]) == pytest.approx(1.0, rel=0.05)  # the input is not a one-hot target
+    assert values["t"].shape == (50, 5)
+    np.testing.assert_array_equal(values["t"].sum(axis=1), np.ones(50))
+    assert set(np.unique(values["t"])) == {0.0, 1.0}
+    (weight,) = [name for name in net.params if net.param(name).role == "W"]
+    (bias,) = [name for name in net.params if net.param(name).role == "b"]
+    assert np.std(values[weight]) == pytest.approx(1 / np.sqrt(300), rel=0.1)
+    assert np.std(values[bias]) < 1.0
+
+
+def test_a_graph_network_with_a_squared_error_draws_real_valued_targets():
+    x, t = symgrad.Input("x", 3), symgrad.Input("t", 4)
+    net = Network(HalfSquaredError()(Affine(3, 4)(x), t))
+    values = sample_values(net, seed=5, batch=30)
+    assert values["t"].shape == (30, 4)
+    assert len(np.unique(values["t"])) == values["t"].size  # not one-hot

@@ -461,3 +461,21 @@ def test_fast_mode_computes_the_element_relative_error_when_read():
     expected = compare(row.backward, row.symbolic).elem_rel_error
     assert row.elem_rel_error == expected
     assert row.__dict__["_lazy_elem_rel_error"] == expected  # computed once, then kept
+
+
+@pytest.mark.parametrize(("wrt", "said"), [(5, "wrt must be a name or a list of names, got int"),
+                                          (["W1", 3], "cannot differentiate with respect to 3")])
+def test_a_wrt_that_is_not_a_list_of_names_is_refused_by_name(wrt, said):
+    net = symgrad.network_from_spec("affine(3,2) > sigmoid > affine(2,1) > half-squared-error")
+    with pytest.raises(symgrad.UnknownNameError, match=said):
+        symgrad.check(net, wrt=wrt)
+
+
+def test_a_report_cannot_be_changed_after_the_check():
+    import dataclasses
+
+    found = symgrad.check(symgrad.network_from_spec("affine(2,2) > tanh > affine(2,1) > half-squared-error"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        found.rows = ()  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        found.rows[0].status = "FAIL"  # type: ignore[misc]

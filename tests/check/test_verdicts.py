@@ -378,3 +378,67 @@ def test_a_flattened_gradient_is_named_a_shape_mismatch_not_a_numpy_error():
     assert "a shape mismatch, not a wrong value: dx has shape (12,) where x has shape (4, 3)" in row.diagnosis
     assert "likely a missing reshape" in row.diagnosis
     assert row.diagnosis.endswith("x -= lr * dx would otherwise fail: shapes (4, 3) and (12,) do not broadcast")
+
+
+# -- found by mutation testing (tools/mutate.py) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_correct_layer_passes_with_richardson_differences_in_its_dtype(dtype):
+    x = np.random.default_rng(13).standard_normal((3, 4)).astype(dtype)
+    report = check_layer(Sigmoid(), symgrad.Sigmoid(), x=x, method="richardson")
+    assert report.ok, str(report)
+    assert report.dtype == dtype
+
+
+class AffineKeepdimsDoubled(Affine):
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.db = 2 * np.sum(dout, axis=0, keepdims=True)  # wrong values as well as the shape
+        return dx
+
+
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_a_keepdims_gradient_is_named_in_both_modes_and_only_when_its_values_are_right(mode):
+    rng = np.random.default_rng(14)
+    W, b, x = rng.standard_normal((3, 2)), rng.standard_normal(2), rng.standard_normal((5, 3))
+    right_values = check_layer(AffineKeepdims(W, b), x=x, mode=mode).row("b")
+    assert right_values.status == "FAIL"
+    assert "keepdims=True" in right_values.diagnosis
+    wrong_values = check_layer(AffineKeepdimsDoubled(W, b), x=x, mode=mode).row("b")
+    assert wrong_values.status == "FAIL"
+    assert "keepdims=True" not in wrong_values.diagnosis
+
+
+class AffineNanDW(Affine):
+    def backward(self, dout):
+        dx = super().backward(dout)
+        self.dW[0, 0] = np.nan
+        return dx
+
+
+def test_a_nan_gradient_of_an_attribute_layer_is_named_without_the_params_list_advice():
+    rng = np.random.default_rng(15)
+    layer = AffineNanDW(rng.standard_normal((3, 2)), rng.standard_normal(2))
+    report = check_layer(layer, x=rng.standard_normal((4, 3)))
+    row = report.row("W")
+    assert row.status == "FAIL"
+    assert "holds NaN or infinity" in row.message
+    assert "self.grads" not in row.message
+
+
+class OneHot:
+    """Integer labels in, one-hot rows out: no float input, no parameter, nothing to differentiate."""
+
+    def forward(self, labels):
+        self.labels = labels
+        return np.eye(3)[labels]
+
+    def backward(self, dout):
+        return None
+
+
+def test_a_layer_with_nothing_to_differentiate_gives_a_report_that_says_so():
+    report = check_layer(OneHot(), x=np.array([0, 2, 1]))
+    assert report.rows == ()
+    assert any("the check compared nothing" in warning for warning in report.warnings)

@@ -274,3 +274,23 @@ def test_a_bias_gradient_is_summed_straight_to_its_shape():
     assert "'b1': v8," in source
     assert "reshape" not in source
     assert "keepdims" not in source
+
+
+@pytest.mark.parametrize(
+    "spec", ["affine(3,2) > softmax-cross-entropy", "affine(3,4) > tanh > affine(4,2) > mean-squared-error"]
+)
+def test_the_validating_path_gives_the_fast_path_s_gradient(spec):
+    # Lists are not float64 arrays: the compiled gradient validates and converts them on its other path,
+    # which must compute what the fast path computes (the batch size N included).
+    from symgrad.derive.chain import derive
+    from symgrad.network import network_from_spec
+    from symgrad.numeric.compile import compile_derivation
+
+    net = network_from_spec(spec)
+    grad = compile_derivation(derive(net))
+    values = sample_values(net, seed=8, batch=5)
+    fast = grad(**values)
+    slow = grad(**{name: np.asarray(value).tolist() for name, value in values.items()})
+    assert set(slow) == set(fast)
+    for name in fast:
+        np.testing.assert_allclose(slow[name], fast[name], rtol=1e-12, atol=1e-15)

@@ -41,3 +41,14 @@ def test_a_direction_formed_a_chunk_at_a_time_knows_its_own_length() -> None:
     out = np.empty(CHUNK)
     squares = sum(float(np.sum(direction.chunk(i, min(i + CHUNK, size), out) ** 2)) for i in range(0, size, CHUNK))
     assert direction.norm2 == pytest.approx(squares, rel=1e-12)
+
+
+@pytest.mark.parametrize("size", [IID + 1, 3 * IID, FULL + CHUNK + 123])
+def test_no_two_entries_of_a_long_direction_are_equal(size) -> None:
+    # Two primes p1 < p2: d[i] = r1[i % p1] + r2[i % p2] repeats only after p1 * p2 > size entries. With a
+    # shorter period, an error repeating with it could cancel along the direction.
+    direction = Direction(np.random.default_rng(4), size, 0.5)
+    out = np.empty(CHUNK)
+    entries = np.concatenate([direction.chunk(i, min(i + CHUNK, size), out).copy() for i in range(0, size, CHUNK)])
+    assert entries.size == size
+    assert len(np.unique(entries)) == size

@@ -702,3 +702,12 @@ def test_a_failure_along_a_direction_names_the_step_it_was_taken_at(failing_call
 
     with pytest.raises(LayerError, match=rf"\(at v \{sign} [0-9.e+-]+ u\)$"):
         directional_check(fails_once, {"x": np.array([0.5, 1.5])}, ["x"], {"x": np.array([1.0, 3.0])})
+
+
+@pytest.mark.parametrize("method", ["central", "richardson", "complex"])
+def test_error_estimates_are_positive_even_for_a_gradient_that_is_exactly_zero(method):
+    # an estimated absolute error is a bound: never negative, and not 0 (no method is exact)
+    result = gradient(lambda v: 3.0 + 0.0 * np.sum(v["x"]), {"x": np.array([0.5, -1.0, 2.0])}, ["x"],
+                      method=method)
+    np.testing.assert_array_equal(result.gradients["x"], np.zeros(3))
+    assert np.all(result.errors["x"] > 0)

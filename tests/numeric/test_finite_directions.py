@@ -87,6 +87,36 @@ def test_a_gradient_off_by_a_little_still_fails_where_the_difference_is_noisy(re
     assert not directional_check(f, {"x": x / 40}, ["x"], {"x": grad(x / 40) * (1 + relative)}).passed
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_differences_that_are_noise_cannot_widen_the_tolerance_without_bound(seed):
+    # sin(1e7 x) wiggles far inside the step: the differences along u scatter by about 1% between steps.
+    # Their spread estimates that error, but a check that let an estimate that large excuse the
+    # disagreement would pass anything; the estimate is capped and the check fails instead.
+    x = np.random.default_rng(1).uniform(0.5, 1.5, 50)
+
+    def f(v):
+        return float(np.sum(v["x"] ** 2) + 1e-9 * np.sum(np.sin(1e7 * v["x"])))
+
+    result = directional_check(f, {"x": x}, ["x"], {"x": 2 * x}, seed=seed)
+    assert not result.passed
+    largest = max(abs(result.directional[0]), abs(result.claimed[0]))
+    assert result.error_estimates[0] <= directional.ESTIMATE_CAP * result.rtol * largest * (1 + 1e-12)
+
+
+def test_a_point_given_as_lists_is_checked_as_the_same_arrays():
+    x = np.random.default_rng(2).uniform(-1.0, 1.0, (3, 4))
+
+    def f(v):
+        return float(np.sum(np.asarray(v["x"]) ** 3))
+
+    as_arrays = directional_check(f, {"x": x}, ["x"], {"x": 3 * x**2}, seed=3)
+    as_lists = directional_check(f, {"x": x.tolist()}, ["x"], {"x": (3 * x**2).tolist()}, seed=3)
+    assert as_arrays.passed
+    assert as_lists.passed
+    assert as_lists.directional == as_arrays.directional
+    assert as_lists.claimed == as_arrays.claimed
+
+
 def test_rounding_of_a_large_loss_is_below_the_floor():
     """f = 1e9 + tiny slopes: the difference is all rounding noise, the claim is not wrong."""
     a = np.full(5, 1e-9)

@@ -182,3 +182,34 @@ def test_reference_result_is_frozen_data():
                                                              "b2": 0.2}, ("w1",))
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.loss = 0.0  # type: ignore[misc]
+
+
+def test_a_gradient_that_is_not_numbers_is_named_with_its_dtype():
+    net = Network([TextGradientAffine(3, 4), Sigmoid(), Affine(4, 2)], loss=HalfSquaredError())
+    values = sample_values(net, seed=0, batch=5)
+    with pytest.raises(LayerError, match=r"gave dW that is not an array of numbers \(dtype <U2\)"):
+        reference_backward(net, values, ("W1",))
+
+
+def test_a_graph_network_s_reference_backprop_matches_differences_of_its_reference_loss():
+    x, t = symgrad.Input("x", 3), symgrad.Input("t", 2)
+    first = Affine(3, 4)
+    hidden = ReLU()(first(x))
+    out = Affine(7, 2)(symgrad.concat(hidden, x))  # not a chain: x feeds two consumers
+    net = Network(HalfSquaredError()(out, t) + 0.1 * symgrad.sum_squares(first.param("W")))
+    values = sample_values(net, seed=2, batch=3)
+    wrt = tuple(name for name in net.names if name != "t")
+    result = reference_backward(net, values, wrt)
+    assert result.loss == pytest.approx(float(reference_loss(net, values)))
+    h = 1e-6
+    for name in wrt:
+        numeric = np.zeros_like(values[name])
+        for idx in np.ndindex(numeric.shape):
+            up, down = dict(values), dict(values)
+            up[name], down[name] = values[name].copy(), values[name].copy()
+            up[name][idx] += h
+            down[name][idx] -= h
+            numeric[idx] = (float(reference_loss(net, up)) - float(reference_loss(net, down))) / (2 * h)
+        np.testing.assert_allclose(result.gradients[name], numeric, rtol=1e-6, atol=1e-8, err_msg=name)
+    (z,) = relu_inputs(net, values)
+    np.testing.assert_allclose(z, values["x"] @ values["W1"] + values["b1"])

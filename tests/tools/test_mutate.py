@@ -189,3 +189,20 @@ def test_equivalent_list_is_read_by_key(tmp_path):
     listing = tmp_path / "eq.txt"
     listing.write_text("# comment\n\npkg/mod.py::f: 1 -> 0  # a cache size\n", encoding="utf-8")
     assert mutate.read_equivalent(listing) == {"pkg/mod.py::f: 1 -> 0": "a cache size"}
+
+
+def test_mirror_tests_are_looked_up_in_the_copy_the_mutant_runs_in(tmp_path, monkeypatch):
+    """Regression (bug: the tiers were found in the working tree, so a test file added there during a run,
+    absent from the copies, made pytest exit 4 and the whole run stop)."""
+    root, copy = tmp_path / "root", tmp_path / "copy"
+    for tree in (root, copy):
+        (tree / "symgrad" / "pkg").mkdir(parents=True)
+        (tree / "symgrad" / "pkg" / "mod.py").write_text(SOURCE, encoding="utf-8")
+        (tree / "tests" / "pkg").mkdir(parents=True)
+        (tree / "tests" / "pkg" / "test_mod.py").write_text("", encoding="utf-8")
+    (root / "tests" / "pkg" / "test_mod_new.py").write_text("", encoding="utf-8")  # added after the copy
+    mutant = mutate.generate(SOURCE, "symgrad/pkg/mod.py")[0]
+    seen = []
+    monkeypatch.setattr(mutate, "_run_pytest", lambda args, cwd, timeout: (seen.append(list(args)), (0, ""))[1])
+    assert mutate.Runner(root, None).run(mutant, copy, {}).status == "survived"
+    assert seen == [["tests/pkg/test_mod.py", "symgrad/pkg/mod.py"]]
