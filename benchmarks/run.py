@@ -75,7 +75,7 @@ SECTIONS: tuple[Callable[[bool], Section], ...] = (
     ndlayers.nd_layers,
     composite.composite_layers,
 )
-SECTION_NUMBERS = (1, 1, 2, 3, 4, 5, 5, 6, 6, 7, 8, 9, 10, 11, 12)
+SECTION_NUMBERS = (1, 1, 2, 3, 4, 5, 5, 6, 6, 7, 8, 9, 10, 11, 12, 13)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -100,17 +100,29 @@ ANNOUNCE_EVALUATIONS = 2_000
 DERIVE_FAST_WORK = 10**10
 
 
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help text wrapped at spaces only, so names such as ``weight-decay(c)`` and ``batch-norm(F)`` stay whole."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="symgrad",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
         description=DESCRIPTION,
         epilog=EXAMPLES,
     )
     parser.add_argument("--version", action="version", version=f"symgrad {__version__}")
     parser.set_defaults(wrt=None, seed=0, kink="0", mode="full", method="central", batch=4)
     sub = parser.add_subparsers(dest="command", metavar="{derive,check,gradient}")
-    derive_p = sub.add_parser("derive", help="derive a network's gradients step by step and write a document")
+    derive_p = sub.add_parser(
+        "derive", formatter_class=_Formatter, help="derive a network's gradients step by step and write a document"
+    )
     derive_p.add_argument("spec", nargs="?", help=SPEC_HELP)
     _output_options(derive_p)
     derive_p.add_argument("--no-check", action="store_true", help="leave out the three-way check")
@@ -123,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
                           "each gradient derived once, numbered and referred to by later steps; chains: each "
                           "parameter's own chain rule from E (every format but json)")
     _common(derive_p)
-    check_p = sub.add_parser("check", help="check a network's gradients three ways")
+    check_p = sub.add_parser("check", formatter_class=_Formatter, help="check a network's gradients three ways")
     check_p.add_argument("spec", nargs="?", help=SPEC_HELP)
     check_p.add_argument("--mode", choices=("full", "fast"), default="full",
                          help="full: every element by finite differences; "
@@ -138,7 +150,9 @@ def _parser() -> argparse.ArgumentParser:
     check_p.add_argument("-o", "--output", type=_path, help="write to FILE instead of standard output")
     check_p.add_argument("--values", metavar="VALUES", help=VALUES_HELP)
     _common(check_p)
-    grad_p = sub.add_parser("gradient", help='the gradient of an expression, e.g. symgrad gradient "3*x + 4*y"')
+    grad_p = sub.add_parser(
+        "gradient", formatter_class=_Formatter, help='the gradient of an expression, e.g. symgrad gradient "3*x + 4*y"'
+    )
     grad_p.add_argument("expression",
         help="a formula: numbers, names, + - * / ** and exp log sqrt sin cos tanh sigmoid relu max ...")
     grad_p.add_argument("--wrt", nargs="+", help="variables (default: all)")

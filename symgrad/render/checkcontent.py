@@ -24,9 +24,14 @@ def _gradient(name: str) -> Math:
 def _entry(row: CheckRow, value: Any) -> Line:
     if value is None:
         return (Text("—"),)
-    if not row.shape:
-        return (Text(format_number(value, 10), "num"),)
-    return (Text(format_number(np.asarray(value)[row.worst_index], 10), "num"),)
+    number = float(value if not row.shape else np.asarray(value)[row.worst_index])
+    return (Text(format_number(number, _digits(number)), "num"),)
+
+
+def _digits(number: float) -> int:
+    """10 significant digits, 4 for a number written with an exponent: its mantissa's tail is rounding
+    (a zero gradient's 2.2e-16), and 10 digits and an exponent overflowed the LaTeX table."""
+    return 10 if number == 0 or 1e-4 <= abs(number) < 1e10 else 4
 
 
 def _worst(row: CheckRow) -> Line:
