@@ -1,4 +1,4 @@
-"""Section 12 of the benchmark (issue 10): layers derived through their own graph.
+"""Section 13 of the benchmark (issue 10): layers derived through their own graph.
 
 Each composite layer's derivation (``symgrad.derive(layer)``: the forward graph, the sweep's
 steps, the proofs' verdicts from memory or disk), warm, against 1 s; and the compiled
@@ -53,7 +53,7 @@ def _reference(layer: Any, args: dict[str, np.ndarray]) -> Any:
 
 def composite_layers(quick: bool) -> Section:
     repeats = 3 if quick else 9
-    section = Section(12, "Layers derived through their own graph (issue 10)",
+    section = Section(13, "Layers derived through their own graph (issue 10)",
                       ["layer", "derive (warm)", "compiled / textbook backward"])
     layers = _layers(quick)
     derive = {name: (lambda make=make: symgrad.derive(make())) for name, make in layers.items()}
