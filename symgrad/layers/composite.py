@@ -40,8 +40,13 @@ def _tanh_as_sigmoid() -> Any:  # sigmoid's derivative written with tanh's outpu
     return sp.tanh(ZETA) * (1 - sp.tanh(ZETA))
 
 
+def _negated_sigmoid_derivative() -> Any:  # the right derivative with the wrong sign (GRU's update gate)
+    return -_sigmoid_derivative()
+
+
 #: Derivative bodies in zeta that a mistake may put in place of the right one, by name.
-_DERIVATIVES: Any = {"sigmoid' on tanh's output": _tanh_as_sigmoid, "sigmoid'": _sigmoid_derivative}
+_DERIVATIVES: Any = {"sigmoid' on tanh's output": _tanh_as_sigmoid, "sigmoid'": _sigmoid_derivative,
+                     "-sigmoid'": _negated_sigmoid_derivative}
 
 
 @dataclass(frozen=True)

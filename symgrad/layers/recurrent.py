@@ -141,6 +141,13 @@ class RNNCell(_Cell):
     """
 
     kind = "rnn-cell"
+    # One step has one output, h: the gradient from the next step (dh_next) reaches it already summed with the
+    # output's own (TimeRNN's dh = dhs[:, t] + dh_next), so a step cannot tell which part was dropped; dropping
+    # all of dh gives zeros, which the check names anyway. dh_next dropped is a mistake of the loop over time.
+    mistakes = (
+        Mistake("sigmoid' used for tanh: h * (1 - h) where tanh' is 1 - h**2",
+                "h = tanh(A): dA = dh * (1 - h**2)", swap=(("h", "sigmoid' on tanh's output"),)),
+    )
 
     def graph(self) -> Graph:
         """A = x Wx + h_prev Wh + b, h = tanh(A)."""
@@ -294,6 +301,13 @@ class GRUCell(_Cell):
 
     kind = "gru-cell"
     gates = 3
+    mistakes = (
+        Mistake("the update gate's derivative with the wrong sign: dh * (h_prev - h~) where h = (1 - z) * h_prev "
+                "+ z * h~ gives dh * (h~ - h_prev) (z and 1 - z swapped in the mixing)",
+                "dz = dh * (h_hat - h_prev) * z * (1 - z)", swap=(("z", "-sigmoid'"),)),
+        Mistake("sigmoid' used for the tanh candidate h~: h~ * (1 - h~) where tanh' is 1 - h~**2",
+                "h~ = tanh(a_h): dt = dh * z * (1 - h_hat**2)", swap=(("hhat", "sigmoid' on tanh's output"),)),
+    )
 
     def graph(self) -> Graph:
         """z, r from x and h_prev; h̃ = tanh(x Wx_h + (r * h_prev) Wh_h + b_h); h = h_prev + z * (h̃ - h_prev)."""
