@@ -302,6 +302,24 @@ class LayerNorm(_Normalization):
                      "dxhat = dout * gamma",
                 "gamma": "(dout * xhat).sum(axis=0)", "beta": "dout.sum(axis=0)"}
 
+    def closed_forms(self, values: Mapping[str, Any], upstream: Any) -> dict[str, Any]:
+        """dx = 1/(Dσ) ∘ (D Ĝ - Ĝ 1 1ᵀ - x̂ ∘ (Ĝ ∘ x̂) 1 1ᵀ) per row, Ĝ = G ∘ γ (σ = each row's std; 1 the ones
+        column of the features): batch norm's form with the sums along each row. γ varies along the summed
+        axis, so it stays inside the sums (as dx̂ = dout * γ), not in front as batch norm's does."""
+        import sympy as sp
+
+        from symgrad.matrixexpr import ZETA, Elementwise
+
+        g, xhat, gamma, std = upstream, values["xhat"], values["gamma"], values["sigma"]
+        rows, count = g.shape
+        ones_n, ones_d, ones_dt = sp.OneMatrix(rows, 1), sp.OneMatrix(count, 1), sp.OneMatrix(1, count)
+        ghat = sp.HadamardProduct(g, ones_n * gamma)
+        row_sums = (ghat * ones_d) * ones_dt
+        inner = sp.MatAdd(count * ghat, -row_sums, -sp.HadamardProduct(xhat, (sp.HadamardProduct(ghat, xhat)
+                                                                                * ones_d) * ones_dt))
+        scale = Elementwise(1 / ZETA, std) * ones_dt
+        return {"input": sp.HadamardProduct(scale, inner) / count}
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = check_ndim("LayerNorm", "x", x, (2, 3, 4), "(..., D)")
         if x.shape[-1] != self.features:

@@ -131,3 +131,31 @@ def test_whole_rules_are_proven_per_mode(fresh_proofs, tmp_path, monkeypatch):
         ok, how = verify.matrix_rule_proof(layer, 0)
         assert ok, how
         assert "derived rule proven entrywise against sympy.diff" in how
+
+
+def test_layer_norm_steps_end_in_its_proven_closed_form_with_row_sums(fresh_proofs):
+    steps = composite_substeps(LayerNorm(3), "input", _binding(), (True, "whole rule proven"))
+    assert steps[-1].rule == "closed form (the textbook's)"
+    assert steps[-1].verified, steps[-1].proof
+    assert steps[-1].proof.startswith("closed form proven equal entrywise to the swept gradient")
+    assert [str(s.lhs) for s in steps[-2:]] == ["dE/dx", "dE/dx"]
+    # The sums run along each row (the features' ones, 1 1^T), gamma inside them.
+    assert sp.OneMatrix(3, 3) in steps[-1].rhs.atoms(sp.OneMatrix)
+
+
+def test_layer_norm_closed_form_with_gamma_in_front_is_not_proven(monkeypatch, fresh_proofs):
+    # Regression guard: batch norm's gamma/(N sigma) in front is wrong for layer norm, whose gamma varies along the
+    # summed axis; written that way the closed form must fail its proof, not be printed as proven.
+    def gamma_in_front(self, values, upstream):
+        g, xhat, gamma, std = upstream, values["xhat"], values["gamma"], values["sigma"]
+        rows, count = g.shape
+        ones_n, ones_d, ones_dt = sp.OneMatrix(rows, 1), sp.OneMatrix(count, 1), sp.OneMatrix(1, count)
+        inner = sp.MatAdd(count * g, -(g * ones_d) * ones_dt,
+                          -sp.HadamardProduct(xhat, (sp.HadamardProduct(g, xhat) * ones_d) * ones_dt))
+        scale = sp.HadamardProduct(ones_n * gamma, sp.HadamardPower(std, -1) * ones_dt)
+        return {"input": sp.HadamardProduct(scale, inner) / count}
+
+    monkeypatch.setattr(LayerNorm, "closed_forms", gamma_in_front)
+    ok, how = closed_form_proof(LayerNorm(3), "input")
+    assert not ok
+    assert "NOT equal" in how
