@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from symgrad.derive.convform import conv_closed_steps, pool_words
 from symgrad.derive.derivation import Derivation
 from symgrad.derive.steps import Step
 from symgrad.derive.tensorproof import proven_tensor_steps
@@ -66,14 +67,14 @@ class TensorDerivation(Derivation):
         return gradients
 
 
-def _vectorised_steps(rule: IndexRule, verdict: tuple[bool, str]) -> tuple[Step, ...]:
+def _vectorised_steps(rule: IndexRule, verdict: tuple[bool, str], words: str = "") -> tuple[Step, ...]:
     """One step per term of the rule: a scatter-add where a delta ties the entry to a window or a lookup,
     an einsum (a sum of products of reads) otherwise."""
     steps = []
     for statement in scatter_terms(rule):
         over = ", ".join(map(str, statement.over))
         steps.append(Step(statement.lhs, statement.value, f"scatter-add (+= for every {over})", *verdict,
-                          f"Vectorised: {statement.words()}."))
+                          f"Vectorised: {statement.words()}.{words}"))
     lhs = rule.steps[0].lhs
     for term in rule.terms:
         positions, _, _ = _split(term, rule.at)
@@ -103,7 +104,8 @@ def derive_tensor_layer(layer: Any, wrt: Sequence[str] | str | None = None) -> T
         verdicts = proven_tensor_steps(kind, rule)
         sub = tuple(Step(s.lhs, s.rhs, s.rule, ok, how, s.note)
                     for s, (ok, how) in zip(rule.steps, verdicts, strict=False))
-        sub += _vectorised_steps(rule, verdicts[-1])
+        sub += _vectorised_steps(rule, verdicts[-1], pool_words(layer))
+        sub += conv_closed_steps(layer, rule)  # the textbook's form, proven equal, last
         result = as_expr(rule.terms)
         ok = all(v for v, _ in verdicts)
         note = (f"The gradient of E with respect to each entry of {name}, derived from the forward in index "
