@@ -39,7 +39,14 @@ _RULE = "closed form (the textbook's)"
 
 
 def pool_words(layer: Any) -> str:
-    """What a pooling layer's gradient does, in words (empty for other layers)."""
+    """What a pooling layer's gradient does, in words (empty for other layers).
+
+    Examples
+    --------
+    >>> from symgrad.layers.conv import AvgPool2d, Conv2d
+    >>> "G/4" in pool_words(AvgPool2d(2, 2)), pool_words(Conv2d(1, 1, 3))
+    (True, '')
+    """
     kind = getattr(layer, "kind", "")
     if kind == "max-pool2d":
         return (" Max pooling routes each window's upstream gradient to the window's argmax alone (the first "
@@ -52,7 +59,17 @@ def pool_words(layer: Any) -> str:
 
 
 def conv_closed_steps(layer: Any, rule: IndexRule) -> tuple[Step, ...]:
-    """The textbook form of a Conv2d gradient (``rule.wrt`` ``"x"`` or ``"W"``), proven equal to ``rule``."""
+    """The textbook form of a Conv2d gradient (``rule.wrt`` ``"x"`` or ``"W"``), proven equal to ``rule``.
+
+    Examples
+    --------
+    >>> from symgrad.index.rules import derive_rule
+    >>> from symgrad.layers.conv import Conv2d
+    >>> layer = Conv2d(1, 1, 2)
+    >>> (step,) = conv_closed_steps(layer, derive_rule(layer.tensor_forward(), "x"))
+    >>> step.rhs, step.verified
+    (Sum(Gfull[p, f, r + u, s + v]*W[f, q, 1 - u, 1 - v], (f, 0, F - 1), (u, 0, 1), (v, 0, 1)), True)
+    """
     if getattr(layer, "kind", "") != "conv2d" or rule.wrt not in ("x", "W"):
         return ()
     form, note = _form(rule, tuple(layer.kernel), tuple(layer.stride), tuple(layer.pad))

@@ -471,8 +471,8 @@ def _expression_document(d: Derivation) -> Document:
     return Document(title, _verified_line(d), tuple(blocks))
 
 
-#: The rules of an N-D layer's vectorised steps, whose notes say the form in words.
-VECTORISED = ("scatter-add", "einsum")
+#: The rules of an N-D layer's vectorised steps and its textbook form (convolution's), whose notes say them in words.
+VECTORISED = ("scatter-add", "einsum", "closed form")
 
 
 def _expression_title(function: Step) -> str:
