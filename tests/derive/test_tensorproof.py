@@ -65,6 +65,9 @@ def test_a_wrong_elimination_step_fails_its_own_verdict() -> None:
 
 def test_proven_tensor_steps_keeps_verdicts_for_symgrad_s_layer_types(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    # The in-process memo first: a test earlier in the same worker that derived this conv kept its verdict there,
+    # and the disk would never be asked (an order-dependent failure).
+    proven_tensor_steps.cache_clear()
     rule = derive_rule(conv_forward((2, 2), (1, 1), (0, 0)), "b")
     first = proven_tensor_steps(Conv2d, rule)
     assert all(ok for ok, _ in first)
