@@ -323,11 +323,12 @@ def _gradients(
     grad_map: dict[Any, Any] = {}
     for step in sweep.grads.values():  # sweep order: a step uses only gradients derived before it, so one pass
         grad_map[step.lhs] = step.rhs.xreplace(grad_map)
+    collected = _collected(sweep) if not sweep.net.batched else grad_map
     checked = _verify_scalar(sweep, grad_map, in_inputs) if not sweep.net.batched else dict(sweep.grads)
     steps, results = {}, {}
     for name in names:
         path = tuple(_with_index_steps(sweep, checked[other]) for other in _path(sweep, name))
-        final = grad_map[sweep.grads[name].lhs]
+        final = collected[sweep.grads[name].lhs]
         result = final.xreplace(in_inputs)
         if not sweep.net.batched:
             result = sp.factor_terms(result)
@@ -344,6 +345,34 @@ def _gradients(
         shown = tuple(step for step in tail if tree_size(step.rhs) <= MAX_SHOWN)
         steps[name], results[name] = path + shown, result
     return steps, results
+
+
+def _collected(sweep: _Sweep) -> dict[Any, Any]:
+    """Each scalar gradient in one expression, the loss derivative factored out.
+
+    Backprop is linear in the loss derivative dE/dy, so every gradient is dE/dy times a factor (plus
+    terms not through the loss, such as weight decay). Substituting dE/dy = y - t before collecting
+    scatters it over a sum (``h3 + w1*(h3 - t) - t``); keeping it a symbol until the paths are summed
+    and factored gives ``(1 + w1)*(h3 - t)`` instead. Regression: issue 12's residual dE/dx.
+    """
+    net = sweep.net
+    loss_inputs = {net.name_of(node.args[0]) for node in net.order if _is_loss_node(node) and node.args}
+    kept: dict[Any, Any] = {}
+    grad_map: dict[Any, Any] = {}
+    for name, step in sweep.grads.items():
+        expr = step.rhs.xreplace(grad_map)
+        if name in loss_inputs and not step.rule.startswith("sum over"):  # the loss derivative (times dE/dloss = 1)
+            kept[step.lhs], expr = expr, step.lhs
+        grad_map[step.lhs] = expr
+    return {lhs: _factor_through(expr, tuple(kept)).xreplace(kept) for lhs, expr in grad_map.items()}
+
+
+def _factor_through(expr: Any, upstream: tuple[Any, ...]) -> Any:
+    """``expr`` with its terms through ``upstream`` factored, the other terms (weight decay) left beside them."""
+    if len(upstream) != 1:
+        return sp.factor_terms(expr)
+    rest, through = expr.as_independent(upstream[0], as_Add=True)
+    return sp.factor_terms(through) + sp.factor_terms(rest)
 
 
 def _with_index_steps(sweep: _Sweep, step: Step) -> Step:

@@ -75,6 +75,12 @@ _TEXT_ESCAPES = {
     "×": r"$\times$",
     "−": "-",
     "…": r"\ldots{}",
+    "\u201c": "``",  # typographic quotes and dashes: pdflatex printed "?by (4)?" (issue 12)
+    "\u201d": "''",
+    "\u2018": "`",
+    "\u2019": "'",
+    "\u2013": "--",
+    "\u2014": "---",
     "✓": r"$\checkmark$",
     "✗": r"$\times$",
     "∂": r"$\partial$",

@@ -89,3 +89,22 @@ def test_collected_expressions_too_large_to_read_are_left_out_of_the_steps() -> 
     small = symgrad.derive(Network(HalfSquaredError()(Tanh()(Affine(2, 2)(Input("x", 2))), Input("t", 2))))
     assert [step.rule for step in small.steps("x")][-2:] == ["substitute the upstream gradients",
                                                              "substitute the forward pass"]
+
+
+def test_collected_gradients_keep_the_loss_derivative_factored() -> None:
+    """Regression (issue 12): substituting dE/dy = y - t before collecting a fork's sum scattered it,
+    ``dE/dx = h2 + w1*(h2 - t) - t`` for a residual graph; it reads ``(1 + w1)(h2 - t)`` now."""
+    from symgrad.render.dispatch import render
+
+    d = symgrad.derive(symgrad.network_from_spec("residual(affine) > half-squared-error"))
+    w1, h2, t, x, b1 = sp.symbols("w1 h2 t x b1")
+    collected, forward = d.steps("x")[-2:]
+    assert collected.rhs == (1 + w1) * (h2 - t)
+    assert forward.rhs == (1 + w1) * (b1 + x + w1 * x - t)
+    latex = render(d, "latex")
+    assert r"\frac{\partial E}{\partial x} &= \left(1 + w_{1}\right) \left(h_{2} - t\right) \tag*" in latex
+    assert r"$\frac{\partial E}{\partial x} = \left(1 + w_{1}\right) \left(h_{2} - t\right)$" in render(d, "markdown")
+    tanh = symgrad.derive(symgrad.network_from_spec(
+        "affine > residual(affine > tanh) > half-squared-error + weight-decay(0.1)"))
+    w2, h4, h2b = sp.symbols("w2 h4 h2")
+    assert tanh.steps("w1")[-2].rhs == sp.Float(0.2) * w1 + x * (1 + w2 * (1 - sp.tanh(h2b) ** 2)) * (h4 - t)

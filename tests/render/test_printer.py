@@ -83,7 +83,20 @@ def test_names_and_shapes():
         ("☃", "?"),
         ("ﬁne", "fine"),
         ("line\nbreak", "line break"),
+        # regression (issue 12): the sweep's "\u201cby (4)\u201d" printed as "?by (4)?" in the PDF
+        ("\u201cby (4)\u201d", "``by (4)''"),
+        ("layer\u2019s \u2018W\u2019 \u2013 a \u2014 b", "layer's `W' -- a --- b"),
     ],
 )
 def test_escape_latex_text(text, expected):
     assert escape_latex_text(text) == expected
+
+
+def test_the_sweep_prose_has_no_unprintable_quotes_in_latex() -> None:
+    """Regression (issue 12): the article's LaTeX said "?by (4)?" where the HTML says \u201cby (4)\u201d."""
+    import symgrad
+    from symgrad.render.dispatch import render
+
+    latex = render(symgrad.derive(symgrad.network_from_spec("affine > affine > half-squared-error")), "latex")
+    assert "``by (4)''" in latex
+    assert "?by" not in latex
