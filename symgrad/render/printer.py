@@ -87,6 +87,23 @@ _TEXT_ESCAPES = {
     "→": r"$\to$",
     "≤": r"$\le$",
     "≥": r"$\ge$",
+    # Index notation and the curriculum's layers in titles and notes (Conv2d's "Σ_c,u,v W·x", batch
+    # norm's σ and μ): without these pdflatex printed "?".
+    "Σ": r"$\Sigma$",
+    "∑": r"$\sum$",
+    "·": r"$\cdot$",
+    "∘": r"$\circ$",
+    "δ": r"$\delta$",
+    "σ": r"$\sigma$",
+    "μ": r"$\mu$",
+    "γ": r"$\gamma$",
+    "β": r"$\beta$",
+    "ε": r"$\varepsilon$",
+    "√": r"$\surd$",
+    "≈": r"$\approx$",
+    "²": r"$^{2}$",
+    "ᵀ": r"$^{\mathsf{T}}$",
+    "′": r"$'$",
 }
 
 

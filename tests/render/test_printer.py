@@ -100,3 +100,17 @@ def test_the_sweep_prose_has_no_unprintable_quotes_in_latex() -> None:
     latex = render(symgrad.derive(symgrad.network_from_spec("affine > affine > half-squared-error")), "latex")
     assert "``by (4)''" in latex
     assert "?by" not in latex
+
+
+def test_latex_text_writes_index_notation_symbols_not_question_marks() -> None:
+    # Regression: an N-D layer's title (Conv2d's "b[f] + Σ_c,u,v W[f, c, u, v]·x[...]") printed
+    # "?" for Σ and · in the PDF, and batch norm's notes lost σ and μ.
+    text = escape_latex_text("Σ_c W·x, σ² μ γ β ε xᵀG ∘ δ")
+    assert "?" not in text
+    for command in (r"\Sigma", r"\cdot", r"\sigma", r"\mu", r"\gamma", r"\beta", r"\varepsilon", r"\circ", r"\delta"):
+        assert command in text
+    import symgrad
+    from symgrad.render import to_latex
+
+    title = next(line for line in to_latex(symgrad.derive(symgrad.Conv2d(1, 1, 2))).splitlines() if "LARGE" in line)
+    assert r"$\Sigma$" in title and r"$\cdot$" in title and "?" not in title
