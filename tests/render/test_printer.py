@@ -113,4 +113,6 @@ def test_latex_text_writes_index_notation_symbols_not_question_marks() -> None:
     from symgrad.render import to_latex
 
     title = next(line for line in to_latex(symgrad.derive(symgrad.Conv2d(1, 1, 2))).splitlines() if "LARGE" in line)
-    assert r"$\Sigma$" in title and r"$\cdot$" in title and "?" not in title
+    assert r"$\Sigma$" in title
+    assert r"$\cdot$" in title
+    assert "?" not in title
