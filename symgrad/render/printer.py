@@ -73,7 +73,7 @@ _TEXT_ESCAPES = {
     ">": r"\textgreater{}",
     "|": r"\textbar{}",
     "×": r"$\times$",
-    "−": "-",
+    "−": r"$-$",  # a true minus sign, not a hyphen (issue 12)
     "…": r"\ldots{}",
     "\u201c": "``",  # typographic quotes and dashes: pdflatex printed "?by (4)?" (issue 12)
     "\u201d": "''",
