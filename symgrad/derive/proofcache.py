@@ -105,10 +105,14 @@ def fingerprint(kind: Any, kink: Any) -> str | None:
     >>> fingerprint(Affine, 0) == fingerprint(Affine, 1)
     False
     """
+    import importlib
+
     import sympy
 
     import symgrad
-    import symgrad.derive.indexproof
+
+    for name in _PROOF_MODULES:  # hashed below: a module not yet imported would make every key None
+        importlib.import_module(name)
 
     parts = [f"symgrad {symgrad.__version__}", f"sympy {sympy.__version__}", f"kink {kink}",
              f"{kind.__module__}.{kind.__qualname__}", repr(getattr(kind, "roles", None)),

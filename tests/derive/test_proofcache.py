@@ -194,3 +194,23 @@ def test_a_cache_directory_several_levels_deep_is_created(tmp_path: Path, monkey
     monkeypatch.setattr(proofcache, "_memory", {"path": None, "entries": {}})
     proofcache.store_verdict("c" * 64, True, "a proof")
     assert (tmp_path / "not" / "yet" / "there" / proofcache.FILENAME).exists()
+
+
+def test_verdicts_are_stored_in_a_process_that_never_imported_the_nd_modules(tmp_path: Path) -> None:
+    # Regression: fingerprint() hashed the modules of _PROOF_MODULES only when already imported, so in a
+    # fresh process deriving a dense network (which never imports derive/tensorproof.py or
+    # layers/tensorforms.py) every key was None and nothing was ever stored on disk. (~3 s: a new interpreter.)
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import symgrad\n"
+        "net = symgrad.Network([symgrad.Affine(3, 2), symgrad.Sigmoid()], loss=symgrad.HalfSquaredError())\n"
+        "assert symgrad.derive(net).verified\n"
+    )
+    env = {**os.environ, "SYMGRAD_CACHE_DIR": str(tmp_path / "cache")}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=120)
+    entries = json.loads((tmp_path / "cache" / proofcache.FILENAME).read_text())["entries"]
+    assert len(entries) >= 3
+    assert all(entry["ok"] for entry in entries.values())
