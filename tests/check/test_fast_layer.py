@@ -173,6 +173,55 @@ def test_fast_mode_relu_at_zero_against_a_spec_with_another_convention_is_a_subg
     assert "and the spec's 0 lie in" in row.message
 
 
+class TextbookRelu:
+    """The textbook ReLU: a mask of x <= 0 kept from forward(), float32 in, float32 out."""
+
+    def forward(self, x):
+        self.mask = x <= 0
+        out = x.copy()
+        out[self.mask] = 0
+        return out
+
+    def backward(self, dout):
+        dx = dout.copy()
+        dx[self.mask] = 0
+        return dx
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fast_float32_kink_not_hidden_by_summed_noise(seed):
+    """Regression (bug: a correct float32 ReLU on a 16x16 x with one input at 0 FAILed in fast mode,
+    "relative error 0.02-0.3"; a 4x4 x passed). The rounding noise of E was taken as eps32 times the
+    sum of |out * dout| over all 256 outputs (not their root sum of squares) and the one-sided
+    differences at float32's step were not widened above it, so the kink's jump looked like noise
+    and the central difference's disagreement was called real."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(16, 16)).astype(np.float32)
+    x[1, 1] = 0
+    report = check_layer(TextbookRelu(), x=x, mode="fast", seed=seed)
+    row = report.row("x")
+    assert report.ok, str(report)
+    assert row.status == "subgradient", str(report)
+    assert "float32" in str(report)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fast_float32_relu_with_a_wrong_value_off_the_kink_still_fails(seed):
+    class Wrong(TextbookRelu):
+        def backward(self, dout):
+            dx = super().backward(dout)
+            dx[3, 4] *= 1.5 if dx[3, 4] != 0 else 0
+            dx[3, 5] = dout[3, 5] * 1.5
+            return dx
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(16, 16)).astype(np.float32)
+    x[1, 1] = 0
+    x[3, 5] = 1.0
+    row = check_layer(Wrong(), x=x, mode="fast", seed=seed).row("x")
+    assert row.status == "FAIL", row.message
+
+
 @pytest.mark.parametrize("size", [1e-12, 1e8])
 def test_fast_mode_names_the_kink_at_any_gradient_scale(size):
     # The elements where backward() and the spec differ are found relative to the gradients' size:
