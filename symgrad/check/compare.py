@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +43,7 @@ def tolerance(kind: str, dtype: npt.DTypeLike = "float64", override: float | Non
     return table[kind]
 
 
-def noise_floor(kind: str, loss: float = 0.0, step: float | None = None) -> float:
+def noise_floor(kind: str, loss: float = 0.0, step: Any = None) -> Any:
     """The gradient scale below which ``kind`` cannot resolve its default tolerance.
 
     Rounding leaves an absolute error of about ``eps * max(1, |E|)`` in a
@@ -57,11 +57,20 @@ def noise_floor(kind: str, loss: float = 0.0, step: float | None = None) -> floa
     --------
     >>> noise_floor("exact") < 1e-5, noise_floor("central", loss=0.5, step=6e-6) < 1e-3
     (True, True)
+
+    Given an array of steps (central differences choose a step per element), the floor is an
+    array too, one per entry: :func:`compare` judges each entry against its own.
+
+    >>> noise_floor("central", step=np.array([1e-5, 8e-5])).tolist() == [
+    ...     noise_floor("central", step=1e-5), noise_floor("central", step=8e-5)]
+    True
     """
     magnitude = abs(float(loss))
     noise = 10 * _EPS * (max(1.0, magnitude) if np.isfinite(magnitude) else 1.0)
     if step is not None and kind in ("central", "richardson", "directional"):
-        noise /= step
+        if np.ndim(step):
+            return noise / np.asarray(step, dtype=float) / TOLERANCES["float64"][kind]
+        noise /= float(step)
     return noise / TOLERANCES["float64"][kind]
 
 
@@ -148,8 +157,12 @@ class Comparison:
         return self.rel_error <= rtol
 
 
-def compare(a: np.ndarray, b: np.ndarray, floor: float = 0.0) -> Comparison:
+def compare(a: np.ndarray, b: np.ndarray, floor: Any = 0.0) -> Comparison:
     """Compare two gradients of the same shape; errors are relative to max(norm, ``floor``).
+
+    ``floor`` may be an array of ``a``'s shape (a noise floor per entry, from a step per entry):
+    each entry's error is then relative to max(norm, its own floor), so one small step elsewhere
+    does not raise the floor of the whole array.
 
     Examples
     --------
@@ -160,7 +173,12 @@ def compare(a: np.ndarray, b: np.ndarray, floor: float = 0.0) -> Comparison:
     1.0
     >>> compare(np.zeros(2), np.array([0.0, 5e-17]), floor=1e-6).rel_error
     5e-11
+    >>> compare(np.array([1e-4, 1e-4]), np.array([2e-4, 1e-4]), floor=np.array([1e-3, 1.0])).rel_error
+    0.1
     """
+    if np.ndim(floor):
+        floors = np.asarray(floor, dtype=float)
+        return _compare_per_entry(np.asarray(a, dtype=float), np.asarray(b, dtype=float), floors)
     if type(a) is not np.ndarray or a.dtype != np.float64:
         a = np.asarray(a, dtype=float)
     if type(b) is not np.ndarray or b.dtype != np.float64:
@@ -181,6 +199,27 @@ def compare(a: np.ndarray, b: np.ndarray, floor: float = 0.0) -> Comparison:
     worst = tuple(int(i) for i in np.unravel_index(flat, diff.shape)) if diff.ndim != 1 else (flat,)
     later = lambda: _element_relative(a, b, diff, scale)  # noqa: E731
     return Comparison(abs_error, rel, later, worst)  # type: ignore[arg-type]  # a Lazy field
+
+
+def _compare_per_entry(a: np.ndarray, b: np.ndarray, floor: np.ndarray) -> Comparison:
+    """:func:`compare` with a floor per entry: the worst entry is the one worst against its own floor."""
+    if a.size == 0:
+        return Comparison(0.0, 0.0, 0.0, ())
+    diff = np.abs(a - b)
+    scale = max(_largest_magnitude(a), _largest_magnitude(b))
+    try:
+        floors = np.broadcast_to(floor, diff.shape)
+    except ValueError:  # a gradient of another shape than its steps: the largest floor, as before
+        floors = np.full(diff.shape, float(np.max(floor)))
+    denominator = np.maximum(scale, floors)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(denominator > 0, diff / np.where(denominator > 0, denominator, 1.0), 0.0)
+    nan = np.isnan(diff)
+    flat = int(np.flatnonzero(nan.reshape(-1))[0]) if nan.any() else int(np.asarray(rel).argmax())
+    worst = tuple(int(i) for i in np.unravel_index(flat, diff.shape)) if diff.ndim != 1 else (flat,)
+    rel_error = float(np.asarray(rel).reshape(-1)[flat]) if not nan.any() else float("nan")
+    later = lambda: _element_relative(a, b, diff, scale)  # noqa: E731
+    return Comparison(float(diff.reshape(-1)[flat]), rel_error, later, worst)  # type: ignore[arg-type]
 
 
 #: Large gradients are compared a chunk at a time (256 KiB of float64 per buffer, in cache):

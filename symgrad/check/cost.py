@@ -20,6 +20,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from symgrad.check import fast, kinks
 from symgrad.errors import ComplexityError
 from symgrad.numeric import finite
 
@@ -32,16 +33,27 @@ MAX_SECONDS = 60.0
 OVERHEAD_FORWARDS = 12
 #: A fast check: a central difference per gradient (2), and 4 more where it disagrees at first.
 FAST_FORWARDS_PER_GRADIENT = 6
+#: The diagnosis of a failing layer without a spec measures the right gradient again by finite differences at
+#: up to this many changed points (dout all ones, x at the first forward's input, dout after backward).
+DIAGNOSIS_SWEEPS = 3
 #: Progress is shown on a terminal for a check predicted to take longer than this (seconds).
 SHOW_PROGRESS_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
 class Cost:
-    """A check's predicted cost: forward passes, and seconds at the measured time of one."""
+    """A check's predicted cost: forward passes, and seconds at the measured time of one.
+
+    ``forwards`` bounds a check whose gradients pass; ``failing`` bounds one whose gradients all
+    fail and take every second look (a kink search element by element, the diagnosis's sweeps at
+    changed inputs, a fast direction split in parts). The guard refuses on ``forwards``: a failing
+    check may run up to ``failing`` passes (``tests/check/test_fast_layer.py`` pins both against a
+    layer counting its forward passes).
+    """
 
     forwards: int
     forward_seconds: float
+    failing: int = 0
 
     @property
     def seconds(self) -> float:
@@ -64,9 +76,28 @@ def predict(values: Mapping[str, np.ndarray], names: Sequence[str], method: str,
     """
     if mode == "fast":
         sweep = FAST_FORWARDS_PER_GRADIENT * len(names)
+        extra = sum(_fast_second_looks(int(np.size(values[name]))) for name in names)
     else:
         sweep = finite.total_evaluations(values, names, method, step=steps)
-    return Cost(sweep + OVERHEAD_FORWARDS, forward_seconds)
+        # The diagnosis without a spec: the numeric gradient again at each of DIAGNOSIS_SWEEPS changed points.
+        extra = DIAGNOSIS_SWEEPS * sweep + sum(_kink_search(int(np.size(values[name])), 1000) for name in names)
+    return Cost(sweep + OVERHEAD_FORWARDS, forward_seconds, sweep + OVERHEAD_FORWARDS + extra)
+
+
+def _kink_search(size: int, most: int) -> int:
+    """A failing gradient's kink search: one-sided derivatives (5 passes) at each disagreeing element, at most
+    ``most`` of them, and once along all of them together."""
+    return kinks.EVALUATIONS * (min(size, most) + 1)
+
+
+def _fast_second_looks(size: int) -> int:
+    """What a failing gradient adds in fast mode: the direction's second look (4), the reshaped gradient's
+    check (a whole directional check, 6), the kink search where backward() and the spec differ, and the
+    split of the direction: the point, a widened first part (4), the split's budget, and the parts
+    already stacked when it runs out (4 each, two per level of halving)."""
+    levels = max(1, int(np.ceil(np.log2(max(size, 1)))))
+    split = 1 + 4 + fast.MAX_SPLIT_EVALUATIONS + 4 * 2 * (levels + 1)
+    return 4 + FAST_FORWARDS_PER_GRADIENT + _kink_search(size, fast.MAX_KINK_ELEMENTS) + split
 
 
 def refuse_long(cost: Cost, values: Mapping[str, np.ndarray], names: Sequence[str], method: str, mode: str) -> None:

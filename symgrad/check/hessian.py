@@ -42,7 +42,9 @@ class HessianRow:
 
     source: str
     comparisons: tuple[HessianComparison, ...]
-    status: str  # "ok", "FAIL", or "kink" (a stencil crossed a ReLU kink: not comparable)
+    # "ok", "FAIL", "kink" (a stencil crossed a ReLU kink: not comparable) or "unresolved" (the differences'
+    # Richardson tables did not converge at these steps: their error estimates vouch for nothing)
+    status: str
     message: str = ""
 
     @property
@@ -199,6 +201,14 @@ def _row(source: str, result: HessianResult, *, kink: bool) -> HessianRow:
                    "smooth, such as ReLU's at 0), where the second derivative is not defined; not comparable at "
                    "this point (try another point or seed)")
         return HessianRow(source, result.comparisons, "kink", message)
+    if result.unresolved:
+        message = (f"{source}: {worst.what} is {worst.from_gradient:.10g} from differences of the gradient and "
+                   f"{worst.from_loss:.10g} from second differences of the loss (relative error "
+                   f"{worst.rel_error:.1e}), "
+                   "but the finite differences did not converge as the step was halved (the function is too steep "
+                   "for these steps), so their error estimates cannot be trusted: not verified at this point, not "
+                   "evidence of a wrong Hessian (try a point where the loss curves less, or smaller inputs)")
+        return HessianRow(source, result.comparisons, "unresolved", message)
     message = (
         f"{source}: {worst.what} is {worst.from_gradient:.10g} from differences of the gradient along random "
         f"directions, but {worst.from_loss:.10g} from second differences of the loss (relative error "

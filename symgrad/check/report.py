@@ -418,7 +418,9 @@ def _full_row(
     exact, numeric = tolerance("exact", override=rtol), tolerance(result.method, override=rtol)
     # Below the noise floors a gradient (0 at a stationary point, say) has no digits to be relative to.
     exact_floor = noise_floor("exact", float(np.real(loss)))
-    numeric_floor = noise_floor(result.method, float(np.real(loss)), float(np.min(result.steps[name])))
+    # One floor per entry: a step per element (the adaptive sweep) raises only its own entry's floor.
+    numeric_floor = np.broadcast_to(noise_floor(result.method, float(np.real(loss)),
+                                                np.asarray(result.steps[name], dtype=float)), np.shape(sym))
     pairs = {
         "backward vs symbolic": (compare(back, sym, exact_floor), exact),
         "numeric vs symbolic": (compare(num, sym, numeric_floor), numeric),
@@ -469,19 +471,27 @@ def _full_row(
 MAX_REFINED = 32
 
 
-def _allowed(sym: np.ndarray, back: np.ndarray, tol: float, floor: float, errors: np.ndarray) -> np.ndarray:
-    """Per element: the tolerance, plus the numeric value's error estimate (at most ESTIMATE_CAP tolerances)."""
-    bound = tol * max(float(np.max(np.abs(sym), initial=0.0)), float(np.max(np.abs(back), initial=0.0)), floor)
+def _allowed(sym: np.ndarray, back: np.ndarray, tol: float, floor: Any, errors: np.ndarray) -> np.ndarray:
+    """Per element: the tolerance, plus the numeric value's error estimate (at most ESTIMATE_CAP tolerances).
+
+    ``floor`` is a number or one per element (see :func:`symgrad.check.compare.noise_floor`)."""
+    scale = max(float(np.max(np.abs(sym), initial=0.0)), float(np.max(np.abs(back), initial=0.0)))
+    bound = tol * np.maximum(scale, floor)
     return bound + np.minimum(errors, ESTIMATE_CAP * bound)
 
 
-def relative_estimate(errors: np.ndarray, claim: np.ndarray, floor: float) -> float:
-    """The largest estimated error of numeric values, relative to the gradient like ``rel_error``."""
-    return float(np.max(errors, initial=0.0)) / max(float(np.max(np.abs(claim), initial=0.0)), floor)
+def relative_estimate(errors: np.ndarray, claim: np.ndarray, floor: Any) -> float:
+    """The largest estimated error of numeric values, relative to the gradient like ``rel_error``
+    (each against its own floor when ``floor`` is one per element)."""
+    if np.size(errors) == 0:
+        return 0.0
+    denominator = np.maximum(float(np.max(np.abs(claim), initial=0.0)), floor)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.max(np.asarray(errors) / denominator, initial=0.0))
 
 
 def within_estimates(
-    num: np.ndarray, errors: np.ndarray, sym: np.ndarray, back: np.ndarray, tol: float, floor: float
+    num: np.ndarray, errors: np.ndarray, sym: np.ndarray, back: np.ndarray, tol: float, floor: Any
 ) -> bool:
     """True when every numeric value is within the tolerance plus its own error estimate of both claims."""
     allowed = _allowed(sym, back, tol, floor, errors)
@@ -490,7 +500,7 @@ def within_estimates(
 
 def _refined(
     objective: Callable[[Mapping[str, Any]], Any], arrays: dict[str, Any], name: str, num: np.ndarray,
-    sym: np.ndarray, back: np.ndarray, result: finite.FiniteResult, tol: float, floor: float,
+    sym: np.ndarray, back: np.ndarray, result: finite.FiniteResult, tol: float, floor: Any,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """``num`` and its error estimates with its disagreeing elements re-measured, when each then agrees
     within tol plus its error estimate.
@@ -499,12 +509,14 @@ def _refined(
     """
     if result.method == "complex":
         return None
-    bound = tol * max(float(np.max(np.abs(sym), initial=0.0)), float(np.max(np.abs(back), initial=0.0)), floor)
+    scale = max(float(np.max(np.abs(sym), initial=0.0)), float(np.max(np.abs(back), initial=0.0)))
+    bounds = np.broadcast_to(tol * np.maximum(scale, floor), np.shape(num)).reshape(-1)
     error = np.maximum(np.abs(num - sym), np.abs(num - back)).reshape(-1)
-    bad = np.flatnonzero(error > bound)
+    bad = np.flatnonzero(error > bounds)
     if bad.size == 0 or bad.size > MAX_REFINED:
         return None
     values, estimates = refine(objective, arrays, name, bad, np.asarray(result.steps[name]).reshape(-1)[bad])
+    bound = bounds[bad]
     allowed = bound + np.minimum(estimates, ESTIMATE_CAP * bound)
     for claim in (sym, back):
         if np.any(np.abs(values - claim.reshape(-1)[bad]) > allowed):

@@ -424,7 +424,7 @@ class LayerCheck:
         step = float(np.min(numeric.steps[name]))
         return 10 * float(np.finfo(self.dtype).eps) * max(1.0, magnitude) / step
 
-    def numeric_floor(self, name: str, got: np.ndarray, main: Run, numeric: finite.FiniteResult) -> float:
+    def numeric_floor(self, name: str, got: np.ndarray, main: Run, numeric: finite.FiniteResult) -> Any:
         """The gradient scale below which finite differences of this forward are rounding noise.
 
         A step that moves a parameter by 1e-5 moves the layer's value by about that much, which
@@ -443,6 +443,10 @@ class LayerCheck:
                 f"(about {magnitude:.3g}) that a step of d{name} is lost in rounding (noise about {noise:.3g}); "
                 f"d{name} is checked {checked}"
             )
+        steps = np.asarray(numeric.steps[name], dtype=float)
+        if noise > 0 and steps.size > 1 and numeric.method != "complex":
+            # One floor per entry: noise is eps |E| / h at the smallest step; each entry has its own h.
+            return noise * float(np.min(steps)) / steps / self.tolerance(self.method)
         return noise / self.tolerance(self.method)
 
     def negligible(self, sides: list[Any], noise: float) -> bool:

@@ -142,6 +142,10 @@ def hessian_text(report: HessianReport) -> str:
     if kinked and not failed:
         verdict = (f"{len(kinked)} of {count} not comparable at a kink" if count > 1
                    else f"{report.rows[0].source} not comparable at a kink")
+    unresolved = [row for row in report.rows if row.status == "unresolved"]
+    if unresolved and not failed and not kinked:
+        verdict = (f"{len(unresolved)} of {count} not verified (differences did not converge)" if count > 1
+                   else f"{report.rows[0].source} not verified (differences did not converge)")
     lines = [
         f"Hessian-vector check of {report.title}: {verdict}",
         f"seed {report.seed}; two random unit directions u, w; H u, H w by differences of each gradient "

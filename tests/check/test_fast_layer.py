@@ -173,6 +173,55 @@ def test_fast_mode_relu_at_zero_against_a_spec_with_another_convention_is_a_subg
     assert "and the spec's 0 lie in" in row.message
 
 
+class TextbookRelu:
+    """The textbook ReLU: a mask of x <= 0 kept from forward(), float32 in, float32 out."""
+
+    def forward(self, x):
+        self.mask = x <= 0
+        out = x.copy()
+        out[self.mask] = 0
+        return out
+
+    def backward(self, dout):
+        dx = dout.copy()
+        dx[self.mask] = 0
+        return dx
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fast_float32_kink_not_hidden_by_summed_noise(seed):
+    """Regression (bug: a correct float32 ReLU on a 16x16 x with one input at 0 FAILed in fast mode,
+    "relative error 0.02-0.3"; a 4x4 x passed). The rounding noise of E was taken as eps32 times the
+    sum of |out * dout| over all 256 outputs (not their root sum of squares) and the one-sided
+    differences at float32's step were not widened above it, so the kink's jump looked like noise
+    and the central difference's disagreement was called real."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(16, 16)).astype(np.float32)
+    x[1, 1] = 0
+    report = check_layer(TextbookRelu(), x=x, mode="fast", seed=seed)
+    row = report.row("x")
+    assert report.ok, str(report)
+    assert row.status == "subgradient", str(report)
+    assert "float32" in str(report)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fast_float32_relu_with_a_wrong_value_off_the_kink_still_fails(seed):
+    class Wrong(TextbookRelu):
+        def backward(self, dout):
+            dx = super().backward(dout)
+            dx[3, 4] *= 1.5 if dx[3, 4] != 0 else 0
+            dx[3, 5] = dout[3, 5] * 1.5
+            return dx
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(16, 16)).astype(np.float32)
+    x[1, 1] = 0
+    x[3, 5] = 1.0
+    row = check_layer(Wrong(), x=x, mode="fast", seed=seed).row("x")
+    assert row.status == "FAIL", row.message
+
+
 @pytest.mark.parametrize("size", [1e-12, 1e8])
 def test_fast_mode_names_the_kink_at_any_gradient_scale(size):
     # The elements where backward() and the spec differ are found relative to the gradients' size:
@@ -383,3 +432,49 @@ def test_fast_mode_names_the_matching_spec_of_a_wrong_layer_checked_without_one(
     report = check_layer(_ReluWrongByHalf(), x=x, mode="fast")
     assert report.row("x").status == "FAIL"
     assert "(give the spec symgrad.ReLU(), whose forward() matches yours" in report.row("x").message
+
+
+class CountingAffine:
+    """y = x W + b, counting its forward passes in every copy check_layer makes; ``wrong`` scales dW by 1.5."""
+
+    forwards = 0
+
+    def __init__(self, W, b, wrong):
+        self.W, self.b, self.wrong = W, b, wrong
+
+    def forward(self, x):
+        CountingAffine.forwards += 1
+        self.x = x
+        return x @ self.W + self.b
+
+    def backward(self, dout):
+        self.dW = self.x.T @ dout * (1.5 if self.wrong else 1.0)
+        self.db = dout.sum(axis=0)
+        return dout @ self.W.T
+
+
+@pytest.mark.parametrize("with_spec", [False, True])
+@pytest.mark.parametrize("wrong", [False, True])
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_the_prediction_bounds_the_forward_passes_of_passing_and_failing_checks(monkeypatch, mode, wrong, with_spec):
+    """Regression (bug: the guard's prediction counted a passing check only: an affine(3, 2) at batch 4 that
+    failed made 100 forward passes against 73 predicted in full mode and 49 against 30 in fast mode, the
+    diagnosis's sweeps at changed points, the kink search and the direction's second looks uncounted).
+    ``Cost.forwards`` bounds a passing check, ``Cost.failing`` a failing one, counted by the layer itself."""
+    seen = []
+    layer_module = sys.modules["symgrad.check.layer"]
+    real = layer_module.predict
+    monkeypatch.setattr(layer_module, "predict", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    rng = np.random.default_rng(0)
+    layer = CountingAffine(rng.standard_normal((3, 2)), rng.standard_normal(2), wrong)
+    CountingAffine.forwards = 0
+    report = check_layer(layer, symgrad.Affine(3, 2) if with_spec else None, x=rng.standard_normal((4, 3)),
+                         params=["W", "b"], mode=mode)
+    predicted = seen[-1]
+    assert report.ok is not wrong
+    actual = CountingAffine.forwards
+    assert actual > (predicted.forwards if wrong else 0.8 * predicted.forwards) or mode == "fast", (actual, predicted)
+    assert actual <= (predicted.failing if wrong else predicted.forwards), (actual, predicted)
+    assert predicted.forwards <= predicted.failing
+    if wrong and not with_spec and mode == "full":
+        assert actual > 2 * predicted.forwards  # the diagnosis's sweeps: what a passing check never pays

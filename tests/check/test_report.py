@@ -23,7 +23,7 @@ from symgrad import (
     UnknownNameError,
 )
 from symgrad.check import report
-from symgrad.check.compare import compare
+from symgrad.check.compare import compare, noise_floor
 from symgrad.check.points import sample_values
 from symgrad.numeric import finite
 from symgrad.numeric.reference import relu_inputs
@@ -479,3 +479,34 @@ def test_a_report_cannot_be_changed_after_the_check():
         found.rows = ()  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         found.rows[0].status = "FAIL"  # type: ignore[misc]
+
+
+# -- the noise floor per entry --------------------------------------------------------------------------
+
+
+def _row_with_one_small_step(error: float) -> report.CheckRow:
+    """A W1 row whose numeric gradient is off by ``error`` at [0, 1], while entry [1, 1] took a step 8x smaller
+    than the default (as the adaptive sweep does where f''' is large). Gradients of about 1e-4 sit below the
+    noise floor, so the floor decides."""
+    net = Network([Affine(2, 2), Tanh(), Affine(2, 1)], loss=HalfSquaredError())
+    arrays = sample_values(net, seed=0)
+    rng = np.random.default_rng(5)
+    sym = 1e-4 * rng.uniform(0.5, 1.5, size=(2, 2)) * rng.choice([-1.0, 1.0], size=(2, 2))
+    num = sym.copy()
+    num[0, 1] += error
+    steps = np.full((2, 2), 6e-6)
+    steps[1, 1] = 6e-6 / 8
+    result = finite.FiniteResult({"W1": num}, 0, "central", {"W1": steps}, {"W1": np.zeros((2, 2))})
+    return report._full_row("W1", sym, sym.copy(), result, None, net, arrays, loss=0.5)
+
+
+def test_noise_floor_per_entry_does_not_hide_a_wrong_entry_behind_another_entrys_small_step():
+    """Regression (bug: the numeric noise floor of a whole array came from its smallest step; since central
+    differences choose a step per element, one step 8x smaller than the default raised every entry's floor
+    8x and hid this 1e-9 disagreement, 2.7 tolerances against its own floor, 0.34 against the raised one)."""
+    row = _row_with_one_small_step(1e-9)
+    assert row.status == "FAIL", row.message
+    assert row.worst_index == (0, 1)
+    assert row.rel_error == pytest.approx(1e-9 / noise_floor("central", 0.5, 6e-6), rel=1e-6)
+    assert _row_with_one_small_step(0.0).status == "ok"
+    assert _row_with_one_small_step(1e-10).status == "ok"  # within its own entry's floor
