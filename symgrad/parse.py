@@ -73,12 +73,30 @@ def _pointer(text: str, offset: int) -> str:
     return f"    {shown}\n    {' ' * (offset - start)}^"
 
 
-def _check_text(text: object, max_length: int, what: str, error: type[SymgradError]) -> str:
+def check_text(text: object, max_length: int, what: str, error: type[SymgradError], *, example: str = "",
+               limit_argument: str | None = "max_length") -> str:
+    """``text`` when it is a str of at most ``max_length`` characters; else ``error`` (not a str) or
+    ComplexityError (too long), naming ``what`` and, where the caller has one, the argument that sets the limit.
+
+    Examples
+    --------
+    >>> check_text("x", 10, "expression", ParseError)
+    'x'
+    >>> check_text(3, 10, "forward", ParseError, example=" such as 'y[n] = x[n]'")
+    Traceback (most recent call last):
+    ...
+    symgrad.errors.ParseError: the forward must be a str such as 'y[n] = x[n]', got int
+    >>> check_text("xx", 1, "forward", ParseError, limit_argument=None)
+    Traceback (most recent call last):
+    ...
+    symgrad.errors.ComplexityError: the forward is 2 characters long; the limit is 1
+    """
     if not isinstance(text, str):
-        msg = f"the {what} must be a str, got {type(text).__name__}"
+        msg = f"the {what} must be a str{example}, got {type(text).__name__}"
         raise error(msg)
     if len(text) > max_length:
-        msg = f"{what} is {len(text)} characters long; the limit is {max_length} (see max_length)"
+        see = f" (see {limit_argument})" if limit_argument else ""
+        msg = f"the {what} is {len(text)} characters long; the limit is {max_length}{see}"
         raise ComplexityError(msg)
     return text
 
@@ -308,7 +326,7 @@ def parse_expression(
         __import__('os').system('ls')
         ^
     """
-    source = _Source(_check_text(text, max_length, "expression", ParseError))
+    source = _Source(check_text(text, max_length, "expression", ParseError))
     if not source.python.strip():
         msg = "the expression is empty"
         raise ParseError(msg)
@@ -547,7 +565,7 @@ def parse_network_spec(text: str, *, max_length: int = 10_000) -> tuple[LayerSpe
         affine(3,4) >
                      ^
     """
-    text = _check_text(text, max_length, "network spec", SpecError)
+    text = check_text(text, max_length, "network spec", SpecError)
     if not text.strip():
         msg = "the network spec is empty: expected a layer name at column 1"
         raise SpecError(msg)

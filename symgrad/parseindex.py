@@ -47,7 +47,7 @@ from symgrad.errors import ComplexityError, ParseError, ShapeError, UnknownNameE
 from symgrad.functions import relu, sigmoid
 from symgrad.index.ir import IndexForward, Tensor
 from symgrad.index.reduce import MaxOver
-from symgrad.parse import _pointer
+from symgrad.parse import _pointer, check_text
 
 __all__ = ["FUNCTIONS", "parse_index_forward"]
 
@@ -268,12 +268,8 @@ def parse_index_forward(text: str, params: Mapping[str, Any], sizes: Mapping[str
                         inputs: Mapping[str, Any] | None = None) -> IndexForward:
     """The forward ``text`` as an :class:`IndexForward` (see the module); ``params`` gives each parameter's
     shape, ``inputs`` (optional) an input's shape where its reads do not say it (a window)."""
-    if not isinstance(text, str):
-        msg = f"the forward must be a str such as 'y[n,j] = sum(x[n,i]*W[i,j], i)', got {type(text).__name__}"
-        raise ParseError(msg)
-    if len(text) > MAX_LENGTH:
-        msg = f"the forward is {len(text)} characters long; the limit is {MAX_LENGTH}"
-        raise ComplexityError(msg)
+    text = check_text(text, MAX_LENGTH, "forward", ParseError, example=" such as 'y[n,j] = sum(x[n,i]*W[i,j], i)'",
+                      limit_argument=None)
     text = re.sub(r"\s", " ", text)
     parser = _Parser(text)
     output, out, body = parser.forward()

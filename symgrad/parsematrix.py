@@ -47,7 +47,7 @@ from symgrad.errors import (
     UnsafeExpressionError,
 )
 from symgrad.matrixexpr import ZETA, ElementSum, Elementwise
-from symgrad.parse import _check_text, _Source
+from symgrad.parse import _Source, check_text
 
 __all__ = ["Parsed", "Part", "parse_matrix_expression"]
 
@@ -286,7 +286,7 @@ def parse_matrix_expression(text: str, shapes: Mapping[str, Any], *, max_length:
             msg = f"shapes: {name!r} cannot name a variable (letters and digits, not a function name)"
             raise UnknownNameError(msg)
         declared[name] = _shape(name, value)
-    source = _Source(_check_text(text, max_length, "expression", ParseError))
+    source = _Source(check_text(text, max_length, "expression", ParseError))
     if not source.python.strip():
         msg = "the expression is empty"
         raise ParseError(msg)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import time
+from typing import Any
 
 import pytest
 import sympy as sp
 import sympy.parsing.sympy_parser
 
+import symgrad
 from symgrad.errors import ComplexityError, ParseError, SpecError, UnsafeExpressionError
 from symgrad.functions import relu, sigmoid
 from symgrad.parse import LayerSpec, parse_expression, parse_network_spec
@@ -300,3 +302,21 @@ def test_erf_is_in_the_grammar():
     assert parse_expression("erf(x/sqrt(2))") == sp.erf(x / sp.sqrt(2))
     with pytest.raises(ParseError, match="erf"):
         parse_expression("erf")
+
+
+# One check_text for parse, parsematrix and parseindex (symgrad.layer): each names its own argument.
+@pytest.mark.parametrize(("call", "error", "message"), [
+    (lambda: parse_expression(3), ParseError, "the expression must be a str, got int"),
+    (lambda: parse_expression("x" * 30, max_length=20), ComplexityError,
+     "the expression is 30 characters long; the limit is 20 (see max_length)"),
+    (lambda: symgrad.layer(3, params={"W": (2, 2)}), ParseError,
+     "the forward must be a str such as 'y[n,j] = sum(x[n,i]*W[i,j], i)', got int"),
+    (lambda: symgrad.layer("y[n] = x[n]" + " " * 20_000, params={}), ComplexityError,
+     "the forward is 20011 characters long"),
+])
+def test_check_text_messages(call: Any, error: type[Exception], message: str) -> None:
+    with pytest.raises(error) as caught:
+        call()
+    assert message in str(caught.value)
+    if "forward is" in message:
+        assert "max_length" not in str(caught.value)
