@@ -51,6 +51,20 @@ class Documented:
 
         return to_json(self._document_source(), **options)
 
+    def export(self, path: Any, **options: Any) -> Any:
+        """Write to ``path`` in the format its suffix names (see :func:`symgrad.render.export`).
+
+        Examples
+        --------
+        >>> import symgrad, tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> symgrad.gradient("3*x").export(folder / "f.md").name
+        'f.md'
+        """
+        from symgrad.render import export
+
+        return export(self._document_source(), path, **options)
+
     def _repr_latex_(self) -> str:
         from symgrad.render import to_latex
 
