@@ -59,9 +59,11 @@ class Elementwise(MatrixExpr):  # type: ignore[misc]
         placeholder = sp.Symbol("SYMGRADPLACEHOLDER")
         text = printer._print(self.body.xreplace({ZETA: placeholder}))
         inner = printer._print(self.arg)
-        text = text.replace(printer._print(placeholder), inner)
         if isinstance(self.body, sp.Function) and self.body.args == (ZETA,):
-            return text  # type: ignore[no-any-return]
+            return text.replace(printer._print(placeholder), inner)  # type: ignore[no-any-return]
+        if not compact_matrix(self.arg):  # [(h - m)^2], not [h - m^2]
+            inner = rf"\left({inner}\right)"
+        text = text.replace(printer._print(placeholder), inner)
         return rf"\left[{text}\right]"
 
     def doit(self, **hints: Any) -> MatrixExpr:
@@ -142,3 +144,15 @@ def _element_sum_doit(self: ElementSum, **hints: Any) -> sp.Expr:
     return sp.Add(*explicit)
 
 
+
+
+def compact_matrix(expr: Any) -> bool:
+    """Whether a matrix expression prints as one unit (a name, a transpose, a call), needing no parentheses.
+
+    Examples
+    --------
+    >>> h, m = sp.MatrixSymbol("h", 2, 2), sp.MatrixSymbol("m", 2, 2)
+    >>> compact_matrix(h), compact_matrix(h.T), compact_matrix(h - m)
+    (True, True, False)
+    """
+    return bool(isinstance(expr, (sp.MatrixSymbol, sp.Transpose, Elementwise, RowSoftmax)) or expr.is_Atom)

@@ -148,6 +148,21 @@ class TexPrinter(LatexPrinter):  # type: ignore[misc]
             return self._print_Mul(shown)
         return super()._print_Add(shown, order=order)  # type: ignore[no-any-return]
 
+    def _print_MatAdd(self, expr: Any) -> str:
+        # Positive terms first, then each negative one after a minus sign (as the text printer does):
+        # y - t, and h - \frac{1}{N} 1 h, never - t + y or h + - \frac{1}{N} 1 h.
+        def negative(term: Any) -> bool:
+            return isinstance(term, sp.MatMul) and bool(term.as_coeff_matrices()[0].could_extract_minus_sign())
+
+        def shown(term: Any) -> str:
+            text = self._print(term)
+            return rf"\left({text}\right)" if isinstance(term, sp.MatAdd) else text  # type: ignore[no-any-return]
+
+        text = " + ".join(shown(term) for term in expr.args if not negative(term))
+        for term in (term for term in expr.args if negative(term)):
+            text = f"{text} - {shown(-term)}" if text else f"-{shown(-term)}"
+        return text
+
     def _print_Mul(self, expr: Any) -> str:
         if isinstance(expr, sp.Mul):
             shown = shown_product(expr)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
-from symgrad.matrixexpr import ZETA
+from symgrad.matrixexpr import ZETA, compact_matrix
 from symgrad.render.canonical import shown_product, shown_sum
 from symgrad.render.reporttext import escape_text, report_text
 
@@ -75,10 +75,11 @@ class _TextPrinter(StrPrinter):  # type: ignore[misc]
 
     def _print_Elementwise(self, expr: Any) -> str:
         placeholder = sp.Symbol("SYMGRADARG")
-        text = self._print(expr.body.xreplace({ZETA: placeholder})).replace("SYMGRADARG", self._print(expr.arg))
         if isinstance(expr.body, sp.Function) and expr.body.args == (ZETA,):
-            return text
-        return f"[{text}]"
+            return self._print(expr.body.xreplace({ZETA: placeholder})).replace("SYMGRADARG", self._print(expr.arg))
+        # A compound argument keeps its own parentheses: [(h - m)**2], not [h - m**2].
+        arg = self._print(expr.arg) if compact_matrix(expr.arg) else f"({self._print(expr.arg)})"
+        return f"[{self._print(expr.body.xreplace({ZETA: placeholder})).replace('SYMGRADARG', arg)}]"
 
     def _print_MatAdd(self, expr: sp.MatAdd) -> str:
         positive = [a for a in expr.args if not _negated(a)]
@@ -120,7 +121,8 @@ class _TextPrinter(StrPrinter):  # type: ignore[misc]
 
 
 def _negated(term: sp.Basic) -> bool:
-    return isinstance(term, sp.MatMul) and term.as_coeff_matrices()[0] == -1
+    """A product with a negative coefficient, printed after a minus sign: ``h - 1/N*ones @ h``, not ``+ -1/N``."""
+    return isinstance(term, sp.MatMul) and bool(term.as_coeff_matrices()[0].could_extract_minus_sign())
 
 
 def expr_text(expr: sp.Basic) -> str:

@@ -11,6 +11,7 @@ import io
 import re
 
 import pytest
+import sympy as sp
 
 import symgrad
 from symgrad.cli import main
@@ -102,3 +103,21 @@ def test_max_of_two_variables_keeps_heaviside_and_no_kink_note():
     derivation = symgrad.gradient("max(x, y)")
     assert derivation.verified
     assert "kink" not in derivation_text(derivation)
+
+
+def test_batch_norm_square_of_the_centred_input_keeps_its_parentheses():
+    # Regression: [(h - 1/N 1 h)**2] printed as [h + -1/N*(ones @ h)**2] in text and
+    # \left[h_{1} + - \frac{1}{N} ... h_{1}^{2}\right] in LaTeX: the square read as applying to h alone.
+    from symgrad.matrixexpr import Elementwise
+    from symgrad.render.printer import latex_of as tex
+    from symgrad.render.text import expr_text
+
+    n = sp.Symbol("N")
+    h = sp.MatrixSymbol("h", n, 4)
+    centred = h - 1 / n * sp.OneMatrix(n, n) * h
+    squared = Elementwise.of(lambda z: z**2, centred)
+    assert "+ -" not in tex(squared)
+    assert "+ -" not in expr_text(squared)
+    assert tex(squared).startswith(r"\left[\left(h - \frac{1}{N}")
+    assert expr_text(squared).startswith("[(h - ")
+    assert expr_text(squared).endswith(")**2]")
