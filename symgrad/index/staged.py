@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
-from typing import Any
 
 import sympy as sp
 
@@ -59,8 +58,9 @@ def _closed_softmax(rule: IndexRule) -> IndexRule:
     closed = out[rule.at] * (upstream[rule.at] - sp.Sum(out[row] * upstream[row], (r, 0, high)))
     step = IndexStep(rule.steps[0].lhs, closed, f"recognise {forward.output} = softmax: the closed form",
                      f"exp({rule.wrt}) / Σ exp({rule.wrt}) is {forward.output} itself, so the two terms are "
-                     f"{forward.output} ∘ (G − rowsum(G ∘ {forward.output})): the softmax Jacobian diag({forward.output})"
-                     f" − {forward.output} {forward.output}ᵀ applied row by row, as the textbooks print it.")
+                     f"{forward.output} ∘ (G − rowsum(G ∘ {forward.output})): the softmax Jacobian "
+                     f"diag({forward.output}) − {forward.output} {forward.output}ᵀ applied row by row, as the "
+                     "textbooks print it.")
     return dataclasses.replace(rule, terms=(Term(closed),), steps=(*rule.steps, step))
 
 
