@@ -124,6 +124,10 @@ def derive(network: Network, wrt: Sequence[str] | str | None = None, *, kink: An
         from symgrad.derive.tensorlayer import derive_tensor_layer
 
         return derive_tensor_layer(network, wrt)
+    if callable(getattr(network, "tensor_stages", None)):  # a layer written as index-notation stages (attention)
+        from symgrad.derive.tensorstages import derive_staged_layer
+
+        return derive_staged_layer(network, wrt)
     if isinstance(network, GraphNetwork):
         return derive_graph(network, wrt, kink=kink_value(kink))
     from symgrad.layers.composite import CompositeLayer

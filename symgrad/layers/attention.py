@@ -1,30 +1,53 @@
-"""Scaled dot-product attention's textbook reference: Attention.
+"""Scaled dot-product attention (DLFS2 ch. 8): Attention, derived from its stages, and its textbook reference.
 
-The NumPy reference side (the article's protocol, three inputs:
-``forward(q, k, v)``, ``backward(dout)`` returning ``(dq, dk, dv)``) of a layer
-whose index-notation forward comes with the derivation engine; exported from
-this module only for now (not from ``symgrad``, the spec catalogue nor ``symgrad
---help``).
+The layer's one fact is its forward in index notation, three stages
+(:func:`symgrad.layers.tensorforms.attention_stages`): the scores ``S = q kᵀ/√D``,
+the weights ``A = softmax(S)`` over the keys and the output ``y = A v``. Its
+backward is derived from them (``symgrad.derive(Attention())``), proven entrywise,
+compiled (:mod:`symgrad.numeric.tensorstages`), and serves as the spec of
+``check_layer(yours, spec=symgrad.Attention(), x=(q, k, v))``. The NumPy
+``forward(q, k, v)`` / ``backward(dout) -> (dq, dk, dv)`` below is written by hand,
+as the textbooks write it: the independent third side of the check.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from symgrad.errors import ShapeError
 from symgrad.layers.arguments import check_ndim
 from symgrad.layers.base import Layer
+from symgrad.layers.tensorforms import attention_stages
+
+if TYPE_CHECKING:
+    from symgrad.index.ir import IndexForward
 
 __all__ = ["Attention"]
+
+#: The usual mistakes of an attention backward, each (what it is, the fix, the changes to the derived rules):
+#: a change is (stage output, input, "drop-sum" | "unscaled" | "transpose", the size or tensor it touches).
+MISTAKES: tuple[tuple[str, str, tuple[tuple[str, str, str, str], ...]], ...] = (
+    ("the softmax Jacobian's Σ term left out (dS = A ∘ dA, not A ∘ (dA − rowsum(dA ∘ A)))",
+     "subtract each row's sum of dA ∘ A from dA before multiplying by A", (("A", "S", "drop-sum", ""),)),
+    ("the 1/√d scale left out in backward (the forward divides the scores by √d)",
+     "multiply the scores' gradient by 1/√d, as the forward scales the scores",
+     (("S", "q", "unscaled", "D"), ("S", "k", "unscaled", "D"))),
+    ("a missing transpose: dq computed with kᵀ (dS @ kᵀ) instead of k", "dq = dS @ k", (("S", "q", "transpose", "k"),)),
+    ("a missing transpose: dk computed from the untransposed scores' gradient (dS @ q) instead of dSᵀ @ q",
+     "dk = dSᵀ @ q", (("S", "k", "transpose", "G"),)),
+    ("a missing transpose: dv computed with the untransposed weights (A @ dout) instead of Aᵀ @ dout",
+     "dv = Aᵀ @ dout", (("y", "v", "transpose", "A"),)),
+)
 
 
 class Attention(Layer):
     """Scaled dot-product attention, no parameters: ``out = softmax(q kᵀ / sqrt(d)) v``.
 
     q is (..., T, d), k is (..., S, d), v is (..., S, dv), with any leading batch
-    axes (N, or N and heads); the softmax is over the S keys. The attention weights
+    axes (N, or N and heads) in this reference; the derived spec takes (N, T, d),
+    (N, S, d), (N, S, dv). The softmax is over the S keys. The attention weights
     are kept in ``self.weights`` (..., T, S). ``backward(dout)`` returns ``(dq, dk,
     dv)`` through the weighted sum, the softmax Jacobian and the scaled product.
 
@@ -45,6 +68,17 @@ class Attention(Layer):
     """
 
     kind = "attention"
+    #: The inputs, in the order forward takes them (a check passes them as x=(q, k, v)).
+    inputs = ("q", "k", "v")
+    mistakes = MISTAKES
+
+    @property
+    def batched(self) -> bool:
+        return True
+
+    def tensor_stages(self) -> tuple[IndexForward, ...]:
+        """The forward in index notation, as three stages (scores, weights, output; see the module)."""
+        return attention_stages()
 
     def __init__(self, *, name: str | None = None) -> None:
         super().__init__(name)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from symgrad.index.ir import IndexForward
 
-__all__ = ["conv_forward", "embedding_forward", "flatten_forward", "pool_forward"]
+__all__ = ["attention_stages", "conv_forward", "embedding_forward", "flatten_forward", "pool_forward"]
 
 
 def _dims() -> tuple[Any, ...]:
@@ -128,3 +128,37 @@ def embedding_forward(ndim: int) -> IndexForward:
     tensors = (Tensor("idx", idx_dims, integer=True), Tensor("W", (vocab, dim)))
     examples = ((big_n, 3), (big_t, 1), (vocab, 2), (dim, 2))
     return IndexForward("y", out, body, tensors, ranges, examples=examples)
+
+
+@functools.cache
+def attention_stages() -> tuple[IndexForward, ...]:
+    """Scaled dot-product attention as three index forwards, each reading the ones before it:
+
+    ``S[n,t,s] = Σ_i q[n,t,i] k[n,s,i] / √D`` (the scores), ``A[n,t,s] = exp(S[n,t,s]) / Σ_r
+    exp(S[n,t,r])`` (the attention weights, a softmax over the keys s) and ``y[n,t,e] = Σ_s A[n,t,s]
+    v[n,s,e]`` (the weighted sum of the values). The proofs' sizes are tiny (N = 1, T = S = D = E = 2).
+
+    Examples
+    --------
+    >>> [str(stage.body) for stage in attention_stages()][1]
+    'exp(S[n, t, s])/Sum(exp(S[n, t, r]), (r, 0, Sk - 1))'
+    """
+    import sympy as sp
+
+    from symgrad.index.ir import IndexForward, Tensor, indices
+
+    n, t, s, r, i, e = indices("n t s r i e")
+    big_n, big_t, keys, dim, values = (sp.Symbol(name, integer=True, positive=True) for name in ("N", "T", "Sk", "D",
+                                                                                               "E"))
+    q, k, v, scores, weights = (sp.IndexedBase(name) for name in ("q", "k", "v", "S", "A"))
+    examples = ((big_n, 1), (big_t, 2), (keys, 2), (dim, 2), (values, 2))
+    score = IndexForward("S", (n, t, s), sp.Sum(q[n, t, i] * k[n, s, i], (i, 0, dim - 1)) / sp.sqrt(dim),
+                         (Tensor("q", (big_n, big_t, dim)), Tensor("k", (big_n, keys, dim))),
+                         ((n, big_n), (t, big_t), (s, keys), (i, dim)), examples=examples)
+    softmax = IndexForward("A", (n, t, s), sp.exp(scores[n, t, s]) / sp.Sum(sp.exp(scores[n, t, r]), (r, 0, keys - 1)),
+                           (Tensor("S", (big_n, big_t, keys)),), ((n, big_n), (t, big_t), (s, keys), (r, keys)),
+                           examples=examples)
+    weighted = IndexForward("y", (n, t, e), sp.Sum(weights[n, t, s] * v[n, s, e], (s, 0, keys - 1)),
+                            (Tensor("A", (big_n, big_t, keys)), Tensor("v", (big_n, keys, values))),
+                            ((n, big_n), (t, big_t), (e, values), (s, keys)), examples=examples)
+    return (score, softmax, weighted)
