@@ -115,7 +115,7 @@ def derive_staged_layer(layer: Any, wrt: Sequence[str] | str | None = None) -> S
     inputs = tuple(layer.inputs)
     names = inputs if wrt is None else requested_names(wrt, inputs, action="differentiate with respect to",
                                                        listing="the layer's inputs are")
-    kind = type(layer)
+    kind: Any = type(layer)
     verdicts = {staged: proven_tensor_steps(kind, staged.rule) for staged in rules}
     chain = prove_chain(kind, stages)
     steps: dict[str, tuple[Step, ...]] = {}
