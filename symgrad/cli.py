@@ -336,10 +336,8 @@ def _auto_mode(
 def _shape(network: Network, name: str, batch: int) -> tuple[int, ...]:
     if not network.batched:
         return ()
-    if name in getattr(network, "input_shapes", {}):  # a graph network's inputs
-        return (batch, int(network.input_shapes[name][1]))  # type: ignore[attr-defined]
-    if name in ("x", "t"):
-        return (batch, int((network.input_features if name == "x" else network.output_features) or 1))
+    if name in getattr(network, "input_shapes", {}) or name in ("x", "t"):  # inputs: one sample's shape
+        return (batch, *network.sample_shape(name))
     return tuple(int(dim) for dim in network.param(name).shape)
 
 

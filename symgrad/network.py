@@ -61,7 +61,8 @@ class Network:
     symgrad.errors.ShapeError: layer 2, Affine(5, 1), expects 5 input features, but its input has 4
     """
 
-    def __new__(cls, layers: Any = None, loss: Any = None, *, title: str | None = None) -> Network:
+    def __new__(cls, layers: Any = None, loss: Any = None, *, title: str | None = None,
+                input_shape: Any = None) -> Network:
         """``Network(E)`` with E a graph node gives a :class:`symgrad.graph.GraphNetwork`."""
         if cls is Network and _is_node(layers):
             from symgrad.graph.network import GraphNetwork  # the graph floor, beside this one
@@ -69,7 +70,8 @@ class Network:
             return object.__new__(GraphNetwork)
         return object.__new__(cls)
 
-    def __init__(self, layers: Sequence[Layer], loss: Loss | None = None, *, title: str | None = None) -> None:
+    def __init__(self, layers: Sequence[Layer], loss: Loss | None = None, *, title: str | None = None,
+                 input_shape: Sequence[int] | None = None) -> None:
         self.layers = _check_layers(layers)
         if not isinstance(loss, Loss):
             msg = f"loss must be a symgrad loss such as HalfSquaredError(), got {loss!r}"
@@ -81,7 +83,13 @@ class Network:
         self.title = title
         self.batched = _mode(self.layers)
         self.layer_names = _layer_names(self.layers)
-        self.input_features, self.output_features = _propagate(self.layers, self.batched)
+        self.input_shape = _input_shape(self.layers, self.batched, input_shape)
+        if self.input_shape is not None and (len(self.input_shape) > 1 or _has_n_d(self.layers)):
+            self.input_features, self.output_features = _propagate_n_d(self.layers, self.input_shape)
+        else:
+            self.input_features, self.output_features = _propagate(self.layers, self.batched)
+            if self.input_features is not None:
+                self.input_shape = (int(self.input_features),)
         loss.check_output_features(self.output_features)
         self._params = self._collect_params()
         self.params: tuple[str, ...] = tuple(self._params)
@@ -101,7 +109,8 @@ class Network:
                     msg = f"two layers are named {self.layer_names[index]!r}: parameter {name} would be ambiguous"
                     raise UnknownNameError(msg)
                 found[name] = ParamInfo(name, index, role, shapes[role])
-            features = layer.output_features(features)
+            if features is not None:
+                features = layer.output_features(features) if not callable(getattr(layer, "output_shape", None)) else None
         return found
 
     def param(self, name: str) -> ParamInfo:
@@ -111,13 +120,23 @@ class Network:
             raise UnknownNameError(msg)
         return self._params[name]
 
+    def sample_shape(self, name: str) -> tuple[int, ...]:
+        """One sample's shape of input ``name`` of a batched network, the batch left out: ``(3,)`` for x of
+        ``affine(3, 4) > ...``, ``(1, 28, 28)`` for images."""
+        if name == "x":
+            return tuple(self.input_shape or (int(self.input_features or 1),))
+        return (int(self.output_features or 1),)
+
     def input_node(self, index: int) -> str:
         """Name of the input of layer ``index``."""
         return "x" if index == 0 else self.nodes[index - 1]
 
     def describe(self) -> str:
-        """The network in spec syntax, e.g. ``affine(3, 4) > sigmoid > ...``."""
+        """The network in spec syntax, e.g. ``affine(3, 4) > sigmoid > ...``; ``input(1, 4, 4) > conv2d(...)
+        > ...`` when its input is N-D."""
         parts = [layer.spec_text() for layer in self.layers]
+        if self.input_shape is not None and (len(self.input_shape) > 1 or _has_n_d(self.layers)):
+            parts.insert(0, f"input({', '.join(map(str, self.input_shape))})")
         return " > ".join([*parts, self.loss.kind])
 
     def __repr__(self) -> str:
@@ -144,8 +163,8 @@ def _check_layers(layers: Sequence[Layer]) -> tuple[Layer, ...]:
         )
         raise ComplexityError(msg)
     for index, layer in enumerate(layers, 1):
-        if callable(getattr(layer, "tensor_forward", None)):
-            from symgrad.layers.base import n_d_in_network
+        if callable(getattr(layer, "tensor_forward", None)) and not callable(getattr(layer, "output_shape", None)):
+            from symgrad.layers.base import n_d_in_network  # an embedding, a user's index-notation layer
 
             raise LayerError(n_d_in_network(f"layer {index}, {layer!r},"))
         if isinstance(layer, Loss):
@@ -186,6 +205,44 @@ def _propagate(layers: tuple[Layer, ...], batched: bool) -> tuple[int | None, in
             msg = f"layer {index}, {layer!r}, {error}"
             raise ShapeError(msg) from None
     return first.in_features, features
+
+
+def _has_n_d(layers: tuple[Layer, ...]) -> bool:
+    return any(callable(getattr(layer, "output_shape", None)) for layer in layers)
+
+
+def _input_shape(layers: tuple[Layer, ...], batched: bool, given: Sequence[int] | None) -> tuple[int, ...] | None:
+    """One sample's shape of x: ``input_shape`` as given (checked), or None where the layers fix it."""
+    if given is None:
+        if _has_n_d(layers) and getattr(next(iter(layers)), "in_features", None) is None:
+            msg = (f"layer 1, {layers[0]!r}, works on N-D samples (images (N, C, H, W)): give one sample's shape "
+                   "as Network(..., input_shape=(C, H, W)), or input(C, H, W) first in a spec")
+            raise ShapeError(msg)
+        return None
+    sizes = tuple(given) if isinstance(given, (tuple, list)) else None
+    if not sizes or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in sizes):
+        msg = f"input_shape must be one sample's shape, a tuple of positive integers such as (1, 28, 28); got {given!r}"
+        raise ShapeError(msg)
+    if not batched:
+        msg = "input_shape is for batched networks (Affine(in, out), Conv2d, ...); a scalar network takes scalars"
+        raise ShapeError(msg)
+    return sizes
+
+
+def _propagate_n_d(layers: tuple[Layer, ...], shape: tuple[int, ...]) -> tuple[int | None, int | None]:
+    """Each sample's shape through the layers (see :mod:`symgrad.layers.shapes`); the output features."""
+    from symgrad.layers.shapes import next_shape
+
+    first = shape[0] if len(shape) == 1 else None
+    for index, layer in enumerate(layers, 1):
+        shape = next_shape(layer, shape, f"layer {index}, {layer!r},")
+    if len(shape) != 1:
+        from symgrad.layers.shapes import format_sample
+
+        msg = (f"the network's output has N-D samples {format_sample(shape)}, but a loss takes rows (N, M): "
+               "end with Flatten() (and an Affine(...))")
+        raise ShapeError(msg)
+    return first, shape[0]
 
 
 def article_network() -> Network:

@@ -346,7 +346,7 @@ def _expected_shape(network: Network, name: str) -> tuple[int | None, ...]:
     if not network.batched:
         return ()
     if name in ("x", "t"):
-        return (None, int((network.input_features if name == "x" else network.output_features) or 0))
+        return (None, *network.sample_shape(name))
     return tuple(int(dim) for dim in network.param(name).shape)
 
 

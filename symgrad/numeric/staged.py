@@ -291,6 +291,13 @@ def compiled_from_source(
     return CompiledGradient(signature, source, _exec(source), checked, checked_source=checked_source)
 
 
+def _tensor_call(key: str, which: str, *arrays: Any) -> Any:
+    """An N-D layer's compiled forward or rule in a network's program (SymPy loads on the first call)."""
+    from symgrad.numeric.tensorcompile import run_tensor_call
+
+    return run_tensor_call(key, which, *arrays)
+
+
 def _exec(source: str) -> Callable[..., Any]:
     namespace: dict[str, Any] = {
         "numpy": np,
@@ -302,6 +309,7 @@ def _exec(source: str) -> Callable[..., Any]:
         "_isfinite": math.isfinite,
         "_ndarray": np.ndarray,
         "_float64": np.dtype(np.float64),
+        "_nd": _tensor_call,
     }
     exec(compile(source, "<symgrad-generated>", "exec"), namespace)  # noqa: S102  generated from symbols only
     return namespace["_gradient"]  # type: ignore[no-any-return]
