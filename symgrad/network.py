@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from symgrad.errors import ComplexityError, LayerError, ShapeError, SpecError, UnknownNameError
+from symgrad.errors import ComplexityError, LayerError, ShapeError, SpecError, SymgradError, UnknownNameError
 from symgrad.layers import CATALOG, LOSSES, Affine, HalfSquaredError, Layer, Loss
 
 if TYPE_CHECKING:
@@ -233,12 +233,23 @@ def _propagate_n_d(layers: tuple[Layer, ...], shape: tuple[int, ...]) -> tuple[i
     """Each sample's shape through the layers (see :mod:`symgrad.layers.shapes`); the output features."""
     from symgrad.layers.shapes import next_shape
 
-    first = shape[0] if len(shape) == 1 else None
-    for index, layer in enumerate(layers, 1):
-        shape = next_shape(layer, shape, f"layer {index}, {layer!r},")
-    if len(shape) != 1:
-        from symgrad.layers.shapes import format_sample
+    from symgrad.layers.shapes import format_sample
 
+    first = shape[0] if len(shape) == 1 else None
+    flattened: tuple[int, ...] | None = None  # what the Flatten just before made into rows
+    for index, layer in enumerate(layers, 1):
+        try:
+            after = next_shape(layer, shape, f"layer {index}, {layer!r},")
+        except ShapeError as error:
+            if flattened is None or len(flattened) < 2:
+                raise
+            features = "*".join(map(str, flattened))
+            msg = (f"{error} (the Flatten before it makes each sample {format_sample(flattened)} into "
+                   f"{features} = {shape[0]} features)")
+            raise ShapeError(msg) from None
+        flattened = shape if getattr(layer, "kind", "") == "flatten" else None
+        shape = after
+    if len(shape) != 1:
         msg = (f"the network's output has N-D samples {format_sample(shape)}, but a loss takes rows (N, M): "
                "end with Flatten() (and an Affine(...))")
         raise ShapeError(msg)
@@ -278,10 +289,21 @@ def network_from_spec(text: str) -> Network:
     from symgrad.parse import parse_network_spec  # the spec grammar loads when a spec is given
 
     specs = parse_network_spec(text)
+    input_shape = None
+    if specs[0].name == "input":  # input(C, H, W): one sample's shape
+        if not specs[0].args or specs[0].keywords or len(specs) == 1:
+            msg = ("input(...) at column 1 takes one sample's shape, such as input(1, 28, 28) for images, "
+                   "and comes before the layers")
+            raise SpecError(msg)
+        input_shape, specs = specs[0].args, specs[1:]
+    for spec in _all_specs(specs):
+        if spec.name == "input":
+            msg = f"input(...) at column {spec.column} may only come first, before every layer"
+            raise SpecError(msg)
     if any(spec.body or spec.value is not None for spec in specs):
         from symgrad.graph.spec import graph_from_specs  # residual blocks or weight decay: a graph network
 
-        return graph_from_specs(specs, _layer_from_spec)
+        return graph_from_specs(specs, _layer_from_spec, input_shape)
     layers = [_layer_from_spec(spec) for spec in specs]
     if specs[-1].name not in LOSSES:
         msg = f"the last layer of a spec must be a loss ({', '.join(sorted(LOSSES))}), got {specs[-1].name!r}"
@@ -290,7 +312,47 @@ def network_from_spec(text: str) -> Network:
         if spec.name in LOSSES:
             msg = f"{spec.name!r} at column {spec.column} is a loss; only the last layer may be one"
             raise SpecError(msg)
-    return Network(layers[:-1], loss=cast(Loss, layers[-1]))
+    return Network(layers[:-1], loss=cast(Loss, layers[-1]), input_shape=input_shape)
+
+
+def _all_specs(specs: Sequence[LayerSpec]) -> list[LayerSpec]:
+    return [inner for spec in specs for inner in (spec, *_all_specs(spec.body))]
+
+
+#: Layers that take keyword arguments in a spec: positional names in order, then each keyword and what it takes.
+_SPEC_ARGUMENTS: dict[str, tuple[tuple[str, ...], int, dict[str, str]]] = {
+    "conv2d": (("in_channels", "out_channels", "kernel", "stride", "pad"), 3,
+               {"stride": "a whole number >= 1 (default 1)", "pad": "a whole number >= 0 (default 0)"}),
+    "max-pool2d": (("kernel", "stride", "pad"), 1,
+                   {"stride": "a whole number >= 1 (default: the kernel)", "pad": "a whole number >= 0 (default 0)"}),
+    "avg-pool2d": (("kernel", "stride", "pad"), 1,
+                   {"stride": "a whole number >= 1 (default: the kernel)", "pad": "a whole number >= 0 (default 0)"}),
+}
+
+
+def _n_d_layer_from_spec(spec: LayerSpec, cls: Any) -> Layer:
+    """conv2d(in, out, kernel, stride=1, pad=0), max-pool2d(kernel, stride), avg-pool2d(kernel, stride)."""
+    names, least, keywords = _SPEC_ARGUMENTS[spec.name]
+    where = f"{spec.name} at column {spec.column}"
+    usage = f"{spec.name}({', '.join(names[:least])}{''.join(f', {k}=...' for k in keywords)})"
+    if not least <= len(spec.args) <= len(names):
+        msg = f"{where} takes {usage}; got {len(spec.args)} positional arguments"
+        raise SpecError(msg)
+    given = dict(zip(names, spec.args, strict=False))
+    for key, value in spec.keywords:
+        if key not in keywords:
+            expected = "; ".join(f"{k}= {what}" for k, what in keywords.items())
+            msg = f"{where} has no keyword {key!r}; its keywords are {expected}"
+            raise SpecError(msg)
+        if key in given:
+            msg = f"{where} is given {key} twice (as argument {names.index(key) + 1} and as {key}={value})"
+            raise SpecError(msg)
+        given[key] = value
+    try:
+        return cast(Layer, cls(**given))
+    except SymgradError as error:
+        msg = f"{where}: {error}"
+        raise type(error)(msg) from None
 
 
 def _layer_from_spec(spec: LayerSpec) -> Layer:
@@ -306,6 +368,13 @@ def _layer_from_spec(spec: LayerSpec) -> Layer:
     cls = CATALOG.get(spec.name)
     if cls is None:
         msg = f"unknown layer {spec.name!r} at column {spec.column}; known layers: {', '.join([*CATALOG, 'matmul'])}"
+        raise SpecError(msg)
+    if spec.name in _SPEC_ARGUMENTS:
+        return _n_d_layer_from_spec(spec, cls)
+    if spec.keywords:
+        key, value = spec.keywords[0]
+        msg = (f"{spec.name} at column {spec.column} takes no keyword arguments, got {key}={value} "
+               f"(keywords are for {', '.join(_SPEC_ARGUMENTS)}: stride=, pad=)")
         raise SpecError(msg)
     if cls is Affine:
         if len(spec.args) not in (0, 2):

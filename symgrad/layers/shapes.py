@@ -31,6 +31,7 @@ symgrad.errors.ShapeError: layer 4, Affine(8, 3), takes rows of features (N, F),
 from __future__ import annotations
 
 import math
+import re
 
 from symgrad.errors import LayerError, ShapeError
 from symgrad.layers.activations import Activation
@@ -63,10 +64,8 @@ def next_shape(layer: Layer, shape: tuple[int, ...], where: str) -> tuple[int, .
         try:
             return tuple(int(d) for d in output_shape(tuple(shape)))
         except ShapeError as error:
-            text = str(error)
-            for owner in (type(layer).__name__, type(layer).__name__ + ":"):
-                text = text.removeprefix(owner + " ").removeprefix(owner)
-            msg = f"{where} {text.strip()}"
+            text = re.sub(rf"^{type(layer).__name__}:?\s*", "", str(error))
+            msg = f"{where} {text}"
             raise ShapeError(msg) from None
     if callable(getattr(layer, "tensor_forward", None)):  # an embedding, a user's index-notation layer
         raise LayerError(n_d_in_network(where))

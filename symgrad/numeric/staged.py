@@ -253,9 +253,14 @@ def _expected_shape(signature: GradientSignature, name: str, values: Mapping[str
         x_shape = np.shape(values[rows])
     except ValueError:  # ragged lists: as_float_array names the problem
         return None
-    if len(x_shape) != 2:
-        features = signature.shapes[rows][1]
-        msg = f"{rows!r} has shape {x_shape}; expected (N, {features}): a batch of N rows of {features} features"
+    wanted = signature.shapes[rows]
+    if len(x_shape) != len(wanted):
+        if len(wanted) == 2:
+            msg = (f"{rows!r} has shape {x_shape}; expected (N, {wanted[1]}): a batch of N rows of "
+                   f"{wanted[1]} features")
+        else:
+            sample = ", ".join(str(d) for d in wanted[1:])
+            msg = f"{rows!r} has shape {x_shape}; expected (N, {sample}): a batch of N samples of shape ({sample})"
         raise ShapeError(msg)
     return tuple(x_shape[0] if dim is None else dim for dim in shape)
 
