@@ -341,7 +341,7 @@ def _n_d_layer_from_spec(spec: LayerSpec, cls: Any) -> Layer:
     given = dict(zip(names, spec.args, strict=False))
     for key, value in spec.keywords:
         if key not in keywords:
-            expected = "; ".join(f"{k}= {what}" for k, what in keywords.items())
+            expected = "; ".join(f"{k}=n with n {what}" for k, what in keywords.items())
             msg = f"{where} has no keyword {key!r}; its keywords are {expected}"
             raise SpecError(msg)
         if key in given:
