@@ -57,6 +57,8 @@ SPEC_HELP = (
     "softmax, and your own activation as a formula "
     "in z: act(z*sigmoid(z)) or act(z*sigmoid(z), name=swish), with exp log sqrt sin cos tan sinh cosh tanh "
     "erf sigmoid relu; batch-norm(F) and layer-norm(F) on F features, derived through their own graph; "
+    "on images (N, C, H, W): conv2d(in,out,kernel,stride=1,pad=0), max-pool2d(kernel,stride), "
+    "avg-pool2d(kernel,stride) (both also take pad=), flatten, after input(C,H,W) first in the spec; "
     "losses: half-squared-error, mean-squared-error, softmax-cross-entropy, "
     "sigmoid-cross-entropy, svm-loss); "
     "residual(block) adds a skip connection x + block(x) around layers separated by '>', and "
@@ -79,7 +81,15 @@ make a graph network: residual(block) is x + block(x), the block's layers
 joined by '>'; '+ weight-decay(c)' after the loss adds c times the sum of
 squares of every weight matrix. Each fork's gradient is the sum of its paths'.
 batch-norm(features) and layer-norm(features) are derived through their own
-small graph (mean, variance, normalised x), whose forks are summed the same way."""
+small graph (mean, variance, normalised x), whose forks are summed the same way.
+
+A network on images starts with input(C,H,W), one sample's shape (x is then
+N x C x H x W, NCHW). conv2d(in,out,kernel) takes keyword arguments stride=
+and pad= (whole numbers, defaults 1 and 0); max-pool2d(kernel,stride) and
+avg-pool2d(kernel,stride) take pad=; flatten makes each sample a row for the
+affine layers after it. Each of these is derived from its forward in index
+notation (scatter-adds over the windows, a mask for max), and its rule is
+reused at every place it is applied."""
 
 EXAMPLES = """\
 examples:
@@ -90,6 +100,7 @@ examples:
   symgrad check "affine(4,8) > residual(tanh > affine(8,8)) > affine(8,2) > half-squared-error + weight-decay(0.01)"
   symgrad check "affine(3,4) > act(z*(1 + erf(z/sqrt(2)))/2, name=gelu) > affine(4,1) > half-squared-error"
   symgrad derive "affine(4,6) > batch-norm(6) > relu > affine(6,2) > half-squared-error" -o bn.html
+  symgrad check --mode fast "input(1,4,4) > conv2d(1,2,3,stride=1,pad=1) > relu > max-pool2d(2,2) > flatten > affine(8,3) > softmax-cross-entropy"
 
 exit status: 0 all gradients agree, 1 a check failed, 2 bad input"""
 
@@ -336,10 +347,8 @@ def _auto_mode(
 def _shape(network: Network, name: str, batch: int) -> tuple[int, ...]:
     if not network.batched:
         return ()
-    if name in getattr(network, "input_shapes", {}):  # a graph network's inputs
-        return (batch, int(network.input_shapes[name][1]))  # type: ignore[attr-defined]
-    if name in ("x", "t"):
-        return (batch, int((network.input_features if name == "x" else network.output_features) or 1))
+    if name in getattr(network, "input_shapes", {}) or name in ("x", "t"):  # inputs: one sample's shape
+        return (batch, *network.sample_shape(name))
     return tuple(int(dim) for dim in network.param(name).shape)
 
 

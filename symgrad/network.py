@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from symgrad.errors import ComplexityError, LayerError, ShapeError, SpecError, UnknownNameError
+from symgrad.errors import ComplexityError, LayerError, ShapeError, SpecError, SymgradError, UnknownNameError
 from symgrad.layers import CATALOG, LOSSES, Affine, HalfSquaredError, Layer, Loss
 
 if TYPE_CHECKING:
@@ -61,7 +61,8 @@ class Network:
     symgrad.errors.ShapeError: layer 2, Affine(5, 1), expects 5 input features, but its input has 4
     """
 
-    def __new__(cls, layers: Any = None, loss: Any = None, *, title: str | None = None) -> Network:
+    def __new__(cls, layers: Any = None, loss: Any = None, *, title: str | None = None,
+                input_shape: Any = None) -> Network:
         """``Network(E)`` with E a graph node gives a :class:`symgrad.graph.GraphNetwork`."""
         if cls is Network and _is_node(layers):
             from symgrad.graph.network import GraphNetwork  # the graph floor, beside this one
@@ -69,7 +70,8 @@ class Network:
             return object.__new__(GraphNetwork)
         return object.__new__(cls)
 
-    def __init__(self, layers: Sequence[Layer], loss: Loss | None = None, *, title: str | None = None) -> None:
+    def __init__(self, layers: Sequence[Layer], loss: Loss | None = None, *, title: str | None = None,
+                 input_shape: Sequence[int] | None = None) -> None:
         self.layers = _check_layers(layers)
         if not isinstance(loss, Loss):
             msg = f"loss must be a symgrad loss such as HalfSquaredError(), got {loss!r}"
@@ -81,7 +83,13 @@ class Network:
         self.title = title
         self.batched = _mode(self.layers)
         self.layer_names = _layer_names(self.layers)
-        self.input_features, self.output_features = _propagate(self.layers, self.batched)
+        self.input_shape = _input_shape(self.layers, self.batched, input_shape)
+        if self.input_shape is not None and (len(self.input_shape) > 1 or _has_n_d(self.layers)):
+            self.input_features, self.output_features = _propagate_n_d(self.layers, self.input_shape)
+        else:
+            self.input_features, self.output_features = _propagate(self.layers, self.batched)
+            if self.input_features is not None:
+                self.input_shape = (int(self.input_features),)
         loss.check_output_features(self.output_features)
         self._params = self._collect_params()
         self.params: tuple[str, ...] = tuple(self._params)
@@ -101,7 +109,8 @@ class Network:
                     msg = f"two layers are named {self.layer_names[index]!r}: parameter {name} would be ambiguous"
                     raise UnknownNameError(msg)
                 found[name] = ParamInfo(name, index, role, shapes[role])
-            features = layer.output_features(features)
+            if features is not None:
+                features = layer.output_features(features) if not callable(getattr(layer, "output_shape", None)) else None
         return found
 
     def param(self, name: str) -> ParamInfo:
@@ -111,13 +120,23 @@ class Network:
             raise UnknownNameError(msg)
         return self._params[name]
 
+    def sample_shape(self, name: str) -> tuple[int, ...]:
+        """One sample's shape of input ``name`` of a batched network, the batch left out: ``(3,)`` for x of
+        ``affine(3, 4) > ...``, ``(1, 28, 28)`` for images."""
+        if name == "x":
+            return tuple(self.input_shape or (int(self.input_features or 1),))
+        return (int(self.output_features or 1),)
+
     def input_node(self, index: int) -> str:
         """Name of the input of layer ``index``."""
         return "x" if index == 0 else self.nodes[index - 1]
 
     def describe(self) -> str:
-        """The network in spec syntax, e.g. ``affine(3, 4) > sigmoid > ...``."""
+        """The network in spec syntax, e.g. ``affine(3, 4) > sigmoid > ...``; ``input(1, 4, 4) > conv2d(...)
+        > ...`` when its input is N-D."""
         parts = [layer.spec_text() for layer in self.layers]
+        if self.input_shape is not None and (len(self.input_shape) > 1 or _has_n_d(self.layers)):
+            parts.insert(0, f"input({', '.join(map(str, self.input_shape))})")
         return " > ".join([*parts, self.loss.kind])
 
     def __repr__(self) -> str:
@@ -144,8 +163,8 @@ def _check_layers(layers: Sequence[Layer]) -> tuple[Layer, ...]:
         )
         raise ComplexityError(msg)
     for index, layer in enumerate(layers, 1):
-        if callable(getattr(layer, "tensor_forward", None)):
-            from symgrad.layers.base import n_d_in_network
+        if callable(getattr(layer, "tensor_forward", None)) and not callable(getattr(layer, "output_shape", None)):
+            from symgrad.layers.base import n_d_in_network  # an embedding, a user's index-notation layer
 
             raise LayerError(n_d_in_network(f"layer {index}, {layer!r},"))
         if isinstance(layer, Loss):
@@ -188,6 +207,55 @@ def _propagate(layers: tuple[Layer, ...], batched: bool) -> tuple[int | None, in
     return first.in_features, features
 
 
+def _has_n_d(layers: tuple[Layer, ...]) -> bool:
+    return any(callable(getattr(layer, "output_shape", None)) for layer in layers)
+
+
+def _input_shape(layers: tuple[Layer, ...], batched: bool, given: Sequence[int] | None) -> tuple[int, ...] | None:
+    """One sample's shape of x: ``input_shape`` as given (checked), or None where the layers fix it."""
+    if given is None:
+        if _has_n_d(layers) and getattr(next(iter(layers)), "in_features", None) is None:
+            msg = (f"layer 1, {layers[0]!r}, works on N-D samples (images (N, C, H, W)): give one sample's shape "
+                   "as Network(..., input_shape=(C, H, W)), or input(C, H, W) first in a spec")
+            raise ShapeError(msg)
+        return None
+    sizes = tuple(given) if isinstance(given, (tuple, list)) else None
+    if not sizes or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in sizes):
+        msg = f"input_shape must be one sample's shape, a tuple of positive integers such as (1, 28, 28); got {given!r}"
+        raise ShapeError(msg)
+    if not batched:
+        msg = "input_shape is for batched networks (Affine(in, out), Conv2d, ...); a scalar network takes scalars"
+        raise ShapeError(msg)
+    return sizes
+
+
+def _propagate_n_d(layers: tuple[Layer, ...], shape: tuple[int, ...]) -> tuple[int | None, int | None]:
+    """Each sample's shape through the layers (see :mod:`symgrad.layers.shapes`); the output features."""
+    from symgrad.layers.shapes import next_shape
+
+    from symgrad.layers.shapes import format_sample
+
+    first = shape[0] if len(shape) == 1 else None
+    flattened: tuple[int, ...] | None = None  # what the Flatten just before made into rows
+    for index, layer in enumerate(layers, 1):
+        try:
+            after = next_shape(layer, shape, f"layer {index}, {layer!r},")
+        except ShapeError as error:
+            if flattened is None or len(flattened) < 2:
+                raise
+            features = "*".join(map(str, flattened))
+            msg = (f"{error} (the Flatten before it makes each sample {format_sample(flattened)} into "
+                   f"{features} = {shape[0]} features)")
+            raise ShapeError(msg) from None
+        flattened = shape if getattr(layer, "kind", "") == "flatten" else None
+        shape = after
+    if len(shape) != 1:
+        msg = (f"the network's output has N-D samples {format_sample(shape)}, but a loss takes rows (N, M): "
+               "end with Flatten() (and an Affine(...))")
+        raise ShapeError(msg)
+    return first, shape[0]
+
+
 def article_network() -> Network:
     """The article's network: F1(x) = w1*x + b1, F2(h) = w2*h + b2, E = (y - t)^2 / 2.
 
@@ -221,10 +289,21 @@ def network_from_spec(text: str) -> Network:
     from symgrad.parse import parse_network_spec  # the spec grammar loads when a spec is given
 
     specs = parse_network_spec(text)
+    input_shape = None
+    if specs[0].name == "input":  # input(C, H, W): one sample's shape
+        if not specs[0].args or specs[0].keywords or len(specs) == 1:
+            msg = ("input(...) at column 1 takes one sample's shape, such as input(1, 28, 28) for images, "
+                   "and comes before the layers")
+            raise SpecError(msg)
+        input_shape, specs = specs[0].args, specs[1:]
+    for spec in _all_specs(specs):
+        if spec.name == "input":
+            msg = f"input(...) at column {spec.column} may only come first, before every layer"
+            raise SpecError(msg)
     if any(spec.body or spec.value is not None for spec in specs):
         from symgrad.graph.spec import graph_from_specs  # residual blocks or weight decay: a graph network
 
-        return graph_from_specs(specs, _layer_from_spec)
+        return graph_from_specs(specs, _layer_from_spec, input_shape)
     layers = [_layer_from_spec(spec) for spec in specs]
     if specs[-1].name not in LOSSES:
         msg = f"the last layer of a spec must be a loss ({', '.join(sorted(LOSSES))}), got {specs[-1].name!r}"
@@ -233,7 +312,47 @@ def network_from_spec(text: str) -> Network:
         if spec.name in LOSSES:
             msg = f"{spec.name!r} at column {spec.column} is a loss; only the last layer may be one"
             raise SpecError(msg)
-    return Network(layers[:-1], loss=cast(Loss, layers[-1]))
+    return Network(layers[:-1], loss=cast(Loss, layers[-1]), input_shape=input_shape)
+
+
+def _all_specs(specs: Sequence[LayerSpec]) -> list[LayerSpec]:
+    return [inner for spec in specs for inner in (spec, *_all_specs(spec.body))]
+
+
+#: Layers that take keyword arguments in a spec: positional names in order, then each keyword and what it takes.
+_SPEC_ARGUMENTS: dict[str, tuple[tuple[str, ...], int, dict[str, str]]] = {
+    "conv2d": (("in_channels", "out_channels", "kernel", "stride", "pad"), 3,
+               {"stride": "a whole number >= 1 (default 1)", "pad": "a whole number >= 0 (default 0)"}),
+    "max-pool2d": (("kernel", "stride", "pad"), 1,
+                   {"stride": "a whole number >= 1 (default: the kernel)", "pad": "a whole number >= 0 (default 0)"}),
+    "avg-pool2d": (("kernel", "stride", "pad"), 1,
+                   {"stride": "a whole number >= 1 (default: the kernel)", "pad": "a whole number >= 0 (default 0)"}),
+}
+
+
+def _n_d_layer_from_spec(spec: LayerSpec, cls: Any) -> Layer:
+    """conv2d(in, out, kernel, stride=1, pad=0), max-pool2d(kernel, stride), avg-pool2d(kernel, stride)."""
+    names, least, keywords = _SPEC_ARGUMENTS[spec.name]
+    where = f"{spec.name} at column {spec.column}"
+    usage = f"{spec.name}({', '.join(names[:least])}{''.join(f', {k}=...' for k in keywords)})"
+    if not least <= len(spec.args) <= len(names):
+        msg = f"{where} takes {usage}; got {len(spec.args)} positional arguments"
+        raise SpecError(msg)
+    given = dict(zip(names, spec.args, strict=False))
+    for key, value in spec.keywords:
+        if key not in keywords:
+            expected = "; ".join(f"{k}=n with n {what}" for k, what in keywords.items())
+            msg = f"{where} has no keyword {key!r}; its keywords are {expected}"
+            raise SpecError(msg)
+        if key in given:
+            msg = f"{where} is given {key} twice (as argument {names.index(key) + 1} and as {key}={value})"
+            raise SpecError(msg)
+        given[key] = value
+    try:
+        return cast(Layer, cls(**given))
+    except SymgradError as error:
+        msg = f"{where}: {error}"
+        raise type(error)(msg) from None
 
 
 def _layer_from_spec(spec: LayerSpec) -> Layer:
@@ -249,6 +368,13 @@ def _layer_from_spec(spec: LayerSpec) -> Layer:
     cls = CATALOG.get(spec.name)
     if cls is None:
         msg = f"unknown layer {spec.name!r} at column {spec.column}; known layers: {', '.join([*CATALOG, 'matmul'])}"
+        raise SpecError(msg)
+    if spec.name in _SPEC_ARGUMENTS:
+        return _n_d_layer_from_spec(spec, cls)
+    if spec.keywords:
+        key, value = spec.keywords[0]
+        msg = (f"{spec.name} at column {spec.column} takes no keyword arguments, got {key}={value} "
+               f"(keywords are for {', '.join(_SPEC_ARGUMENTS)}: stride=, pad=)")
         raise SpecError(msg)
     if cls is Affine:
         if len(spec.args) not in (0, 2):

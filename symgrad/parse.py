@@ -350,6 +350,8 @@ class LayerSpec:
         Lower-case name with ``-`` between words (``"half-squared-error"``).
     args : tuple of int
         The positive integers in parentheses, ``()`` when there are none.
+    keywords : tuple of (str, int)
+        Keyword arguments after them, ``stride=2``: a name, ``=``, a whole number (0 allowed).
     column : int
         1-based column of the name in the spec, for error messages.
     body : tuple of LayerSpec
@@ -369,9 +371,12 @@ class LayerSpec:
     #: ``act(<formula>[, name=<label>])``: the formula's text (parsed later, never evaluated) and its name.
     formula: str | None = None
     label: str | None = None
+    #: ``conv2d(1, 2, 3, stride=2, pad=1)``: the keyword arguments as written, (name, value) in order.
+    keywords: tuple[tuple[str, int], ...] = ()
 
     def __repr__(self) -> str:
-        extra = f", body={self.body!r}" if self.body else ""
+        extra = f", keywords={self.keywords!r}" if self.keywords else ""
+        extra += f", body={self.body!r}" if self.body else ""
         extra += f", value={self.value!r}" if self.value is not None else ""
         extra += f", formula={self.formula!r}, label={self.label!r}" if self.formula is not None else ""
         return f"LayerSpec(name={self.name!r}, args={self.args!r}, column={self.column!r}{extra})"
@@ -383,7 +388,7 @@ GRAPH_WORDS = ("residual", "weight-decay")
 _SPEC_TOKEN = re.compile(
     r"\s*(?:(?P<arrow>->|>)|(?P<name>[A-Za-z][A-Za-z0-9]*(?:[-_][A-Za-z0-9]+)*)"
     r"|(?P<float>[0-9]*\.[0-9]+(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+)"
-    r"|(?P<int>[+-]?[0-9]+)|(?P<punct>[(),+])|(?P<end>\Z)|(?P<bad>.))",
+    r"|(?P<int>[+-]?[0-9]+)|(?P<punct>[(),+=])|(?P<end>\Z)|(?P<bad>.))",
     re.DOTALL,
 )
 
@@ -483,12 +488,36 @@ class _SpecParser:
         if name == FORMULA_LAYER:
             return self.formula_layer(offset)
         args: list[int] = []
+        keywords: list[tuple[str, int]] = []
         if self.skip("("):
-            args.append(self.integer(name, 1, "a positive integer after '('"))
-            while self.skip(","):
-                args.append(self.integer(name, len(args) + 1, "a positive integer after ','"))
+            after = "'('"
+            while True:
+                if self.tokens[self.index][0] == "name":  # keyword=value
+                    keywords.append(self.keyword(name, {key for key, _ in keywords}))
+                elif keywords:
+                    self.fail(f"expected a keyword argument such as stride=2 after a keyword argument in {name!r} "
+                              "(positional arguments come first)", self.tokens[self.index][2])
+                else:
+                    args.append(self.integer(name, len(args) + 1, f"a positive integer or keyword=value after {after}"))
+                after = "','"
+                if not self.skip(","):
+                    break
             self.take("punct", f"',' or ')' in the arguments of {name!r}", ")")
-        return LayerSpec(name, tuple(args), offset + 1)
+        return LayerSpec(name, tuple(args), offset + 1, keywords=tuple(keywords))
+
+    def keyword(self, layer: str, seen: set[str]) -> tuple[str, int]:
+        """``name=value`` in a layer's arguments: a whole number (0 allowed, as in pad=0)."""
+        raw, offset = self.take("name", "a keyword")
+        key = raw.lower()
+        if key in seen:
+            self.fail(f"keyword {key!r} is given twice in {layer!r}", offset)
+        self.take("punct", f"'=' after keyword {key!r}, as in {key}=1", "=")
+        digits, at = self.take("int", f"a whole number after '{key}='")
+        value = int(digits) if len(digits.lstrip("+-0")) <= 7 else _MAX_LAYER_ARG + 1
+        if not 0 <= value <= _MAX_LAYER_ARG:
+            problem = "must not be negative" if value < 0 else f"is above the limit of {_MAX_LAYER_ARG}"
+            self.fail(f"keyword {key!r} of layer {layer!r} {problem} (got {digits})", at)
+        return key, value
 
     def formula_layer(self, offset: int) -> LayerSpec:
         text, start = self.take("formula", "a formula")
@@ -517,8 +546,9 @@ def parse_network_spec(text: str, *, max_length: int = 10_000) -> tuple[LayerSpe
 
     Layers are separated by ``>`` (or ``->``); each is a name made of letters,
     digits, ``-`` and ``_``, optionally followed by positive integers in
-    parentheses. Whitespace is free. Names are lower-cased and ``_`` becomes
-    ``-``. Whether a name is a known layer is checked elsewhere. An activation
+    parentheses, then keyword arguments ``name=value`` (whole numbers:
+    ``conv2d(1, 2, 3, stride=2, pad=1)``). Whitespace is free. Names are
+    lower-cased and ``_`` becomes ``-``. Whether a name is a known layer is checked elsewhere. An activation
     written as a formula in ``z`` is ``act(<formula>)`` or ``act(<formula>,
     name=<name>)``; its formula is kept as text (``LayerSpec.formula``), for
     :func:`parse_expression`.
@@ -556,6 +586,8 @@ def parse_network_spec(text: str, *, max_length: int = 10_000) -> tuple[LayerSpe
     >>> graph = "residual(affine(2,2) > tanh) > mean-squared-error + weight-decay(0.1)"
     >>> [spec.name for spec in parse_network_spec(graph)]
     ['residual', 'mean-squared-error', 'weight-decay']
+    >>> parse_network_spec("input(1,4,4) > conv2d(1, 2, 3, stride=2, pad=1)")[1]
+    LayerSpec(name='conv2d', args=(1, 2, 3), column=16, keywords=(('stride', 2), ('pad', 1)))
     >>> parse_network_spec("act(z*sigmoid(z), name=swish) > half-squared-error")[0]
     LayerSpec(name='act', args=(), column=1, formula='z*sigmoid(z)', label='swish')
     >>> parse_network_spec("affine(3,4) >")

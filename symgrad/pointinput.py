@@ -102,9 +102,9 @@ def _expected_shape(network: Network, name: str, given: np.ndarray) -> tuple[int
     if not network.batched:
         return ()
     if name in ("x", "t"):
-        features = network.input_features if name == "x" else network.output_features
-        batch = given.shape[0] if given.ndim == 2 else 1
-        return (batch, int(features)) if features is not None else None
+        sample = network.sample_shape(name)
+        batch = given.shape[0] if given.ndim == len(sample) + 1 else 1
+        return (batch, *sample)
     return tuple(int(dim) for dim in network.param(name).shape)
 
 

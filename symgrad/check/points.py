@@ -69,9 +69,9 @@ def _refuse_huge(network: Network, batch: int) -> None:
     if not network.batched:
         return
     if isinstance(network, GraphNetwork):  # a graph network: its inputs by name
-        sizes = {name: batch * int(shape[1]) for name, shape in network.input_shapes.items()}
+        sizes = {name: batch * math.prod(network.sample_shape(name)) for name in network.input_shapes}
     else:
-        sizes = {"x": batch * int(network.input_features or 1), "t": batch * int(network.output_features or 1)}
+        sizes = {name: batch * math.prod(network.sample_shape(name)) for name in ("x", "t")}
     sizes.update({name: math.prod(int(d) for d in network.param(name).shape) for name in network.params})
     total = sum(sizes.values())
     if total > MAX_ELEMENTS:
@@ -92,11 +92,12 @@ def _draw_graph(network: Any, rng: np.random.Generator, batch: int) -> dict[str,
     binary = {node.args[1].name for node in network.order
               if getattr(node, "layer", None) is not None and isinstance(node.layer, SigmoidCrossEntropy)}
     values: dict[str, Any] = {}
-    for name, shape in network.input_shapes.items():
-        features = int(shape[1])
+    for name in network.input_shapes:
+        sample = network.sample_shape(name)
+        features = int(sample[0])
         values[name] = (np.eye(features)[rng.integers(0, features, size=batch)] if name in one_hot
                         else rng.integers(0, 2, size=(batch, features)).astype(float) if name in binary
-                        else rng.standard_normal((batch, features)))
+                        else rng.standard_normal((batch, *sample)))
     for name in network.params:
         info = network.param(name)
         values[name] = rng.standard_normal(info.shape)
@@ -113,7 +114,7 @@ def _draw(network: Network, rng: np.random.Generator, batch: int) -> dict[str, A
         return {name: float(rng.uniform(-2.0, 2.0)) for name in network.names}
     if isinstance(network, GraphNetwork):
         return _draw_graph(network, rng, batch)
-    values: dict[str, Any] = {"x": rng.standard_normal((batch, int(network.input_features or 1)))}
+    values: dict[str, Any] = {"x": rng.standard_normal((batch, *network.sample_shape("x")))}
     for name in network.params:
         info = network.param(name)
         values[name] = rng.standard_normal(info.shape)

@@ -160,6 +160,8 @@ def _structure(network: Network) -> str | None:
     parts = (*network.layers, network.loss)
     if type(network) is not Network or any(type(part) not in CATALOG.values() for part in parts):
         return None  # a subclass may hold more than its type, sizes and name say
+    if any(callable(getattr(part, "tensor_forward", None)) for part in parts):
+        return None  # an N-D layer's compiled rules are found by key in this process only
     if any(getattr(part, "train", True) is False for part in parts):
         return None  # eval mode's running statistics are part of the rule, and no description holds them
     described = [(type(part).__qualname__, part.describe(), part.name) for part in parts]
@@ -346,7 +348,7 @@ def _expected_shape(network: Network, name: str) -> tuple[int | None, ...]:
     if not network.batched:
         return ()
     if name in ("x", "t"):
-        return (None, int((network.input_features if name == "x" else network.output_features) or 0))
+        return (None, *network.sample_shape(name))
     return tuple(int(dim) for dim in network.param(name).shape)
 
 

@@ -36,8 +36,11 @@ def grad_symbol(name: str, shape: tuple[Any, ...] = ()) -> sp.Basic:
 
 
 def _symbolic_shape(shape: tuple[Any, ...]) -> tuple[Any, Any]:
-    # Vectors (b) are rows, so that ones(N, 1) * b broadcasts over the batch.
-    return (1, shape[0]) if len(shape) == 1 else (shape[0], shape[1])
+    # Vectors (b) are rows, so that ones(N, 1) * b broadcasts over the batch. An N-D value (an image
+    # batch, a convolution's kernel) is a matrix of its trailing axes flattened, for the symbols only.
+    if len(shape) == 1:
+        return (1, shape[0])
+    return (shape[0], functools.reduce(lambda a, b: a * b, shape[1:], 1))
 
 
 #: Methods a layer's matrix rules are built from; a layer whose resolved methods are all symgrad's own is pure.

@@ -25,6 +25,8 @@ from symgrad.derive.derivation import Derivation
 from symgrad.derive.elementary import elementary_steps
 from symgrad.derive.graphops import RULE_WORDS, op_forward, op_rule_proof, op_vjp
 from symgrad.derive.steps import Step
+from symgrad.derive.tensorgraph import tensor_forward_expr, tensor_rules
+from symgrad.derive.tensorlayer import is_tensor_layer
 from symgrad.derive.verify import matrix_rule_proof, prove_equal
 from symgrad.functions import with_kink
 from symgrad.graph.network import GraphNetwork, describe_node
@@ -146,6 +148,8 @@ def _forward_rhs(sweep: _Sweep, node: Node) -> Any:
         if len(args) == 2:  # a loss
             return _rule(layer, "matrix_loss", *args) if sweep.net.batched else layer.scalar_loss(*args)  # type: ignore[attr-defined]
         params = _params_of(sweep, node)
+        if is_tensor_layer(layer):  # convolution, pooling, flatten: the layer's own N-D derivation
+            return tensor_forward_expr(layer, len(node.args[0].shape), args[0], params, _flat(node.shape))
         if sweep.net.batched:
             return _rule(layer, "matrix_forward", args[0], params=params)
         return layer.scalar_forward(args[0], params)
@@ -259,6 +263,8 @@ def _local(sweep: _Sweep, node: Node, upstream: Any, needed: set[str]) -> None:
 
 def _matrix_rules(sweep: _Sweep, node: Node, upstream: Any, targets: list[tuple[str, Any]]) -> list[tuple[Any, ...]]:
     args = [sweep.sym(arg) for arg in node.args]
+    if isinstance(node, Apply) and is_tensor_layer(node.layer):
+        return _tensor_contributions(sweep, node, upstream, targets)
     if isinstance(node, Apply):
         layer = node.layer
         proof = matrix_rule_proof(layer, sweep.kink)
@@ -278,6 +284,20 @@ def _matrix_rules(sweep: _Sweep, node: Node, upstream: Any, targets: list[tuple[
     rules = op_vjp(node.kind, upstream, args, node.const)
     what = f"{node.kind} ({RULE_WORDS[node.kind]})"
     return [(name, rules[key], proof, what, None) for name, key in targets]
+
+
+def _flat(shape: tuple[Any, ...]) -> Any:
+    """The columns of a value's matrix symbol: its trailing axes flattened ((N, C, H, W) -> C*H*W)."""
+    return functools.reduce(lambda a, b: a * b, shape[1:], 1)
+
+
+def _tensor_contributions(sweep: _Sweep, node: Apply, upstream: Any, targets: list[tuple[str, Any]]) -> list[Any]:
+    """An N-D layer's contributions: its derived rules (see :mod:`symgrad.derive.tensorgraph`)."""
+    wanted = {("input" if key == 0 else key): sweep.symbols[name] for name, key in targets}
+    rules = tensor_rules(node.layer, len(node.args[0].shape), upstream, sweep.sym(node.args[0]),
+                         _params_of(sweep, node), wanted)
+    return [(name, expr, proof, f"{node.layer.kind}'s output", index)
+            for (name, _), (expr, proof, index) in zip(targets, rules, strict=True)]
 
 
 def _assemble(sweep: _Sweep, names: tuple[str, ...], forward: tuple[Step, ...], chain: Network | None) -> Derivation:

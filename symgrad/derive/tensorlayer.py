@@ -9,8 +9,8 @@ rest. Every step is proven entrywise against ``sympy.diff``
 (:mod:`symgrad.derive.tensorproof`). ``lambdify()`` compiles the rules to
 NumPy (:mod:`symgrad.numeric.tensorcompile`).
 
-Networks of N-D layers are not derived here (a chain or graph of them is
-refused where the network is built).
+In a network, each application of an N-D layer reuses this derivation
+(:mod:`symgrad.derive.tensorgraph`).
 """
 
 from __future__ import annotations
@@ -89,9 +89,11 @@ def _vectorised_steps(rule: IndexRule, verdict: tuple[bool, str], words: str = "
     return tuple(steps)
 
 
-def derive_tensor_layer(layer: Any, wrt: Sequence[str] | str | None = None) -> TensorDerivation:
-    """Derive every differentiable input of ``layer``'s forward (see the module)."""
-    forward = layer.tensor_forward()
+def derive_tensor_layer(layer: Any, wrt: Sequence[str] | str | None = None, *,
+                        forward: Any = None) -> TensorDerivation:
+    """Derive every differentiable input of ``layer``'s forward (see the module); ``forward``: the layer's
+    forward for a given input (a Flatten's for 2-D input), by default ``layer.tensor_forward()``."""
+    forward = layer.tensor_forward() if forward is None else forward
     names = tuple(t.name for t in forward.tensors if not t.integer)
     names = names if wrt is None else requested_names(wrt, names, action="differentiate with respect to",
                                                      listing="the layer's tensors are")

@@ -90,6 +90,10 @@ class GraphNetwork(Network):
         self.output_features = None
         self.loss = next((n.layer for n in self.order if isinstance(n, Apply) and n.args and _is_loss(n.layer)), None)  # type: ignore[assignment]
 
+    def sample_shape(self, name: str) -> tuple[int, ...]:
+        """One sample's shape of input ``name``, the batch left out."""
+        return tuple(int(d) for d in self.input_shapes[name][1:])
+
     # -- names ----------------------------------------------------------------
     def name_of(self, node: Node) -> str:
         """The name of ``node`` in this network (inputs by name, parameters by layer, others h1, h2, ..., E)."""
@@ -286,7 +290,8 @@ def chain_as_graph(network: Network) -> GraphNetwork:
     """
     if isinstance(network, GraphNetwork):
         return network
-    x = Input("x", network.input_features if network.batched else None)
+    shape = getattr(network, "input_shape", None)
+    x = Input("x", (shape if len(shape) > 1 else shape[0]) if network.batched and shape else None)
     value: Node = x
     for layer in network.layers:
         value = layer(value)

@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from symgrad.errors import LayerError, ShapeError, SpecError, UnknownNameError
+from symgrad.errors import ShapeError, SpecError, UnknownNameError
 
 if TYPE_CHECKING:
     from symgrad.layers.base import Layer
@@ -115,13 +115,14 @@ class Input(Node):
     ----------
     name : str
         Its name: a letter, then up to 31 letters, digits or ``_``.
-    features : int, optional
-        Columns of the batch; None for a scalar input.
+    features : int or tuple of int, optional
+        Columns of the batch; a tuple for N-D samples (``(1, 28, 28)``: a batch (N, 1, 28, 28) of
+        images, NCHW); None for a scalar input.
 
     Examples
     --------
-    >>> Input("x", 3).shape, Input("x").shape
-    (('N', 3), ())
+    >>> Input("x", 3).shape, Input("x").shape, Input("x", (1, 4, 4)).shape
+    (('N', 3), (), ('N', 1, 4, 4))
     >>> Input("x y")
     Traceback (most recent call last):
     ...
@@ -129,21 +130,25 @@ class Input(Node):
     """
 
     name: str
-    features: int | None = None
+    features: int | tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
             msg = f"input name {self.name!r} is not allowed: use a letter, then up to 31 letters, digits or '_'"
             raise UnknownNameError(msg)
-        if self.features is not None and (
-            isinstance(self.features, bool) or not isinstance(self.features, int) or self.features < 1
+        sizes = self.features if isinstance(self.features, tuple) and self.features else (self.features,)
+        if self.features is not None and not all(
+            not isinstance(size, bool) and isinstance(size, int) and size >= 1 for size in sizes
         ):
-            msg = f"Input {self.name!r}: features must be a positive integer or None (a scalar), got {self.features!r}"
+            msg = (f"Input {self.name!r}: features must be a positive integer, a tuple of them (an image's "
+                   f"(C, H, W)) or None (a scalar), got {self.features!r}")
             raise ShapeError(msg)
 
     @property
     def shape(self) -> tuple[Any, ...]:
-        return () if self.features is None else (BATCH_DIM, self.features)
+        if self.features is None:
+            return ()
+        return (BATCH_DIM, *self.features) if isinstance(self.features, tuple) else (BATCH_DIM, self.features)
 
 
 @dataclass(frozen=True, eq=False)
@@ -314,11 +319,11 @@ def apply_layer(layer: Layer, inputs: tuple[Any, ...]) -> Apply:
             msg = (f"{where} is called on graph nodes (symgrad.Input(...), or other layers' outputs), "
                    f"got {type(value).__name__}")
             raise SpecError(msg)
-    if callable(getattr(layer, "tensor_forward", None)):
-        from symgrad.layers.base import n_d_in_network
-
-        raise LayerError(n_d_in_network(where))
     shape = inputs[0].shape
+    if callable(getattr(layer, "tensor_forward", None)) or len(shape) > 2:  # an N-D layer, or an N-D value
+        from symgrad.layers.shapes import next_shape
+
+        return Apply(layer, tuple(inputs), (BATCH_DIM, *next_shape(layer, shape[1:], where)))
     if isinstance(layer, Loss):
         return Apply(layer, tuple(inputs), _loss_shape(layer, inputs))
     if shape == ():

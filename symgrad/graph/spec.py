@@ -16,8 +16,11 @@ if TYPE_CHECKING:
 __all__ = ["graph_from_specs"]
 
 
-def graph_from_specs(specs: Sequence[LayerSpec], make: Callable[[LayerSpec], Layer]) -> Network:
+def graph_from_specs(specs: Sequence[LayerSpec], make: Callable[[LayerSpec], Layer],
+                     input_shape: tuple[int, ...] | None = None) -> Network:
     """The graph network of ``specs``: x, through the layers and residual blocks, into the loss, plus weight decay.
+
+    ``input_shape`` is one sample's shape of x (``input(1, 8, 8)`` in the spec); by default the first affine's.
 
     Examples
     --------
@@ -45,7 +48,10 @@ def graph_from_specs(specs: Sequence[LayerSpec], make: Callable[[LayerSpec], Lay
         raise SpecError(msg)
     layers: list[Layer] = []
     first = _first_affine(body[:-1], make)
-    x = Input("x", first.in_features) if first is not None and first.batched else Input("x")
+    if input_shape is not None:  # input(C, H, W) first in the spec
+        x = Input("x", input_shape if len(input_shape) > 1 else input_shape[0])
+    else:
+        x = Input("x", first.in_features) if first is not None and first.batched else Input("x")
     y = _chain(x, body[:-1], make, layers)
     loss = make(body[-1])
     assert isinstance(loss, Loss)

@@ -112,6 +112,11 @@ class _StagedPrinter(NumPyPrinter):  # type: ignore[misc]
     def _print_ElementSum(self, expr: Any) -> str:
         return f"{self._wrap(expr.args[0])}.sum()"
 
+    def _print_TensorCall(self, expr: Any) -> str:
+        # An N-D layer's compiled forward or derived rule (symgrad.index.tensorop), by its forward's key.
+        operands = ", ".join(self._print(arg) for arg in expr.operands)
+        return f"_nd({expr.key!r}, {expr.which!r}, {operands})"
+
     def _print_Trace(self, expr: Any) -> str:
         return f"numpy.trace({self._print(expr.arg)})"
 

@@ -253,9 +253,14 @@ def _expected_shape(signature: GradientSignature, name: str, values: Mapping[str
         x_shape = np.shape(values[rows])
     except ValueError:  # ragged lists: as_float_array names the problem
         return None
-    if len(x_shape) != 2:
-        features = signature.shapes[rows][1]
-        msg = f"{rows!r} has shape {x_shape}; expected (N, {features}): a batch of N rows of {features} features"
+    wanted = signature.shapes[rows]
+    if len(x_shape) != len(wanted):
+        if len(wanted) == 2:
+            msg = (f"{rows!r} has shape {x_shape}; expected (N, {wanted[1]}): a batch of N rows of "
+                   f"{wanted[1]} features")
+        else:
+            sample = ", ".join(str(d) for d in wanted[1:])
+            msg = f"{rows!r} has shape {x_shape}; expected (N, {sample}): a batch of N samples of shape ({sample})"
         raise ShapeError(msg)
     return tuple(x_shape[0] if dim is None else dim for dim in shape)
 
@@ -291,6 +296,13 @@ def compiled_from_source(
     return CompiledGradient(signature, source, _exec(source), checked, checked_source=checked_source)
 
 
+def _tensor_call(key: str, which: str, *arrays: Any) -> Any:
+    """An N-D layer's compiled forward or rule in a network's program (SymPy loads on the first call)."""
+    from symgrad.numeric.tensorcompile import run_tensor_call
+
+    return run_tensor_call(key, which, *arrays)
+
+
 def _exec(source: str) -> Callable[..., Any]:
     namespace: dict[str, Any] = {
         "numpy": np,
@@ -302,6 +314,7 @@ def _exec(source: str) -> Callable[..., Any]:
         "_isfinite": math.isfinite,
         "_ndarray": np.ndarray,
         "_float64": np.dtype(np.float64),
+        "_nd": _tensor_call,
     }
     exec(compile(source, "<symgrad-generated>", "exec"), namespace)  # noqa: S102  generated from symbols only
     return namespace["_gradient"]  # type: ignore[no-any-return]

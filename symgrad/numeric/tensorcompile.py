@@ -24,12 +24,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from symgrad.index.ir import IndexForward
 from symgrad.index.rules import derive_rule
 from symgrad.index.tensorform import TensorCode, forward_code, rule_code
 from symgrad.numeric.tensorrun import compile_source
 
-__all__ = ["CompiledLayer", "compiled_layer"]
+__all__ = ["CompiledLayer", "compiled_layer", "run_tensor_call"]
 
 
 @dataclass(frozen=True)
@@ -54,3 +56,20 @@ def compiled_layer(forward: IndexForward, shapes: tuple[tuple[str, tuple[int, ..
     functions = {key: compile_source(c.source, c.name) for key, c in codes.items()}
     grads = {key: fn for key, fn in functions.items() if key != "forward"}
     return CompiledLayer(functions["forward"], grads, {k: c.source for k, c in codes.items()}, code.shape)
+
+
+def run_tensor_call(key: str, which: str, *arrays: Any) -> Any:
+    """The forward (``which == "forward"``) or the derived rule for tensor ``which`` of the N-D forward
+    registered under ``key`` (:data:`symgrad.index.tensorop.FORWARDS`), at ``arrays``: the forward's
+    tensors in order, then, for a rule, the upstream gradient G. What a network's compiled program calls
+    for each convolution, pooling or flatten in it (compiled once per forward and shapes)."""
+    from symgrad.index.tensorop import FORWARDS
+
+    forward = FORWARDS[key]
+    names = [tensor.name for tensor in forward.tensors]
+    values = dict(zip(names, arrays, strict=False))
+    compiled = compiled_layer(forward, tuple((name, tuple(np.shape(values[name]))) for name in names))
+    if which == "forward":
+        return compiled.forward(values)
+    values["G"] = arrays[len(names)]
+    return compiled.grads[which](values)
