@@ -100,6 +100,7 @@ class Network:
     def _collect_params(self) -> dict[str, ParamInfo]:
         found: dict[str, ParamInfo] = {}
         features = self.input_features
+        after_n_d = False
         for index, layer in enumerate(self.layers):
             shapes = layer.param_shapes(features)
             for role in layer.roles:
@@ -109,8 +110,10 @@ class Network:
                     msg = f"two layers are named {self.layer_names[index]!r}: parameter {name} would be ambiguous"
                     raise UnknownNameError(msg)
                 found[name] = ParamInfo(name, index, role, shapes[role])
-            if features is not None:
-                features = layer.output_features(features) if not callable(getattr(layer, "output_shape", None)) else None
+            # After an N-D layer the shapes are _propagate_n_d's; before it (and in a scalar network, whose
+            # features are None: Softmax refuses those) each layer says its output features.
+            after_n_d = after_n_d or callable(getattr(layer, "output_shape", None))
+            features = None if after_n_d else layer.output_features(features)
         return found
 
     def param(self, name: str) -> ParamInfo:
@@ -231,9 +234,7 @@ def _input_shape(layers: tuple[Layer, ...], batched: bool, given: Sequence[int] 
 
 def _propagate_n_d(layers: tuple[Layer, ...], shape: tuple[int, ...]) -> tuple[int | None, int | None]:
     """Each sample's shape through the layers (see :mod:`symgrad.layers.shapes`); the output features."""
-    from symgrad.layers.shapes import next_shape
-
-    from symgrad.layers.shapes import format_sample
+    from symgrad.layers.shapes import format_sample, next_shape
 
     first = shape[0] if len(shape) == 1 else None
     flattened: tuple[int, ...] | None = None  # what the Flatten just before made into rows

@@ -62,7 +62,7 @@ def tensor_rules(layer: Any, ndim: int, upstream: Any, x: Any, params: Mapping[s
     forward = _forward(layer, ndim)
     derivation = _derivation(layer, forward)
     operands = (*_operands(layer, x, params), upstream)
-    found = []
+    found: list[tuple[Any, tuple[bool, str], Callable[[], tuple[Step, ...]]]] = []
     for key, symbol in targets.items():
         name = forward.tensors[0].name if key == "input" else key
         top = derivation.steps(name)[0]

@@ -61,8 +61,9 @@ def check_layer_name(name: str) -> str:
 
 
 def n_d_in_network(where: str) -> str:
-    """The refusal of an N-D layer (convolution, pooling, embedding, symgrad.layer(...)) inside a network."""
-    return (f"{where} is an N-D layer: networks of N-D layers are not derived yet (chains and graphs are 2-D); "
+    """The refusal of an N-D layer that networks do not take yet (an embedding, a symgrad.layer(...))."""
+    return (f"{where} is an N-D layer that networks do not take yet (they take Conv2d, MaxPool2d, AvgPool2d and "
+            "Flatten); "
             "derive it alone with symgrad.derive(layer), or check your own version with "
             "symgrad.check_layer(yours, spec=layer, x=...)")
 

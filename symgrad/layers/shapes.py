@@ -22,10 +22,10 @@ Examples
 Traceback (most recent call last):
 ...
 symgrad.errors.ShapeError: layer 5, Affine(7, 3), expects 7 input features, but its input has 8
->>> next_shape(Affine(8, 3), (2, 2, 2), "layer 4, Affine(8, 3),")
+>>> next_shape(Affine(8, 3), (2, 2, 2), "layer 4, Affine(8, 3),")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-symgrad.errors.ShapeError: layer 4, Affine(8, 3), takes rows of features (N, F), but its input has N-D samples (2, 2, 2): put Flatten() before it (it gives 8 features)
+symgrad.errors.ShapeError: layer 4, Affine(8, 3), takes rows of features (N, F), but its input has N-D samples...
 """
 
 from __future__ import annotations

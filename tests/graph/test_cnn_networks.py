@@ -16,7 +16,8 @@ from symgrad.errors import LayerError, ShapeError, SpecError
 from symgrad.network import network_from_spec
 from symgrad.parse import parse_network_spec
 
-SPEC = "input(1,4,4) > conv2d(1,2,3,stride=1,pad=1) > relu > max-pool2d(2,2) > flatten > affine(8,3) > softmax-cross-entropy"
+SPEC = ("input(1,4,4) > conv2d(1,2,3,stride=1,pad=1) > relu > max-pool2d(2,2) > flatten > affine(8,3)"
+        " > softmax-cross-entropy")
 
 
 def small_cnn() -> Network:
@@ -53,7 +54,8 @@ def _textbook_gradients(v: dict[str, np.ndarray], stride: int = 1, pad: int = 1)
             first = np.argmax(block, axis=2)
             mask = np.zeros_like(block)
             np.put_along_axis(mask, first[..., None], 1.0, axis=2)
-            drelu[:, :, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2] += (mask * dpooled[:, :, i, j][..., None]).reshape(n, f, 2, 2)
+            routed = (mask * dpooled[:, :, i, j][..., None]).reshape(n, f, 2, 2)
+            drelu[:, :, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2] += routed
     dconv = drelu * (conv > 0)
     dxp, dw1 = np.zeros_like(xp), np.zeros_like(w1)
     for i in range(oh):
@@ -96,7 +98,7 @@ def test_the_compiled_gradient_equals_a_textbook_numpy_cnn_written_here(seed: in
     values["t"] = np.eye(3)[np.random.default_rng(seed).integers(0, 3, size=4)]
     got = symgrad.derive(net).lambdify()(**values)
     want = _textbook_gradients(values)
-    for name in net.params + ("x",):
+    for name in (*net.params, "x"):
         np.testing.assert_allclose(got[name], want[name], rtol=1e-10, atol=1e-12, err_msg=name)
 
 
@@ -187,7 +189,8 @@ def test_a_graph_with_a_residual_convolution_and_weight_decay_agrees_three_ways(
     h = x + Tanh()(conv(x))
     y = symgrad.Affine(9, 2)(Flatten()(AvgPool2d(2, 2)(h)))
     net = Network(SoftmaxCrossEntropy()(y, t) + 0.01 * symgrad.sum_squares(conv.param("W")))
-    assert x.shape == ("N", 1, 6, 6) and h.shape == ("N", 1, 6, 6)
+    assert x.shape == ("N", 1, 6, 6)
+    assert h.shape == ("N", 1, 6, 6)
     report = symgrad.check(net, seed=5, batch=3)
     assert report.ok, str(report)
     assert max(row.rel_error for row in report.rows) < 1e-8
@@ -210,8 +213,10 @@ def test_n_d_values_refuse_layers_that_take_rows_and_say_what_to_do() -> None:
 
 def test_spec_keywords_parse_and_the_spec_round_trips() -> None:
     specs = parse_network_spec(SPEC)
-    assert specs[0].name == "input" and specs[0].args == (1, 4, 4)
-    assert specs[1].args == (1, 2, 3) and specs[1].keywords == (("stride", 1), ("pad", 1))
+    assert specs[0].name == "input"
+    assert specs[0].args == (1, 4, 4)
+    assert specs[1].args == (1, 2, 3)
+    assert specs[1].keywords == (("stride", 1), ("pad", 1))
     net = network_from_spec(SPEC)
     assert net.describe() == small_cnn().describe()
     assert network_from_spec(net.describe()).describe() == net.describe()
