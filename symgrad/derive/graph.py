@@ -145,6 +145,10 @@ def _forward_rhs(sweep: _Sweep, node: Node) -> Any:
     args = [sweep.sym(arg) for arg in node.args]
     if isinstance(node, Apply):
         layer = node.layer
+        if node.output is not None:  # a recurrent cell's step: x and the states in, one of its outputs
+            from symgrad.derive.cellrules import cell_forward
+
+            return cell_forward(layer, args, _params_of(sweep, node), node.output)  # type: ignore[arg-type]
         if len(args) == 2:  # a loss
             return _rule(layer, "matrix_loss", *args) if sweep.net.batched else layer.scalar_loss(*args)  # type: ignore[attr-defined]
         params = _params_of(sweep, node)
@@ -233,7 +237,7 @@ def _local(sweep: _Sweep, node: Node, upstream: Any, needed: set[str]) -> None:
     """Add the contributions of ``node`` to the gradients of its operands (and a layer's parameters)."""
     net, consumer = sweep.net, sweep.net.name_of(node)
     targets: list[tuple[str, Any]] = [(net.name_of(arg), position) for position, arg in enumerate(node.args)]
-    if isinstance(node, Apply) and len(node.args) == 2:  # a loss: only y is differentiated
+    if _is_loss_node(node):  # a loss: only y is differentiated
         targets = targets[:1]
     if isinstance(node, Apply):
         targets += [(net.name_of(Param(node.layer, role)), role) for role in node.layer.roles]
@@ -267,6 +271,11 @@ def _matrix_rules(sweep: _Sweep, node: Node, upstream: Any, targets: list[tuple[
         return _tensor_contributions(sweep, node, upstream, targets)
     if isinstance(node, Apply):
         layer = node.layer
+        if node.output is not None:  # a recurrent cell's step: its rules from the cell's own sweep
+            from symgrad.derive.cellrules import cell_rules
+
+            cell, proof, steps = cell_rules(layer, upstream, args, _params_of(sweep, node), node.output)  # type: ignore[arg-type]
+            return [(name, cell[key], proof, f"{layer.kind}'s {node.output}", steps(key)) for name, key in targets]
         proof = matrix_rule_proof(layer, sweep.kink)
         if len(args) == 2:
             grad = _rule(layer, "matrix_grad", *args)

@@ -157,7 +157,8 @@ def describe_node(net: GraphNetwork, node: Node) -> str:
     """How ``node`` is computed from the names of its operands, e.g. ``affine(x)`` or ``h1 + h2``."""
     names = [net.name_of(arg) for arg in node.args]
     if isinstance(node, Apply):
-        return f"{node.layer.kind}({', '.join(names)})"
+        output = "" if node.output is None or len(node.layer.outputs) == 1 else f".{node.output}"  # type: ignore[attr-defined]
+        return f"{node.layer.kind}({', '.join(names)}){output}"
     assert isinstance(node, Op)
     if node.kind in ("add", "sub", "mul", "matmul"):
         return f" {_SIGNS[node.kind]} ".join(names)

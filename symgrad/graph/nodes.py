@@ -176,6 +176,8 @@ class Apply(Node):
     layer: Layer
     inputs: tuple[Node, ...]
     out_shape: tuple[Any, ...] = field(default=())
+    #: Which output of a recurrent cell this node is (``"h"``, an LSTM's ``"c"``); None for other layers.
+    output: str | None = None
 
     @property
     def shape(self) -> tuple[Any, ...]:
@@ -306,8 +308,11 @@ def sum_squares(node: Node) -> Node:
 
 def apply_layer(layer: Layer, inputs: tuple[Any, ...]) -> Apply:
     """``layer(*inputs)``: the node of a layer (one input) or a loss (output and target) applied to nodes."""
+    from symgrad.graph.cells import apply_cell, is_cell
     from symgrad.layers.base import Loss
 
+    if is_cell(layer):  # x and the states in, each output its own node
+        return apply_cell(layer, inputs)  # type: ignore[return-value]
     where = f"{layer!r}"
     expected = 2 if isinstance(layer, Loss) else 1
     if len(inputs) != expected:

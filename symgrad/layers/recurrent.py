@@ -41,6 +41,8 @@ class _Cell(CompositeLayer):
 
     roles = ("Wx", "Wh", "b")
     inputs: tuple[str, ...] = ("x", "h_prev")
+    #: The graph's outputs, in the order a call on graph nodes returns them (``h``; an LSTM's ``h, c``).
+    outputs: tuple[str, ...] = ("h",)
     gates = 1
 
     def __init__(self, D: int, H: int, *, name: str | None = None) -> None:  # noqa: N803 (the curricula's names)
@@ -205,6 +207,7 @@ class LSTMCell(_Cell):
     kind = "lstm-cell"
     gates = 4
     inputs = ("x", "h_prev", "c_prev")
+    outputs = ("h", "c")
     mistakes = (
         Mistake("the gradient from the next step, dc_next, left out (dc ignored)",
                 "add it where both paths into c meet: ds = dc + dh * o * (1 - tanh(c)**2)", drop=("c",)),

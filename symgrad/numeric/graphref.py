@@ -88,6 +88,8 @@ def _forward(net: GraphNetwork, values: Mapping[str, Any]) -> tuple[dict[int, An
             copy.set_params({role: values[net.name_of(Param(node.layer, role))] for role in node.layer.roles})
             copies[id(node)] = copy
             computed[id(node)] = _run(copy, index, "forward", *args)
+            if node.output is not None and len(node.layer.outputs) > 1:  # type: ignore[attr-defined]
+                computed[id(node)] = computed[id(node)][node.layer.outputs.index(node.output)]  # type: ignore[attr-defined]
         else:
             assert isinstance(node, Op)
             computed[id(node)] = op_forward(node.kind, args, node.const)
@@ -144,7 +146,15 @@ def _backprop(net: GraphNetwork, values: Mapping[str, Any]) -> tuple[dict[int, A
         if dout is None or not node.args:
             continue
         dout = np.array(dout, dtype=float, copy=True) if np.ndim(dout) else dout  # a backward may write into it
-        if isinstance(node, Apply):
+        if isinstance(node, Apply) and node.output is not None:  # a recurrent cell's step
+            index, copy = _index(net, node), copies[id(node)]
+            for arg, grad in zip(node.args, _cell_backward(copy, index, node, dout), strict=True):
+                _require_shape(copy, index, "a gradient", grad, np.shape(computed[id(arg)]), "its input")
+                add(arg, grad)
+            for role in node.layer.roles:
+                param = Param(node.layer, role)
+                add(param, _stored(copy, index, role, values[net.name_of(param)]))
+        elif isinstance(node, Apply):
             index, copy = _index(net, node), copies[id(node)]
             dx = _run(copy, index, "backward", dout)
             _require_shape(copy, index, "dx", dx, np.shape(computed[id(node.args[0])]), "its input")
@@ -158,6 +168,21 @@ def _backprop(net: GraphNetwork, values: Mapping[str, Any]) -> tuple[dict[int, A
             for arg, grad in zip(node.args, op_backward(node.kind, dout, args, node.const), strict=True):
                 add(arg, grad)
     return computed, grads, leaves
+
+
+def _cell_backward(copy: Any, index: int, node: Apply, dout: Any) -> tuple[Any, ...]:
+    """A cell's ``backward`` given its node's output gradient: ``backward(dh)``, or an LSTM's
+    ``backward(dh, dc)`` with zeros for the output this node is not (its other node adds that path)."""
+    outputs = node.layer.outputs  # type: ignore[attr-defined]
+    if len(outputs) == 1:
+        grads = _run(copy, index, "backward", dout)
+    else:
+        grads = _run(copy, index, "backward", *(dout if out == node.output else np.zeros_like(dout) for out in outputs))
+    if not isinstance(grads, tuple) or len(grads) != len(node.args):
+        msg = (f"layer {index + 1}, {copy!r}: backward() must return one gradient per input "
+               f"({len(node.args)}: {', '.join(node.layer.inputs)}), as a tuple")  # type: ignore[attr-defined]
+        raise LayerError(msg)
+    return grads
 
 
 def graph_relu_inputs(net: GraphNetwork, values: Mapping[str, Any]) -> list[np.ndarray]:
