@@ -74,6 +74,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LAYER_CASES",
     "NETWORK_CASES",
+    "N_D_KINDS",
     "GradientMismatchError",
     "LayerCase",
     "NetworkCase",
@@ -675,7 +676,15 @@ NETWORK_CASES: tuple[NetworkCase, ...] = (
     NetworkCase("readme-cli", "affine(64,64) > tanh > affine(64,10) > softmax-cross-entropy", mode="fast"),
     NetworkCase("softmax-bce", "affine(4,3) > softmax > matmul(3,2) > sigmoid-cross-entropy"),
     NetworkCase("matmul-svm", "matmul(4,5) > tanh > affine(5,3) > svm-loss"),
+    NetworkCase("cnn-max-pool", "input(1,4,4) > conv2d(1,2,3,stride=1,pad=1) > relu > max-pool2d(2,2) > flatten"
+                                " > affine(8,3) > softmax-cross-entropy"),
+    NetworkCase("cnn-avg-pool", "input(2,5,5) > conv2d(2,2,3,stride=2,pad=1) > tanh > avg-pool2d(2,1) > flatten"
+                                " > affine(8,2) > half-squared-error"),
 )
+
+#: The N-D layer kinds (images in NCHW): networks cover them (NETWORK_CASES); as single-layer cases they
+#: need textbook image layers, which the layer cases do not have yet.
+N_D_KINDS = frozenset({"conv2d", "max-pool2d", "avg-pool2d", "flatten"})
 
 
 def parametrize_layers(cases: Iterable[LayerCase] | None = None, seeds: Iterable[int] = range(3)) -> MarkDecorator:

@@ -224,13 +224,13 @@ def test_layer_spec_is_frozen() -> None:
 
 
 BAD_SPECS = [
-    ("unfinished-args", "affine(3,", "expected a positive integer after ',' at column 10"),
+    ("unfinished-args", "affine(3,", "expected a positive integer or keyword=value after ',' at column 10"),
     ("trailing-arrow", "affine(3,4) >", "expected a layer name after '>' at column 14"),
     ("leading-arrow", "> sigmoid", "expected a layer name at column 1"),
     ("zero", "affine(0,1)", "layer 'affine' must be positive (got 0) at column 8"),
     ("negative", "affine(3,-4)", "argument 2 of layer 'affine' must be positive"),
     ("huge", "affine(3,10000000)", "above the limit of 1000000"),
-    ("letter-arg", "affine(a)", "expected a positive integer after '(' at column 8"),
+    ("letter-arg", "affine(a)", "expected '=' after keyword 'a', as in a=1 at column 9"),
     ("empty-args", "affine()", "column 8"),
     ("unclosed", "affine(3,4", "expected ',' or ')'"),
     ("space-in-name", "sig moid", "expected '>' or the end of the spec after layer 'sig' at column 5"),

@@ -38,7 +38,7 @@ def cell_forward(layer: CompositeLayer, args: Sequence[Any], params: Mapping[str
     >>> x, h = sp.MatrixSymbol("x", 2, 1), sp.MatrixSymbol("h", 2, 1)
     >>> Wx, Wh, b = sp.MatrixSymbol("Wx", 1, 1), sp.MatrixSymbol("Wh", 1, 1), sp.MatrixSymbol("b", 1, 1)
     >>> cell_forward(RNNCell(1, 1), (x, h), {"Wx": Wx, "Wh": Wh, "b": b}, "h")
-    Elementwise(tanh(zeta), h*Wh + x*Wx + OneMatrix(2, 1)*b)
+    Elementwise(tanh(zeta), (h*Wh + x*Wx) + 1*b)
     """
     return forward_values(layer.graph(), {**_env(layer, args, params), **layer.constants()})[output]
 
@@ -60,7 +60,7 @@ def cell_rules(
     >>> sorted(map(str, rules)), proof[0]
     (['0', '1', 'Wh', 'Wx', 'b'], True)
     >>> steps(1)()[-1].rule
-    'chain rule through hWh = matmul(h_prev, Wh): G Bᵀ for A, Aᵀ G for B'
+    'chain rule through hWh = matmul(h_prev, Wh): matrix product rule: G B^T and A^T G'
     """
     env = _env(layer, args, params)
     grads = layer.cell_vjp({output: upstream}, env)
