@@ -84,7 +84,9 @@ class Network:
         self.batched = _mode(self.layers)
         self.layer_names = _layer_names(self.layers)
         self.input_shape = _input_shape(self.layers, self.batched, input_shape)
-        if self.input_shape is not None and (len(self.input_shape) > 1 or _has_n_d(self.layers)):
+        #: Whether samples are N-D somewhere in the network (images): shapes are then walked whole.
+        self.n_d = self.input_shape is not None and (len(self.input_shape) > 1 or _has_n_d(self.layers))
+        if self.n_d and self.input_shape is not None:  # (n_d implies a shape; the test narrows the type)
             self.input_features, self.output_features = _propagate_n_d(self.layers, self.input_shape)
         else:
             self.input_features, self.output_features = _propagate(self.layers, self.batched)
@@ -138,7 +140,7 @@ class Network:
         """The network in spec syntax, e.g. ``affine(3, 4) > sigmoid > ...``; ``input(1, 4, 4) > conv2d(...)
         > ...`` when its input is N-D."""
         parts = [layer.spec_text() for layer in self.layers]
-        if self.input_shape is not None and (len(self.input_shape) > 1 or _has_n_d(self.layers)):
+        if self.n_d and self.input_shape is not None:
             parts.insert(0, f"input({', '.join(map(str, self.input_shape))})")
         return " > ".join([*parts, self.loss.kind])
 

@@ -20,11 +20,23 @@ from typing import Any
 
 import sympy as sp
 
-__all__ = ["shown_product", "shown_sum"]
+__all__ = ["negative_matrix_term", "shown_product", "shown_sum"]
 
 
 def _negative(term: Any) -> bool:
     return bool(term.could_extract_minus_sign())
+
+
+def negative_matrix_term(term: Any) -> bool:
+    """A matrix product with a negative coefficient, which a sum shows after a minus sign.
+
+    Examples
+    --------
+    >>> h = sp.MatrixSymbol("h", 2, 2)
+    >>> negative_matrix_term(-h / 3), negative_matrix_term(2 * h), negative_matrix_term(h)
+    (True, False, False)
+    """
+    return isinstance(term, sp.MatMul) and bool(term.as_coeff_matrices()[0].could_extract_minus_sign())
 
 
 def shown_sum(expr: sp.Add) -> sp.Basic:

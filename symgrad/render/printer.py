@@ -27,7 +27,7 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from symgrad.render.canonical import shown_product, shown_sum
+from symgrad.render.canonical import negative_matrix_term, shown_product, shown_sum
 
 __all__ = ["TexPrinter", "escape_latex_name", "escape_latex_text", "latex_of", "name_latex"]
 
@@ -151,15 +151,12 @@ class TexPrinter(LatexPrinter):  # type: ignore[misc]
     def _print_MatAdd(self, expr: Any) -> str:
         # Positive terms first, then each negative one after a minus sign (as the text printer does):
         # y - t, and h - \frac{1}{N} 1 h, never - t + y or h + - \frac{1}{N} 1 h.
-        def negative(term: Any) -> bool:
-            return isinstance(term, sp.MatMul) and bool(term.as_coeff_matrices()[0].could_extract_minus_sign())
-
         def shown(term: Any) -> str:
             text = self._print(term)
             return rf"\left({text}\right)" if isinstance(term, sp.MatAdd) else text  # type: ignore[no-any-return]
 
-        text = " + ".join(shown(term) for term in expr.args if not negative(term))
-        for term in (term for term in expr.args if negative(term)):
+        text = " + ".join(shown(term) for term in expr.args if not negative_matrix_term(term))
+        for term in (term for term in expr.args if negative_matrix_term(term)):
             text = f"{text} - {shown(-term)}" if text else f"-{shown(-term)}"
         return text
 

@@ -11,7 +11,7 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from symgrad.matrixexpr import ZETA, compact_matrix
-from symgrad.render.canonical import shown_product, shown_sum
+from symgrad.render.canonical import negative_matrix_term, shown_product, shown_sum
 from symgrad.render.reporttext import escape_text, report_text
 
 if TYPE_CHECKING:
@@ -82,8 +82,8 @@ class _TextPrinter(StrPrinter):  # type: ignore[misc]
         return f"[{self._print(expr.body.xreplace({ZETA: placeholder})).replace('SYMGRADARG', arg)}]"
 
     def _print_MatAdd(self, expr: sp.MatAdd) -> str:
-        positive = [a for a in expr.args if not _negated(a)]
-        negative = [a for a in expr.args if _negated(a)]
+        positive = [a for a in expr.args if not negative_matrix_term(a)]
+        negative = [a for a in expr.args if negative_matrix_term(a)]
         text = " + ".join(self._print(a) for a in positive)
         for term in negative:
             text += f" - {self.parenthesize(-term, 40)}"
@@ -118,11 +118,6 @@ class _TextPrinter(StrPrinter):  # type: ignore[misc]
 
     def _print_relu_grad(self, expr: Any) -> str:
         return f"relu'({self._print(expr.args[0])})"
-
-
-def _negated(term: sp.Basic) -> bool:
-    """A product with a negative coefficient, printed after a minus sign: ``h - 1/N*ones @ h``, not ``+ -1/N``."""
-    return isinstance(term, sp.MatMul) and bool(term.as_coeff_matrices()[0].could_extract_minus_sign())
 
 
 def expr_text(expr: sp.Basic) -> str:
